@@ -1,0 +1,37 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { ConfigModule, RcflowConfig } from '@rcflow/config';
+import { DatabaseModule } from '@rcflow/database';
+import { QueueModule } from '@rcflow/jobs';
+import { WorkerModule } from '../../worker/src/worker.module';
+import { AdminModule } from './admin/admin.module';
+import { AuditController } from './audit/audit.controller';
+import { AuthGuard } from './auth/auth.guard';
+import { ErrorFilter } from './common/exception.filter';
+import { HealthController } from './health.controller';
+import { Intake } from './lifecycle';
+import { SessionsController } from './sessions/sessions.controller';
+import { SessionsService } from './sessions/sessions.service';
+
+/** The HTTP API; with `withWorker` it also runs the workers in this process (the embedded mode). */
+@Module({})
+export class ApiModule {
+  static forRoot(config: RcflowConfig, options: { withWorker: boolean }): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        options.withWorker ? WorkerModule.forRoot(config) : QueueModule.forRoot(config),
+        AdminModule,
+      ],
+      controllers: [SessionsController, AuditController, HealthController],
+      providers: [
+        SessionsService,
+        Intake,
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ErrorFilter },
+      ],
+    };
+  }
+}

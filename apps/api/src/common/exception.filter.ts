@@ -1,0 +1,38 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { DomainError } from './errors';
+
+/** The one JSON error shape: { error: { status, code, message, details? } }. */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    let status = 500;
+    let code = 'internal_error';
+    let message = 'internal error';
+    let details: unknown;
+    if (exception instanceof DomainError) {
+      ({ status, code, message, details } = exception);
+      if (status === 429) res.setHeader('Retry-After', String((details as { retryAfterSeconds: number }).retryAfterSeconds));
+    } else if (exception instanceof HttpException) {
+      status = exception.getStatus();
+      const body = exception.getResponse();
+      message = typeof body === 'string' ? body : String((body as { message?: unknown }).message ?? exception.message);
+      code = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : 'http_error';
+    } else if (isBodyParserError(exception)) {
+      status = exception.status;
+      code = exception.type === 'entity.too.large' ? 'payload_too_large' : 'malformed_body';
+      message = exception.type === 'entity.too.large' ? 'request body is too large' : 'request body is not valid JSON';
+    } else {
+      this.logger.error(exception instanceof Error ? exception.stack : String(exception));
+    }
+    res.status(status).json({ error: { status, code, message, ...(details === undefined ? {} : { details }) } });
+  }
+}
+
+function isBodyParserError(e: unknown): e is { status: number; type: string } {
+  const x = e as { status?: unknown; type?: unknown };
+  return typeof x?.status === 'number' && x.status >= 400 && x.status < 500 && typeof x.type === 'string';
+}

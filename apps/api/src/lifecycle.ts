@@ -1,0 +1,20 @@
+import { BeforeApplicationShutdown, Injectable, NestMiddleware } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import { ShuttingDown } from './common/errors';
+
+/** Once shutdown begins, new requests get 503 while in-flight ones finish. */
+@Injectable()
+export class Intake implements BeforeApplicationShutdown, NestMiddleware {
+  private closing = false;
+
+  beforeApplicationShutdown(): void {
+    this.closing = true;
+  }
+
+  use(_req: Request, res: Response, next: NextFunction): void {
+    if (!this.closing) return next();
+    res.setHeader('Connection', 'close');
+    const e = new ShuttingDown();
+    res.status(e.status).json({ error: { status: e.status, code: e.code, message: e.message } });
+  }
+}

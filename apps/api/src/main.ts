@@ -1,0 +1,41 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { json } from 'express';
+import { loadConfigOrExit } from '@rcflow/config';
+import { ApiModule } from './api.module';
+import { Intake } from './lifecycle';
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  // PGlite is single-process: the embedded run keeps the workers in the API process.
+  const withWorker = process.argv.includes('--with-worker') || !config.database.url;
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, { withWorker }), {
+    bodyParser: false,
+    logger: config.logLevel === 'silent' ? false : ['fatal', 'error', 'warn', 'log'],
+  });
+  const intake = app.get(Intake);
+  app.use((req: Parameters<Intake['use']>[0], res: Parameters<Intake['use']>[1], next: () => void) => intake.use(req, res, next));
+  app.use(json({ limit: config.http.bodyLimitBytes, strict: true }));
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  const doc = new DocumentBuilder()
+    .setTitle('rcflow')
+    .setDescription('Orchestrates remote-control, remote-assistance and remote-desktop sessions to managed computers.')
+    .setVersion('0.1.0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'rcf_<key id>.<secret>' })
+    .addSecurityRequirements('bearer')
+    .build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  await app.listen(config.http.port, config.http.host);
+  const url = await app.getUrl();
+  new Logger('rcflow').log(`api listening on ${url} (docs at ${url}/docs)${withWorker ? ', workers in this process' : ''}`);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`rcflow api failed to start: ${err.message}\n`);
+  process.exit(1);
+});

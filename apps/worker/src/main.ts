@@ -1,0 +1,33 @@
+import 'reflect-metadata';
+import { DynamicModule, Logger, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ConfigModule, RcflowConfig, loadConfigOrExit } from '@rcflow/config';
+import { DatabaseModule } from '@rcflow/database';
+import { WorkerModule } from './worker.module';
+
+/** The worker is the application without HTTP. */
+@Module({})
+class WorkerAppModule {
+  static forRoot(config: RcflowConfig): DynamicModule {
+    return { module: WorkerAppModule, imports: [ConfigModule.forRoot(config), DatabaseModule, WorkerModule.forRoot(config)] };
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  if (!config.database.url) {
+    process.stderr.write('the worker needs DATABASE_URL: embedded PGlite is single-process, run `npm run start:all` instead\n');
+    process.exit(78);
+  }
+  const app = await NestFactory.createApplicationContext(WorkerAppModule.forRoot(config), {
+    logger: config.logLevel === 'silent' ? false : ['fatal', 'error', 'warn', 'log'],
+  });
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  await app.init();
+  new Logger('rcflow').log(`worker running, concurrency ${config.jobs.concurrency}`);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`rcflow worker failed to start: ${err.message}\n`);
+  process.exit(1);
+});

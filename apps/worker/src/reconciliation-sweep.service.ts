@@ -1,0 +1,72 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectQueue } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
+import { DataSource } from 'typeorm';
+import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
+import { JobItem, JobName, QueueName, jobIdOf, writeOutbox } from '@rcflow/jobs';
+
+/** States in which a session is moved along by a job; a session resting in one without a job is lost work. */
+const MOVING_STATES = ['requested', 'validating', 'eligible', 'pushing_settings', 'awaiting_consent'];
+const BATCH = 500;
+
+/**
+ * Rebuilds queue state from PostgreSQL: a session that stays in a moving state longer than the
+ * stale limit, with no outbox row and no live job (Redis lost it, or its job ran out of attempts
+ * without a verdict), gets its job again through the outbox.
+ */
+@Injectable()
+export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ReconciliationSweep.name);
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<number> | null = null;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @InjectQueue(QueueName.Sessions) private readonly sessions: Queue,
+    @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.sweep()
+        .catch((err: Error) => {
+          this.logger.warn(`sweep skipped: ${err.message}`);
+          return 0;
+        })
+        .finally(() => (this.running = null));
+    }, this.config.sweep.intervalMs);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass; returns how many sessions were re-enqueued. */
+  async sweep(): Promise<number> {
+    const stale: { id: string }[] = await this.dataSource.query(
+      `SELECT s.id FROM sessions s
+        WHERE s.state = ANY($1) AND s.state_changed_at < now() - make_interval(secs => $2::float8 / 1000)
+          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.job_id = 'advance.' || s.id::text)
+        ORDER BY s.state_changed_at LIMIT ${BATCH}`,
+      [MOVING_STATES, this.config.sweep.staleMs],
+    );
+    const lost: JobItem[] = [];
+    for (const { id } of stale) {
+      const item: JobItem = { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: id } };
+      const job = await this.sessions.getJob(jobIdOf(item));
+      const state = job ? await job.getState() : 'unknown';
+      if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized') continue;
+      // A finished job would swallow the re-enqueue by its id; remove it first.
+      if (job) await job.remove();
+      lost.push(item);
+    }
+    if (lost.length) {
+      await this.dataSource.transaction((tx) => writeOutbox(tx, lost));
+      this.logger.warn(`re-enqueued ${lost.length} sessions whose jobs were gone`);
+    }
+    return lost.length;
+  }
+}

@@ -1,0 +1,71 @@
+import type { AccessMode, AudibleSignal, ConsentRule, RemoteToolsSettings, SessionType } from '@rcflow/domain';
+
+/** Identifies a device for a command; commands are deduplicated by the agent on `commandId`. */
+export interface AgentTarget {
+  deviceId: string;
+  hostname: string;
+}
+
+export interface ApplySettingsCommand extends AgentTarget {
+  commandId: string;
+  settings: RemoteToolsSettings;
+  versionHash: string;
+}
+
+export type ApplySettingsResult = { status: 'applied'; versionHash: string } | { status: 'rejected'; reason: string };
+
+export interface StartSessionCommand extends AgentTarget {
+  commandId: string;
+  sessionId: string;
+  viewer: string;
+  type: SessionType;
+  access: AccessMode;
+  consentRule: ConsentRule;
+  consentTimeoutMs: number;
+  notification: { taskbarIcon: boolean; connectionBar: boolean; audibleSignal: AudibleSignal };
+}
+
+export type StartSessionResult =
+  | { outcome: 'started'; answeredBy: string | null }
+  | { outcome: 'denied'; answeredBy: string | null }
+  | { outcome: 'consent_timeout' };
+
+export interface EndSessionCommand extends AgentTarget {
+  commandId: string;
+  sessionId: string;
+  reason: string;
+}
+
+/** The agent did not answer within the step's timeout. */
+export class AgentTimeoutError extends Error {
+  constructor(
+    readonly deviceId: string,
+    readonly step: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`agent of device ${deviceId} did not answer ${step} within ${timeoutMs} ms`);
+    this.name = 'AgentTimeoutError';
+  }
+}
+
+/**
+ * How workers reach a device's agent. Every step that talks to an agent goes through this
+ * interface; each call resolves with the agent's answer or rejects with AgentTimeoutError.
+ */
+export interface AgentLink {
+  applySettings(cmd: ApplySettingsCommand, timeoutMs: number): Promise<ApplySettingsResult>;
+  startSession(cmd: StartSessionCommand, timeoutMs: number): Promise<StartSessionResult>;
+  endSession(cmd: EndSessionCommand, timeoutMs: number): Promise<void>;
+}
+
+/** Nest injection token for the AgentLink in use. */
+export const AGENT_LINK = Symbol('AGENT_LINK');
+
+/** The settings a start command carries to the client's notification area. */
+export function notificationOf(settings: RemoteToolsSettings): StartSessionCommand['notification'] {
+  return {
+    taskbarIcon: settings.remCtrlTaskbarIcon,
+    connectionBar: settings.remCtrlConnectionBar,
+    audibleSignal: settings.audibleSignal,
+  };
+}

@@ -1,0 +1,2 @@
+export * from './agent-link';
+export * from './loopback-agent-link';

@@ -1,0 +1,70 @@
+import type { LoopbackAgentConfig } from '@rcflow/config';
+import {
+  AgentLink,
+  AgentTimeoutError,
+  ApplySettingsCommand,
+  ApplySettingsResult,
+  EndSessionCommand,
+  StartSessionCommand,
+  StartSessionResult,
+} from './agent-link';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * An in-process stand-in for agents, for tests and the embedded demo until the WebSocket channel
+ * exists. It behaves per device as configured and, like a real agent, applies a command id once:
+ * a repeated command gets the first answer again.
+ */
+export class LoopbackAgentLink implements AgentLink {
+  private readonly answered = new Map<string, unknown>();
+  /** Commands applied, per command id, so tests can see that nothing was applied twice. */
+  readonly applied = new Map<string, number>();
+
+  constructor(private readonly config: LoopbackAgentConfig) {}
+
+  private behaviour(hostname: string) {
+    return this.config.byHostname[hostname] ?? this.config.default;
+  }
+
+  private async once<T>(commandId: string, act: () => T): Promise<T> {
+    if (this.answered.has(commandId)) return this.answered.get(commandId) as T;
+    const result = act();
+    this.answered.set(commandId, result);
+    this.applied.set(commandId, (this.applied.get(commandId) ?? 0) + 1);
+    if (this.answered.size > 100_000) this.answered.delete(this.answered.keys().next().value as string);
+    return result;
+  }
+
+  async applySettings(cmd: ApplySettingsCommand, timeoutMs: number): Promise<ApplySettingsResult> {
+    const b = this.behaviour(cmd.hostname);
+    if (b.settings === 'silent' || b.latencyMs > timeoutMs) {
+      await sleep(Math.min(timeoutMs, 50));
+      throw new AgentTimeoutError(cmd.deviceId, 'apply_settings', timeoutMs);
+    }
+    if (b.latencyMs) await sleep(b.latencyMs);
+    return this.once(cmd.commandId, () =>
+      b.settings === 'ack'
+        ? { status: 'applied' as const, versionHash: cmd.versionHash }
+        : { status: 'rejected' as const, reason: 'loopback agent configured to reject settings' },
+    );
+  }
+
+  async startSession(cmd: StartSessionCommand, timeoutMs: number): Promise<StartSessionResult> {
+    const b = this.behaviour(cmd.hostname);
+    if (b.latencyMs > timeoutMs) {
+      await sleep(Math.min(timeoutMs, 50));
+      throw new AgentTimeoutError(cmd.deviceId, 'start_session', timeoutMs);
+    }
+    if (b.latencyMs) await sleep(b.latencyMs);
+    return this.once(cmd.commandId, (): StartSessionResult => {
+      if (cmd.consentRule !== 'prompt_user') return { outcome: 'started', answeredBy: null };
+      if (b.consent === 'silent') return { outcome: 'consent_timeout' };
+      return { outcome: b.consent === 'grant' ? 'started' : 'denied', answeredBy: `loopback-user@${cmd.hostname}` };
+    });
+  }
+
+  async endSession(cmd: EndSessionCommand): Promise<void> {
+    await this.once(cmd.commandId, () => undefined);
+  }
+}

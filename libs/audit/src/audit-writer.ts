@@ -1,0 +1,80 @@
+import type { EntityManager } from 'typeorm';
+import { AuditEntry, ChainedEvent, GENESIS_HASH, eventHash } from './audit-chain';
+
+/**
+ * Appends events inside the caller's transaction. Only the streams touched are locked
+ * (their head rows), so writers of different sessions never wait for each other.
+ */
+export async function appendAudit(
+  manager: EntityManager,
+  key: string,
+  entries: AuditEntry[],
+  now: Date = new Date(),
+): Promise<void> {
+  if (entries.length === 0) return;
+  const streams = [...new Set(entries.map((e) => e.stream))].sort();
+  const heads = new Map<string, { seq: number; hash: string }>();
+  const rows: { seq: number; hash: string; stream: string }[] = await manager.query(
+    'SELECT stream, seq, hash FROM audit_stream_heads WHERE stream = ANY($1) ORDER BY stream FOR UPDATE',
+    [streams],
+  );
+  for (const r of rows) heads.set(r.stream, { seq: r.seq, hash: r.hash });
+
+  const cols: unknown[][] = [];
+  for (const entry of entries) {
+    const head = heads.get(entry.stream) ?? { seq: 0, hash: GENESIS_HASH };
+    const event: ChainedEvent = {
+      stream: entry.stream,
+      seq: head.seq + 1,
+      occurredAt: now,
+      actorId: entry.actorId,
+      actorKind: entry.actorKind,
+      action: entry.action,
+      outcome: entry.outcome,
+      sessionId: entry.sessionId ?? null,
+      deviceId: entry.deviceId ?? null,
+      viewerId: entry.viewerId ?? null,
+      ticketRef: entry.ticketRef ?? null,
+      reason: entry.reason ?? null,
+      data: entry.data ?? {},
+      prevHash: head.hash,
+    };
+    const hash = eventHash(key, event);
+    heads.set(entry.stream, { seq: event.seq, hash });
+    cols.push([
+      event.stream,
+      event.seq,
+      event.occurredAt,
+      event.actorId,
+      event.actorKind,
+      event.action,
+      event.outcome,
+      event.sessionId,
+      event.deviceId,
+      event.viewerId,
+      event.ticketRef,
+      event.reason,
+      JSON.stringify(event.data),
+      event.prevHash,
+      hash,
+    ]);
+  }
+  const params: unknown[] = [];
+  const tuples = cols.map((c) => {
+    const base = params.length;
+    params.push(...c);
+    return `(${c.map((_, i) => `$${base + i + 1}`).join(',')})`;
+  });
+  await manager.query(
+    `INSERT INTO audit_events (stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id,
+       device_id, viewer_id, ticket_ref, reason, data, prev_hash, hash) VALUES ${tuples.join(',')}`,
+    params,
+  );
+  const headStreams = [...heads.keys()];
+  await manager.query(
+    `INSERT INTO audit_stream_heads (stream, seq, hash)
+       SELECT * FROM unnest($1::text[], $2::int[], $3::text[])
+     ON CONFLICT (stream) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash`,
+    [headStreams, headStreams.map((s) => heads.get(s)!.seq), headStreams.map((s) => heads.get(s)!.hash)],
+  );
+}

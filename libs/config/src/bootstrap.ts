@@ -1,0 +1,30 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { ConfigError, RcflowConfig, loadConfig } from './config';
+
+/**
+ * Loads configuration for a process, or prints what is wrong and exits 78 (EX_CONFIG).
+ * The embedded run keeps its own audit key beside its PGlite data, created on first start.
+ */
+export function loadConfigOrExit(): RcflowConfig {
+  try {
+    return loadConfig(process.env, {
+      embeddedAuditKey: () => {
+        const file = join(dirname(process.env.PGLITE_DIR || '.rcflow/pglite'), 'audit.key');
+        if (!existsSync(file)) {
+          mkdirSync(dirname(file), { recursive: true });
+          writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+        }
+        chmodSync(file, 0o600);
+        return readFileSync(file, 'utf8').trim();
+      },
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,180 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const loopbackBehaviour = z
+  .object({
+    settings: z.enum(['ack', 'reject', 'silent']).default('ack'),
+    consent: z.enum(['grant', 'deny', 'silent']).default('grant'),
+    latencyMs: z.number().int().min(0).max(60_000).default(0),
+  })
+  .strict();
+
+/** Loopback agent behaviour: a default plus overrides by device hostname. */
+export const loopbackAgentSchema = z
+  .object({
+    default: loopbackBehaviour.default({ settings: 'ack', consent: 'grant', latencyMs: 0 }),
+    byHostname: z.record(z.string(), loopbackBehaviour).default({}),
+  })
+  .strict();
+export type LoopbackAgentConfig = z.infer<typeof loopbackAgentSchema>;
+
+const jsonOf = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+      return z.NEVER;
+    }
+  }).pipe(schema);
+
+/** Environment variables rcflow reads, validated once at start-up. */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0, 65535).default(3000),
+  PUBLIC_URL: z.url().optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  PGLITE_DIR: z.string().min(1).default('.rcflow/pglite'),
+  DB_POOL_SIZE: int(1, 200).default(20),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}:.-]{1,64}$/, 'letters, digits and _ { } : . - only (hash tags allowed for Redis Cluster)')
+    .default('rcflow'),
+  AUDIT_HMAC_KEY: z.string().min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)').optional(),
+  WORKER_CONCURRENCY: int(1, 1000).default(64),
+  JOB_ATTEMPTS: int(1, 50).default(5),
+  JOB_BACKOFF_MS: int(10, 600_000).default(1000),
+  JOB_KEEP_COMPLETED_SECONDS: int(0, 30 * 86400).default(3600),
+  JOB_KEEP_FAILED_SECONDS: int(0, 90 * 86400).default(7 * 86400),
+  SETTINGS_ACK_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  CONSENT_TIMEOUT_MS: int(100, 3_600_000).default(60_000),
+  PRESENCE_GRACE_SECONDS: int(5, 86_400).default(90),
+  OUTBOX_POLL_MS: int(10, 60_000).default(500),
+  SWEEP_INTERVAL_MS: int(100, 3_600_000).default(30_000),
+  SWEEP_STALE_MS: int(100, 3_600_000).default(60_000),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(25_000),
+  BODY_LIMIT_BYTES: int(256, 10_485_760).default(16_384),
+  RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(6000),
+  AGENT_TRANSPORT: z.enum(['loopback']).default('loopback'),
+  LOOPBACK_AGENT: jsonOf(loopbackAgentSchema).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  REQUIRE_NOEVICTION: bool.default(true),
+  DEMO: bool.default(false),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** The validated configuration every app and lib reads; nothing else touches process.env. */
+export interface RcflowConfig {
+  env: Env['NODE_ENV'];
+  http: { host: string; port: number; publicUrl: string | null; bodyLimitBytes: number; rateLimitPerMinute: number };
+  database: { url: string | null; pgliteDir: string; poolSize: number };
+  redis: { url: string; prefix: string; requireNoeviction: boolean };
+  audit: { hmacKey: string };
+  jobs: {
+    concurrency: number;
+    attempts: number;
+    backoffMs: number;
+    keepCompletedSeconds: number;
+    keepFailedSeconds: number;
+  };
+  agent: {
+    transport: Env['AGENT_TRANSPORT'];
+    settingsAckTimeoutMs: number;
+    consentTimeoutMs: number;
+    loopback: LoopbackAgentConfig;
+  };
+  presenceGraceSeconds: number;
+  outbox: { pollMs: number };
+  sweep: { intervalMs: number; staleMs: number };
+  shutdownTimeoutMs: number;
+  logLevel: Env['LOG_LEVEL'];
+  demo: boolean;
+}
+
+/** Thrown when configuration is invalid; the message lists every problem with the variable to fix. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`rcflow cannot start, its configuration is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates the environment. The audit key is required whenever a real PostgreSQL is used;
+ * the embedded run may supply one of its own (`embeddedAuditKey`).
+ */
+export function loadConfig(
+  source: NodeJS.ProcessEnv = process.env,
+  options: { embeddedAuditKey?: () => string } = {},
+): RcflowConfig {
+  const known = Object.keys(envSchema.shape);
+  const picked: Record<string, string> = {};
+  for (const key of known) {
+    const value = source[key];
+    if (value !== undefined && value !== '') picked[key] = value;
+  }
+  const parsed = envSchema.safeParse(picked);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  let hmacKey = e.AUDIT_HMAC_KEY;
+  if (!hmacKey) {
+    if (e.DATABASE_URL || !options.embeddedAuditKey) {
+      throw new ConfigError([
+        'AUDIT_HMAC_KEY: required with DATABASE_URL; it keys the audit chain and must be kept outside the database (`openssl rand -hex 32`)',
+      ]);
+    }
+    hmacKey = options.embeddedAuditKey();
+  }
+  return {
+    env: e.NODE_ENV,
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      publicUrl: e.PUBLIC_URL ?? null,
+      bodyLimitBytes: e.BODY_LIMIT_BYTES,
+      rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    },
+    database: { url: e.DATABASE_URL ?? null, pgliteDir: e.PGLITE_DIR, poolSize: e.DB_POOL_SIZE },
+    redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX, requireNoeviction: e.REQUIRE_NOEVICTION },
+    audit: { hmacKey },
+    jobs: {
+      concurrency: e.WORKER_CONCURRENCY,
+      attempts: e.JOB_ATTEMPTS,
+      backoffMs: e.JOB_BACKOFF_MS,
+      keepCompletedSeconds: e.JOB_KEEP_COMPLETED_SECONDS,
+      keepFailedSeconds: e.JOB_KEEP_FAILED_SECONDS,
+    },
+    agent: {
+      transport: e.AGENT_TRANSPORT,
+      settingsAckTimeoutMs: e.SETTINGS_ACK_TIMEOUT_MS,
+      consentTimeoutMs: e.CONSENT_TIMEOUT_MS,
+      loopback: e.LOOPBACK_AGENT ?? loopbackAgentSchema.parse({}),
+    },
+    presenceGraceSeconds: e.PRESENCE_GRACE_SECONDS,
+    outbox: { pollMs: e.OUTBOX_POLL_MS },
+    sweep: { intervalMs: e.SWEEP_INTERVAL_MS, staleMs: e.SWEEP_STALE_MS },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+    demo: e.DEMO,
+  };
+}
+
+/** Nest injection token for RcflowConfig. */
+export const RCFLOW_CONFIG = Symbol('RCFLOW_CONFIG');

@@ -1,0 +1,62 @@
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+
+/**
+ * One audit event. Append-only (a trigger refuses UPDATE and DELETE) and chained per stream:
+ * `hash` = HMAC(key, prev_hash + canonical event), `seq` counts events in the stream.
+ */
+@Entity('audit_events')
+@Index('uq_audit_stream_seq', ['stream', 'seq'], { unique: true })
+@Index('ix_audit_occurred', ['occurredAt', 'id'])
+@Index('ix_audit_viewer', ['viewerId', 'occurredAt'])
+@Index('ix_audit_device', ['deviceId', 'occurredAt'])
+@Index('ix_audit_actor', ['actorId', 'occurredAt'])
+@Index('ix_audit_session', ['sessionId', 'seq'])
+export class AuditEvent {
+  @PrimaryGeneratedColumn('increment', { type: 'bigint' })
+  id: string;
+
+  @Column({ type: 'text' })
+  stream: string;
+
+  @Column({ type: 'integer' })
+  seq: number;
+
+  @Column({ name: 'occurred_at', type: 'timestamptz' })
+  occurredAt: Date;
+
+  @Column({ name: 'actor_id', type: 'uuid', nullable: true })
+  actorId: string | null;
+
+  @Column({ name: 'actor_kind', type: 'text' })
+  actorKind: 'principal' | 'system' | 'agent';
+
+  @Column({ type: 'text' })
+  action: string;
+
+  @Column({ type: 'text' })
+  outcome: string;
+
+  @Column({ name: 'session_id', type: 'uuid', nullable: true })
+  sessionId: string | null;
+
+  @Column({ name: 'device_id', type: 'uuid', nullable: true })
+  deviceId: string | null;
+
+  @Column({ name: 'viewer_id', type: 'uuid', nullable: true })
+  viewerId: string | null;
+
+  @Column({ name: 'ticket_ref', type: 'text', nullable: true })
+  ticketRef: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  reason: string | null;
+
+  @Column({ type: 'jsonb' })
+  data: Record<string, unknown>;
+
+  @Column({ name: 'prev_hash', type: 'text' })
+  prevHash: string;
+
+  @Column({ type: 'text' })
+  hash: string;
+}

@@ -1,0 +1,28 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import type { CheckResult, ConsentRule } from '@rcflow/domain';
+
+/** Every eligibility check of one evaluation with its outcome and the facts it used. */
+@Entity('eligibility_decisions')
+@Index('ix_eligibility_decisions_session', ['sessionId', 'evaluatedAt'])
+export class EligibilityDecisionRow {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ name: 'session_id', type: 'uuid' })
+  sessionId: string;
+
+  @Column({ type: 'boolean' })
+  eligible: boolean;
+
+  @Column({ name: 'consent_rule', type: 'text' })
+  consentRule: ConsentRule;
+
+  @Column({ type: 'jsonb' })
+  checks: CheckResult[];
+
+  @Column({ type: 'jsonb' })
+  facts: Record<string, unknown>;
+
+  @CreateDateColumn({ name: 'evaluated_at', type: 'timestamptz' })
+  evaluatedAt: Date;
+}

@@ -1,0 +1,51 @@
+import { ApiKey } from './api-key.entity';
+import { AuditEvent } from './audit-event.entity';
+import { AuditStreamHead } from './audit-stream-head.entity';
+import { ClientSettings } from './client-settings.entity';
+import { Collection } from './collection.entity';
+import { CollectionMember } from './collection-member.entity';
+import { Device } from './device.entity';
+import { EligibilityDecisionRow } from './eligibility-decision.entity';
+import { GroupMember } from './group-member.entity';
+import { IdempotencyKey } from './idempotency-key.entity';
+import { OutboxRow } from './outbox.entity';
+import { Principal } from './principal.entity';
+import { RoleAssignment } from './role-assignment.entity';
+import { Session } from './session.entity';
+import { SettingsDeployment } from './settings-deployment.entity';
+
+export {
+  ApiKey,
+  AuditEvent,
+  AuditStreamHead,
+  ClientSettings,
+  Collection,
+  CollectionMember,
+  Device,
+  EligibilityDecisionRow,
+  GroupMember,
+  IdempotencyKey,
+  OutboxRow,
+  Principal,
+  RoleAssignment,
+  Session,
+  SettingsDeployment,
+};
+
+export const ENTITIES = [
+  ApiKey,
+  AuditEvent,
+  AuditStreamHead,
+  ClientSettings,
+  Collection,
+  CollectionMember,
+  Device,
+  EligibilityDecisionRow,
+  GroupMember,
+  IdempotencyKey,
+  OutboxRow,
+  Principal,
+  RoleAssignment,
+  Session,
+  SettingsDeployment,
+];

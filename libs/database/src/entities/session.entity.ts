@@ -1,0 +1,63 @@
+import { Column, Entity, Index } from 'typeorm';
+import type { AccessMode, ConsentRule, SessionState, SessionType } from '@rcflow/domain';
+import { BaseEntity } from './base.entity';
+
+/**
+ * A session request and where it stands. `version` fences every transition:
+ * an UPDATE applies only from the state and version the caller read.
+ */
+@Entity('sessions')
+@Index('ix_sessions_created', ['createdAt', 'id'])
+@Index('ix_sessions_device', ['deviceId', 'createdAt'])
+@Index('ix_sessions_viewer', ['viewerId', 'createdAt'])
+@Index('ix_sessions_state', ['state', 'stateChangedAt'])
+@Index('uq_sessions_one_controller', ['deviceId'], {
+  unique: true,
+  where: "state IN ('eligible','pushing_settings','awaiting_consent','active')",
+})
+export class Session extends BaseEntity {
+  @Column({ name: 'device_id', type: 'uuid' })
+  deviceId: string;
+
+  @Column({ name: 'viewer_id', type: 'uuid' })
+  viewerId: string;
+
+  @Column({ name: 'requester_id', type: 'uuid' })
+  requesterId: string;
+
+  @Column({ type: 'text' })
+  type: SessionType;
+
+  @Column({ type: 'text' })
+  access: AccessMode;
+
+  @Column({ type: 'text', nullable: true })
+  reason: string | null;
+
+  @Column({ name: 'ticket_ref', type: 'text', nullable: true })
+  ticketRef: string | null;
+
+  @Column({ type: 'text' })
+  state: SessionState;
+
+  @Column({ name: 'state_changed_at', type: 'timestamptz' })
+  stateChangedAt: Date;
+
+  @Column({ type: 'integer', default: 1 })
+  version: number;
+
+  @Column({ name: 'consent_rule', type: 'text', nullable: true })
+  consentRule: ConsentRule | null;
+
+  @Column({ name: 'settings_hash', type: 'text', nullable: true })
+  settingsHash: string | null;
+
+  @Column({ name: 'failure_cause', type: 'text', nullable: true })
+  failureCause: string | null;
+
+  @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
+  startedAt: Date | null;
+
+  @Column({ name: 'ended_at', type: 'timestamptz', nullable: true })
+  endedAt: Date | null;
+}

@@ -1,0 +1,6 @@
+export * from './entities';
+export * from './data-source';
+export * from './session-store';
+export * from './database.module';
+export * from './errors';
+export * from './eligibility-facts';

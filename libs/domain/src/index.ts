@@ -1,0 +1,6 @@
+export * from './types';
+export * from './settings';
+export * from './state-machine';
+export * from './eligibility';
+export * from './rbac';
+export * from './version';

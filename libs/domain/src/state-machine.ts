@@ -1,0 +1,71 @@
+import { SESSION_STATES, type SessionState } from './types';
+
+/** Allowed transitions of the session lifecycle (DESIGN.md "Session lifecycle"). */
+export const TRANSITIONS: Readonly<Record<SessionState, readonly SessionState[]>> = Object.freeze({
+  requested: Object.freeze(['scheduled', 'validating', 'cancelled'] as const),
+  scheduled: Object.freeze(['validating', 'cancelled', 'expired'] as const),
+  validating: Object.freeze(['eligible', 'rejected', 'cancelled'] as const),
+  // rejected from eligible: another session won the race for the device.
+  eligible: Object.freeze(['pushing_settings', 'cancelled', 'rejected'] as const),
+  pushing_settings: Object.freeze(['awaiting_consent', 'failed', 'cancelled'] as const),
+  awaiting_consent: Object.freeze(['active', 'denied', 'consent_timeout', 'failed', 'cancelled'] as const),
+  // An active session is stopped by ending it, not cancelling it.
+  active: Object.freeze(['ended', 'interrupted'] as const),
+  ended: Object.freeze([] as const),
+  rejected: Object.freeze([] as const),
+  denied: Object.freeze([] as const),
+  consent_timeout: Object.freeze([] as const),
+  failed: Object.freeze([] as const),
+  cancelled: Object.freeze([] as const),
+  expired: Object.freeze([] as const),
+  interrupted: Object.freeze([] as const),
+});
+
+/** States with no way out; each request ends in exactly one of them. */
+export const TERMINAL_STATES: readonly SessionState[] = Object.freeze(
+  SESSION_STATES.filter((s) => TRANSITIONS[s].length === 0),
+);
+
+/** States that hold the device; the database enforces at most one per device. */
+export const CONTROLLING_STATES: readonly SessionState[] = Object.freeze([
+  'eligible',
+  'pushing_settings',
+  'awaiting_consent',
+  'active',
+] as const);
+
+/** Non-terminal states before `active`, from which a request may be cancelled. */
+export const CANCELLABLE_STATES: readonly SessionState[] = Object.freeze(
+  SESSION_STATES.filter((s) => TRANSITIONS[s].includes('cancelled')),
+);
+
+/** Whether `state` is terminal (no transition leaves it). */
+export function isTerminal(state: SessionState): boolean {
+  return TERMINAL_STATES.includes(state);
+}
+
+/** Whether the lifecycle allows going from `from` to `to`. Staying in place is not a transition. */
+export function canTransition(from: SessionState, to: SessionState): boolean {
+  // Own-property lookup so that names like "toString" coming from outside are not states.
+  return Object.hasOwn(TRANSITIONS, from) && TRANSITIONS[from].includes(to);
+}
+
+/** Thrown when a transition is not allowed from the current state. */
+export class IllegalTransitionError extends Error {
+  readonly from: SessionState;
+  readonly to: SessionState;
+
+  constructor(from: SessionState, to: SessionState) {
+    super(`illegal session transition ${from} → ${to}`);
+    this.name = 'IllegalTransitionError';
+    this.from = from;
+    this.to = to;
+  }
+}
+
+/**
+ * Throws {@link IllegalTransitionError} unless the lifecycle allows going from `from` to `to`.
+ */
+export function assertTransition(from: SessionState, to: SessionState): void {
+  if (!canTransition(from, to)) throw new IllegalTransitionError(from, to);
+}

@@ -1,0 +1,54 @@
+import type { JobsOptions } from 'bullmq';
+
+/** Queue names. Stable strings: renaming one is a migration of queued work. */
+export enum QueueName {
+  Sessions = 'sessions',
+}
+
+/** Job names. Stable strings, like queue names. */
+export enum JobName {
+  /** Carries a session from where it stands to its next resting state (active or terminal). */
+  AdvanceSession = 'session.advance',
+  /** Tells the agent to end an active session (viewer ended or cancelled it). */
+  EndSession = 'session.end',
+}
+
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/** Every job rcflow runs and its payload. Payloads carry ids, never state. */
+export type JobItem =
+  | { queue: QueueName.Sessions; name: JobName.AdvanceSession; data: { sessionId: string } }
+  | { queue: QueueName.Sessions; name: JobName.EndSession; data: { sessionId: string; endedBy: string } };
+
+// Compile-time guard: payloads must be JSON-compatible.
+type AssertJson<T extends { [key: string]: Json }> = T;
+export type _PayloadsAreJson = AssertJson<JobItem['data']>;
+
+export type JobData<N extends JobName> = Extract<JobItem, { name: N }>['data'];
+
+/** The job id that deduplicates an item while the earlier job is still stored. */
+export function jobIdOf(item: JobItem): string {
+  switch (item.name) {
+    case JobName.AdvanceSession:
+      return `advance.${item.data.sessionId}`;
+    case JobName.EndSession:
+      return `end.${item.data.sessionId}`;
+  }
+}
+
+export interface JobPolicy {
+  attempts: number;
+  backoffMs: number;
+  keepCompletedSeconds: number;
+  keepFailedSeconds: number;
+}
+
+/** Retries, backoff and retention for every job, set here and nowhere else. */
+export function defaultJobOptions(policy: JobPolicy): JobsOptions {
+  return {
+    attempts: policy.attempts,
+    backoff: { type: 'exponential', delay: policy.backoffMs },
+    removeOnComplete: { age: policy.keepCompletedSeconds },
+    removeOnFail: { age: policy.keepFailedSeconds },
+  };
+}

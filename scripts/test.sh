@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit, integration (real PostgreSQL and Redis) and end to end
+# (real api and worker processes). Each run gets its own database and Redis key prefix.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+
+[ -d node_modules ] || npm install --no-audit --no-fund
+ensure_redis
+ensure_redis_binary   # tests start private redis-servers to kill them
+ensure_postgres
+npm run -s build      # e2e tests start the compiled apps, as a user would
+
+export RCFLOW_TEST_RUN="t$(date +%s)_$$"
+export NODE_OPTIONS="${NODE_OPTIONS:-} --max-old-space-size=4096"
+exec npx jest --runInBand "$@"

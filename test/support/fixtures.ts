@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import { appendAudit, sessionStream } from '../../libs/audit/src';
+import { TEST_AUDIT_KEY } from './env';
+
+/** Minimal rows for integration tests of the pipeline, written with plain SQL. */
+export async function seedWorld(ds: DataSource, opts: { hostname?: string; loggedOnUser?: string | null } = {}) {
+  const suffix = randomUUID().slice(0, 8);
+  const [viewer] = await ds.query(`INSERT INTO principals (name, kind) VALUES ($1, 'user') RETURNING id`, [`alice-${suffix}`]);
+  const [collection] = await ds.query(`INSERT INTO collections (name) VALUES ($1) RETURNING id`, [`desks-${suffix}`]);
+  const [device] = await ds.query(
+    `INSERT INTO devices (hostname, os_family, os_build, agent_version, last_heartbeat_at, logged_on_user, enrolled, domain_joined)
+     VALUES ($1, 'windows', '10.0.22631', '1.2.0', now(), $2, true, true) RETURNING id`,
+    [opts.hostname ?? `pc-${suffix}`, opts.loggedOnUser === undefined ? 'CONTOSO\\bob' : opts.loggedOnUser],
+  );
+  await ds.query(`INSERT INTO collection_members (collection_id, device_id) VALUES ($1, $2)`, [collection.id, device.id]);
+  await ds.query(`INSERT INTO role_assignments (principal_id, role, collection_ids) VALUES ($1, 'remote_tools_operator', $2)`, [
+    viewer.id,
+    [collection.id],
+  ]);
+  const [settings] = await ds.query(
+    `INSERT INTO client_settings (name, priority, remote_tools) VALUES ($1, 10, $2) RETURNING id`,
+    [`rc-on-${suffix}`, JSON.stringify({ enabled: true, permittedViewers: [`alice-${suffix}`], permissionRequired: true })],
+  );
+  await ds.query(`INSERT INTO settings_deployments (settings_id, collection_id) VALUES ($1, $2)`, [settings.id, collection.id]);
+  return { viewerId: viewer.id as string, viewerName: `alice-${suffix}`, collectionId: collection.id as string, deviceId: device.id as string };
+}
+
+/** A session in `requested`, with its first audit event, as the API writes it. */
+export async function requestSession(
+  ds: DataSource,
+  world: { viewerId: string; deviceId: string },
+  fields: { type?: string; access?: string; reason?: string | null } = {},
+): Promise<string> {
+  const id = randomUUID();
+  await ds.transaction(async (tx: EntityManager) => {
+    await tx.query(
+      `INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, reason, state, state_changed_at, version)
+       VALUES ($1, $2, $3, $3, $4, $5, $6, 'requested', now(), 1)`,
+      [id, world.deviceId, world.viewerId, fields.type ?? 'remote-control', fields.access ?? 'full', fields.reason ?? null],
+    );
+    await appendAudit(tx, TEST_AUDIT_KEY, [
+      { stream: sessionStream(id), actorId: world.viewerId, actorKind: 'principal', action: 'session.requested', outcome: 'requested', sessionId: id, data: {} },
+    ]);
+  });
+  return id;
+}

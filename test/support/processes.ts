@@ -1,0 +1,63 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+
+/** A real rcflow process (compiled by `npm run build`), with its output kept for assertions. */
+export class RcflowProcess {
+  output = '';
+  readonly exited: Promise<number | null>;
+
+  private constructor(readonly proc: ChildProcess) {
+    proc.stdout!.on('data', (d) => (this.output += d));
+    proc.stderr!.on('data', (d) => (this.output += d));
+    this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+  }
+
+  static start(script: 'api' | 'worker' | 'cli', env: Record<string, string>, args: string[] = []): RcflowProcess {
+    const entry = script === 'cli' ? 'apps/api/src/cli.js' : `apps/${script}/src/main.js`;
+    const proc = spawn(process.execPath, [join(ROOT, 'dist', entry), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new RcflowProcess(proc);
+  }
+
+  async waitFor(text: string | RegExp, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (typeof text === 'string' ? this.output.includes(text) : text.test(this.output)) return;
+      if (this.proc.exitCode !== null) throw new Error(`process exited (${this.proc.exitCode}) before "${text}":\n${this.output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`timed out waiting for "${text}":\n${this.output}`);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    return this.exited;
+  }
+}
+
+/** Runs a CLI command to completion. */
+export async function runCli(env: Record<string, string>, args: string[]): Promise<{ code: number | null; output: string }> {
+  const p = RcflowProcess.start('cli', env, args);
+  const code = await p.exited;
+  return { code, output: p.output };
+}
+
+export async function waitUntil<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
