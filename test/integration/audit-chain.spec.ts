@@ -1,0 +1,98 @@
+import { DataSource } from 'typeorm';
+import { createDataSource } from '../../libs/database/src';
+import { appendAudit, verifyAudit } from '../../libs/audit/src';
+import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
+import { requestSession, seedWorld } from '../support/fixtures';
+import { AdvanceSessionHandler } from '../../apps/worker/src/handlers/advance-session.handler';
+import { LoopbackAgentLink } from '../../libs/agent-link/src';
+import { loadConfig } from '../../libs/config/src';
+
+/** Append-only and tamper-evident: what the database refuses, and what verification catches. */
+describe('audit trail on PostgreSQL', () => {
+  let ds: DataSource;
+  let url: string;
+
+  beforeEach(async () => {
+    url = await freshDatabase('audit');
+    ds = createDataSource({ url, pgliteDir: '', poolSize: 4 });
+    await ds.initialize();
+    const config = loadConfig({ DATABASE_URL: url, AUDIT_HMAC_KEY: TEST_AUDIT_KEY });
+    const handler = new AdvanceSessionHandler(ds, new LoopbackAgentLink(config.agent.loopback), config);
+    for (let i = 0; i < 3; i++) {
+      const id = await requestSession(ds, await seedWorld(ds));
+      await handler.handle(id, { final: true });
+    }
+    await ds.transaction((tx) =>
+      appendAudit(tx, TEST_AUDIT_KEY, [
+        { stream: 'device:x', actorId: null, actorKind: 'system', action: 'device.created', outcome: 'succeeded', data: { n: 1 } },
+        { stream: 'device:x', actorId: null, actorKind: 'system', action: 'device.updated', outcome: 'succeeded', data: { n: 2 } },
+      ]),
+    );
+  });
+  afterEach(async () => {
+    await ds.destroy();
+  });
+
+  /** As a database owner could: bypassing the append-only triggers. */
+  const asOwner = (sql: string, params: unknown[] = []) =>
+    ds.transaction(async (tx) => {
+      await tx.query('SET LOCAL session_replication_role = replica');
+      return tx.query(sql, params);
+    });
+
+  it('verifies an untouched trail', async () => {
+    const r = await verifyAudit(ds, TEST_AUDIT_KEY);
+    expect(r).toMatchObject({ ok: true, problems: [] });
+    expect(r.eventsChecked).toBe(3 * 6 + 2);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE from the application', async () => {
+    await expect(ds.query(`UPDATE audit_events SET outcome = 'x'`)).rejects.toThrow(/append-only/);
+    await expect(ds.query(`DELETE FROM audit_events`)).rejects.toThrow(/append-only/);
+    await expect(ds.query(`TRUNCATE audit_events`)).rejects.toThrow(/append-only/);
+    expect((await verifyAudit(ds, TEST_AUDIT_KEY)).ok).toBe(true);
+  });
+
+  it('detects an altered event and says which', async () => {
+    const [victim] = await ds.query(`SELECT id, stream, seq FROM audit_events WHERE outcome = 'active' LIMIT 1`);
+    await asOwner(`UPDATE audit_events SET data = data || '{"answeredBy":"nobody"}' WHERE id = $1`, [victim.id]);
+    const r = await verifyAudit(ds, TEST_AUDIT_KEY);
+    expect(r.ok).toBe(false);
+    expect(r.problems).toContainEqual(
+      expect.objectContaining({ stream: victim.stream, seq: victim.seq, eventId: String(victim.id), problem: expect.stringMatching(/altered/) }),
+    );
+  });
+
+  it('detects a removed event in the middle of a stream', async () => {
+    const [victim] = await ds.query(`SELECT id, stream FROM audit_events WHERE outcome = 'eligible' LIMIT 1`);
+    await asOwner('DELETE FROM audit_events WHERE id = $1', [victim.id]);
+    const r = await verifyAudit(ds, TEST_AUDIT_KEY);
+    expect(r.ok).toBe(false);
+    expect(r.problems.some((p) => p.stream === victim.stream && /missing|removed/.test(p.problem))).toBe(true);
+  });
+
+  it('detects a removed tail even when the head is rewritten to match', async () => {
+    const [tail] = await ds.query(`SELECT id, stream, seq FROM audit_events WHERE outcome = 'active' LIMIT 1`);
+    const [prev] = await ds.query(`SELECT seq, hash FROM audit_events WHERE stream = $1 AND seq = $2`, [tail.stream, tail.seq - 1]);
+    await asOwner('DELETE FROM audit_events WHERE id = $1', [tail.id]);
+    await ds.query('UPDATE audit_stream_heads SET seq = $1, hash = $2 WHERE stream = $3', [prev.seq, prev.hash, tail.stream]);
+    const r = await verifyAudit(ds, TEST_AUDIT_KEY);
+    expect(r.ok).toBe(false);
+    expect(r.problems).toContainEqual(expect.objectContaining({ stream: tail.stream, problem: expect.stringMatching(/version 6 .* 5 events/) }));
+  });
+
+  it('detects reordered events', async () => {
+    const rows = await ds.query(`SELECT id, seq FROM audit_events WHERE stream = 'device:x' ORDER BY seq`);
+    await asOwner(`UPDATE audit_events SET seq = -seq WHERE stream = 'device:x'`);
+    await asOwner(`UPDATE audit_events SET seq = CASE id WHEN $1 THEN 2 ELSE 1 END WHERE stream = 'device:x'`, [rows[0].id]);
+    const r = await verifyAudit(ds, TEST_AUDIT_KEY);
+    expect(r.ok).toBe(false);
+    expect(r.problems.filter((p) => p.stream === 'device:x').length).toBeGreaterThan(0);
+  });
+
+  it('fails under another key: a forger without the key cannot rebuild the chain', async () => {
+    const r = await verifyAudit(ds, 'another-key-of-sufficient-length-0000000000');
+    expect(r.ok).toBe(false);
+    expect(r.problems.length).toBeGreaterThan(0);
+  });
+});

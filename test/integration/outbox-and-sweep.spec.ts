@@ -1,0 +1,105 @@
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { loadConfig, RcflowConfig } from '../../libs/config/src';
+import { createDataSource } from '../../libs/database/src';
+import { JobName, OutboxRelay, QueueName, evictionProblem, redisOptionsFromUrl, writeOutbox } from '../../libs/jobs/src';
+import { ReconciliationSweep } from '../../apps/worker/src/reconciliation-sweep.service';
+import { TEST_AUDIT_KEY, freshDatabase, queuePrefix } from '../support/env';
+import { PrivateRedis } from '../support/redis-server';
+import { requestSession, seedWorld } from '../support/fixtures';
+import { waitUntil } from '../support/processes';
+
+/** The outbox relay and the reconciliation sweep against real PostgreSQL and a Redis we can kill. */
+describe('outbox relay and reconciliation sweep', () => {
+  let ds: DataSource;
+  let redis: PrivateRedis;
+  let queue: Queue;
+  let config: RcflowConfig;
+  let relay: OutboxRelay;
+
+  const makeQueue = () =>
+    new Queue(QueueName.Sessions, {
+      prefix: queuePrefix('outbox'),
+      connection: { ...redisOptionsFromUrl(redis.url), enableOfflineQueue: false, maxRetriesPerRequest: null, retryStrategy: () => 100 },
+    });
+
+  beforeAll(async () => {
+    redis = await PrivateRedis.start();
+    const url = await freshDatabase('outbox');
+    config = loadConfig({ DATABASE_URL: url, AUDIT_HMAC_KEY: TEST_AUDIT_KEY, REDIS_URL: redis.url, SWEEP_STALE_MS: '100' });
+    ds = createDataSource(config.database);
+    await ds.initialize();
+    queue = makeQueue();
+    queue.on('error', () => undefined);
+    relay = new OutboxRelay(ds, queue, config);
+  });
+  afterAll(async () => {
+    await queue.close();
+    await ds.destroy();
+    await redis.stop();
+  });
+
+  const outboxCount = async () => Number((await ds.query('SELECT count(*)::int AS n FROM outbox'))[0].n);
+  const item = (sessionId: string) => ({ queue: QueueName.Sessions as const, name: JobName.AdvanceSession as const, data: { sessionId } });
+
+  it('moves committed rows to BullMQ and deletes them; enqueuing twice keeps one job', async () => {
+    const id = '00000000-0000-4000-8000-000000000001';
+    await ds.transaction((tx) => writeOutbox(tx, [item(id)]));
+    await ds.transaction((tx) => writeOutbox(tx, [item(id)]));
+    expect(await relay.drainBatch()).toBe(2);
+    expect(await outboxCount()).toBe(0);
+    const job = await queue.getJob(`advance.${id}`);
+    expect(job?.data).toEqual({ sessionId: id });
+    expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 1 });
+  });
+
+  it('keeps rows while Redis is down and delivers them when it is back', async () => {
+    await queue.obliterate({ force: true });
+    await redis.kill();
+    const id = '00000000-0000-4000-8000-000000000002';
+    await ds.transaction((tx) => writeOutbox(tx, [item(id)]));
+    expect(await relay.drainBatch()).toBe(0);
+    const [row] = await ds.query('SELECT attempts FROM outbox');
+    expect(row.attempts).toBe(1);
+    await redis.startProcess();
+    await ds.query(`UPDATE outbox SET available_at = now()`);
+    await waitUntil(async () => (await relay.drainBatch()) === 1, 10_000, 'relay after Redis came back');
+    expect(await outboxCount()).toBe(0);
+    expect((await queue.getJob(`advance.${id}`))?.data).toEqual({ sessionId: id });
+  });
+
+  it('re-enqueues stale sessions whose jobs Redis lost, and leaves those with live jobs', async () => {
+    const world = await seedWorld(ds);
+    const lost = await requestSession(ds, world);
+    const live = await requestSession(ds, await seedWorld(ds));
+    await queue.obliterate({ force: true });
+    await queue.add(JobName.AdvanceSession, { sessionId: live }, { jobId: `advance.${live}` });
+    await ds.query(`UPDATE sessions SET state_changed_at = now() - interval '1 minute'`);
+    const sweep = new ReconciliationSweep(ds, queue, config);
+    const n = await sweep.sweep();
+    expect(n).toBeGreaterThanOrEqual(1);
+    const rows: { job_id: string }[] = await ds.query('SELECT job_id FROM outbox');
+    expect(rows.map((r) => r.job_id)).toContain(`advance.${lost}`);
+    expect(rows.map((r) => r.job_id)).not.toContain(`advance.${live}`);
+    // A second pass while the row waits in the outbox adds nothing twice.
+    await sweep.sweep();
+    expect((await ds.query(`SELECT count(*)::int AS n FROM outbox WHERE job_id = $1`, [`advance.${lost}`]))[0].n).toBe(1);
+    await relay.drainBatch();
+    expect(await queue.getJob(`advance.${lost}`)).toBeDefined();
+  });
+
+  it('names the problem when Redis may evict keys', async () => {
+    const lru = await PrivateRedis.start('allkeys-lru');
+    const client = new IORedis(lru.url);
+    try {
+      expect(await evictionProblem(client)).toMatch(/maxmemory-policy is "allkeys-lru".*noeviction/);
+      const ok = new IORedis(redis.url);
+      expect(await evictionProblem(ok)).toBeNull();
+      ok.disconnect();
+    } finally {
+      client.disconnect();
+      await lru.stop();
+    }
+  });
+});
