@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { loadConfig, RcflowConfig } from '../../libs/config/src';
-import { createDataSource, loadEffectiveSettings } from '../../libs/database/src';
+import { applyTransitions, createDataSource, loadEffectiveSettings } from '../../libs/database/src';
 import { LoopbackAgentLink, AgentTimeoutError } from '../../libs/agent-link/src';
 import { verifyAudit } from '../../libs/audit/src';
 import { AdvanceSessionHandler } from '../../apps/worker/src/handlers/advance-session.handler';
@@ -176,7 +176,6 @@ describe('AdvanceSessionHandler on PostgreSQL', () => {
     const world = await seedWorld(ds);
     const id = await requestSession(ds, world);
     await ds.transaction(async (tx) => {
-      const { applyTransitions } = await import('../../libs/database/src');
       await applyTransitions(tx, TEST_AUDIT_KEY, {
         sessionId: id, from: 'requested', expectedVersion: 1, actor: { id: null, kind: 'system' }, steps: [{ to: 'cancelled' }],
       });

@@ -4,7 +4,9 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
-import { loadConfigOrExit } from '@rcflow/config';
+import { RcflowLogger, loadConfigOrExit } from '@rcflow/config';
+import { DataSource } from 'typeorm';
+import { prepareDemo, runDemo } from './demo/demo-run';
 import { ApiModule } from './api.module';
 import { Intake } from './lifecycle';
 
@@ -14,8 +16,9 @@ async function main(): Promise<void> {
   const withWorker = process.argv.includes('--with-worker') || !config.database.url;
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, { withWorker }), {
     bodyParser: false,
-    logger: config.logLevel === 'silent' ? false : ['fatal', 'error', 'warn', 'log'],
+    logger: new RcflowLogger(config),
   });
+  const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey) : null;
   const intake = app.get(Intake);
   app.use((req: Parameters<Intake['use']>[0], res: Parameters<Intake['use']>[1], next: () => void) => intake.use(req, res, next));
   app.use(json({ limit: config.http.bodyLimitBytes, strict: true }));
@@ -33,6 +36,7 @@ async function main(): Promise<void> {
   await app.listen(config.http.port, config.http.host);
   const url = await app.getUrl();
   new Logger('rcflow').log(`api listening on ${url} (docs at ${url}/docs)${withWorker ? ', workers in this process' : ''}`);
+  if (demo) await runDemo(url.replace('[::1]', 'localhost'), demo, (line) => process.stdout.write(`${line}\n`));
 }
 
 main().catch((err: Error) => {

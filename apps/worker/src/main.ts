@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ConfigModule, RcflowConfig, loadConfigOrExit } from '@rcflow/config';
+import { ConfigModule, RcflowConfig, RcflowLogger, loadConfigOrExit } from '@rcflow/config';
 import { DatabaseModule } from '@rcflow/database';
 import { WorkerModule } from './worker.module';
 
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     process.exit(78);
   }
   const app = await NestFactory.createApplicationContext(WorkerAppModule.forRoot(config), {
-    logger: config.logLevel === 'silent' ? false : ['fatal', 'error', 'warn', 'log'],
+    logger: new RcflowLogger(config),
   });
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.init();

@@ -1,0 +1,53 @@
+import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import type { PrincipalFacts } from '@rcflow/domain';
+import { Requires } from '../auth/auth.guard';
+import { Caller } from '../auth/caller.decorator';
+import { Zod, idParam } from '../common/validation';
+import { BodyOf, QueryParams } from './admin-docs';
+import * as store from './admin-store';
+import { AdminReads, AdminWrites } from './admin.services';
+import { CreateApiKeyInput, createApiKeySchema, listApiKeysQuery } from './admin.schemas';
+
+@ApiTags('admin: API keys')
+@Controller('v1')
+export class ApiKeysController {
+  constructor(
+    private readonly reads: AdminReads,
+    private readonly writes: AdminWrites,
+  ) {}
+
+  @Post('api-keys')
+  @Requires('admin.write')
+  @ApiOperation({
+    summary: 'Issue an API key for a user or service',
+    description: 'The response carries the key (rcf_<id>.<secret>) once; only its hash is stored. Use it as Authorization: Bearer <key>.',
+  })
+  @BodyOf(createApiKeySchema)
+  create(@Caller() caller: PrincipalFacts, @Body(new Zod(createApiKeySchema)) body: CreateApiKeyInput) {
+    return this.writes.run(caller, (tx, key, actor) => store.createApiKey(tx, key, actor, body));
+  }
+
+  @Get('api-keys')
+  @Requires('admin.read')
+  @ApiOperation({ summary: 'List API keys (principalId filter; keyset pagination); secrets and hashes are never returned' })
+  @QueryParams('principalId', 'limit', 'cursor')
+  list(@Query(new Zod(listApiKeysQuery, 'query')) q: z.infer<typeof listApiKeysQuery>) {
+    return this.reads.apiKeys(q);
+  }
+
+  @Get('api-keys/:id')
+  @Requires('admin.read')
+  @ApiOperation({ summary: 'An API key (without its secret)' })
+  get(@Param(new Zod(idParam, 'path')) p: { id: string }) {
+    return this.reads.apiKey(p.id);
+  }
+
+  @Delete('api-keys/:id')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Revoke an API key (idempotent: changed=false when it already was revoked)' })
+  revoke(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
+    return this.writes.run(caller, (tx, key, actor) => store.revokeApiKey(tx, key, actor, p.id));
+  }
+}

@@ -1,0 +1,89 @@
+import { Body, Controller, Delete, Get, Param, Patch, Post, Put } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import type { PrincipalFacts } from '@rcflow/domain';
+import { Requires } from '../auth/auth.guard';
+import { Caller } from '../auth/caller.decorator';
+import { Zod, idParam } from '../common/validation';
+import { BodyOf } from './admin-docs';
+import * as store from './admin-store';
+import { AdminReads, AdminWrites } from './admin.services';
+import {
+  CreateClientSettingsInput,
+  UpdateClientSettingsInput,
+  createClientSettingsSchema,
+  deploymentParams,
+  updateClientSettingsSchema,
+} from './admin.schemas';
+
+@ApiTags('admin: client settings')
+@Controller('v1')
+export class ClientSettingsController {
+  constructor(
+    private readonly reads: AdminReads,
+    private readonly writes: AdminWrites,
+  ) {}
+
+  @Get('client-settings')
+  @Requires('admin.read')
+  @ApiOperation({ summary: 'Every client settings set in merge order: custom sets by order, the default (10000) last' })
+  list() {
+    return this.reads.allClientSettings();
+  }
+
+  @Get('client-settings/:id')
+  @Requires('admin.read')
+  @ApiOperation({ summary: 'A client settings set with the collections it is deployed to' })
+  get(@Param(new Zod(idParam, 'path')) p: { id: string }) {
+    return this.reads.clientSettings(p.id);
+  }
+
+  @Post('client-settings')
+  @Requires('admin.write')
+  @ApiOperation({
+    summary: 'Create custom client settings',
+    description: 'order 1..9999, lower wins on a conflict; remoteTools holds only the settings this set configures.',
+  })
+  @BodyOf(createClientSettingsSchema)
+  create(@Caller() caller: PrincipalFacts, @Body(new Zod(createClientSettingsSchema)) body: CreateClientSettingsInput) {
+    return this.writes.run(caller, (tx, key, actor) => store.createClientSettings(tx, key, actor, body));
+  }
+
+  @Patch('client-settings/:id')
+  @Requires('admin.write')
+  @ApiOperation({
+    summary: 'Change client settings',
+    description:
+      'remoteTools is a merge patch onto the stored values: a value sets a setting, null removes it from a custom set. ' +
+      'The default set must stay complete (null refused) and keeps order 10000.',
+  })
+  @BodyOf(updateClientSettingsSchema)
+  update(
+    @Caller() caller: PrincipalFacts,
+    @Param(new Zod(idParam, 'path')) p: { id: string },
+    @Body(new Zod(updateClientSettingsSchema)) body: UpdateClientSettingsInput,
+  ) {
+    return this.writes.run(caller, (tx, key, actor) => store.updateClientSettings(tx, key, actor, p.id, body));
+  }
+
+  @Delete('client-settings/:id')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Delete custom client settings and their deployments (the default set cannot be deleted)' })
+  remove(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
+    return this.writes.run(caller, (tx, key, actor) => store.deleteClientSettings(tx, key, actor, p.id));
+  }
+
+  @Put('client-settings/:id/deployments/:collectionId')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Deploy custom client settings to a collection (idempotent; the default set cannot be deployed)' })
+  deploy(@Caller() caller: PrincipalFacts, @Param(new Zod(deploymentParams, 'path')) p: z.infer<typeof deploymentParams>) {
+    return this.writes.run(caller, (tx, key, actor) => store.deployClientSettings(tx, key, actor, p.id, p.collectionId));
+  }
+
+  @Delete('client-settings/:id/deployments/:collectionId')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Remove a deployment (idempotent)' })
+  undeploy(@Caller() caller: PrincipalFacts, @Param(new Zod(deploymentParams, 'path')) p: z.infer<typeof deploymentParams>) {
+    return this.writes.run(caller, (tx, key, actor) => store.undeployClientSettings(tx, key, actor, p.id, p.collectionId));
+  }
+}

@@ -1,0 +1,98 @@
+import { Body, Controller, Delete, Get, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import type { PrincipalFacts } from '@rcflow/domain';
+import { Requires } from '../auth/auth.guard';
+import { Caller } from '../auth/caller.decorator';
+import { Zod, idParam } from '../common/validation';
+import { BodyOf, QueryParams } from './admin-docs';
+import * as store from './admin-store';
+import { AdminReads, AdminWrites } from './admin.services';
+import {
+  CreateCollectionInput,
+  UpdateCollectionInput,
+  collectionMemberParams,
+  createCollectionSchema,
+  pageQuery,
+  updateCollectionSchema,
+} from './admin.schemas';
+
+@ApiTags('admin: collections')
+@Controller('v1')
+export class CollectionsController {
+  constructor(
+    private readonly reads: AdminReads,
+    private readonly writes: AdminWrites,
+  ) {}
+
+  @Post('collections')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Create a collection (names are unique without regard to case)' })
+  @BodyOf(createCollectionSchema)
+  create(@Caller() caller: PrincipalFacts, @Body(new Zod(createCollectionSchema)) body: CreateCollectionInput) {
+    return this.writes.run(caller, (tx, key, actor) => store.createCollection(tx, key, actor, body));
+  }
+
+  @Get('collections')
+  @Requires('admin.read')
+  @ApiOperation({ summary: 'List collections in your scope, with member counts (keyset pagination)' })
+  @QueryParams('limit', 'cursor')
+  list(@Caller() caller: PrincipalFacts, @Query(new Zod(pageQuery, 'query')) q: z.infer<typeof pageQuery>) {
+    return this.reads.collections(caller, q);
+  }
+
+  @Get('collections/:id')
+  @Requires('admin.read')
+  @ApiOperation({ summary: 'A collection with its member count' })
+  get(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
+    return this.reads.collection(caller, p.id);
+  }
+
+  @Patch('collections/:id')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Rename a collection or change its description' })
+  @BodyOf(updateCollectionSchema)
+  update(
+    @Caller() caller: PrincipalFacts,
+    @Param(new Zod(idParam, 'path')) p: { id: string },
+    @Body(new Zod(updateCollectionSchema)) body: UpdateCollectionInput,
+  ) {
+    return this.writes.run(caller, (tx, key, actor) => store.updateCollection(tx, key, actor, p.id, body));
+  }
+
+  @Delete('collections/:id')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Delete a collection; refused (409) while it has members, deployments or role assignments' })
+  remove(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
+    return this.writes.run(caller, (tx, key, actor) => store.deleteCollection(tx, key, actor, p.id));
+  }
+
+  @Get('collections/:id/members')
+  @Requires('admin.read')
+  @ApiOperation({ summary: 'The devices in a collection (keyset pagination)' })
+  @QueryParams('limit', 'cursor')
+  members(
+    @Caller() caller: PrincipalFacts,
+    @Param(new Zod(idParam, 'path')) p: { id: string },
+    @Query(new Zod(pageQuery, 'query')) q: z.infer<typeof pageQuery>,
+  ) {
+    return this.reads.collectionMembers(caller, p.id, q);
+  }
+
+  @Put('collections/:id/members/:deviceId')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Add a device to a collection (idempotent: changed=false when it already was a member)' })
+  addMember(@Caller() caller: PrincipalFacts, @Param(new Zod(collectionMemberParams, 'path')) p: z.infer<typeof collectionMemberParams>) {
+    return this.writes.run(caller, (tx, key, actor) => store.addCollectionMember(tx, key, actor, p.id, p.deviceId));
+  }
+
+  @Delete('collections/:id/members/:deviceId')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Remove a device from a collection (idempotent: changed=false when it was not a member)' })
+  removeMember(
+    @Caller() caller: PrincipalFacts,
+    @Param(new Zod(collectionMemberParams, 'path')) p: z.infer<typeof collectionMemberParams>,
+  ) {
+    return this.writes.run(caller, (tx, key, actor) => store.removeCollectionMember(tx, key, actor, p.id, p.deviceId));
+  }
+}

@@ -1,0 +1,76 @@
+import { Body, Controller, Get, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import type { PrincipalFacts } from '@rcflow/domain';
+import { Requires } from '../auth/auth.guard';
+import { Caller } from '../auth/caller.decorator';
+import { Zod, idParam } from '../common/validation';
+import { BodyOf, QueryParams } from './admin-docs';
+import * as store from './admin-store';
+import { AdminReads, AdminWrites } from './admin.services';
+import {
+  CreateDeviceInput,
+  UpdateDeviceInput,
+  createDeviceSchema,
+  listDevicesQuery,
+  updateDeviceSchema,
+} from './admin.schemas';
+
+@ApiTags('admin: devices')
+@Controller('v1')
+export class DevicesController {
+  constructor(
+    private readonly reads: AdminReads,
+    private readonly writes: AdminWrites,
+  ) {}
+
+  @Post('devices')
+  @Requires('admin.write')
+  @ApiOperation({
+    summary: 'Register a device',
+    description:
+      'Presence fields (lastHeartbeatAt, loggedOnUser, locked) are normally reported by the agent; they are accepted here so ' +
+      'devices can be registered before the agent channel exists. Defaults: osFamily windows, enrolled true. Hostnames are unique without regard to case.',
+  })
+  @BodyOf(createDeviceSchema)
+  create(@Caller() caller: PrincipalFacts, @Body(new Zod(createDeviceSchema)) body: CreateDeviceInput) {
+    return this.writes.run(caller, (tx, key, actor) => store.createDevice(tx, key, actor, body));
+  }
+
+  @Get('devices')
+  @Requires('admin.read')
+  @ApiOperation({ summary: 'List devices in your scope (hostname prefix without regard to case, collection filter; keyset pagination)' })
+  @QueryParams('hostname', 'collectionId', 'limit', 'cursor')
+  list(@Caller() caller: PrincipalFacts, @Query(new Zod(listDevicesQuery, 'query')) q: z.infer<typeof listDevicesQuery>) {
+    return this.reads.devices(caller, q);
+  }
+
+  @Get('devices/:id')
+  @Requires('admin.read')
+  @ApiOperation({ summary: 'A device with the collections it belongs to' })
+  get(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
+    return this.reads.device(caller, p.id);
+  }
+
+  @Patch('devices/:id')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Change a device (only the fields sent; null clears a nullable field; retired retires it)' })
+  @BodyOf(updateDeviceSchema)
+  update(
+    @Caller() caller: PrincipalFacts,
+    @Param(new Zod(idParam, 'path')) p: { id: string },
+    @Body(new Zod(updateDeviceSchema)) body: UpdateDeviceInput,
+  ) {
+    return this.writes.run(caller, (tx, key, actor) => store.updateDevice(tx, key, actor, p.id, body));
+  }
+
+  @Get('devices/:id/effective-settings')
+  @Requires('admin.read')
+  @ApiOperation({
+    summary: "The device's resultant client settings",
+    description: 'The default set overridden by the custom sets deployed to its collections, lowest order winning, with the set that supplied each value.',
+  })
+  effective(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
+    return this.reads.effectiveSettings(caller, p.id);
+  }
+}

@@ -1,0 +1,76 @@
+import { Body, Controller, Delete, Get, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import type { PrincipalFacts } from '@rcflow/domain';
+import { Requires } from '../auth/auth.guard';
+import { Caller } from '../auth/caller.decorator';
+import { Zod, idParam } from '../common/validation';
+import { BodyOf, QueryParams } from './admin-docs';
+import * as store from './admin-store';
+import { AdminReads, AdminWrites } from './admin.services';
+import {
+  CreatePrincipalInput,
+  UpdatePrincipalInput,
+  createPrincipalSchema,
+  groupMemberParams,
+  listPrincipalsQuery,
+  updatePrincipalSchema,
+} from './admin.schemas';
+
+@ApiTags('admin: principals')
+@Controller('v1')
+export class PrincipalsController {
+  constructor(
+    private readonly reads: AdminReads,
+    private readonly writes: AdminWrites,
+  ) {}
+
+  @Post('principals')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Create a user, group or service principal (names are unique without regard to case)' })
+  @BodyOf(createPrincipalSchema)
+  create(@Caller() caller: PrincipalFacts, @Body(new Zod(createPrincipalSchema)) body: CreatePrincipalInput) {
+    return this.writes.run(caller, (tx, key, actor) => store.createPrincipal(tx, key, actor, body));
+  }
+
+  @Get('principals')
+  @Requires('admin.read')
+  @ApiOperation({ summary: 'List principals (kind filter, name prefix without regard to case; keyset pagination)' })
+  @QueryParams('kind', 'name', 'limit', 'cursor')
+  list(@Query(new Zod(listPrincipalsQuery, 'query')) q: z.infer<typeof listPrincipalsQuery>) {
+    return this.reads.principals(q);
+  }
+
+  @Get('principals/:id')
+  @Requires('admin.read')
+  @ApiOperation({ summary: 'A principal with the groups it belongs to (direct and nested) and, for a group, its members' })
+  get(@Param(new Zod(idParam, 'path')) p: { id: string }) {
+    return this.reads.principal(p.id);
+  }
+
+  @Patch('principals/:id')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Change displayName or disable/enable a principal (disabling the last full administrator is refused)' })
+  @BodyOf(updatePrincipalSchema)
+  update(
+    @Caller() caller: PrincipalFacts,
+    @Param(new Zod(idParam, 'path')) p: { id: string },
+    @Body(new Zod(updatePrincipalSchema)) body: UpdatePrincipalInput,
+  ) {
+    return this.writes.run(caller, (tx, key, actor) => store.updatePrincipal(tx, key, actor, p.id, body));
+  }
+
+  @Put('principals/:groupId/members/:memberId')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Add a principal to a group (idempotent; a group cannot contain itself, directly or through nesting)' })
+  addMember(@Caller() caller: PrincipalFacts, @Param(new Zod(groupMemberParams, 'path')) p: z.infer<typeof groupMemberParams>) {
+    return this.writes.run(caller, (tx, key, actor) => store.addGroupMember(tx, key, actor, p.groupId, p.memberId));
+  }
+
+  @Delete('principals/:groupId/members/:memberId')
+  @Requires('admin.write')
+  @ApiOperation({ summary: 'Remove a principal from a group (idempotent)' })
+  removeMember(@Caller() caller: PrincipalFacts, @Param(new Zod(groupMemberParams, 'path')) p: z.infer<typeof groupMemberParams>) {
+    return this.writes.run(caller, (tx, key, actor) => store.removeGroupMember(tx, key, actor, p.groupId, p.memberId));
+  }
+}

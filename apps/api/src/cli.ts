@@ -1,0 +1,67 @@
+import 'reflect-metadata';
+import { loadConfigOrExit } from '@rcflow/config';
+import { createDataSource } from '@rcflow/database';
+import { verifyAudit } from '@rcflow/audit';
+import { assignRole, createApiKey, createPrincipal } from './admin/admin-store';
+
+const USAGE = `usage: node dist/apps/api/src/cli.js <command>
+  migrate                         apply pending database migrations
+  bootstrap-admin [--name NAME]   create a full administrator (default name "admin") and print an API key for it
+  verify-audit                    check the audit trail's tamper evidence; exit 1 and say where if it is broken`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command ? 0 : 64;
+  }
+  const config = loadConfigOrExit();
+  const ds = createDataSource(config.database);
+  await ds.initialize();
+  try {
+    switch (command) {
+      case 'migrate': {
+        const done = await ds.runMigrations({ transaction: 'each' });
+        process.stdout.write(done.length ? `applied ${done.map((m) => m.name).join(', ')}\n` : 'database is up to date\n');
+        return 0;
+      }
+      case 'bootstrap-admin': {
+        const i = rest.indexOf('--name');
+        const name = i >= 0 ? rest[i + 1] : 'admin';
+        if (!name) throw new Error('--name needs a value');
+        const key = await ds.transaction(async (tx) => {
+          const [existing] = await tx.query('SELECT id FROM principals WHERE lower(name) = lower($1)', [name]);
+          const id = existing?.id ?? (await createPrincipal(tx, config.audit.hmacKey, null, { name, kind: 'user' })).id;
+          const [grant] = await tx.query(
+            `SELECT 1 FROM role_assignments WHERE principal_id = $1 AND role = 'full_administrator' AND collection_ids IS NULL`,
+            [id],
+          );
+          if (!grant) await assignRole(tx, config.audit.hmacKey, null, { principalId: id, role: 'full_administrator', collectionIds: null });
+          return (await createApiKey(tx, config.audit.hmacKey, null, { principalId: id, name: 'bootstrap' })).key;
+        });
+        process.stdout.write(`${key}\n`);
+        process.stderr.write(`API key for ${name} (full administrator). It is shown once; store it now.\n`);
+        return 0;
+      }
+      case 'verify-audit': {
+        const r = await verifyAudit(ds, config.audit.hmacKey);
+        process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        process.stderr.write(r.ok ? `audit trail verifies: ${r.eventsChecked} events in ${r.streamsChecked} streams\n` : `AUDIT TRAIL BROKEN: ${r.problems.length} problem(s), first: ${r.problems[0]?.stream} seq ${r.problems[0]?.seq}: ${r.problems[0]?.problem}\n`);
+        return r.ok ? 0 : 1;
+      }
+      default:
+        process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
+        return 64;
+    }
+  } finally {
+    await ds.destroy();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`rcflow: ${err.message}\n`);
+    process.exit(1);
+  },
+);
