@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
-import { RcflowLogger, loadConfigOrExit } from '@rcflow/config';
+import { RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
 import { DataSource } from 'typeorm';
 import { prepareDemo, runDemo } from './demo/demo-run';
 import { ApiModule } from './api.module';
@@ -12,11 +12,12 @@ import { Intake } from './lifecycle';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
+  const logger = new RcflowLogger(config);
   // PGlite is single-process: the embedded run keeps the workers in the API process.
   const withWorker = process.argv.includes('--with-worker') || !config.database.url;
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, { withWorker }), {
     bodyParser: false,
-    logger: new RcflowLogger(config),
+    logger,
   });
   const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey) : null;
   const intake = app.get(Intake);
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
     .addSecurityRequirements('bearer')
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  exitOnSignals(app, config.shutdownTimeoutMs, logger);
   await app.listen(config.http.port, config.http.host);
   const url = await app.getUrl();
   new Logger('rcflow').log(`api listening on ${url} (docs at ${url}/docs)${withWorker ? ', workers in this process' : ''}`);

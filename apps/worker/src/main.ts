@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ConfigModule, RcflowConfig, RcflowLogger, loadConfigOrExit } from '@rcflow/config';
+import { ConfigModule, RcflowConfig, RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
 import { DatabaseModule } from '@rcflow/database';
 import { WorkerModule } from './worker.module';
 
@@ -15,14 +15,15 @@ class WorkerAppModule {
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
+  const logger = new RcflowLogger(config);
   if (!config.database.url) {
     process.stderr.write('the worker needs DATABASE_URL: embedded PGlite is single-process, run `npm run start:all` instead\n');
     process.exit(78);
   }
   const app = await NestFactory.createApplicationContext(WorkerAppModule.forRoot(config), {
-    logger: new RcflowLogger(config),
+    logger,
   });
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  exitOnSignals(app, config.shutdownTimeoutMs, logger);
   await app.init();
   new Logger('rcflow').log(`worker running, concurrency ${config.jobs.concurrency}`);
 }

@@ -18,6 +18,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class LoopbackAgentLink implements AgentLink {
   private readonly answered = new Map<string, unknown>();
+  /** Consent prompts nobody answers, by session, so ending the session closes them. */
+  private readonly prompts = new Map<string, () => void>();
   /** Commands applied, per command id, so tests can see that nothing was applied twice. */
   readonly applied = new Map<string, number>();
 
@@ -39,7 +41,7 @@ export class LoopbackAgentLink implements AgentLink {
   async applySettings(cmd: ApplySettingsCommand, timeoutMs: number): Promise<ApplySettingsResult> {
     const b = this.behaviour(cmd.hostname);
     if (b.settings === 'silent' || b.latencyMs > timeoutMs) {
-      await sleep(Math.min(timeoutMs, 50));
+      await sleep(timeoutMs);
       throw new AgentTimeoutError(cmd.deviceId, 'apply_settings', timeoutMs);
     }
     if (b.latencyMs) await sleep(b.latencyMs);
@@ -53,10 +55,21 @@ export class LoopbackAgentLink implements AgentLink {
   async startSession(cmd: StartSessionCommand, timeoutMs: number): Promise<StartSessionResult> {
     const b = this.behaviour(cmd.hostname);
     if (b.latencyMs > timeoutMs) {
-      await sleep(Math.min(timeoutMs, 50));
+      await sleep(timeoutMs);
       throw new AgentTimeoutError(cmd.deviceId, 'start_session', timeoutMs);
     }
     if (b.latencyMs) await sleep(b.latencyMs);
+    if (cmd.consentRule === 'prompt_user' && b.consent === 'silent' && !this.answered.has(cmd.commandId)) {
+      // Nobody answers: the prompt stays up until its timeout, or until the session is ended.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, cmd.consentTimeoutMs);
+        this.prompts.set(cmd.sessionId, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      this.prompts.delete(cmd.sessionId);
+    }
     return this.once(cmd.commandId, (): StartSessionResult => {
       if (cmd.consentRule !== 'prompt_user') return { outcome: 'started', answeredBy: null };
       if (b.consent === 'silent') return { outcome: 'consent_timeout' };
@@ -65,6 +78,7 @@ export class LoopbackAgentLink implements AgentLink {
   }
 
   async endSession(cmd: EndSessionCommand): Promise<void> {
+    this.prompts.get(cmd.sessionId)?.();
     await this.once(cmd.commandId, () => undefined);
   }
 }

@@ -2,3 +2,4 @@ export * from './config';
 export * from './config.module';
 export * from './bootstrap';
 export * from './logger';
+export * from './shutdown';

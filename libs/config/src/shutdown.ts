@@ -1,0 +1,28 @@
+import type { INestApplicationContext, LoggerService } from '@nestjs/common';
+
+/**
+ * SIGTERM/SIGINT: stop intake, let jobs drain and connections close (app.close()), then exit 0.
+ * If draining takes longer than `timeoutMs` the process exits 1; BullMQ hands unfinished jobs
+ * to another worker once their locks expire.
+ */
+export function exitOnSignals(app: INestApplicationContext, timeoutMs: number, logger: LoggerService): void {
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    logger.log(`${signal}: draining (at most ${timeoutMs} ms)`, 'rcflow');
+    setTimeout(() => {
+      logger.error(`still draining after ${timeoutMs} ms; exiting`, 'rcflow');
+      process.exit(1);
+    }, timeoutMs).unref();
+    app.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        logger.error(`shutdown failed: ${err.message}`, 'rcflow');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}
