@@ -643,6 +643,12 @@ describe('check 7 user_presence', () => {
     expect(d.unattended).toBe(true);
   });
 
+  it('refuses remote assistance with nobody to accept it, even with unattended allowed', () => {
+    const d = evaluate({ device: { loggedOnUser: null }, ask: { type: 'remote-assistance', reason: 'r' }, settings: { ...RA_SETTINGS, allowRemCtrlToUnattended: true } });
+    expect(expectOnlyFailing(d, 'user_presence')).toContain('remote assistance needs a user present');
+    expect(d.consentRule).toBe('refused');
+  });
+
   it('fails and refuses when the device has no effective settings', () => {
     const d = evaluate({ settings: null });
     expect(checkOf(d, 'user_presence').detail).toContain('no effective settings');
@@ -664,7 +670,7 @@ describe('check 7 user_presence', () => {
           for (const prompt of [true, false]) {
             const unattended = loggedOnUser === null || locked;
             const rule: ConsentRule = unattended
-              ? allowUnattended
+              ? allowUnattended && type !== 'remote-assistance'
                 ? 'unattended_allowed'
                 : 'refused'
               : prompt || type === 'remote-assistance'

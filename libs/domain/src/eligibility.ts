@@ -223,6 +223,10 @@ function checkUserPresence(
     };
   }
   const v = settings.values;
+  if (unattended && ask.type === 'remote-assistance') {
+    // Remote assistance is an invitation the user accepts; with nobody at the screen it cannot start.
+    return { ...fail(`${who}; remote assistance needs a user present to accept it`), consentRule: 'refused', unattended };
+  }
   if (unattended) {
     return v.allowRemCtrlToUnattended
       ? {
