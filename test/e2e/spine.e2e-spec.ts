@@ -235,7 +235,7 @@ describe('rcflow end to end (api + worker processes)', () => {
   it('serves the OpenAPI document at /docs', async () => {
     const html = await fetch(`${anon.base}/docs`);
     expect(html.status).toBe(200);
-    const doc = await (await fetch(`${anon.base}/docs/openapi.json`)).json();
+    const doc = (await (await fetch(`${anon.base}/docs/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/sessions', '/v1/sessions/{id}/decision', '/v1/audit/verify', '/v1/eligibility/check']));
   });
 
