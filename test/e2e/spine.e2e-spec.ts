@@ -44,6 +44,7 @@ describe('rcflow end to end (api + worker processes)', () => {
       AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
       PORT: String(port),
       LOG_LEVEL: 'info',
+      AGENT_TRANSPORT: 'loopback',
       OUTBOX_POLL_MS: '100',
       SWEEP_INTERVAL_MS: '500',
       SWEEP_STALE_MS: '3000',

@@ -5,6 +5,7 @@ import { DatabaseModule } from '@rcflow/database';
 import { QueueModule } from '@rcflow/jobs';
 import { WorkerModule } from '../../worker/src/worker.module';
 import { AdminModule } from './admin/admin.module';
+import { AgentsModule } from './agents/agents.module';
 import { AuditController } from './audit/audit.controller';
 import { AuthGuard } from './auth/auth.guard';
 import { ErrorFilter } from './common/exception.filter';
@@ -24,6 +25,7 @@ export class ApiModule {
         DatabaseModule,
         options.withWorker ? WorkerModule.forRoot(config) : QueueModule.forRoot(config),
         AdminModule,
+        AgentsModule.forRoot(config),
       ],
       controllers: [SessionsController, AuditController, HealthController],
       providers: [

@@ -3,6 +3,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
+import { applyTransitions } from '@rcflow/database';
 import { JobItem, JobName, QueueName, jobIdOf, writeOutbox } from '@rcflow/jobs';
 
 /** States in which a session is moved along by a job; a session resting in one without a job is lost work. */
@@ -29,7 +30,8 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => {
       if (this.running) return;
-      this.running = this.sweep()
+      this.running = Promise.all([this.sweep(), this.interruptLost()])
+        .then(([a, b]) => a + b)
         .catch((err: Error) => {
           this.logger.warn(`sweep skipped: ${err.message}`);
           return 0;
@@ -42,6 +44,41 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.running;
+  }
+
+  /**
+   * Active sessions whose agent has been silent past the presence grace plus the lost grace end
+   * as `interrupted`. Returns how many.
+   */
+  async interruptLost(): Promise<number> {
+    const silentFor = this.config.presenceGraceSeconds + this.config.agent.lostGraceSeconds;
+    const lost: { id: string; version: number; last: Date | null }[] = await this.dataSource.query(
+      `SELECT s.id, s.version, d.last_heartbeat_at AS last FROM sessions s JOIN devices d ON d.id = s.device_id
+        WHERE s.state = 'active' AND (d.last_heartbeat_at IS NULL OR d.last_heartbeat_at < now() - make_interval(secs => $1))
+        LIMIT ${BATCH}`,
+      [silentFor],
+    );
+    let n = 0;
+    for (const s of lost) {
+      const moved = await this.dataSource.transaction((tx) =>
+        applyTransitions(tx, this.config.audit.hmacKey, {
+          sessionId: s.id,
+          from: 'active',
+          expectedVersion: s.version,
+          actor: { id: null, kind: 'system' },
+          steps: [
+            {
+              to: 'interrupted',
+              reason: `agent silent for more than ${silentFor} s`,
+              data: { lastHeartbeatAt: s.last ? new Date(s.last).toISOString() : null },
+              patch: { endedAt: new Date() },
+            },
+          ],
+        }),
+      );
+      if (moved) n++;
+    }
+    return n;
   }
 
   /** One pass; returns how many sessions were re-enqueued. */

@@ -1,21 +1,39 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import type { RcflowConfig } from '@rcflow/config';
-import { AGENT_LINK, LoopbackAgentLink } from '@rcflow/agent-link';
-import { QueueModule } from '@rcflow/jobs';
+import { Inject, OnApplicationShutdown } from '@nestjs/common';
+import IORedis from 'ioredis';
+import { AGENT_LINK, AgentLink, LoopbackAgentLink, RedisAgentLink, agentBusKeys } from '@rcflow/agent-link';
+import { QueueModule, redisOptionsFromUrl } from '@rcflow/jobs';
 import { AdvanceSessionHandler } from './handlers/advance-session.handler';
 import { EndSessionHandler } from './handlers/end-session.handler';
 import { ReconciliationSweep } from './reconciliation-sweep.service';
 import { SessionsProcessor } from './sessions.processor';
 
 /** The processors and what they need; imported by the worker app and by the one-process mode. */
+function createAgentLink(config: RcflowConfig): AgentLink & { close?: () => void } {
+  if (config.agent.transport === 'loopback') return new LoopbackAgentLink(config.agent.loopback);
+  const options = { ...redisOptionsFromUrl(config.redis.url), maxRetriesPerRequest: 3 };
+  const redis = new IORedis(options);
+  const subscriber = new IORedis(options);
+  for (const c of [redis, subscriber]) c.on('error', () => undefined); // reconnects; a step that cannot reach Redis times out and retries
+  const link = new RedisAgentLink(redis, subscriber, agentBusKeys(config.redis.prefix));
+  return Object.assign(link, { close: () => [redis, subscriber].forEach((c) => c.disconnect()) });
+}
+
 @Module({})
-export class WorkerModule {
+export class WorkerModule implements OnApplicationShutdown {
+  constructor(@Inject(AGENT_LINK) private readonly agent: AgentLink & { close?: () => void }) {}
+
+  onApplicationShutdown(): void {
+    this.agent.close?.();
+  }
+
   static forRoot(config: RcflowConfig): DynamicModule {
     return {
       module: WorkerModule,
       imports: [QueueModule.forRoot(config)],
       providers: [
-        { provide: AGENT_LINK, useFactory: () => new LoopbackAgentLink(config.agent.loopback) },
+        { provide: AGENT_LINK, useFactory: () => createAgentLink(config) },
         AdvanceSessionHandler,
         EndSessionHandler,
         SessionsProcessor,

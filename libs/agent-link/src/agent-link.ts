@@ -22,11 +22,19 @@ export interface StartSessionCommand extends AgentTarget {
   access: AccessMode;
   consentRule: ConsentRule;
   consentTimeoutMs: number;
+  /** What the agent does when nobody answers in time. */
+  consentOnTimeout: 'deny' | 'allow';
   notification: { taskbarIcon: boolean; connectionBar: boolean; audibleSignal: AudibleSignal };
 }
 
 export type StartSessionResult =
-  | { outcome: 'started'; answeredBy: string | null }
+  | {
+      outcome: 'started';
+      answeredBy: string | null;
+      /** How consent went: asked and granted, not asked, or unanswered with "allow" on timeout. */
+      consent: 'granted' | 'not_required' | 'timed_out';
+      connect: { host: string; port: number } | null;
+    }
   | { outcome: 'denied'; answeredBy: string | null }
   | { outcome: 'consent_timeout' };
 

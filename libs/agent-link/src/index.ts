@@ -1,2 +1,4 @@
 export * from './agent-link';
+export * from './agent-bus';
 export * from './loopback-agent-link';
+export * from './redis-agent-link';

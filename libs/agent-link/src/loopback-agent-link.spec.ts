@@ -16,6 +16,7 @@ const start = (hostname: string, consentRule: 'prompt_user' | 'not_required') =>
   access: 'full' as const,
   consentRule,
   consentTimeoutMs: 100,
+  consentOnTimeout: 'deny' as const,
   notification: { taskbarIcon: true, connectionBar: true, audibleSignal: 'begin_end' as const },
 });
 
@@ -39,7 +40,7 @@ describe('LoopbackAgentLink', () => {
   it('asks consent only under the prompt rule', async () => {
     const link = new LoopbackAgentLink(cfg);
     expect(await link.startSession(start('quiet', 'prompt_user'), 100)).toEqual({ outcome: 'consent_timeout' });
-    expect(await link.startSession(start('quiet', 'not_required'), 100)).toEqual({ outcome: 'started', answeredBy: null });
-    expect(await link.startSession(start('pc', 'prompt_user'), 100)).toEqual({ outcome: 'started', answeredBy: 'loopback-user@pc' });
+    expect(await link.startSession(start('quiet', 'not_required'), 100)).toMatchObject({ outcome: 'started', answeredBy: null, consent: 'not_required' });
+    expect(await link.startSession(start('pc', 'prompt_user'), 100)).toMatchObject({ outcome: 'started', answeredBy: 'loopback-user@pc', consent: 'granted' });
   });
 });

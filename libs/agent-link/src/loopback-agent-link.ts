@@ -71,9 +71,15 @@ export class LoopbackAgentLink implements AgentLink {
       this.prompts.delete(cmd.sessionId);
     }
     return this.once(cmd.commandId, (): StartSessionResult => {
-      if (cmd.consentRule !== 'prompt_user') return { outcome: 'started', answeredBy: null };
-      if (b.consent === 'silent') return { outcome: 'consent_timeout' };
-      return { outcome: b.consent === 'grant' ? 'started' : 'denied', answeredBy: `loopback-user@${cmd.hostname}` };
+      const connect = { host: cmd.hostname, port: 5938 };
+      if (cmd.consentRule !== 'prompt_user') return { outcome: 'started', answeredBy: null, consent: 'not_required', connect };
+      if (b.consent === 'silent') {
+        return cmd.consentOnTimeout === 'allow'
+          ? { outcome: 'started', answeredBy: null, consent: 'timed_out', connect }
+          : { outcome: 'consent_timeout' };
+      }
+      const answeredBy = `loopback-user@${cmd.hostname}`;
+      return b.consent === 'grant' ? { outcome: 'started', answeredBy, consent: 'granted', connect } : { outcome: 'denied', answeredBy };
     });
   }
 

@@ -67,7 +67,11 @@ export const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(25_000),
   BODY_LIMIT_BYTES: int(256, 10_485_760).default(16_384),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(6000),
-  AGENT_TRANSPORT: z.enum(['loopback']).default('loopback'),
+  AGENT_TRANSPORT: z.enum(['websocket', 'loopback']).default('websocket'),
+  AGENT_HEARTBEAT_SECONDS: int(1, 3600).default(30),
+  AGENT_LOST_GRACE_SECONDS: int(1, 86_400).default(60),
+  AGENT_MESSAGES_PER_SECOND: int(1, 10_000).default(20),
+  CONSENT_TIMEOUT_OUTCOME: z.enum(['deny', 'allow']).default('deny'),
   LOOPBACK_AGENT: jsonOf(loopbackAgentSchema).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REQUIRE_NOEVICTION: bool.default(true),
@@ -94,6 +98,12 @@ export interface RcflowConfig {
     transport: Env['AGENT_TRANSPORT'];
     settingsAckTimeoutMs: number;
     consentTimeoutMs: number;
+    /** What an agent does when nobody answers the consent prompt in time. */
+    consentTimeoutOutcome: 'deny' | 'allow';
+    heartbeatSeconds: number;
+    /** How long past the presence grace an active session's agent may be silent before it is interrupted. */
+    lostGraceSeconds: number;
+    messagesPerSecond: number;
     loopback: LoopbackAgentConfig;
   };
   presenceGraceSeconds: number;
@@ -165,6 +175,10 @@ export function loadConfig(
       transport: e.AGENT_TRANSPORT,
       settingsAckTimeoutMs: e.SETTINGS_ACK_TIMEOUT_MS,
       consentTimeoutMs: e.CONSENT_TIMEOUT_MS,
+      consentTimeoutOutcome: e.CONSENT_TIMEOUT_OUTCOME,
+      heartbeatSeconds: e.AGENT_HEARTBEAT_SECONDS,
+      lostGraceSeconds: e.AGENT_LOST_GRACE_SECONDS,
+      messagesPerSecond: e.AGENT_MESSAGES_PER_SECOND,
       loopback: e.LOOPBACK_AGENT ?? loopbackAgentSchema.parse({}),
     },
     presenceGraceSeconds: e.PRESENCE_GRACE_SECONDS,

@@ -10,6 +10,7 @@ export interface SessionPatch {
   failureCause?: string | null;
   startedAt?: Date | null;
   endedAt?: Date | null;
+  connectInfo?: { host: string; port: number } | null;
 }
 
 const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
@@ -18,6 +19,7 @@ const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
   failureCause: 'failure_cause',
   startedAt: 'started_at',
   endedAt: 'ended_at',
+  connectInfo: 'connect_info',
 };
 
 export interface TransitionStep {

@@ -252,6 +252,7 @@ export class AdvanceSessionHandler {
         access: s.access,
         consentRule,
         consentTimeoutMs: this.config.agent.consentTimeoutMs,
+        consentOnTimeout: this.config.agent.consentTimeoutOutcome,
         notification: notificationOf(settings.values),
       },
       this.config.agent.consentTimeoutMs + this.config.agent.settingsAckTimeoutMs,
@@ -260,7 +261,11 @@ export class AdvanceSessionHandler {
     const actor = { id: s.device_id, kind: 'agent' as const };
     const step: TransitionStep =
       result.outcome === 'started'
-        ? { to: 'active', data: { consentRule, answeredBy: result.answeredBy }, patch: { startedAt: now } }
+        ? {
+            to: 'active',
+            data: { consentRule, consent: result.consent, answeredBy: result.answeredBy },
+            patch: { startedAt: now, connectInfo: result.connect },
+          }
         : result.outcome === 'denied'
           ? { to: 'denied', reason: 'the user refused', data: { consentRule, answeredBy: result.answeredBy }, patch: { endedAt: now } }
           : { to: 'consent_timeout', reason: 'nobody answered the consent prompt', data: { consentRule }, patch: { endedAt: now } };

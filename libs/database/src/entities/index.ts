@@ -5,6 +5,9 @@ import { ClientSettings } from './client-settings.entity';
 import { Collection } from './collection.entity';
 import { CollectionMember } from './collection-member.entity';
 import { Device } from './device.entity';
+import { DeviceCredential } from './device-credential.entity';
+import { EnrolmentToken } from './enrolment-token.entity';
+import { ViewerToken } from './viewer-token.entity';
 import { EligibilityDecisionRow } from './eligibility-decision.entity';
 import { GroupMember } from './group-member.entity';
 import { IdempotencyKey } from './idempotency-key.entity';
@@ -22,7 +25,9 @@ export {
   Collection,
   CollectionMember,
   Device,
+  DeviceCredential,
   EligibilityDecisionRow,
+  EnrolmentToken,
   GroupMember,
   IdempotencyKey,
   OutboxRow,
@@ -30,6 +35,7 @@ export {
   RoleAssignment,
   Session,
   SettingsDeployment,
+  ViewerToken,
 };
 
 export const ENTITIES = [
@@ -40,7 +46,9 @@ export const ENTITIES = [
   Collection,
   CollectionMember,
   Device,
+  DeviceCredential,
   EligibilityDecisionRow,
+  EnrolmentToken,
   GroupMember,
   IdempotencyKey,
   OutboxRow,
@@ -48,4 +56,5 @@ export const ENTITIES = [
   RoleAssignment,
   Session,
   SettingsDeployment,
+  ViewerToken,
 ];

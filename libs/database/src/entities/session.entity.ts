@@ -55,6 +55,10 @@ export class Session extends BaseEntity {
   @Column({ name: 'failure_cause', type: 'text', nullable: true })
   failureCause: string | null;
 
+  /** Where the viewer connects, as the agent reported when the session started. */
+  @Column({ name: 'connect_info', type: 'jsonb', nullable: true })
+  connectInfo: { host: string; port: number } | null;
+
   @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
   startedAt: Date | null;
 

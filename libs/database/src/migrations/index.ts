@@ -2,9 +2,11 @@ import { Init1795551796619 } from './1795551796619-Init';
 import { AuditAppendOnly1795551796700 } from './1795551796700-AuditAppendOnly';
 import { DefaultClientSettings1795551796800 } from './1795551796800-DefaultClientSettings';
 import { CaseInsensitiveNames1795551796900 } from './1795551796900-CaseInsensitiveNames';
+import { AgentChannel1795553106657 } from './1795553106657-AgentChannel';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
   Init1795551796619, AuditAppendOnly1795551796700, DefaultClientSettings1795551796800,
   CaseInsensitiveNames1795551796900,
+  AgentChannel1795553106657,
 ];

@@ -1,0 +1,258 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, BeforeApplicationShutdown } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import IORedis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { WebSocket, WebSocketServer } from 'ws';
+import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
+import { applyTransitions } from '@rcflow/database';
+import { AGENT_WS_PATH, AgentMessage, MAX_FRAME_BYTES, ServerMessage, parseAgentMessage } from '@rcflow/agent-protocol';
+import { AgentBusKeys, InboxEntry, REPLY_TTL_SECONDS } from '@rcflow/agent-link';
+import { AgentRefused, AuthenticatedDevice, EnrolmentService, recordPresence } from './enrolment.service';
+
+export const AGENT_BUS_REDIS = Symbol('AGENT_BUS_REDIS');
+export interface AgentBusClients {
+  redis: IORedis;
+  subscriber: IORedis;
+  keys: AgentBusKeys;
+}
+
+interface Connection {
+  device: AuthenticatedDevice;
+  ws: WebSocket;
+  greeted: boolean;
+  tokens: number;
+  refilledAt: number;
+  violations: number;
+  draining: Promise<void> | null;
+  drainAgain: boolean;
+}
+
+/** Violations of the message rate after which a connection is closed. */
+const MAX_VIOLATIONS = 50;
+
+/**
+ * The agents' WebSocket: authenticates the device credential on upgrade, validates every frame,
+ * keeps presence, delivers commands from the device's inbox (whichever worker queued them) and
+ * hands answers back to the waiting worker through Redis. Every message is bound to the device
+ * of the credential.
+ */
+@Injectable()
+export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('AgentGateway');
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  private readonly connections = new Map<string, Connection>();
+  private closing = false;
+  private server: Server | null = null;
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head);
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly dataSource: DataSource,
+    private readonly enrolment: EnrolmentService,
+    @Inject(AGENT_BUS_REDIS) private readonly bus: AgentBusClients,
+    @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
+    this.server.on('upgrade', this.onUpgrade);
+    this.bus.subscriber.on('message', (_channel: string, deviceId: string) => {
+      const conn = this.connections.get(deviceId);
+      if (conn) this.drain(conn);
+    });
+    await this.bus.subscriber.subscribe(this.bus.keys.notify).catch((err: Error) => {
+      this.logger.warn(`cannot subscribe to agent commands yet (${err.message}); retried on reconnect`);
+    });
+  }
+
+  beforeApplicationShutdown(): void {
+    this.closing = true;
+    this.server?.off('upgrade', this.onUpgrade);
+    for (const c of this.connections.values()) c.ws.close(1001, 'server shutting down');
+  }
+
+  onApplicationShutdown(): void {
+    this.wss.close();
+  }
+
+  /** Devices connected to this process (for tests and metrics). */
+  get connectedCount(): number {
+    return this.connections.size;
+  }
+
+  private reject(socket: Duplex, status: number, text: string) {
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => undefined);
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path !== AGENT_WS_PATH) return this.reject(socket, 404, 'Not Found');
+    if (this.closing) return this.reject(socket, 503, 'Service Unavailable');
+    let device: AuthenticatedDevice;
+    try {
+      device = await this.enrolment.authenticate(req.headers.authorization, req.socket.remoteAddress ?? 'unknown');
+    } catch (err) {
+      if (err instanceof AgentRefused) return this.reject(socket, 401, err.message);
+      this.logger.error(`agent authentication failed: ${(err as Error).message}`);
+      return this.reject(socket, 503, 'Service Unavailable');
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, device));
+  }
+
+  private attach(ws: WebSocket, device: AuthenticatedDevice) {
+    const previous = this.connections.get(device.deviceId);
+    if (previous) previous.ws.close(4000, 'replaced by a newer connection');
+    const conn: Connection = {
+      device,
+      ws,
+      greeted: false,
+      tokens: this.config.agent.messagesPerSecond * 2,
+      refilledAt: Date.now(),
+      violations: 0,
+      draining: null,
+      drainAgain: false,
+    };
+    this.connections.set(device.deviceId, conn);
+    ws.on('message', (data, isBinary) => {
+      void this.onFrame(conn, isBinary ? Buffer.from(data as Buffer) : data.toString()).catch((err: Error) => {
+        this.logger.error(`frame from ${device.hostname} failed: ${err.message}`);
+        this.send(conn, { v: 1, type: 'error', code: 'unexpected', message: 'the server could not process this frame; it will be retried by the sender' });
+      });
+    });
+    ws.on('close', () => {
+      if (this.connections.get(device.deviceId) === conn) this.connections.delete(device.deviceId);
+    });
+    ws.on('error', (err) => this.logger.warn(`socket of ${device.hostname}: ${err.message}`));
+  }
+
+  private send(conn: Connection, message: ServerMessage): boolean {
+    if (conn.ws.readyState !== WebSocket.OPEN) return false;
+    conn.ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  /** A token bucket per connection: a flood from one agent is refused without starving others. */
+  private admit(conn: Connection): boolean {
+    const rate = this.config.agent.messagesPerSecond;
+    const now = Date.now();
+    conn.tokens = Math.min(rate * 2, conn.tokens + ((now - conn.refilledAt) / 1000) * rate);
+    conn.refilledAt = now;
+    if (conn.tokens >= 1) {
+      conn.tokens -= 1;
+      return true;
+    }
+    conn.violations++;
+    if (conn.violations > MAX_VIOLATIONS) conn.ws.close(1008, 'message rate exceeded');
+    else if (conn.violations === 1 || conn.violations % 10 === 0) {
+      this.send(conn, { v: 1, type: 'error', code: 'rate_limited', message: `more than ${rate} messages per second; frames are being dropped` });
+    }
+    return false;
+  }
+
+  private async onFrame(conn: Connection, raw: string | Buffer): Promise<void> {
+    if (!this.admit(conn)) return;
+    const parsed = parseAgentMessage(raw);
+    if (!parsed.ok) {
+      this.logger.warn(`refused frame from ${conn.device.hostname}: ${parsed.error}`);
+      this.send(conn, { v: 1, type: 'error', code: parsed.code, message: parsed.error });
+      return;
+    }
+    const msg = parsed.message;
+    if (!conn.greeted && msg.type !== 'hello') {
+      this.send(conn, { v: 1, type: 'error', code: 'unexpected', message: 'send hello first' });
+      return;
+    }
+    switch (msg.type) {
+      case 'hello':
+        await recordPresence(this.dataSource.manager, conn.device.deviceId, msg.presence);
+        conn.greeted = true;
+        this.send(conn, { v: 1, type: 'welcome', deviceId: conn.device.deviceId, heartbeatSeconds: this.config.agent.heartbeatSeconds });
+        this.drain(conn);
+        return;
+      case 'heartbeat':
+        await recordPresence(this.dataSource.manager, conn.device.deviceId, msg.presence);
+        return;
+      case 'session_ended':
+        if (msg.commandId) return this.reply(conn, msg);
+        return this.endedByAgent(conn, msg);
+      default:
+        return this.reply(conn, msg);
+    }
+  }
+
+  /** An answer to a command: accepted only for a command sent to this device, then handed to the worker. */
+  private async reply(conn: Connection, msg: Exclude<AgentMessage, { type: 'hello' | 'heartbeat' }>): Promise<void> {
+    const commandId = msg.commandId!;
+    const known = await this.bus.redis.hexists(this.bus.keys.sent(conn.device.deviceId), commandId);
+    if (!known) {
+      this.logger.warn(`${conn.device.hostname} answered command ${commandId} that was never sent to it`);
+      this.send(conn, { v: 1, type: 'error', code: 'unknown_command', message: `command ${commandId} was not sent to this device` });
+      return;
+    }
+    const normal = JSON.stringify(msg);
+    const key = this.bus.keys.replies(commandId);
+    await this.bus.redis
+      .multi()
+      .rpush(key, normal)
+      .expire(key, REPLY_TTL_SECONDS)
+      .publish(this.bus.keys.replyChannel(commandId), normal)
+      .exec();
+  }
+
+  /** The user (or the agent) ended an active session on the device. */
+  private async endedByAgent(conn: Connection, msg: Extract<AgentMessage, { type: 'session_ended' }>): Promise<void> {
+    const [s] = await this.dataSource.query('SELECT id, device_id, state, version FROM sessions WHERE id = $1', [msg.sessionId]);
+    if (!s || s.device_id !== conn.device.deviceId) {
+      this.logger.warn(`${conn.device.hostname} reported the end of session ${msg.sessionId}, which is not one of its sessions`);
+      this.send(conn, { v: 1, type: 'error', code: 'unexpected', message: `session ${msg.sessionId} is not a session of this device` });
+      return;
+    }
+    if (s.state !== 'active') return; // already over: a repeated or late report changes nothing
+    await this.dataSource.transaction((tx) =>
+      applyTransitions(tx, this.config.audit.hmacKey, {
+        sessionId: s.id,
+        from: 'active',
+        expectedVersion: s.version,
+        actor: { id: conn.device.deviceId, kind: 'agent' },
+        steps: [{ to: 'ended', reason: msg.reason, data: { by: msg.by }, patch: { endedAt: new Date() } }],
+      }),
+    );
+  }
+
+  /** Sends the device every command queued for it that is still worth delivering. */
+  private drain(conn: Connection): void {
+    if (conn.draining) {
+      conn.drainAgain = true;
+      return;
+    }
+    conn.draining = this.drainInbox(conn)
+      .catch((err: Error) => this.logger.warn(`inbox of ${conn.device.hostname}: ${err.message}`))
+      .finally(() => {
+        conn.draining = null;
+        if (conn.drainAgain) {
+          conn.drainAgain = false;
+          this.drain(conn);
+        }
+      });
+  }
+
+  private async drainInbox(conn: Connection): Promise<void> {
+    if (!conn.greeted) return;
+    const inbox = this.bus.keys.inbox(conn.device.deviceId);
+    const sent = this.bus.keys.sent(conn.device.deviceId);
+    for (;;) {
+      const raw = await this.bus.redis.lpop(inbox);
+      if (!raw) return;
+      const entry = JSON.parse(raw) as InboxEntry;
+      if (entry.expiresAt < Date.now()) continue;
+      await this.bus.redis.multi().hset(sent, entry.command.commandId, String(entry.expiresAt)).expire(sent, REPLY_TTL_SECONDS * 6).exec();
+      if (!this.send(conn, entry.command)) {
+        await this.bus.redis.lpush(inbox, raw); // the socket closed meanwhile: keep it for the next connection
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import { DynamicModule, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import IORedis from 'ioredis';
+import type { RcflowConfig } from '@rcflow/config';
+import { agentBusKeys } from '@rcflow/agent-link';
+import { redisOptionsFromUrl } from '@rcflow/jobs';
+import { AGENT_BUS_REDIS, AgentBusClients, AgentGateway } from './agent-gateway';
+import { AgentsController } from './agents.controller';
+import { EnrolmentService } from './enrolment.service';
+
+/** Enrolment, device credentials and the agents' WebSocket. */
+@Module({})
+export class AgentsModule implements OnApplicationShutdown {
+  constructor(@Inject(AGENT_BUS_REDIS) private readonly bus: AgentBusClients) {}
+
+  static forRoot(config: RcflowConfig): DynamicModule {
+    return {
+      module: AgentsModule,
+      controllers: [AgentsController],
+      providers: [
+        EnrolmentService,
+        AgentGateway,
+        {
+          provide: AGENT_BUS_REDIS,
+          useFactory: (): AgentBusClients => {
+            const options = { ...redisOptionsFromUrl(config.redis.url), maxRetriesPerRequest: 3 };
+            const redis = new IORedis(options);
+            const subscriber = new IORedis(options);
+            for (const c of [redis, subscriber]) c.on('error', () => undefined); // reconnects by itself
+            return { redis, subscriber, keys: agentBusKeys(config.redis.prefix) };
+          },
+        },
+      ],
+      exports: [EnrolmentService, AgentGateway],
+    };
+  }
+
+  onApplicationShutdown(): void {
+    this.bus.redis.disconnect();
+    this.bus.subscriber.disconnect();
+  }
+}

@@ -1,0 +1,181 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { DataSource, EntityManager } from 'typeorm';
+import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
+import { appendAudit } from '@rcflow/audit';
+import { EnrolRequest, Presence, formatCredential, parseCredential } from '@rcflow/agent-protocol';
+import { newKeySecret, secretMatches } from '../auth/api-keys';
+import { DomainError, NotFound } from '../common/errors';
+
+/** An agent's enrolment or connection was refused; the reason is audited and told to the agent. */
+export class AgentRefused extends DomainError {
+  constructor(message: string) {
+    super(401, 'agent_refused', message);
+  }
+}
+
+export interface AuthenticatedDevice {
+  deviceId: string;
+  hostname: string;
+  credentialId: string;
+}
+
+/** Writes the presence an agent reports onto its device row. */
+export async function recordPresence(tx: EntityManager, deviceId: string, p: Presence): Promise<void> {
+  await tx.query(
+    `UPDATE devices SET agent_version = $2, os_family = $3, os_build = $4, fqdn = $5, domain_joined = $6, domain = $7,
+        logged_on_user = $8, locked = $9, local_administrators = $10::text[], applied_settings_hash = $11,
+        last_heartbeat_at = now(), updated_at = now()
+      WHERE id = $1`,
+    [deviceId, p.agentVersion, p.osFamily, p.osBuild, p.fqdn, p.domainJoined, p.domain, p.loggedOnUser, p.locked,
+      p.localAdministrators, p.appliedSettingsHash],
+  );
+}
+
+/**
+ * Enrolment tokens (one-time or n-time, expiring), their exchange for a device credential, and
+ * the check of that credential. Every refusal is audited.
+ */
+@Injectable()
+export class EnrolmentService {
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
+  ) {}
+
+  private audit(tx: EntityManager, stream: string, actorId: string | null, action: string, outcome: string, data: Record<string, unknown>, deviceId: string | null = null) {
+    return appendAudit(tx, this.config.audit.hmacKey, [
+      { stream, actorId, actorKind: actorId ? 'principal' : 'agent', action, outcome, deviceId, data },
+    ]);
+  }
+
+  async createToken(actorId: string, input: { hostname?: string; maxUses: number; expiresInSeconds: number }) {
+    const id = randomUUID();
+    const { secret, hash } = newKeySecret();
+    const expiresAt = new Date(Date.now() + input.expiresInSeconds * 1000);
+    await this.dataSource.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO enrolment_tokens (id, secret_hash, hostname, max_uses, expires_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)`,
+        [id, hash, input.hostname ?? null, input.maxUses, expiresAt, actorId],
+      );
+      await this.audit(tx, `enrolment:${id}`, actorId, 'enrolment_token.created', 'succeeded', {
+        hostname: input.hostname ?? null,
+        maxUses: input.maxUses,
+        expiresAt: expiresAt.toISOString(),
+      });
+    });
+    return { id, token: formatCredential('rce', id, secret), hostname: input.hostname ?? null, maxUses: input.maxUses, expiresAt: expiresAt.toISOString() };
+  }
+
+  async listTokens() {
+    const rows = await this.dataSource.query(
+      `SELECT id, hostname, max_uses, uses, expires_at, revoked_at, created_at FROM enrolment_tokens ORDER BY created_at DESC LIMIT 500`,
+    );
+    return {
+      items: rows.map((r: Record<string, unknown>) => ({
+        id: r.id,
+        hostname: r.hostname,
+        maxUses: r.max_uses,
+        uses: r.uses,
+        expiresAt: new Date(r.expires_at as string).toISOString(),
+        revokedAt: r.revoked_at ? new Date(r.revoked_at as string).toISOString() : null,
+        createdAt: new Date(r.created_at as string).toISOString(),
+      })),
+    };
+  }
+
+  async revokeToken(actorId: string, id: string) {
+    return this.dataSource.transaction(async (tx) => {
+      const [row] = await tx.query('UPDATE enrolment_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING id', [id]);
+      if (!row) throw new NotFound('enrolment token', id);
+      await this.audit(tx, `enrolment:${id}`, actorId, 'enrolment_token.revoked', 'succeeded', {});
+      return { id, revoked: true };
+    });
+  }
+
+  /** Revokes every credential of a device: its agent is refused until it enrols again. */
+  async revokeDeviceCredentials(actorId: string, deviceId: string) {
+    return this.dataSource.transaction(async (tx) => {
+      const [device] = await tx.query('SELECT id FROM devices WHERE id = $1', [deviceId]);
+      if (!device) throw new NotFound('device', deviceId);
+      const rows = await tx.query('UPDATE device_credentials SET revoked_at = now() WHERE device_id = $1 AND revoked_at IS NULL RETURNING id', [deviceId]);
+      const revoked = (Array.isArray(rows[0]) ? rows[0] : rows).length;
+      await this.audit(tx, `device:${deviceId}`, actorId, 'device.credentials_revoked', 'succeeded', { revoked }, deviceId);
+      return { deviceId, revoked };
+    });
+  }
+
+  private async refuse(stream: string, action: string, reason: string, data: Record<string, unknown>, deviceId: string | null = null): Promise<never> {
+    await this.dataSource.transaction((tx) => this.audit(tx, stream, null, action, 'refused', { reason, ...data }, deviceId));
+    throw new AgentRefused(reason);
+  }
+
+  /** Exchanges an enrolment token for a credential bound to one device (created on first enrolment). */
+  async enrol(req: EnrolRequest, remote: string): Promise<{ deviceId: string; credential: string }> {
+    const parsed = parseCredential(req.token, 'rce');
+    if (!parsed) return this.refuse('enrolment:unknown', 'agent.enrolment', 'unknown enrolment token', { hostname: req.hostname, remote });
+    const credentialId = randomUUID();
+    const { secret, hash } = newKeySecret();
+    const outcome = await this.dataSource.transaction(async (tx) => {
+      const [t] = await tx.query('SELECT * FROM enrolment_tokens WHERE id = $1 FOR UPDATE', [parsed.id]);
+      const problem = !t || !secretMatches(parsed.secret, t.secret_hash)
+        ? 'unknown enrolment token'
+        : t.revoked_at
+          ? 'enrolment token revoked'
+          : new Date(t.expires_at) <= new Date()
+            ? 'enrolment token expired'
+            : t.uses >= t.max_uses
+              ? 'enrolment token already used'
+              : t.hostname && t.hostname.toLowerCase() !== req.hostname.toLowerCase()
+                ? `enrolment token is bound to another host name than ${req.hostname}`
+                : null;
+      if (problem) return { problem, tokenKnown: Boolean(t) };
+      const [existing] = await tx.query('SELECT id, retired FROM devices WHERE lower(hostname) = lower($1) FOR UPDATE', [req.hostname]);
+      if (existing?.retired) return { problem: `device ${req.hostname} is retired`, tokenKnown: true };
+      let deviceId: string = existing?.id;
+      if (!deviceId) {
+        deviceId = randomUUID();
+        await tx.query(`INSERT INTO devices (id, hostname, os_family, enrolled) VALUES ($1, $2, $3, true)`, [deviceId, req.hostname, req.presence.osFamily]);
+      }
+      await tx.query('UPDATE devices SET enrolled = true WHERE id = $1', [deviceId]);
+      await recordPresence(tx, deviceId, req.presence);
+      // Enrolling again replaces the device's earlier credentials.
+      await tx.query('UPDATE device_credentials SET revoked_at = now() WHERE device_id = $1 AND revoked_at IS NULL', [deviceId]);
+      await tx.query(
+        'INSERT INTO device_credentials (id, device_id, secret_hash, enrolment_token_id) VALUES ($1, $2, $3, $4)',
+        [credentialId, deviceId, hash, parsed.id],
+      );
+      await tx.query('UPDATE enrolment_tokens SET uses = uses + 1 WHERE id = $1', [parsed.id]);
+      await this.audit(tx, `device:${deviceId}`, null, 'agent.enrolled', 'succeeded', {
+        hostname: req.hostname,
+        enrolmentTokenId: parsed.id,
+        credentialId,
+        created: !existing,
+        remote,
+      }, deviceId);
+      return { deviceId };
+    });
+    if ('problem' in outcome) {
+      return this.refuse(`enrolment:${outcome.tokenKnown ? parsed.id : 'unknown'}`, 'agent.enrolment', outcome.problem!, { hostname: req.hostname, remote });
+    }
+    return { deviceId: outcome.deviceId, credential: formatCredential('rcd', credentialId, secret) };
+  }
+
+  /** The device a credential belongs to, or a refusal (audited) when it is unknown, revoked or its device retired. */
+  async authenticate(raw: string | undefined, remote: string): Promise<AuthenticatedDevice> {
+    const value = raw?.startsWith('Bearer ') ? raw.slice(7).trim() : '';
+    const parsed = parseCredential(value, 'rcd');
+    if (!parsed) return this.refuse('agent-auth:unknown', 'agent.connect', 'missing or malformed device credential', { remote });
+    const [c] = await this.dataSource.query(
+      `SELECT c.device_id, c.secret_hash, c.revoked_at, d.hostname, d.retired FROM device_credentials c
+         JOIN devices d ON d.id = c.device_id WHERE c.id = $1`,
+      [parsed.id],
+    );
+    if (!c || !secretMatches(parsed.secret, c.secret_hash)) {
+      return this.refuse('agent-auth:unknown', 'agent.connect', 'unknown device credential', { remote });
+    }
+    if (c.revoked_at) return this.refuse(`device:${c.device_id}`, 'agent.connect', 'device credential revoked', { remote, credentialId: parsed.id }, c.device_id);
+    if (c.retired) return this.refuse(`device:${c.device_id}`, 'agent.connect', 'device is retired', { remote }, c.device_id);
+    return { deviceId: c.device_id, hostname: c.hostname, credentialId: parsed.id };
+  }
+}

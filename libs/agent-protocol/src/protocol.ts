@@ -1,0 +1,154 @@
+import { z } from 'zod';
+import { ACCESS_MODES, SESSION_TYPES, remoteToolsFullSchema } from '@rcflow/domain';
+
+/** The protocol version both sides speak; a frame with another `v` is refused. */
+export const PROTOCOL_VERSION = 1;
+/** Largest frame either side accepts, in bytes. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/** Path of the agent WebSocket on the API. */
+export const AGENT_WS_PATH = '/v1/agent/ws';
+
+const id = z.string().regex(/^[A-Za-z0-9:._-]{1,128}$/, 'must be 1-128 characters of letters, digits and : . _ -');
+const uuid = z.uuid();
+const name = z.string().min(1).max(256);
+const hash = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 hex digest');
+const frame = <K extends string, T extends z.ZodRawShape>(type: K, shape: T) =>
+  z.strictObject({ v: z.literal(PROTOCOL_VERSION), type: z.literal(type), ...shape });
+
+/** What an agent reports of the machine and who sits at it. */
+export const presenceSchema = z.strictObject({
+  agentVersion: z.string().regex(/^\d+(\.\d+){0,3}([-+][0-9A-Za-z.-]+)?$/, 'must be a dotted version'),
+  osFamily: z.enum(['windows', 'linux', 'macos']),
+  osBuild: z.string().max(64),
+  fqdn: z.string().max(253).nullable(),
+  domainJoined: z.boolean(),
+  domain: z.string().max(253).nullable(),
+  loggedOnUser: z.string().max(256).nullable(),
+  locked: z.boolean(),
+  localAdministrators: z.array(name).max(200),
+  /** The settings version the agent has applied and persisted, or null if none. */
+  appliedSettingsHash: hash.nullable(),
+});
+export type Presence = z.infer<typeof presenceSchema>;
+
+// ---- agent → server -------------------------------------------------------------------------
+
+export const helloSchema = frame('hello', { presence: presenceSchema });
+export const heartbeatSchema = frame('heartbeat', { presence: presenceSchema });
+export const settingsAppliedSchema = frame('settings_applied', { commandId: id, versionHash: hash });
+export const settingsRejectedSchema = frame('settings_rejected', { commandId: id, reason: z.string().min(1).max(1000) });
+export const consentAnswerSchema = frame('consent', {
+  commandId: id,
+  sessionId: uuid,
+  outcome: z.enum(['granted', 'denied', 'timed_out', 'not_required']),
+  answeredBy: z.string().max(256).nullable(),
+});
+export const sessionStartedSchema = frame('session_started', {
+  commandId: id,
+  sessionId: uuid,
+  /** Where the viewer connects; the token to present is issued by rcflow, not the agent. */
+  connect: z.strictObject({ host: z.string().min(1).max(253), port: z.number().int().min(1).max(65535) }),
+});
+export const sessionEndedSchema = frame('session_ended', {
+  sessionId: uuid,
+  by: z.enum(['user', 'viewer', 'agent']),
+  reason: z.string().max(1000).nullable(),
+  /** Set when answering an end_session command. */
+  commandId: id.nullable(),
+});
+
+export const agentMessageSchema = z.discriminatedUnion('type', [
+  helloSchema,
+  heartbeatSchema,
+  settingsAppliedSchema,
+  settingsRejectedSchema,
+  consentAnswerSchema,
+  sessionStartedSchema,
+  sessionEndedSchema,
+]);
+export type AgentMessage = z.infer<typeof agentMessageSchema>;
+
+// ---- server → agent -------------------------------------------------------------------------
+
+export const applySettingsSchema = frame('apply_settings', { commandId: id, versionHash: hash, settings: remoteToolsFullSchema });
+export const startSessionSchema = frame('start_session', {
+  commandId: id,
+  sessionId: uuid,
+  viewer: name,
+  sessionType: z.enum(SESSION_TYPES),
+  access: z.enum(ACCESS_MODES),
+  consent: z.strictObject({
+    rule: z.enum(['prompt_user', 'unattended_allowed', 'not_required']),
+    timeoutMs: z.number().int().min(100).max(3_600_000),
+    /** What the agent does when nobody answers: deny (the safe default) or allow. */
+    onTimeout: z.enum(['deny', 'allow']),
+  }),
+  notification: z.strictObject({
+    taskbarIcon: z.boolean(),
+    connectionBar: z.boolean(),
+    audibleSignal: z.enum(['none', 'begin_end', 'repeatedly']),
+  }),
+});
+export const endSessionSchema = frame('end_session', { commandId: id, sessionId: uuid, reason: z.string().max(1000) });
+export const welcomeSchema = frame('welcome', { deviceId: uuid, heartbeatSeconds: z.number().int().min(1) });
+export const errorSchema = frame('error', {
+  code: z.enum(['bad_frame', 'bad_version', 'unexpected', 'rate_limited', 'unknown_command']),
+  message: z.string().max(2000),
+});
+
+export const serverMessageSchema = z.discriminatedUnion('type', [
+  applySettingsSchema,
+  startSessionSchema,
+  endSessionSchema,
+  welcomeSchema,
+  errorSchema,
+]);
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
+export type AgentCommand = Extract<ServerMessage, { type: 'apply_settings' | 'start_session' | 'end_session' }>;
+
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; code: 'bad_frame' | 'bad_version'; error: string };
+
+function parseFrame<T>(schema: z.ZodType<T>, raw: string | Buffer): ParseResult<T> {
+  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+  if (Buffer.byteLength(text) > MAX_FRAME_BYTES) return { ok: false, code: 'bad_frame', error: `frame exceeds ${MAX_FRAME_BYTES} bytes` };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'bad_frame', error: 'frame is not valid JSON' };
+  }
+  const v = (value as { v?: unknown })?.v;
+  if (v !== PROTOCOL_VERSION) {
+    return { ok: false, code: 'bad_version', error: `protocol version ${JSON.stringify(v)} is not supported; this server speaks ${PROTOCOL_VERSION}` };
+  }
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    return { ok: false, code: 'bad_frame', error: r.error.issues.map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`).join('; ') };
+  }
+  return { ok: true, message: r.data };
+}
+
+/** Validates a frame an agent sent. */
+export const parseAgentMessage = (raw: string | Buffer) => parseFrame(agentMessageSchema, raw);
+/** Validates a frame the server sent. */
+export const parseServerMessage = (raw: string | Buffer) => parseFrame(serverMessageSchema, raw);
+
+/** Credentials: enrolment tokens `rce_<id>.<secret>`, device credentials `rcd_<id>.<secret>`. */
+const CREDENTIAL = /^(rce|rcd)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
+export function parseCredential(raw: string, kind: 'rce' | 'rcd'): { id: string; secret: string } | null {
+  const m = CREDENTIAL.exec(raw);
+  return m && m[1] === kind ? { id: m[2], secret: m[3] } : null;
+}
+export const formatCredential = (kind: 'rce' | 'rcd', credentialId: string, secret: string) => `${kind}_${credentialId}.${secret}`;
+
+/** Body of POST /v1/agent/enrol. */
+export const enrolRequestSchema = z.strictObject({
+  token: z.string().max(200),
+  hostname: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be a host name of at most 63 characters'),
+  presence: presenceSchema,
+});
+export type EnrolRequest = z.infer<typeof enrolRequestSchema>;
+export interface EnrolResponse {
+  deviceId: string;
+  credential: string;
+}
