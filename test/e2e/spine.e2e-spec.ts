@@ -1,9 +1,7 @@
-import { DataSource } from 'typeorm';
-import { createDataSource } from '../../libs/database/src';
-import { TEST_AUDIT_KEY, freshDatabase, queuePrefix } from '../support/env';
 import { Api } from '../support/http';
 import { RcflowProcess, runCli, waitUntil } from '../support/processes';
-import { PrivateRedis, freePort } from '../support/redis-server';
+import { PrivateRedis } from '../support/redis-server';
+import { Stack, addDevice, seedOperatorWorld, startStack } from '../support/stack';
 
 jest.setTimeout(120_000);
 
@@ -12,89 +10,33 @@ jest.setTimeout(120_000);
  * this test can kill. The loopback agent (in the worker) plays the devices.
  */
 describe('rcflow end to end (api + worker processes)', () => {
-  let redis: PrivateRedis;
-  let dbUrl: string;
-  let env: Record<string, string>;
+  let stack: Stack;
   let api: RcflowProcess;
   let worker: RcflowProcess;
+  let env: Record<string, string>;
+  let redis: Stack['redis'];
+  let ds: Stack['ds'];
   let admin: Api;
   let anon: Api;
-  let ds: DataSource;
   const w: Record<string, string> = {};
 
-  const startApi = async () => {
-    const p = RcflowProcess.start('api', env);
-    await p.waitFor('api listening');
-    return p;
-  };
-  const startWorker = async () => {
-    const p = RcflowProcess.start('worker', env);
-    await p.waitFor('worker running');
-    return p;
-  };
-
   beforeAll(async () => {
-    redis = await PrivateRedis.start();
-    dbUrl = await freshDatabase('e2e');
-    const port = await freePort();
-    env = {
-      DATABASE_URL: dbUrl,
-      REDIS_URL: redis.url,
-      QUEUE_PREFIX: queuePrefix('e2e'),
-      AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
-      PORT: String(port),
-      LOG_LEVEL: 'info',
+    stack = await startStack('e2e', {
       AGENT_TRANSPORT: 'loopback',
-      OUTBOX_POLL_MS: '100',
-      SWEEP_INTERVAL_MS: '500',
-      SWEEP_STALE_MS: '3000',
-      JOB_BACKOFF_MS: '100',
       CONSENT_TIMEOUT_MS: '60000',
       LOOPBACK_AGENT: JSON.stringify({ byHostname: { 'PC-WAITS': { consent: 'silent' } } }),
-    };
-    const boot = await runCli(env, ['bootstrap-admin', '--name', 'root']);
-    expect(boot.code).toBe(0);
-    const adminKey = boot.output.match(/rcf_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}/)![0];
-    [worker, api] = await Promise.all([startWorker(), startApi()]);
-    anon = new Api(`http://127.0.0.1:${port}`);
-    admin = anon.as(adminKey);
-    ds = createDataSource({ url: dbUrl, pgliteDir: '', poolSize: 2 });
-    await ds.initialize();
-
-    // The world, through the administration API.
-    const mk = async (path: string, body: unknown) => {
-      const r = await admin.post(path, body);
-      expect(r.status).toBe(201);
-      return r.body.id as string;
-    };
-    w.alice = await mk('/v1/principals', { name: 'alice', kind: 'user' });
-    w.bob = await mk('/v1/principals', { name: 'bob', kind: 'user' });
-    w.bot = await mk('/v1/principals', { name: 'ticket-bot', kind: 'service' });
-    w.helpdesk = await mk('/v1/principals', { name: 'HELPDESK', kind: 'group' });
-    expect((await admin.put(`/v1/principals/${w.helpdesk}/members/${w.alice}`)).status).toBe(200);
-    w.desks = await mk('/v1/collections', { name: 'Desks' });
-    w.other = await mk('/v1/collections', { name: 'Servers' });
-    const now = new Date().toISOString();
-    for (const host of ['PC-1', 'PC-2', 'PC-3', 'PC-WAITS']) {
-      w[host] = await mk('/v1/devices', { hostname: host, osFamily: 'windows', osBuild: '10.0.22631', agentVersion: '1.2.0', domainJoined: true, loggedOnUser: 'CONTOSO\\carol', lastHeartbeatAt: now });
-      expect((await admin.put(`/v1/collections/${w.desks}/members/${w[host]}`)).status).toBe(200);
-    }
-    w.server = await mk('/v1/devices', { hostname: 'SRV-1', osFamily: 'windows', agentVersion: '1.2.0', lastHeartbeatAt: now });
-    await admin.put(`/v1/collections/${w.other}/members/${w.server}`);
-    w.settings = await mk('/v1/client-settings', { name: 'Desks RC', order: 5, remoteTools: { enabled: true, permittedViewers: ['HELPDESK'] } });
-    expect((await admin.put(`/v1/client-settings/${w.settings}/deployments/${w.desks}`)).status).toBe(200);
-    await mk('/v1/role-assignments', { principalId: w.helpdesk, role: 'remote_tools_operator', collectionIds: [w.desks] });
-    await mk('/v1/role-assignments', { principalId: w.bob, role: 'remote_tools_operator', collectionIds: [w.desks] });
-    await mk('/v1/role-assignments', { principalId: w.bot, role: 'ticket_integration', collectionIds: [w.desks] });
-    w.aliceKey = (await admin.post('/v1/api-keys', { principalId: w.alice, name: 'alice' })).body.key;
-    w.bobKey = (await admin.post('/v1/api-keys', { principalId: w.bob, name: 'bob' })).body.key;
-    w.botKey = (await admin.post('/v1/api-keys', { principalId: w.bot, name: 'bot' })).body.key;
+    });
+    ({ env, redis, ds, admin, worker } = stack);
+    api = stack.apis[0].proc;
+    anon = stack.apis[0].api;
+    const world = await seedOperatorWorld(admin);
+    Object.assign(w, world.ids, { aliceKey: world.keys.alice, bobKey: world.keys.bob, botKey: world.keys.bot });
+    for (const host of ['PC-1', 'PC-2', 'PC-3', 'PC-WAITS']) w[host] = await addDevice(admin, w.desks, host);
+    w.server = await addDevice(admin, w.servers, 'SRV-1');
   });
 
   afterAll(async () => {
-    await Promise.all([api?.stop('SIGKILL'), worker?.stop('SIGKILL')]);
-    await ds?.destroy();
-    await redis?.stop();
+    await stack?.stop();
   });
 
   const stateOf = async (id: string, who = admin) => (await who.get(`/v1/sessions/${id}`)).body?.state;

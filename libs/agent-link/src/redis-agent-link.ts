@@ -11,7 +11,7 @@ import {
   StartSessionResult,
 } from './agent-link';
 
-type Reply = Exclude<AgentMessage, { type: 'hello' | 'heartbeat' }>;
+type Reply = Exclude<AgentMessage, { type: 'hello' | 'heartbeat' | 'viewer_token_check' }>;
 
 /** Decides from the answers so far whether the command is answered, and how. */
 type Verdict<T> = (replies: Reply[]) => T | undefined;
@@ -47,7 +47,7 @@ export class RedisAgentLink implements AgentLink {
   private parse(raw: string): Reply | null {
     try {
       const r = agentMessageSchema.safeParse(JSON.parse(raw));
-      return r.success && r.data.type !== 'hello' && r.data.type !== 'heartbeat' ? r.data : null;
+      return r.success && r.data.type !== 'hello' && r.data.type !== 'heartbeat' && r.data.type !== 'viewer_token_check' ? r.data : null;
     } catch {
       return null;
     }

@@ -57,7 +57,15 @@ export const sessionEndedSchema = frame('session_ended', {
   commandId: id.nullable(),
 });
 
+/** A viewer presented a token to the agent; the agent asks rcflow whether to let it in (single use). */
+export const viewerTokenCheckSchema = frame('viewer_token_check', {
+  requestId: id,
+  sessionId: uuid,
+  token: z.string().max(200),
+});
+
 export const agentMessageSchema = z.discriminatedUnion('type', [
+  viewerTokenCheckSchema,
   helloSchema,
   heartbeatSchema,
   settingsAppliedSchema,
@@ -96,7 +104,16 @@ export const errorSchema = frame('error', {
   message: z.string().max(2000),
 });
 
+export const viewerTokenResultSchema = frame('viewer_token_result', {
+  requestId: id,
+  sessionId: uuid,
+  valid: z.boolean(),
+  viewer: name.nullable(),
+  reason: z.string().max(500).nullable(),
+});
+
 export const serverMessageSchema = z.discriminatedUnion('type', [
+  viewerTokenResultSchema,
   applySettingsSchema,
   startSessionSchema,
   endSessionSchema,

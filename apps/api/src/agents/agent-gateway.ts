@@ -10,6 +10,7 @@ import { applyTransitions } from '@rcflow/database';
 import { AGENT_WS_PATH, AgentMessage, MAX_FRAME_BYTES, ServerMessage, parseAgentMessage } from '@rcflow/agent-protocol';
 import { AgentBusKeys, InboxEntry, REPLY_TTL_SECONDS } from '@rcflow/agent-link';
 import { AgentRefused, AuthenticatedDevice, EnrolmentService, recordPresence } from './enrolment.service';
+import { ViewerTokens } from './viewer-tokens.service';
 
 export const AGENT_BUS_REDIS = Symbol('AGENT_BUS_REDIS');
 export interface AgentBusClients {
@@ -51,6 +52,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly adapterHost: HttpAdapterHost,
     private readonly dataSource: DataSource,
     private readonly enrolment: EnrolmentService,
+    private readonly viewerTokens: ViewerTokens,
     @Inject(AGENT_BUS_REDIS) private readonly bus: AgentBusClients,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {}
@@ -178,13 +180,18 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
       case 'session_ended':
         if (msg.commandId) return this.reply(conn, msg);
         return this.endedByAgent(conn, msg);
+      case 'viewer_token_check': {
+        const r = await this.viewerTokens.redeem(conn.device.deviceId, msg.sessionId, msg.token);
+        this.send(conn, { v: 1, type: 'viewer_token_result', requestId: msg.requestId, sessionId: msg.sessionId, ...r });
+        return;
+      }
       default:
         return this.reply(conn, msg);
     }
   }
 
   /** An answer to a command: accepted only for a command sent to this device, then handed to the worker. */
-  private async reply(conn: Connection, msg: Exclude<AgentMessage, { type: 'hello' | 'heartbeat' }>): Promise<void> {
+  private async reply(conn: Connection, msg: Exclude<AgentMessage, { type: 'hello' | 'heartbeat' | 'viewer_token_check' }>): Promise<void> {
     const commandId = msg.commandId!;
     const known = await this.bus.redis.hexists(this.bus.keys.sent(conn.device.deviceId), commandId);
     if (!known) {

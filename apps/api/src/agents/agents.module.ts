@@ -6,6 +6,7 @@ import { redisOptionsFromUrl } from '@rcflow/jobs';
 import { AGENT_BUS_REDIS, AgentBusClients, AgentGateway } from './agent-gateway';
 import { AgentsController } from './agents.controller';
 import { EnrolmentService } from './enrolment.service';
+import { ViewerTokens } from './viewer-tokens.service';
 
 /** Enrolment, device credentials and the agents' WebSocket. */
 @Module({})
@@ -18,6 +19,7 @@ export class AgentsModule implements OnApplicationShutdown {
       controllers: [AgentsController],
       providers: [
         EnrolmentService,
+        ViewerTokens,
         AgentGateway,
         {
           provide: AGENT_BUS_REDIS,
@@ -30,7 +32,7 @@ export class AgentsModule implements OnApplicationShutdown {
           },
         },
       ],
-      exports: [EnrolmentService, AgentGateway],
+      exports: [EnrolmentService, AgentGateway, ViewerTokens],
     };
   }
 

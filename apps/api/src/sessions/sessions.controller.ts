@@ -8,6 +8,7 @@ import { Caller } from '../auth/caller.decorator';
 import { NotFound } from '../common/errors';
 import { Zod, idParam, parseOrThrow } from '../common/validation';
 import { SessionsService } from './sessions.service';
+import { ViewerTokens } from '../agents/viewer-tokens.service';
 import {
   SessionRequestBody,
   cancelSchema,
@@ -21,7 +22,10 @@ const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s) as Record<string, unknown
 @ApiTags('sessions')
 @Controller('v1')
 export class SessionsController {
-  constructor(private readonly sessions: SessionsService) {}
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly viewerTokens: ViewerTokens,
+  ) {}
 
   @Post('sessions')
   @Requires('session.request')
@@ -80,6 +84,13 @@ export class SessionsController {
     @Body(new Zod(cancelSchema)) body: z.infer<typeof cancelSchema>,
   ) {
     return this.sessions.cancel(caller, p.id, body.reason ?? null);
+  }
+
+  @Post('sessions/:id/viewer-token')
+  @ApiOperation({ summary: 'A short-lived, single-use token for the viewer to connect to its active session (shown once)' })
+  async viewerToken(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
+    const session = await this.sessions.get(caller, p.id);
+    return this.viewerTokens.issue(caller.id, session);
   }
 
   @Post('eligibility/check')

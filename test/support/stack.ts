@@ -1,0 +1,124 @@
+import { DataSource } from 'typeorm';
+import { createDataSource } from '../../libs/database/src';
+import { TEST_AUDIT_KEY, freshDatabase, queuePrefix } from './env';
+import { Api } from './http';
+import { RcflowProcess, runCli } from './processes';
+import { PrivateRedis, freePort } from './redis-server';
+
+/** rcflow as a user runs it: API processes and a worker on PostgreSQL and a Redis the test can kill. */
+export interface Stack {
+  env: Record<string, string>;
+  redis: PrivateRedis;
+  ds: DataSource;
+  apis: { proc: RcflowProcess; api: Api }[];
+  worker: RcflowProcess;
+  /** The first API, as the bootstrap administrator. */
+  admin: Api;
+  stop(): Promise<void>;
+}
+
+export async function startStack(tag: string, overrides: Record<string, string>, apiCount = 1): Promise<Stack> {
+  const redis = await PrivateRedis.start();
+  const dbUrl = await freshDatabase(tag);
+  const env: Record<string, string> = {
+    DATABASE_URL: dbUrl,
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: queuePrefix(tag),
+    AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+    LOG_LEVEL: 'info',
+    OUTBOX_POLL_MS: '100',
+    SWEEP_INTERVAL_MS: '500',
+    SWEEP_STALE_MS: '3000',
+    JOB_BACKOFF_MS: '100',
+    ...overrides,
+  };
+  const boot = await runCli(env, ['bootstrap-admin', '--name', 'root']);
+  if (boot.code !== 0) throw new Error(`bootstrap-admin failed:\n${boot.output}`);
+  const adminKey = boot.output.match(/rcf_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}/)![0];
+  const ports = await Promise.all(Array.from({ length: apiCount }, () => freePort()));
+  const worker = RcflowProcess.start('worker', env);
+  const apis = ports.map((port) => ({ proc: RcflowProcess.start('api', { ...env, PORT: String(port) }), api: new Api(`http://127.0.0.1:${port}`) }));
+  await Promise.all([worker.waitFor('worker running'), ...apis.map((a) => a.proc.waitFor('api listening'))]);
+  const ds = createDataSource({ url: dbUrl, pgliteDir: '', poolSize: 2 });
+  await ds.initialize();
+  return {
+    env,
+    redis,
+    ds,
+    apis,
+    worker,
+    admin: apis[0].api.as(adminKey),
+    async stop() {
+      await Promise.all([worker.stop('SIGKILL'), ...apis.map((a) => a.proc.stop('SIGKILL'))]);
+      await ds.destroy();
+      await redis.stop();
+    },
+  };
+}
+
+export interface OperatorWorld {
+  ids: Record<string, string>;
+  keys: { alice: string; bob: string; bot: string };
+}
+
+/**
+ * Through the administration API: alice (in HELPDESK, a permitted viewer), bob (an operator who
+ * is not a permitted viewer), a ticket bot; the collection "Desks" under settings that enable
+ * remote control for HELPDESK, plus "Servers" outside everyone's scope but the administrator's.
+ */
+export async function seedOperatorWorld(admin: Api, remoteTools: Record<string, unknown> = {}): Promise<OperatorWorld> {
+  const mk = async (path: string, body: unknown) => {
+    const r = await admin.post(path, body);
+    if (r.status !== 201) throw new Error(`${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.id as string;
+  };
+  const put = async (path: string) => {
+    const r = await admin.put(path);
+    if (r.status !== 200) throw new Error(`${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  };
+  const ids: Record<string, string> = {};
+  ids.alice = await mk('/v1/principals', { name: 'alice', kind: 'user' });
+  ids.bob = await mk('/v1/principals', { name: 'bob', kind: 'user' });
+  ids.bot = await mk('/v1/principals', { name: 'ticket-bot', kind: 'service' });
+  ids.helpdesk = await mk('/v1/principals', { name: 'HELPDESK', kind: 'group' });
+  await put(`/v1/principals/${ids.helpdesk}/members/${ids.alice}`);
+  ids.desks = await mk('/v1/collections', { name: 'Desks' });
+  ids.servers = await mk('/v1/collections', { name: 'Servers' });
+  ids.settings = await mk('/v1/client-settings', { name: 'Desks RC', order: 5, remoteTools: { enabled: true, permittedViewers: ['HELPDESK'], ...remoteTools } });
+  await put(`/v1/client-settings/${ids.settings}/deployments/${ids.desks}`);
+  await mk('/v1/role-assignments', { principalId: ids.helpdesk, role: 'remote_tools_operator', collectionIds: [ids.desks] });
+  await mk('/v1/role-assignments', { principalId: ids.bob, role: 'remote_tools_operator', collectionIds: [ids.desks] });
+  await mk('/v1/role-assignments', { principalId: ids.bot, role: 'ticket_integration', collectionIds: [ids.desks] });
+  const key = async (principalId: string) => (await admin.post('/v1/api-keys', { principalId, name: 'test' })).body.key as string;
+  return { ids, keys: { alice: await key(ids.alice), bob: await key(ids.bob), bot: await key(ids.bot) } };
+}
+
+/** Registers a device through the administration API and puts it in a collection. */
+export async function addDevice(admin: Api, collectionId: string, hostname: string, fields: Record<string, unknown> = {}): Promise<string> {
+  const r = await admin.post('/v1/devices', {
+    hostname,
+    osFamily: 'windows',
+    osBuild: '10.0.22631',
+    agentVersion: '1.2.0',
+    domainJoined: true,
+    loggedOnUser: 'CONTOSO\\carol',
+    lastHeartbeatAt: new Date().toISOString(),
+    ...fields,
+  });
+  if (r.status !== 201) throw new Error(`device ${hostname}: ${r.status} ${JSON.stringify(r.body)}`);
+  const put = await admin.put(`/v1/collections/${collectionId}/members/${r.body.id}`);
+  if (put.status !== 200) throw new Error(`membership: ${put.status}`);
+  return r.body.id;
+}
+
+/** Waits until a session reaches one of `states`. */
+export async function sessionReaches(api: Api, id: string, states: string[], timeoutMs = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = (await api.get(`/v1/sessions/${id}`)).body?.state;
+    if (states.includes(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`session ${id} stayed ${last}, expected ${states.join('|')}`);
+}
