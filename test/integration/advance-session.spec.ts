@@ -4,6 +4,7 @@ import { applyTransitions, createDataSource, loadEffectiveSettings } from '../..
 import { LoopbackAgentLink, AgentTimeoutError } from '../../libs/agent-link/src';
 import { verifyAudit } from '../../libs/audit/src';
 import { AdvanceSessionHandler } from '../../apps/worker/src/handlers/advance-session.handler';
+import { EndSessionHandler } from '../../apps/worker/src/handlers/end-session.handler';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 import { requestSession, seedWorld } from '../support/fixtures';
 
@@ -183,6 +184,16 @@ describe('AdvanceSessionHandler on PostgreSQL', () => {
     await handler.handle(id, final);
     expect((await session(id)).state).toBe('cancelled');
     expect(await events(id)).toHaveLength(2);
+  });
+
+  it('tells the agent once that a session ended, however often the job runs', async () => {
+    const world = await seedWorld(ds);
+    const id = await requestSession(ds, world);
+    await handler.handle(id, final);
+    const end = new EndSessionHandler(ds, agent, config);
+    await end.handle(id, 'alice');
+    await end.handle(id, 'alice');
+    expect(agent.applied.get(`${id}:end`)).toBe(1);
   });
 
   it('leaves an audit trail that verifies', async () => {
