@@ -15,8 +15,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 64;
   }
-  const config = loadConfigOrExit();
-  const ds = createDataSource(config.database);
+  const config = loadConfigOrExit('cli');
+  const ds = createDataSource({ ...config.database, applicationName: 'rcflow-cli' });
   await ds.initialize();
   try {
     switch (command) {

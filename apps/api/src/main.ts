@@ -11,7 +11,7 @@ import { ApiModule } from './api.module';
 import { Intake } from './lifecycle';
 
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit('api');
   const logger = new RcflowLogger(config);
   // PGlite is single-process: the embedded run keeps the workers in the API process.
   const withWorker = process.argv.includes('--with-worker') || !config.database.url;

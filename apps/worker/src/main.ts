@@ -14,7 +14,7 @@ class WorkerAppModule {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit('worker');
   const logger = new RcflowLogger(config);
   if (!config.database.url) {
     process.stderr.write('the worker needs DATABASE_URL: embedded PGlite is single-process, run `npm run start:all` instead\n');

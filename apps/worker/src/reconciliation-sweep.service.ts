@@ -4,11 +4,14 @@ import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { applyTransitions } from '@rcflow/database';
+import type { SessionState } from '@rcflow/domain';
 import { JobItem, JobName, QueueName, jobIdOf, writeOutbox } from '@rcflow/jobs';
 
 /** States in which a session is moved along by a job; a session resting in one without a job is lost work. */
 const MOVING_STATES = ['requested', 'validating', 'eligible', 'pushing_settings', 'awaiting_consent'];
 const BATCH = 500;
+/** Re-enqueues after which a session that never makes progress (a poison request) fails instead. */
+const MAX_REQUEUES = 5;
 
 /**
  * Rebuilds queue state from PostgreSQL: a session that stays in a moving state longer than the
@@ -81,27 +84,55 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
     return n;
   }
 
+  /** A session re-enqueued MAX_REQUEUES times without progress fails, so a poison request cannot loop forever. */
+  private async giveUp(s: { id: string; state: SessionState; version: number }, lastError: string | null): Promise<void> {
+    await this.dataSource.transaction((tx) =>
+      applyTransitions(tx, this.config.audit.hmacKey, {
+        sessionId: s.id,
+        from: s.state,
+        expectedVersion: s.version,
+        actor: { id: null, kind: 'system' },
+        steps: [
+          {
+            to: 'failed',
+            reason: `no progress after ${MAX_REQUEUES} re-enqueues`,
+            data: { cause: 'poison', lastError },
+            patch: { failureCause: 'poison', endedAt: new Date() },
+          },
+        ],
+      }),
+    );
+    this.logger.error(`session ${s.id} failed: no progress after ${MAX_REQUEUES} re-enqueues`);
+  }
+
   /** One pass; returns how many sessions were re-enqueued. */
   async sweep(): Promise<number> {
-    const stale: { id: string }[] = await this.dataSource.query(
-      `SELECT s.id FROM sessions s
+    const stale: { id: string; state: SessionState; version: number; requeues: number }[] = await this.dataSource.query(
+      `SELECT s.id, s.state, s.version, s.requeues FROM sessions s
         WHERE s.state = ANY($1) AND s.state_changed_at < now() - make_interval(secs => $2::float8 / 1000)
           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.job_id = 'advance.' || s.id::text)
         ORDER BY s.state_changed_at LIMIT ${BATCH}`,
       [MOVING_STATES, this.config.sweep.staleMs],
     );
     const lost: JobItem[] = [];
-    for (const { id } of stale) {
-      const item: JobItem = { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: id } };
+    for (const s of stale) {
+      const item: JobItem = { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: s.id } };
       const job = await this.sessions.getJob(jobIdOf(item));
       const state = job ? await job.getState() : 'unknown';
       if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized') continue;
       // A finished job would swallow the re-enqueue by its id; remove it first.
       if (job) await job.remove();
+      if (s.requeues >= MAX_REQUEUES) {
+        await this.giveUp(s, job?.failedReason ?? null);
+        continue;
+      }
       lost.push(item);
     }
     if (lost.length) {
-      await this.dataSource.transaction((tx) => writeOutbox(tx, lost));
+      await this.dataSource.transaction(async (tx) => {
+        await tx.query('UPDATE sessions SET requeues = requeues + 1 WHERE id = ANY($1)', [lost.map((i) => i.data.sessionId)]);
+        await writeOutbox(tx, lost);
+      });
       this.logger.warn(`re-enqueued ${lost.length} sessions whose jobs were gone`);
     }
     return lost.length;

@@ -21,6 +21,14 @@ export class SessionsProcessor extends WorkerHost implements OnApplicationBootst
 
   onApplicationBootstrap(): void {
     this.worker.concurrency = this.config.jobs.concurrency;
+    // A killed worker's jobs are picked up by another once their lock lapses.
+    Object.assign(this.worker.opts, { lockDuration: this.config.jobs.lockMs, stalledInterval: this.config.jobs.lockMs });
+    let last = 0;
+    this.worker.on('error', (err) => {
+      // Redis outages surface here on every retry; say it every few seconds, not thousands of times.
+      if (Date.now() - last > 5000) new Logger(SessionsProcessor.name).warn(`worker: ${err.message}`);
+      last = Date.now();
+    });
     this.worker.run().catch((err: Error) => {
       // A worker loop that died leaves the process useless: stop it so a supervisor restarts it.
       new Logger(SessionsProcessor.name).fatal(`worker stopped: ${err.message}`);

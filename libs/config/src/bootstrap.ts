@@ -3,23 +3,21 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { ConfigError, RcflowConfig, loadConfig } from './config';
 
-/**
- * Loads configuration for a process, or prints what is wrong and exits 78 (EX_CONFIG).
- * The embedded run keeps its own audit key beside its PGlite data, created on first start.
- */
-export function loadConfigOrExit(): RcflowConfig {
+/** The embedded run keeps its own audit key beside its PGlite data, created on first start. */
+function embeddedAuditKey(): string {
+  const file = join(dirname(process.env.PGLITE_DIR || '.rcflow/pglite'), 'audit.key');
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+  }
+  chmodSync(file, 0o600);
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** Loads configuration for a program, or prints what is wrong and exits 78 (EX_CONFIG). */
+export function loadConfigOrExit(role: RcflowConfig['role']): RcflowConfig {
   try {
-    return loadConfig(process.env, {
-      embeddedAuditKey: () => {
-        const file = join(dirname(process.env.PGLITE_DIR || '.rcflow/pglite'), 'audit.key');
-        if (!existsSync(file)) {
-          mkdirSync(dirname(file), { recursive: true });
-          writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
-        }
-        chmodSync(file, 0o600);
-        return readFileSync(file, 'utf8').trim();
-      },
-    });
+    return { ...loadConfig(process.env, { embeddedAuditKey }), role };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);

@@ -56,6 +56,7 @@ export const envSchema = z.object({
   WORKER_CONCURRENCY: int(1, 1000).default(64),
   JOB_ATTEMPTS: int(1, 50).default(5),
   JOB_BACKOFF_MS: int(10, 600_000).default(1000),
+  JOB_LOCK_MS: int(1000, 600_000).default(30_000),
   JOB_KEEP_COMPLETED_SECONDS: int(0, 30 * 86400).default(3600),
   JOB_KEEP_FAILED_SECONDS: int(0, 90 * 86400).default(7 * 86400),
   SETTINGS_ACK_TIMEOUT_MS: int(100, 600_000).default(10_000),
@@ -83,6 +84,8 @@ export type Env = z.infer<typeof envSchema>;
 /** The validated configuration every app and lib reads; nothing else touches process.env. */
 export interface RcflowConfig {
   env: Env['NODE_ENV'];
+  /** Which program this is; set by its entry point. */
+  role: 'api' | 'worker' | 'cli';
   http: { host: string; port: number; publicUrl: string | null; bodyLimitBytes: number; rateLimitPerMinute: number };
   database: { url: string | null; pgliteDir: string; poolSize: number };
   redis: { url: string; prefix: string; requireNoeviction: boolean };
@@ -91,6 +94,8 @@ export interface RcflowConfig {
     concurrency: number;
     attempts: number;
     backoffMs: number;
+    /** How long a worker's lock on a job lasts unrenewed: a killed worker's jobs move on after this. */
+    lockMs: number;
     keepCompletedSeconds: number;
     keepFailedSeconds: number;
   };
@@ -154,6 +159,7 @@ export function loadConfig(
   }
   return {
     env: e.NODE_ENV,
+    role: 'cli',
     http: {
       host: e.HOST,
       port: e.PORT,
@@ -168,6 +174,7 @@ export function loadConfig(
       concurrency: e.WORKER_CONCURRENCY,
       attempts: e.JOB_ATTEMPTS,
       backoffMs: e.JOB_BACKOFF_MS,
+      lockMs: e.JOB_LOCK_MS,
       keepCompletedSeconds: e.JOB_KEEP_COMPLETED_SECONDS,
       keepFailedSeconds: e.JOB_KEEP_FAILED_SECONDS,
     },

@@ -3,3 +3,4 @@ export * from './config.module';
 export * from './bootstrap';
 export * from './logger';
 export * from './shutdown';
+export * from './fault-points';

@@ -8,6 +8,8 @@ export interface DatabaseTarget {
   url: string | null;
   pgliteDir: string;
   poolSize: number;
+  /** Shown in pg_stat_activity, so operators (and the fault suite) can tell api from worker connections. */
+  applicationName?: string;
 }
 
 /** Builds the DataSource for PostgreSQL, or for embedded PGlite when no URL is given. */
@@ -23,7 +25,7 @@ export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
     installExtensions: false,
   };
   if (target.url) {
-    return { ...common, url: target.url, extra: { max: target.poolSize, application_name: 'rcflow' } };
+    return { ...common, url: target.url, extra: { max: target.poolSize, application_name: target.applicationName ?? 'rcflow' } };
   }
   // PGlite is loaded lazily so a PostgreSQL deployment never needs the WASM build.
   // eslint-disable-next-line @typescript-eslint/no-require-imports

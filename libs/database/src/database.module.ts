@@ -11,7 +11,7 @@ import { createDataSource } from './data-source';
       provide: DataSource,
       inject: [RCFLOW_CONFIG],
       useFactory: async (config: RcflowConfig) => {
-        const ds = createDataSource(config.database);
+        const ds = createDataSource({ ...config.database, applicationName: `rcflow-${config.role}` });
         await ds.initialize();
         if (!config.database.url) await ds.runMigrations({ transaction: 'each' });
         const pending = await ds.showMigrations();

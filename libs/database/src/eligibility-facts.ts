@@ -9,6 +9,7 @@ import {
   SessionAsk,
   SettingsSet,
   mergeSettings,
+  remoteToolsPartialSchema,
   CONTROLLING_STATES,
 } from '@rcflow/domain';
 
@@ -28,7 +29,14 @@ export async function loadEffectiveSettings(manager: EntityManager, deviceId: st
     throw new Error('no default client settings exist; the initial migration or seed creates them');
   }
   return mergeSettings(
-    rows.map((r) => ({ id: r.id, name: r.name, order: r.priority, isDefault: r.is_default, remoteTools: r.remote_tools })),
+    rows.map((r) => {
+      // Stored settings were validated on the way in; anything else was written around the API.
+      const parsed = remoteToolsPartialSchema.safeParse(r.remote_tools);
+      if (!parsed.success) {
+        throw new Error(`client settings "${r.name}" (${r.id}) hold invalid remote-tools values: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      }
+      return { id: r.id, name: r.name, order: r.priority, isDefault: r.is_default, remoteTools: parsed.data };
+    }),
   );
 }
 

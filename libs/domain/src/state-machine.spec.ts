@@ -12,10 +12,10 @@ import { SESSION_STATES, type SessionState } from './types';
 
 // Written out by hand on purpose: a change to TRANSITIONS must be a deliberate change here too.
 const EXPECTED: Record<SessionState, SessionState[]> = {
-  requested: ['scheduled', 'validating', 'cancelled'],
+  requested: ['scheduled', 'validating', 'cancelled', 'failed'],
   scheduled: ['validating', 'cancelled', 'expired'],
-  validating: ['eligible', 'rejected', 'cancelled'],
-  eligible: ['pushing_settings', 'cancelled', 'rejected'],
+  validating: ['eligible', 'rejected', 'cancelled', 'failed'],
+  eligible: ['pushing_settings', 'cancelled', 'rejected', 'failed'],
   pushing_settings: ['awaiting_consent', 'failed', 'cancelled'],
   awaiting_consent: ['active', 'denied', 'consent_timeout', 'failed', 'cancelled'],
   active: ['ended', 'interrupted'],

@@ -2,11 +2,12 @@ import { SESSION_STATES, type SessionState } from './types';
 
 /** Allowed transitions of the session lifecycle (DESIGN.md "Session lifecycle"). */
 export const TRANSITIONS: Readonly<Record<SessionState, readonly SessionState[]>> = Object.freeze({
-  requested: Object.freeze(['scheduled', 'validating', 'cancelled'] as const),
+  // failed from the early states: a request that cannot be processed at all (a poison job) ends instead of looping.
+  requested: Object.freeze(['scheduled', 'validating', 'cancelled', 'failed'] as const),
   scheduled: Object.freeze(['validating', 'cancelled', 'expired'] as const),
-  validating: Object.freeze(['eligible', 'rejected', 'cancelled'] as const),
+  validating: Object.freeze(['eligible', 'rejected', 'cancelled', 'failed'] as const),
   // rejected from eligible: another session won the race for the device.
-  eligible: Object.freeze(['pushing_settings', 'cancelled', 'rejected'] as const),
+  eligible: Object.freeze(['pushing_settings', 'cancelled', 'rejected', 'failed'] as const),
   pushing_settings: Object.freeze(['awaiting_consent', 'failed', 'cancelled'] as const),
   awaiting_consent: Object.freeze(['active', 'denied', 'consent_timeout', 'failed', 'cancelled'] as const),
   // An active session is stopped by ending it, not cancelling it.

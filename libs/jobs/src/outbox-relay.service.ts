@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { InjectQueue } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
@@ -14,6 +13,8 @@ interface OutboxPending {
 }
 
 const BATCH = 500;
+/** Nest token of the producer the relay uses. */
+export const OUTBOX_QUEUE = Symbol('OUTBOX_QUEUE');
 
 /**
  * Moves outbox rows to BullMQ and deletes them once Redis has them. Several relays may run
@@ -30,7 +31,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
 
   constructor(
     private readonly dataSource: DataSource,
-    @InjectQueue(QueueName.Sessions) private readonly sessions: Queue,
+    @Inject(OUTBOX_QUEUE) private readonly sessions: Queue,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {}
 

@@ -1,14 +1,17 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
+import { Queue } from 'bullmq';
 import type { RcflowConfig } from '@rcflow/config';
 import { QueueName, defaultJobOptions } from './jobs';
-import { OutboxRelay } from './outbox-relay.service';
+import { OUTBOX_QUEUE, OutboxRelay } from './outbox-relay.service';
 import { RedisPolicyGuard } from './redis-policy.guard';
 import { redisOptionsFromUrl } from './redis';
 
 /** BullMQ connection, the queues and the outbox relay, for every app that enqueues or works. */
 @Module({})
-export class QueueModule {
+export class QueueModule implements OnApplicationShutdown {
+  constructor(@Inject(OUTBOX_QUEUE) private readonly outboxQueue: Queue) {}
+
   static forRoot(config: RcflowConfig): DynamicModule {
     const base = {
       ...redisOptionsFromUrl(config.redis.url),
@@ -18,16 +21,37 @@ export class QueueModule {
     return {
       module: QueueModule,
       imports: [
-        BullModule.forRoot({
-          connection: base,
-          prefix: config.redis.prefix,
-          defaultJobOptions: defaultJobOptions(config.jobs),
-        }),
-        // Producers fail fast while Redis is down: the outbox keeps the work and retries.
-        BullModule.registerQueue({ name: QueueName.Sessions, connection: { ...base, enableOfflineQueue: false } }),
+        BullModule.forRoot({ connection: base, prefix: config.redis.prefix, defaultJobOptions: defaultJobOptions(config.jobs) }),
+        BullModule.registerQueue({ name: QueueName.Sessions }),
       ],
-      providers: [RedisPolicyGuard, OutboxRelay],
+      providers: [
+        RedisPolicyGuard,
+        OutboxRelay,
+        {
+          provide: OUTBOX_QUEUE,
+          // The relay's own producer fails fast while Redis is down (the outbox keeps the rows);
+          // workers keep the default connection, which waits for Redis to come back.
+          useFactory: () => {
+            const q = new Queue(QueueName.Sessions, {
+              connection: { ...base, enableOfflineQueue: false },
+              prefix: config.redis.prefix,
+              defaultJobOptions: defaultJobOptions(config.jobs),
+            });
+            const logger = new Logger('OutboxQueue');
+            let last = 0;
+            q.on('error', (err) => {
+              if (Date.now() - last > 5000) logger.warn(`Redis: ${err.message}`);
+              last = Date.now();
+            });
+            return q;
+          },
+        },
+      ],
       exports: [BullModule, OutboxRelay],
     };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.outboxQueue.close();
   }
 }

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
+import { RCFLOW_CONFIG, RcflowConfig, faultPoint } from '@rcflow/config';
 import {
   applyTransitions,
   isUniqueViolation,
@@ -117,10 +117,6 @@ export class AdvanceSessionHandler {
   }
 
   private async fail(s: SessionRow, cause: string, detail: string): Promise<void> {
-    if (!['pushing_settings', 'awaiting_consent'].includes(s.state)) {
-      // States without a failed exit retry through the sweep instead.
-      throw new Error(`session ${s.id} in ${s.state} could not advance: ${detail}`);
-    }
     await this.transition(s, [
       { to: 'failed', reason: cause, data: { cause, detail }, patch: { failureCause: cause, endedAt: new Date() } },
     ]);
@@ -215,6 +211,7 @@ export class AdvanceSessionHandler {
       },
       this.config.agent.settingsAckTimeoutMs,
     );
+    faultPoint('after-agent-ack');
     if (result.status === 'rejected') {
       await this.transition(s, [
         {
@@ -278,5 +275,6 @@ export class AdvanceSessionHandler {
         steps: [step],
       }),
     );
+    faultPoint('after-commit');
   }
 }

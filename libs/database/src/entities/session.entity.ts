@@ -46,6 +46,10 @@ export class Session extends BaseEntity {
   @Column({ type: 'integer', default: 1 })
   version: number;
 
+  /** How often the reconciliation sweep re-enqueued this session; capped so a poison request ends. */
+  @Column({ type: 'integer', default: 0 })
+  requeues: number;
+
   @Column({ name: 'consent_rule', type: 'text', nullable: true })
   consentRule: ConsentRule | null;
 

@@ -3,10 +3,12 @@ import { AuditAppendOnly1795551796700 } from './1795551796700-AuditAppendOnly';
 import { DefaultClientSettings1795551796800 } from './1795551796800-DefaultClientSettings';
 import { CaseInsensitiveNames1795551796900 } from './1795551796900-CaseInsensitiveNames';
 import { AgentChannel1795553106657 } from './1795553106657-AgentChannel';
+import { SessionRequeues1795554095905 } from './1795554095905-SessionRequeues';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
   Init1795551796619, AuditAppendOnly1795551796700, DefaultClientSettings1795551796800,
   CaseInsensitiveNames1795551796900,
   AgentChannel1795553106657,
+  SessionRequeues1795554095905,
 ];

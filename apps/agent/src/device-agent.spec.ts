@@ -1,0 +1,243 @@
+import { randomUUID } from 'node:crypto';
+import { PolicyConsentProvider, type ConsentProvider, type ConsentRequest } from './consent-providers';
+import { DeviceAgent } from './device-agent';
+import { memoryLogger } from './logger';
+import { MemoryStateStore } from './state-store';
+import { applySettings, collectingSink, endSession, FACTS, serverFrame, SETTINGS, SETTINGS_HASH, startSession } from './testing/fixtures';
+import { parseServerMessage } from '@rcflow/agent-protocol';
+
+function setup(consent: ConsentProvider = new PolicyConsentProvider('accept'), extra: { rejectSettings?: boolean } = {}) {
+  const store = new MemoryStateStore();
+  const log = memoryLogger();
+  const sink = collectingSink();
+  const agent = new DeviceAgent({ store, consent, facts: () => FACTS, viewerEndpoint: { host: 'pc-1', port: 5938 }, log, ...extra });
+  agent.attach(sink);
+  return { store, log, sink, agent };
+}
+
+/** A consent provider answered by the test. */
+function manualConsent() {
+  const asked: { request: ConsentRequest; answer: (outcome: 'granted' | 'denied' | 'timed_out') => void }[] = [];
+  const provider: ConsentProvider = {
+    ask: (request) =>
+      new Promise((resolve) => {
+        asked.push({ request, answer: (outcome) => resolve({ outcome, answeredBy: outcome === 'timed_out' ? null : 'alice' }) });
+        request.signal?.addEventListener('abort', () => resolve({ outcome: 'timed_out', answeredBy: null }));
+      }),
+  };
+  return { provider, asked };
+}
+
+describe('DeviceAgent', () => {
+  describe('apply_settings', () => {
+    it('applies a command once and answers a repeat with the first answer', async () => {
+      const { agent, store, sink } = setup();
+      const save = jest.spyOn(store, 'saveSettings');
+      const cmd = serverFrame(applySettings('cmd-1'));
+      await agent.handle(cmd);
+      await agent.handle(cmd);
+      expect(save).toHaveBeenCalledTimes(1);
+      expect(sink.frames).toEqual([
+        { v: 1, type: 'settings_applied', commandId: 'cmd-1', versionHash: SETTINGS_HASH },
+        { v: 1, type: 'settings_applied', commandId: 'cmd-1', versionHash: SETTINGS_HASH },
+      ]);
+      expect(store.appliedSettingsHash()).toBe(SETTINGS_HASH);
+      expect(store.appliedSettings()).toEqual(SETTINGS);
+      expect((await agent.presence()).appliedSettingsHash).toBe(SETTINGS_HASH);
+    });
+
+    it('keeps answering a repeat the same way after later settings were applied', async () => {
+      const { agent, sink, store } = setup();
+      await agent.handle(serverFrame(applySettings('cmd-1')));
+      const other = { ...SETTINGS, enabled: false };
+      await agent.handle(serverFrame(applySettings('cmd-2', other)));
+      await agent.handle(serverFrame(applySettings('cmd-1')));
+      expect(sink.frames[2]).toEqual(sink.frames[0]);
+      // The repeat of cmd-1 must not roll the settings back.
+      expect(store.appliedSettings()).toEqual(other);
+    });
+
+    it('rejects when configured to, and remembers the rejection', async () => {
+      const { agent, sink, store } = setup(undefined, { rejectSettings: true });
+      const cmd = serverFrame(applySettings('cmd-r'));
+      await agent.handle(cmd);
+      await agent.handle(cmd);
+      expect(sink.frames).toHaveLength(2);
+      expect(sink.frames[0]).toMatchObject({ type: 'settings_rejected', commandId: 'cmd-r', reason: expect.stringContaining('reject') });
+      expect(sink.frames[1]).toEqual(sink.frames[0]);
+      expect(store.appliedSettingsHash()).toBeNull();
+    });
+
+    it('refuses an apply_settings whose settings fail the schema instead of ignoring it', () => {
+      const { agent, sink, log } = setup();
+      const raw = JSON.stringify({ ...applySettings('cmd-bad'), settings: { ...SETTINGS, accessLevel: 'everything' } });
+      const r = parseServerMessage(raw);
+      if (r.ok) throw new Error('expected a bad frame');
+      agent.malformed(raw, r);
+      expect(sink.frames).toEqual([{ v: 1, type: 'settings_rejected', commandId: 'cmd-bad', reason: expect.stringContaining('accessLevel') }]);
+      expect(log.lines.join('\n')).toContain('malformed frame');
+    });
+
+    it('answers settings_rejected without recording it when the settings cannot be persisted', async () => {
+      const { agent, sink, store, log } = setup();
+      jest.spyOn(store, 'saveSettings').mockImplementationOnce(() => {
+        throw new Error('EACCES: permission denied');
+      });
+      const cmd = serverFrame(applySettings('cmd-io'));
+      await agent.handle(cmd);
+      expect(sink.frames[0]).toMatchObject({ type: 'settings_rejected', reason: expect.stringContaining('EACCES') });
+      expect(log.lines.some((l) => l.startsWith('error:'))).toBe(true);
+      // Nothing was applied, so a redelivery is carried out for real.
+      await agent.handle(cmd);
+      expect(sink.frames[1]).toMatchObject({ type: 'settings_applied', commandId: 'cmd-io' });
+    });
+  });
+
+  describe('start_session', () => {
+    it('asks consent under prompt_user and starts on a grant', async () => {
+      const { agent, sink, store } = setup();
+      const cmd = startSession({ commandId: 'cmd-s' });
+      await agent.handle(serverFrame(cmd));
+      expect(sink.frames).toEqual([
+        { v: 1, type: 'consent', commandId: 'cmd-s', sessionId: cmd.sessionId, outcome: 'granted', answeredBy: 'alice' },
+        { v: 1, type: 'session_started', commandId: 'cmd-s', sessionId: cmd.sessionId, connect: { host: 'pc-1', port: 5938 } },
+      ]);
+      expect(store.activeSessions().map((s) => s.sessionId)).toEqual([cmd.sessionId]);
+    });
+
+    it('does not start on a denial', async () => {
+      const { agent, sink, store } = setup(new PolicyConsentProvider('deny'));
+      const cmd = startSession();
+      await agent.handle(serverFrame(cmd));
+      expect(sink.frames).toEqual([{ v: 1, type: 'consent', commandId: cmd.commandId, sessionId: cmd.sessionId, outcome: 'denied', answeredBy: 'alice' }]);
+      expect(store.activeSessions()).toEqual([]);
+    });
+
+    it('reports timed_out and does not start when nobody answers and onTimeout is deny', async () => {
+      const { agent, sink } = setup(new PolicyConsentProvider('none'));
+      const cmd = startSession({ timeoutMs: 100, onTimeout: 'deny' });
+      await agent.handle(serverFrame(cmd));
+      expect(sink.frames.map((f) => f.type)).toEqual(['consent']);
+      expect(sink.frames[0]).toMatchObject({ outcome: 'timed_out', answeredBy: null });
+    });
+
+    it('proceeds but reports timed_out when nobody answers and onTimeout is allow', async () => {
+      const { agent, sink, store } = setup(new PolicyConsentProvider('none'));
+      const cmd = startSession({ timeoutMs: 100, onTimeout: 'allow' });
+      await agent.handle(serverFrame(cmd));
+      expect(sink.frames.map((f) => f.type)).toEqual(['consent', 'session_started']);
+      expect(sink.frames[0]).toMatchObject({ outcome: 'timed_out', answeredBy: null });
+      expect(store.activeSessions()).toHaveLength(1);
+    });
+
+    it.each(['unattended_allowed', 'not_required'] as const)('does not ask under %s', async (rule) => {
+      const ask = jest.fn();
+      const { agent, sink } = setup({ ask });
+      const cmd = startSession({ rule });
+      await agent.handle(serverFrame(cmd));
+      expect(ask).not.toHaveBeenCalled();
+      expect(sink.frames[0]).toMatchObject({ type: 'consent', outcome: 'not_required', answeredBy: null });
+      expect(sink.frames[1]).toMatchObject({ type: 'session_started' });
+    });
+
+    it('passes the viewer, type, access and timeout to the consent provider', async () => {
+      const ask = jest.fn().mockResolvedValue({ outcome: 'granted', answeredBy: 'alice' });
+      const { agent } = setup({ ask });
+      await agent.handle(serverFrame({ ...startSession({ timeoutMs: 60_000 }), access: 'view', sessionType: 'remote-assistance' }));
+      expect(ask).toHaveBeenCalledWith(
+        expect.objectContaining({ viewer: 'bob', sessionType: 'remote-assistance', access: 'view', timeoutMs: 60_000, loggedOnUser: 'alice' }),
+      );
+    });
+
+    it('runs a command redelivered while its prompt is open only once', async () => {
+      const { provider, asked } = manualConsent();
+      const { agent, sink } = setup(provider);
+      const cmd = serverFrame(startSession({ commandId: 'cmd-twice' }));
+      const first = agent.handle(cmd);
+      await new Promise((r) => setImmediate(r));
+      await agent.handle(cmd);
+      expect(asked).toHaveLength(1);
+      expect(sink.frames).toEqual([]);
+      asked[0]!.answer('granted');
+      await first;
+      expect(sink.frames.map((f) => f.type)).toEqual(['consent', 'session_started']);
+      await agent.handle(cmd);
+      expect(sink.frames.map((f) => f.type)).toEqual(['consent', 'session_started', 'consent', 'session_started']);
+      expect(asked).toHaveLength(1);
+    });
+
+    it('treats a consent provider that fails as no answer and does not start, even with onTimeout allow', async () => {
+      const { agent, sink, log } = setup({ ask: () => Promise.reject(new Error('display gone')) });
+      await agent.handle(serverFrame(startSession({ onTimeout: 'allow' })));
+      expect(sink.frames.map((f) => f.type)).toEqual(['consent']);
+      expect(sink.frames[0]).toMatchObject({ outcome: 'timed_out' });
+      expect(log.lines.join('\n')).toContain('display gone');
+    });
+  });
+
+  describe('end_session', () => {
+    it('ends an active session once and answers a repeat the same way', async () => {
+      const { agent, sink, store } = setup();
+      const start = startSession();
+      await agent.handle(serverFrame(start));
+      const end = serverFrame(endSession(start.sessionId, 'cmd-end'));
+      await agent.handle(end);
+      await agent.handle(end);
+      const ended = { v: 1, type: 'session_ended', sessionId: start.sessionId, by: 'viewer', reason: 'viewer closed the window', commandId: 'cmd-end' };
+      expect(sink.frames.slice(2)).toEqual([ended, ended]);
+      expect(store.activeSessions()).toEqual([]);
+    });
+
+    it('acknowledges ending a session that is not active', async () => {
+      const { agent, sink, log } = setup();
+      const sessionId = randomUUID();
+      await agent.handle(serverFrame(endSession(sessionId)));
+      expect(sink.frames[0]).toMatchObject({ type: 'session_ended', sessionId, by: 'viewer' });
+      expect(log.lines.join('\n')).toContain('not active');
+    });
+
+    it('withdraws an open consent prompt: consent timed_out, no session, even with onTimeout allow', async () => {
+      const { provider, asked } = manualConsent();
+      const { agent, sink, store } = setup(provider);
+      const start = startSession({ onTimeout: 'allow' });
+      const pending = agent.handle(serverFrame(start));
+      await new Promise((r) => setImmediate(r));
+      expect(asked).toHaveLength(1);
+      await agent.handle(serverFrame(endSession(start.sessionId)));
+      await pending;
+      expect(sink.frames.map((f) => f.type)).toEqual(['session_ended', 'consent']);
+      expect(sink.frames[1]).toMatchObject({ outcome: 'timed_out', answeredBy: null });
+      expect(store.activeSessions()).toEqual([]);
+    });
+  });
+
+  it('lets the local user end every active session', async () => {
+    const { agent, sink, store } = setup();
+    const a = startSession();
+    const b = startSession();
+    await agent.handle(serverFrame(a));
+    await agent.handle(serverFrame(b));
+    sink.frames.length = 0;
+    sink.causes.length = 0;
+    expect(agent.endSessionsByUser()).toBe(2);
+    expect(sink.frames).toEqual([
+      { v: 1, type: 'session_ended', sessionId: a.sessionId, by: 'user', reason: 'ended by the local user', commandId: null },
+      { v: 1, type: 'session_ended', sessionId: b.sessionId, by: 'user', reason: 'ended by the local user', commandId: null },
+    ]);
+    expect(sink.causes).toEqual([null, null]);
+    expect(store.activeSessions()).toEqual([]);
+    expect(agent.endSessionsByUser()).toBe(0);
+  });
+
+  it('logs error frames from the server and carries on', async () => {
+    const { agent, sink, log } = setup();
+    await agent.handle(serverFrame({ v: 1, type: 'error', code: 'rate_limited', message: 'slow down' }));
+    expect(log.lines).toEqual(['warning: server reported an error (rate_limited): slow down']);
+    expect(sink.frames).toEqual([]);
+  });
+
+  it('reports presence with the applied settings hash', async () => {
+    const { agent } = setup();
+    expect(await agent.presence()).toEqual({ ...FACTS, appliedSettingsHash: null });
+  });
+});

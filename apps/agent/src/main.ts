@@ -1,0 +1,159 @@
+import * as os from 'node:os';
+import { AgentClient } from './agent-client';
+import { AGENT_USAGE, parseAgentArgs, type AgentOptions } from './agent-options';
+import { UsageError } from './cli-args';
+import { PolicyConsentProvider, PromptConsentProvider, type ConsentProvider } from './consent-providers';
+import { DeviceAgent } from './device-agent';
+import { EnrolmentError, enrolWithRetry } from './enrolment';
+import { streamLogger, type Logger } from './logger';
+import { MachinePresence } from './presence';
+import { FileStateStore, type Enrolment } from './state-store';
+import { LineConsole } from './terminal-console';
+
+const EXIT_FAILED = 1;
+const EXIT_REFUSED = 2;
+const EXIT_USAGE = 64;
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`rcflow-agent: ${message}\n`);
+  process.exit(code);
+}
+
+function currentUserName(): string | null {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return null;
+  }
+}
+
+async function ensureEnrolled(o: AgentOptions, store: FileStateStore, machine: MachinePresence, log: Logger, stopping: () => boolean): Promise<Enrolment> {
+  const existing = store.enrolment();
+  if (existing) {
+    if (o.enrolToken) log.info(`already enrolled as ${existing.deviceId}; the enrolment token is not needed and was not used`);
+    if (o.hostnameFromFlag && o.hostname !== existing.hostname) {
+      log.warn(`this agent is enrolled as host ${existing.hostname}; --hostname ${o.hostname} only applies to a new enrolment`);
+    }
+    if (existing.server !== o.server) log.warn(`enrolled with ${existing.server}, now connecting to ${o.server}`);
+    return existing;
+  }
+  if (!o.enrolToken) {
+    store.unlock();
+    fail(`this agent is not enrolled yet (no credential in ${o.stateDir}); pass --enrol rce_… with an enrolment token`, EXIT_USAGE);
+  }
+  log.info(`enrolling ${o.hostname} with ${o.server}`);
+  const facts = await machine.read();
+  const presence = { ...facts, appliedSettingsHash: store.appliedSettingsHash() };
+  try {
+    const answer = await enrolWithRetry(o.server, { token: o.enrolToken, hostname: o.hostname, presence }, { log, shouldStop: stopping });
+    const enrolment: Enrolment = { ...answer, hostname: o.hostname, server: o.server, enrolledAt: new Date().toISOString() };
+    store.saveEnrolment(enrolment);
+    log.info(`agent enrolled as ${enrolment.deviceId}`);
+    return enrolment;
+  } catch (err) {
+    if (stopping()) process.exit(0);
+    store.unlock();
+    const refused = err instanceof EnrolmentError && err.permanent;
+    fail((err as Error).message, refused ? EXIT_REFUSED : EXIT_FAILED);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed: ReturnType<typeof parseAgentArgs>;
+  try {
+    parsed = parseAgentArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) fail(`${err.message}\nRun with --help to see the options.`, EXIT_USAGE);
+    throw err;
+  }
+  if (parsed.help) {
+    process.stdout.write(AGENT_USAGE);
+    return;
+  }
+  const o = parsed.options;
+  const log = streamLogger(process.stderr);
+
+  let store: FileStateStore;
+  try {
+    store = new FileStateStore(o.stateDir);
+    store.lock();
+  } catch (err) {
+    fail((err as Error).message, EXIT_FAILED);
+  }
+
+  let stopping = false;
+  let client: AgentClient | null = null;
+  let lineConsole: LineConsole | null = null;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal} received; stopping`);
+    void (client?.stop() ?? Promise.resolve()).finally(() => {
+      lineConsole?.close();
+      store.unlock();
+      log.info('agent stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  const machine = new MachinePresence({
+    osFamily: o.osFamily,
+    osBuild: o.osBuild,
+    agentVersion: o.agentVersion,
+    fqdn: o.fqdn,
+    domain: o.domain,
+    user: o.user,
+    locked: o.locked,
+    localAdministrators: o.localAdministrators,
+  });
+  const enrolment = await ensureEnrolled(o, store, machine, log, () => stopping);
+  if (stopping) return;
+
+  // The terminal is read when someone is there to type, or when prompting is the configured way
+  // to ask (a test can drive it through a pipe).
+  if (o.consent === 'prompt' || process.stdin.isTTY) lineConsole = new LineConsole(process.stdin, process.stdout);
+  const consent: ConsentProvider =
+    o.consent === 'prompt' ? new PromptConsentProvider(lineConsole!, currentUserName) : new PolicyConsentProvider(o.consent);
+
+  const agent = new DeviceAgent({
+    store,
+    consent,
+    facts: () => machine.read(),
+    viewerEndpoint: { host: o.viewerHost, port: o.viewerPort },
+    rejectSettings: o.rejectSettings,
+    log,
+  });
+  if (lineConsole) {
+    const terminal = lineConsole;
+    terminal.onLine = (line) => {
+      const word = line.trim().toLowerCase();
+      if (word === 'end') agent.endSessionsByUser('ended by the local user');
+      else if (word === 'sessions') terminal.print(agent.activeSessionIds().join('\n') || 'no active session');
+      else if (word !== '') terminal.print('commands: end (end the active sessions), sessions (list them)');
+    };
+  }
+  if (process.platform !== 'win32') process.on('SIGUSR2', () => agent.endSessionsByUser('ended by the local user (SIGUSR2)'));
+
+  client = new AgentClient({
+    server: o.server,
+    credential: enrolment.credential,
+    agent,
+    log,
+    onFatal: (message) => {
+      log.error(`${message}. The device may have been revoked or deleted; to enrol again, remove ${o.stateDir}/enrolment.json and start with --enrol and a new token`);
+      store.unlock();
+      process.exit(EXIT_REFUSED);
+    },
+  });
+  log.info(`agent ${enrolment.hostname} (${enrolment.deviceId}) connecting to ${o.server}; consent ${o.consent}, state in ${o.stateDir}`);
+  client.start();
+}
+
+process.on('unhandledRejection', (err) => {
+  process.stderr.write(`rcflow-agent: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(EXIT_FAILED);
+});
+
+main(process.argv.slice(2)).catch((err: Error) => fail(`failed: ${err.message}`, EXIT_FAILED));

@@ -1,0 +1,78 @@
+import * as readline from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+
+interface Question {
+  question: string;
+  active: boolean;
+  finish: (line: string) => void;
+}
+
+/**
+ * One line-based console shared by the consent prompt and the local user's commands: while a
+ * question is open a line answers it, otherwise the line goes to `onLine` (e.g. `end`).
+ * Questions are asked one at a time; each keeps the deadline it was given when it was queued,
+ * because the server's timer started when it sent the command, not when the prompt appeared.
+ */
+export class LineConsole {
+  private readonly rl: readline.Interface;
+  /** Questions in the order asked; the first is the one shown. */
+  private readonly waiting: Question[] = [];
+  private active: Question | null = null;
+  onLine: (line: string) => void = () => undefined;
+
+  constructor(
+    input: Readable,
+    private readonly output: Writable,
+  ) {
+    const terminal = Boolean((input as { isTTY?: boolean }).isTTY && (output as { isTTY?: boolean }).isTTY);
+    this.rl = readline.createInterface({ input, output: terminal ? output : undefined, terminal });
+    this.rl.on('line', (line) => {
+      if (this.active) this.active.finish(line);
+      else this.onLine(line);
+    });
+  }
+
+  /** Resolves with the answer line, or null when the time runs out or the question is withdrawn. */
+  ask(question: string, timeoutMs: number, signal?: AbortSignal): Promise<string | null> {
+    return new Promise((resolve) => {
+      const entry: Question = { question, active: false, finish: () => undefined };
+      const finish = (answer: string | null, note: string | null) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const i = this.waiting.indexOf(entry);
+        if (i >= 0) this.waiting.splice(i, 1);
+        if (entry.active) {
+          this.active = null;
+          if (note) this.print(note);
+        }
+        resolve(answer);
+        this.next();
+      };
+      const onAbort = () => finish(null, '(the request was withdrawn)');
+      // The clock runs while the question waits its turn, so a queued question times out on time too.
+      const timer = setTimeout(() => finish(null, '(no answer: the request timed out)'), timeoutMs);
+      entry.finish = (line) => finish(line, null);
+      if (signal?.aborted) return finish(null, null);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(entry);
+      this.next();
+    });
+  }
+
+  /** Shows the next question at once (not on a later tick), so an answer typed right after lands on it. */
+  private next(): void {
+    if (this.active || this.waiting.length === 0) return;
+    const entry = this.waiting[0]!;
+    entry.active = true;
+    this.active = entry;
+    this.output.write(`${entry.question} `);
+  }
+
+  print(text: string): void {
+    if (!this.output.writableEnded) this.output.write(`${text}\n`);
+  }
+
+  close(): void {
+    this.rl.close();
+  }
+}
