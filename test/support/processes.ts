@@ -14,8 +14,14 @@ export class RcflowProcess {
     this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
   }
 
-  static start(script: 'api' | 'worker' | 'cli', env: Record<string, string>, args: string[] = []): RcflowProcess {
-    const entry = script === 'cli' ? 'apps/api/src/cli.js' : `apps/${script}/src/main.js`;
+  static start(script: 'api' | 'worker' | 'cli' | 'agent' | 'simulator', env: Record<string, string>, args: string[] = []): RcflowProcess {
+    const entry = {
+      api: 'apps/api/src/main.js',
+      worker: 'apps/worker/src/main.js',
+      cli: 'apps/api/src/cli.js',
+      agent: 'apps/agent/src/main.js',
+      simulator: 'apps/agent/src/simulator.js',
+    }[script];
     const proc = spawn(process.execPath, [join(ROOT, 'dist', entry), ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
