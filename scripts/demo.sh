@@ -10,7 +10,6 @@ ensure_redis
 npm run -s build
 export PGLITE_DIR="${PGLITE_DIR:-$RCFLOW_STATE_DIR/pglite}"
 export DEMO=true
-export AGENT_TRANSPORT="${AGENT_TRANSPORT:-loopback}"
 export PORT="${PORT:-3000}"
 log "starting rcflow on http://127.0.0.1:$PORT (Redis $REDIS_URL, database $PGLITE_DIR)"
 exec node dist/apps/api/src/main.js

@@ -6,7 +6,9 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
 import { RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
 import { DataSource } from 'typeorm';
+import { dirname } from 'node:path';
 import { prepareDemo, runDemo } from './demo/demo-run';
+import { EnrolmentService } from './agents/enrolment.service';
 import { ApiModule } from './api.module';
 import { Intake } from './lifecycle';
 
@@ -19,7 +21,7 @@ async function main(): Promise<void> {
     bodyParser: false,
     logger,
   });
-  const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey) : null;
+  const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey, app.get(EnrolmentService)) : null;
   const intake = app.get(Intake);
   app.use((req: Parameters<Intake['use']>[0], res: Parameters<Intake['use']>[1], next: () => void) => intake.use(req, res, next));
   app.use(json({ limit: config.http.bodyLimitBytes, strict: true }));
@@ -37,7 +39,7 @@ async function main(): Promise<void> {
   await app.listen(config.http.port, config.http.host);
   const url = await app.getUrl();
   new Logger('rcflow').log(`api listening on ${url} (docs at ${url}/docs)${withWorker ? ', workers in this process' : ''}`);
-  if (demo) await runDemo(url.replace('[::1]', 'localhost'), demo, (line) => process.stdout.write(`${line}\n`));
+  if (demo) await runDemo(url.replace('[::1]', 'localhost'), demo, dirname(config.database.pgliteDir), (line) => process.stdout.write(`${line}\n`));
 }
 
 main().catch((err: Error) => {

@@ -1,11 +1,41 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
-import { DemoWorld, keepDemoDevicesPresent, seedDemo } from './demo-seed';
+import type { EnrolmentService } from '../agents/enrolment.service';
+import { DemoWorld, seedDemo } from './demo-seed';
 
-/** Seeds the demo world before the API listens. */
-export async function prepareDemo(ds: DataSource, key: string): Promise<DemoWorld> {
+export interface DemoSetup {
+  world: DemoWorld;
+  simulatorToken: string;
+  demoPcToken: string;
+}
+
+/** Seeds the demo world and the enrolment tokens for its agents, before the API listens. */
+export async function prepareDemo(ds: DataSource, key: string, enrolment: EnrolmentService): Promise<DemoSetup> {
   const world = await seedDemo(ds, key);
-  keepDemoDevicesPresent(ds, world);
-  return world;
+  const simulator = await enrolment.createToken(world.principals.admin, { maxUses: 3, expiresInSeconds: 3600 });
+  const demoPc = await enrolment.createToken(world.principals.admin, { hostname: 'DEMO-PC', maxUses: 1, expiresInSeconds: 24 * 3600 });
+  return { world, simulatorToken: simulator.token, demoPcToken: demoPc.token };
+}
+
+/** Starts the simulator playing WS-1..WS-3 (every user says yes after a short pause); it stops with this process. */
+function startSimulator(base: string, token: string, stateFile: string): Promise<ChildProcess> {
+  const script = join(__dirname, '..', '..', '..', 'agent', 'src', 'simulator.js');
+  const child = spawn(
+    process.execPath,
+    [script, '--server', base, '--count', '3', '--prefix', 'WS', '--consent-accept', '1', '--consent-deny', '0', '--consent-timeout', '0',
+      '--latency-ms', '300', '--domain', 'CONTOSO', '--state-file', stateFile, '--status-seconds', '3600'],
+    { env: { ...process.env, RCFLOW_AGENT_ENROL: token }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  process.once('exit', () => child.kill());
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stderr!.on('data', (d) => {
+      out += d;
+      if (out.includes('simulator ready')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`simulator exited (${code}): ${out.slice(-500)}`)));
+  });
 }
 
 async function call(base: string, key: string, method: string, path: string, body?: unknown) {
@@ -18,22 +48,24 @@ async function call(base: string, key: string, method: string, path: string, bod
 }
 
 /**
- * Asks for three sessions through the real API, as an operator, a stranger and a ticket system
- * would, waits for the workers to decide and prints where to look.
+ * Starts simulated agents, asks for three sessions through the real API, as an operator, a
+ * stranger and a ticket system would, waits for the workers to decide and prints where to look.
  */
-export async function runDemo(base: string, world: DemoWorld, print: (line: string) => void): Promise<void> {
+export async function runDemo(base: string, setup: DemoSetup, stateDir: string, print: (line: string) => void): Promise<void> {
+  const { world } = setup;
+  await startSimulator(base, setup.simulatorToken, join(stateDir, 'demo-simulator.json'));
   const asked = [
-    { who: 'alice (HELPDESK) controls WS-0001, user present', key: world.keys.alice, body: { deviceId: world.devices.attended, type: 'remote-control', access: 'full', reason: 'printer driver' } },
-    { who: 'bob (not a permitted viewer) asks for WS-0001', key: world.keys.bob, body: { deviceId: world.devices.attended, type: 'remote-control', access: 'view' } },
-    { who: 'helpdesk-bot for alice on KIOSK-01 (nobody logged on)', key: world.keys.helpdeskBot, body: { deviceId: world.devices.kiosk, viewerId: world.principals.alice, type: 'remote-control', access: 'full', ticketRef: 'INC0012345' } },
+    { who: 'alice (HELPDESK) controls WS-1; the simulated user says yes', key: world.keys.alice, body: { deviceId: world.devices.ws1, type: 'remote-control', access: 'full', reason: 'printer driver' } },
+    { who: 'bob (not a permitted viewer) asks for WS-2', key: world.keys.bob, body: { deviceId: world.devices.ws2, type: 'remote-control', access: 'view' } },
+    { who: 'helpdesk-bot for alice: remote assistance on WS-3', key: world.keys.helpdeskBot, body: { deviceId: world.devices.ws3, viewerId: world.principals.alice, type: 'remote-assistance', access: 'full', ticketRef: 'INC0012345' } },
   ];
-  const ids: { who: string; id: string; key: string }[] = [];
+  const ids: { who: string; id: string }[] = [];
   for (const a of asked) {
     const r = await call(base, a.key, 'POST', '/v1/sessions', a.body);
-    ids.push({ who: a.who, id: String(r.body.id), key: a.key });
+    ids.push({ who: a.who, id: String(r.body.id) });
   }
-  const terminalOrActive = new Set(['active', 'ended', 'rejected', 'denied', 'consent_timeout', 'failed', 'cancelled', 'expired', 'interrupted']);
-  const deadline = Date.now() + 15_000;
+  const atRest = new Set(['active', 'ended', 'rejected', 'denied', 'consent_timeout', 'failed', 'cancelled', 'expired', 'interrupted']);
+  const deadline = Date.now() + 20_000;
   const results: { who: string; id: string; state: string; why: string }[] = [];
   for (const s of ids) {
     let state = 'requested';
@@ -41,27 +73,34 @@ export async function runDemo(base: string, world: DemoWorld, print: (line: stri
     while (Date.now() < deadline) {
       const r = await call(base, world.keys.admin, 'GET', `/v1/sessions/${s.id}`);
       state = String(r.body.state);
-      if (terminalOrActive.has(state)) {
+      if (atRest.has(state)) {
         const d = r.body.decision as { checks?: { passed: boolean; detail: string }[] } | null;
         why = d?.checks?.filter((c) => !c.passed).map((c) => c.detail).join('; ') ?? '';
         break;
       }
       await new Promise((r2) => setTimeout(r2, 200));
     }
-    results.push({ who: s.who, id: s.id, state, why });
+    results.push({ ...s, state, why });
   }
+  const auth = (k: string) => `-H "Authorization: Bearer ${k}"`;
   print('');
-  print('rcflow demo is running (embedded PostgreSQL, workers in this process, loopback agents).');
-  print(`  API docs:     ${base}/docs`);
+  print('rcflow demo is running: embedded PostgreSQL, API and workers in this process, 3 simulated agents.');
+  print(`  API docs:   ${base}/docs`);
   print('  Demo sessions:');
   for (const r of results) print(`    ${r.state.padEnd(10)} ${r.who}\n               ${base}/v1/sessions/${r.id}${r.why ? `\n               why: ${r.why}` : ''}`);
-  print('  API keys (shown once, also valid after a restart until revoked):');
+  print('  API keys (shown once; they stay valid across restarts until revoked):');
   print(`    admin        ${world.keys.admin}`);
   print(`    alice        ${world.keys.alice}`);
   print(`    helpdesk-bot ${world.keys.helpdeskBot}`);
-  print('  Try:');
-  print(`    curl -s -H "Authorization: Bearer ${world.keys.admin}" ${base}/v1/audit/verify`);
-  print(`    curl -s -H "Authorization: Bearer ${world.keys.admin}" "${base}/v1/audit?limit=20"`);
-  print(`    curl -s -H "Authorization: Bearer ${world.keys.admin}" ${base}/v1/sessions/${results[1]?.id}/decision`);
+  print('');
+  print('  Your own agent: in a second terminal start the reference agent for DEMO-PC, then ask for a');
+  print('  session and answer the consent prompt in the agent\'s terminal:');
+  print(`    npm run agent -- --server ${base} --enrol ${setup.demoPcToken} --hostname DEMO-PC --state-dir .rcflow/agent-demo-pc --consent prompt --user "$USER"`);
+  print(`    curl -s -X POST ${base}/v1/sessions ${auth(world.keys.alice)} -H 'Content-Type: application/json' \\`);
+  print(`      -d '{"deviceId":"${world.devices.demoPc}","type":"remote-control","access":"full","reason":"demo"}'`);
+  print(`    curl -s ${base}/v1/sessions/<id> ${auth(world.keys.alice)}                  # state and timeline`);
+  print(`    curl -s -X POST ${base}/v1/sessions/<id>/cancel ${auth(world.keys.alice)}   # end it`);
+  print(`    curl -s "${base}/v1/audit?deviceId=${world.devices.demoPc}" ${auth(world.keys.admin)}   # its history`);
+  print(`    curl -s ${base}/v1/audit/verify ${auth(world.keys.admin)}`);
   print('  Stop with Ctrl-C.');
 }

@@ -13,11 +13,12 @@ import {
 
 export interface DemoWorld {
   keys: { admin: string; alice: string; bob: string; helpdeskBot: string };
-  principals: { alice: string; bob: string };
-  devices: { attended: string; locked: string; kiosk: string };
+  principals: { admin: string; alice: string; bob: string };
+  /** WS-1..WS-3 are played by the simulator; DEMO-PC waits for a reference agent the user starts. */
+  devices: { ws1: string; ws2: string; ws3: string; demoPc: string };
 }
 
-const HOSTS = { attended: 'WS-0001', locked: 'WS-0002', kiosk: 'KIOSK-01' } as const;
+const HOSTS = { ws1: 'WS-1', ws2: 'WS-2', ws3: 'WS-3', demoPc: 'DEMO-PC' } as const;
 
 async function idOf(tx: EntityManager, table: 'principals' | 'devices', column: string, value: string): Promise<string | null> {
   const [row] = await tx.query(`SELECT id FROM ${table} WHERE lower(${column}) = lower($1)`, [value]);
@@ -44,13 +45,11 @@ export async function seedDemo(ds: DataSource, key: string): Promise<DemoWorld> 
       await assignRole(tx, key, null, { principalId: bot.id, role: 'ticket_integration', collectionIds: [desks.id] });
       const bobId = (await idOf(tx, 'principals', 'name', 'bob'))!;
       await assignRole(tx, key, null, { principalId: bobId, role: 'remote_tools_operator', collectionIds: [desks.id] });
-      const now = new Date().toISOString();
-      const common = { osFamily: 'windows' as const, osBuild: '10.0.22631', agentVersion: '1.4.0', domainJoined: true, domain: 'CONTOSO', lastHeartbeatAt: now };
-      const devices = [
-        await createDevice(tx, key, null, { hostname: HOSTS.attended, fqdn: 'ws-0001.contoso.test', loggedOnUser: 'CONTOSO\\carol', ...common }),
-        await createDevice(tx, key, null, { hostname: HOSTS.locked, fqdn: 'ws-0002.contoso.test', loggedOnUser: 'CONTOSO\\dave', locked: true, ...common }),
-        await createDevice(tx, key, null, { hostname: HOSTS.kiosk, fqdn: 'kiosk-01.contoso.test', loggedOnUser: null, ...common }),
-      ];
+      // Registered ahead of their agents: enrolment binds each agent to its device by host name.
+      const devices = [];
+      for (const hostname of Object.values(HOSTS)) {
+        devices.push(await createDevice(tx, key, null, { hostname, enrolled: false, osFamily: 'windows' }));
+      }
       for (const d of devices) await addCollectionMember(tx, key, null, desks.id, d.id);
       const rc = await createClientSettings(tx, key, null, {
         name: 'Helpdesk Remote Control',
@@ -76,26 +75,13 @@ export async function seedDemo(ds: DataSource, key: string): Promise<DemoWorld> 
     const issue = async (principalId: string) => (await createApiKey(tx, key, null, { principalId, name: label })).key;
     return {
       keys: { admin: await issue(ids.admin), alice: await issue(ids.alice), bob: await issue(ids.bob), helpdeskBot: await issue(ids.bot) },
-      principals: { alice: ids.alice, bob: ids.bob },
+      principals: { admin: ids.admin, alice: ids.alice, bob: ids.bob },
       devices: {
-        attended: (await idOf(tx, 'devices', 'hostname', HOSTS.attended))!,
-        locked: (await idOf(tx, 'devices', 'hostname', HOSTS.locked))!,
-        kiosk: (await idOf(tx, 'devices', 'hostname', HOSTS.kiosk))!,
+        ws1: (await idOf(tx, 'devices', 'hostname', HOSTS.ws1))!,
+        ws2: (await idOf(tx, 'devices', 'hostname', HOSTS.ws2))!,
+        ws3: (await idOf(tx, 'devices', 'hostname', HOSTS.ws3))!,
+        demoPc: (await idOf(tx, 'devices', 'hostname', HOSTS.demoPc))!,
       },
     };
   });
-}
-
-/**
- * Until agents connect over their own channel, the demo's devices are played by the loopback
- * agent; this keeps their presence fresh as their heartbeats would.
- */
-export function keepDemoDevicesPresent(ds: DataSource, world: DemoWorld, everyMs = 30_000): NodeJS.Timeout {
-  const ids = Object.values(world.devices);
-  const t = setInterval(() => {
-    ds.query('UPDATE devices SET last_heartbeat_at = now() WHERE id = ANY($1)', [ids]).catch(() => undefined);
-  }, everyMs);
-  t.unref();
-  void ds.query('UPDATE devices SET last_heartbeat_at = now() WHERE id = ANY($1)', [ids]);
-  return t;
 }
