@@ -1,7 +1,24 @@
-import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { createDataSource } from './data-source';
+
+type PgClient = { on(event: 'error', fn: (err: Error) => void): void };
+type PgPool = { on(event: 'connect', fn: (client: PgClient) => void): void; _clients?: PgClient[] };
+
+/**
+ * A connection the server drops while it is checked out (a restart, a failover,
+ * pg_terminate_backend) emits 'error' on its client; unheard, that kills the process. The query
+ * on it fails and its transaction rolls back, the job retries, and the pool discards the client.
+ */
+function survivePgDisconnects(ds: DataSource): void {
+  const logger = new Logger('Database');
+  const pool = (ds.driver as unknown as { master?: PgPool }).master;
+  if (!pool) return;
+  const listen = (client: PgClient) => client.on('error', (err) => logger.warn(`connection lost: ${err.message}`));
+  for (const client of pool._clients ?? []) listen(client);
+  pool.on('connect', listen);
+}
 
 /** Provides an initialized DataSource (PostgreSQL or embedded PGlite) and closes it on shutdown. */
 @Global()
@@ -13,6 +30,7 @@ import { createDataSource } from './data-source';
       useFactory: async (config: RcflowConfig) => {
         const ds = createDataSource({ ...config.database, applicationName: `rcflow-${config.role}` });
         await ds.initialize();
+        if (config.database.url) survivePgDisconnects(ds);
         if (!config.database.url) await ds.runMigrations({ transaction: 'each' });
         const pending = await ds.showMigrations();
         if (pending) {
