@@ -4,3 +4,4 @@ export * from './session-store';
 export * from './database.module';
 export * from './errors';
 export * from './eligibility-facts';
+export * from './query-results';

@@ -2,6 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { SessionState, assertTransition } from '@rcflow/domain';
 import { ActorKind, appendAudit, sessionStream } from '@rcflow/audit';
 import { JobItem, writeOutbox } from '@rcflow/jobs';
+import { rowsOf } from './query-results';
 
 /** Columns a transition may set besides state and version. */
 export interface SessionPatch {
@@ -71,19 +72,12 @@ export async function applyTransitions(
   }
   params.push(req.sessionId, req.from, req.expectedVersion);
   const n = params.length;
-  const updated: { version: number; device_id: string; viewer_id: string; ticket_ref: string | null }[][] | unknown =
-    await manager.query(
+  const updated: unknown = await manager.query(
       `UPDATE sessions SET ${sets.join(', ')} WHERE id = $${n - 2} AND state = $${n - 1} AND version = $${n}
        RETURNING version, device_id, viewer_id, ticket_ref`,
       params,
     );
-  // The pg driver returns [rows, count] for UPDATE ... RETURNING.
-  const rows = (Array.isArray(updated) && Array.isArray(updated[0]) ? updated[0] : updated) as {
-    version: number;
-    device_id: string;
-    viewer_id: string;
-    ticket_ref: string | null;
-  }[];
+  const rows = rowsOf<{ version: number; device_id: string; viewer_id: string; ticket_ref: string | null }>(updated);
   if (rows.length === 0) return null;
   const row = rows[0];
   let prev = req.from;

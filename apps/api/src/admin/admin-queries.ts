@@ -1,3 +1,4 @@
+import { rowsOf as rowsOfResult } from '@rcflow/database';
 import type { EntityManager } from 'typeorm';
 import type { RemoteToolsSettings, RoleName } from '@rcflow/domain';
 import { ValidationFailed } from '../common/errors';
@@ -105,12 +106,9 @@ type Row = Record<string, any>;
 const iso = (v: unknown): string | null => (v === null || v === undefined ? null : new Date(v as string).toISOString());
 const isoReq = (v: unknown): string => new Date(v as string).toISOString();
 
-/** The pg driver answers UPDATE/DELETE … RETURNING with [rows, count]; SELECT and INSERT with rows. */
+/** Raw query rows as the admin views read them (see rowsOf in @rcflow/database). */
 export function rowsOf(result: unknown): Row[] {
-  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') {
-    return result[0] as Row[];
-  }
-  return (result ?? []) as Row[];
+  return rowsOfResult<Row>(result);
 }
 
 // --------------------------------------------------------------------------------------------

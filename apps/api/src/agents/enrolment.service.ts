@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { appendAudit } from '@rcflow/audit';
+import { rowsOf } from '@rcflow/database';
 import { EnrolRequest, Presence, formatCredential, parseCredential } from '@rcflow/agent-protocol';
 import { newKeySecret, secretMatches } from '../auth/api-keys';
 import { DomainError, NotFound } from '../common/errors';
@@ -99,7 +100,7 @@ export class EnrolmentService {
       const [device] = await tx.query('SELECT id FROM devices WHERE id = $1', [deviceId]);
       if (!device) throw new NotFound('device', deviceId);
       const rows = await tx.query('UPDATE device_credentials SET revoked_at = now() WHERE device_id = $1 AND revoked_at IS NULL RETURNING id', [deviceId]);
-      const revoked = (Array.isArray(rows[0]) ? rows[0] : rows).length;
+      const revoked = rowsOf(rows).length;
       await this.audit(tx, `device:${deviceId}`, actorId, 'device.credentials_revoked', 'succeeded', { revoked }, deviceId);
       return { deviceId, revoked };
     });
