@@ -65,16 +65,17 @@ export async function appendAudit(
     params.push(...c);
     return `(${c.map((_, i) => `$${base + i + 1}`).join(',')})`;
   });
-  await manager.query(
-    `INSERT INTO audit_events (stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id,
-       device_id, viewer_id, ticket_ref, reason, data, prev_hash, hash) VALUES ${tuples.join(',')}`,
-    params,
-  );
   const headStreams = [...heads.keys()];
+  const n = params.length;
+  params.push(headStreams, headStreams.map((st) => heads.get(st)!.seq), headStreams.map((st) => heads.get(st)!.hash));
+  // One round trip: the events and the new heads of their streams.
   await manager.query(
-    `INSERT INTO audit_stream_heads (stream, seq, hash)
-       SELECT * FROM unnest($1::text[], $2::int[], $3::text[])
+    `WITH events AS (
+       INSERT INTO audit_events (stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id,
+         device_id, viewer_id, ticket_ref, reason, data, prev_hash, hash) VALUES ${tuples.join(',')} RETURNING 1)
+     INSERT INTO audit_stream_heads (stream, seq, hash)
+       SELECT * FROM unnest($${n + 1}::text[], $${n + 2}::int[], $${n + 3}::text[])
      ON CONFLICT (stream) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash`,
-    [headStreams, headStreams.map((s) => heads.get(s)!.seq), headStreams.map((s) => heads.get(s)!.hash)],
+    params,
   );
 }

@@ -11,6 +11,7 @@ import {
 import {
   ConsentRule,
   DEFAULT_ELIGIBILITY_POLICY,
+  EffectiveSettings,
   EligibilityDecision,
   SessionState,
   evaluateEligibility,
@@ -41,6 +42,10 @@ export interface AttemptInfo {
 }
 
 const SYSTEM = { id: null, kind: 'system' as const };
+
+interface RunContext {
+  settings: EffectiveSettings | null;
+}
 /** Bounds the loop; a session passes at most six states on its way to active. */
 const MAX_STEPS = 12;
 
@@ -60,25 +65,25 @@ export class AdvanceSessionHandler {
   ) {}
 
   async handle(sessionId: string, attempt: AttemptInfo): Promise<void> {
+    // The effective settings are read once per run: the push and the start use what was evaluated.
+    const run: RunContext = { settings: null };
     for (let i = 0; i < MAX_STEPS; i++) {
       const s = await this.load(sessionId);
       if (!s) return;
       try {
         switch (s.state) {
           case 'requested':
-            await this.transition(s, [{ to: 'validating' }]);
-            break;
           case 'validating':
-            await this.decide(s);
+            await this.decide(s, run);
             break;
           case 'eligible':
             await this.transition(s, [{ to: 'pushing_settings' }]);
             break;
           case 'pushing_settings':
-            await this.pushSettings(s);
+            await this.pushSettings(s, run);
             break;
           case 'awaiting_consent':
-            await this.start(s);
+            await this.start(s, run);
             break;
           default:
             return; // active or terminal: nothing runs next
@@ -122,7 +127,13 @@ export class AdvanceSessionHandler {
     ]);
   }
 
-  private async decide(s: SessionRow): Promise<void> {
+  private async settingsFor(s: SessionRow, run: RunContext): Promise<EffectiveSettings> {
+    run.settings ??= await loadEffectiveSettings(this.dataSource.manager, s.device_id);
+    return run.settings;
+  }
+
+  /** Runs the ten checks and records the decision; from `requested` the claim (validating) commits with it. */
+  private async decide(s: SessionRow, run: RunContext): Promise<void> {
     const now = new Date();
     const input = await loadEligibilityInput(this.dataSource.manager, {
       deviceId: s.device_id,
@@ -134,6 +145,7 @@ export class AdvanceSessionHandler {
       policy: { ...DEFAULT_ELIGIBILITY_POLICY, presenceGraceSeconds: this.config.presenceGraceSeconds },
     });
     if ('missing' in input) throw new Error(`requester of session ${s.id} no longer exists`);
+    run.settings = input.settings;
     const decision = evaluateEligibility(input);
     const facts = {
       device: input.device,
@@ -165,7 +177,8 @@ export class AdvanceSessionHandler {
     settingsHash: string | null,
   ): Promise<unknown> {
     const failed = decision.checks.filter((c) => !c.passed);
-    const steps: TransitionStep[] = decision.eligible
+    const claim: TransitionStep[] = s.state === 'requested' ? [{ to: 'validating' }] : [];
+    const outcome: TransitionStep[] = decision.eligible
       ? [
           { to: 'eligible', data: { consentRule: decision.consentRule }, patch: { consentRule: decision.consentRule, settingsHash } },
           { to: 'pushing_settings' },
@@ -181,10 +194,10 @@ export class AdvanceSessionHandler {
     return this.dataSource.transaction(async (tx) => {
       const moved = await applyTransitions(tx, this.config.audit.hmacKey, {
         sessionId: s.id,
-        from: 'validating',
+        from: s.state,
         expectedVersion: s.version,
         actor: SYSTEM,
-        steps,
+        steps: [...claim, ...outcome],
       });
       if (!moved) return null;
       await tx.query(
@@ -195,8 +208,8 @@ export class AdvanceSessionHandler {
     });
   }
 
-  private async pushSettings(s: SessionRow): Promise<void> {
-    const settings = await loadEffectiveSettings(this.dataSource.manager, s.device_id);
+  private async pushSettings(s: SessionRow, run: RunContext): Promise<void> {
+    const settings = await this.settingsFor(s, run);
     if (s.applied_settings_hash === settings.versionHash) {
       await this.transition(s, [{ to: 'awaiting_consent', data: { settings: 'already_current', versionHash: settings.versionHash } }]);
       return;
@@ -235,8 +248,8 @@ export class AdvanceSessionHandler {
     });
   }
 
-  private async start(s: SessionRow): Promise<void> {
-    const settings = await loadEffectiveSettings(this.dataSource.manager, s.device_id);
+  private async start(s: SessionRow, run: RunContext): Promise<void> {
+    const settings = await this.settingsFor(s, run);
     const consentRule = s.consent_rule ?? 'prompt_user';
     const result = await this.agent.startSession(
       {
