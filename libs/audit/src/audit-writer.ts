@@ -10,14 +10,16 @@ export async function appendAudit(
   key: string,
   entries: AuditEntry[],
   now: Date = new Date(),
+  options: { newStreams?: boolean } = {},
 ): Promise<void> {
   if (entries.length === 0) return;
   const streams = [...new Set(entries.map((e) => e.stream))].sort();
   const heads = new Map<string, { seq: number; hash: string }>();
-  const rows: { seq: number; hash: string; stream: string }[] = await manager.query(
-    'SELECT stream, seq, hash FROM audit_stream_heads WHERE stream = ANY($1) ORDER BY stream FOR UPDATE',
-    [streams],
-  );
+  // A stream named after a row created in this transaction has no head yet: nothing to lock or read.
+  // (If it had one, the insert of seq 1 would violate uq_audit_stream_seq and roll everything back.)
+  const rows: { seq: number; hash: string; stream: string }[] = options.newStreams
+    ? []
+    : await manager.query('SELECT stream, seq, hash FROM audit_stream_heads WHERE stream = ANY($1) ORDER BY stream FOR UPDATE', [streams]);
   for (const r of rows) heads.set(r.stream, { seq: r.seq, hash: r.hash });
 
   const cols: unknown[][] = [];

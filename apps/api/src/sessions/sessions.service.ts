@@ -148,6 +148,7 @@ export class SessionsService {
             },
           ],
           now,
+          { newStreams: true },
         );
         await writeOutbox(tx, [{ queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: id } }]);
       });
@@ -160,7 +161,27 @@ export class SessionsService {
       throw err;
     }
     this.relay.kick();
-    return { session: (await this.findRow(id))!, replayed: false };
+    return {
+      session: view({
+        id,
+        device_id: body.deviceId,
+        viewer_id: viewerId,
+        requester_id: caller.id,
+        type: body.type,
+        access: body.access,
+        reason: body.reason ?? null,
+        ticket_ref: body.ticketRef ?? null,
+        state: 'requested',
+        version: 1,
+        consent_rule: null,
+        failure_cause: null,
+        created_at: now,
+        state_changed_at: now,
+        started_at: null,
+        ended_at: null,
+      }),
+      replayed: false,
+    };
   }
 
   private async priorForKey(principalId: string, key: string, requestHash: string): Promise<SessionView | null> {
