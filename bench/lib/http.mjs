@@ -1,0 +1,97 @@
+// A tiny JSON HTTP client over keep-alive sockets, and a closed-loop load generator.
+import http from 'node:http';
+import { nowMs } from './stats.mjs';
+
+export function keepAliveAgent(maxSockets = 32) {
+  return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+}
+
+/** One request; resolves { status, body (parsed JSON or text), ms }. */
+export function request(base, method, path, { body, headers = {}, agent, timeoutMs = 30_000 } = {}) {
+  const payload = body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body);
+  const t0 = nowMs();
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${base}${path}`,
+      {
+        method,
+        agent,
+        headers: {
+          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+          ...headers,
+        },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let parsed = text;
+          try {
+            parsed = text ? JSON.parse(text) : null;
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode, body: parsed, ms: nowMs() - t0, at: nowMs() });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+/** A client bound to a base URL and an API key. */
+export function client(base, key, agent = keepAliveAgent()) {
+  const headers = key ? { authorization: `Bearer ${key}` } : {};
+  const call = (method) => (path, body, extra = {}) => request(base, method, path, { body, headers: { ...headers, ...extra }, agent });
+  return { base, agent, get: call('GET'), post: call('POST'), put: call('PUT'), del: call('DELETE') };
+}
+
+/**
+ * Closed loop: `connections` loops each send the next request as soon as the previous answered,
+ * for `seconds`. Counts answers by status class; returns requests/s of the expected status.
+ */
+export async function closedLoop({ base, method, path, body, headers = {}, connections, seconds, expect }) {
+  const agent = keepAliveAgent(connections);
+  const payload = JSON.stringify(body);
+  const hdrs = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers };
+  const latencies = [];
+  const byStatus = {};
+  let ok = 0;
+  let errors = 0;
+  const t0 = nowMs();
+  const end = t0 + seconds * 1000;
+  const one = () =>
+    new Promise((resolve) => {
+      const s = nowMs();
+      const req = http.request(`${base}${path}`, { method, agent, headers: hdrs }, (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => {
+          byStatus[res.statusCode] = (byStatus[res.statusCode] ?? 0) + 1;
+          if (res.statusCode === expect) {
+            ok++;
+            latencies.push(nowMs() - s);
+          }
+          resolve();
+        });
+      });
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+      req.end(payload);
+    });
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (nowMs() < end) await one();
+    }),
+  );
+  const elapsed = (nowMs() - t0) / 1000;
+  agent.destroy();
+  return { rps: ok / elapsed, ok, errors, byStatus, elapsed, latencies };
+}
