@@ -1,11 +1,14 @@
 import { DataSource } from 'typeorm';
-import { applyTransitions, createDataSource, KnownSession, TransitionRequest } from '../../libs/database/src';
+import { applyTransitions, createDataSource, enablePreparedStatements, KnownSession, TransitionRequest } from '../../libs/database/src';
 import { loadConfig } from '../../libs/config/src';
 import { verifyAudit } from '../../libs/audit/src';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 import { requestSession, seedWorld } from '../support/fixtures';
 
-/** applyTransitions' one-statement path: fenced by version and by the audit head, all or nothing. */
+/**
+ * applyTransitions' one-statement path: fenced by version and by the audit head, all or nothing.
+ * Prepared statements are on, as in the apps.
+ */
 describe('applyTransitions as one statement', () => {
   let ds: DataSource;
 
@@ -13,6 +16,7 @@ describe('applyTransitions as one statement', () => {
     const config = loadConfig({ DATABASE_URL: await freshDatabase('store'), AUDIT_HMAC_KEY: TEST_AUDIT_KEY });
     ds = createDataSource(config.database);
     await ds.initialize();
+    enablePreparedStatements(ds);
   });
   afterAll(async () => {
     await ds.destroy();
@@ -83,5 +87,17 @@ describe('applyTransitions as one statement', () => {
     expect(ra).toMatchObject({ state: 'eligible', version: 3, seq: 3, events: 3, decisions: 1 });
     expect(rb).toMatchObject({ state: 'eligible', version: 3, seq: 3, events: 3, decisions: 1 });
     expect((await verifyAudit(ds, TEST_AUDIT_KEY)).ok).toBe(true);
+  });
+
+  it('prepares each statement once per connection and reuses it', async () => {
+    for (let i = 0; i < 3; i++) {
+      const id = await requestSession(ds, await seedWorld(ds));
+      await ds.transaction(async (tx) => {
+        // One connection throughout, so pg_prepared_statements (per backend) sees what it prepared.
+        expect(await applyTransitions(tx, TEST_AUDIT_KEY, claim(id, knownOf(await read(id))))).not.toBeNull();
+        const [{ n }] = await tx.query(`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'rc_%' AND statement LIKE '%INSERT INTO eligibility_decisions%'`);
+        expect(n).toBe(1);
+      });
+    }
   });
 });

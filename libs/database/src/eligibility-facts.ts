@@ -12,6 +12,7 @@ import {
   remoteToolsPartialSchema,
   CONTROLLING_STATES,
 } from '@rcflow/domain';
+import { queryPrepared } from './prepared';
 
 type SettingsRow = { id: string; name: string; priority: number; is_default: boolean; remote_tools: SettingsSet['remoteTools'] };
 type DeviceRow = {
@@ -154,7 +155,8 @@ export async function loadEligibilityInput(
   q: EligibilityQuery,
 ): Promise<EligibilityInput | { missing: 'requester' }> {
   const [row]: { device: DeviceRow | null; requester: PrincipalRow | null; viewer: PrincipalRow | null; settings: SettingsRow[] | null; controlling: string[] }[] =
-    await manager.query(
+    await queryPrepared(
+      manager,
       `SELECT ${deviceSql('$1')} AS device, ${principalSql('$2')} AS requester,
               CASE WHEN $3::uuid = $2::uuid THEN NULL ELSE ${principalSql('$3')} END AS viewer,
               CASE WHEN EXISTS (SELECT 1 FROM devices WHERE id = $1) THEN ${settingsRowsSql('$1')} END AS settings,

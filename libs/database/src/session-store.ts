@@ -2,7 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { SessionState, assertTransition } from '@rcflow/domain';
 import { AUDIT_EVENT_COLUMNS, ActorKind, AuditEntry, StreamHead, appendAudit, chainEntries, sessionStream } from '@rcflow/audit';
 import { JobItem, jobIdOf, writeOutbox } from '@rcflow/jobs';
-import { rowsOf } from './query-results';
+import { queryPrepared } from './prepared';
 
 /** Columns a transition may set besides state and version. */
 export interface SessionPatch {
@@ -121,8 +121,11 @@ export async function applyTransitions(
   };
 
   if (!req.known) {
-    const updated: unknown = await manager.query(`${update} RETURNING version, device_id, viewer_id, ticket_ref`, params);
-    const rows = rowsOf<{ version: number; device_id: string; viewer_id: string; ticket_ref: string | null }>(updated);
+    const rows = await queryPrepared<{ version: number; device_id: string; viewer_id: string; ticket_ref: string | null }>(
+      manager,
+      `${update} RETURNING version, device_id, viewer_id, ticket_ref`,
+      params,
+    );
     if (rows.length === 0) return null;
     const row = rows[0];
     const heads = await appendAudit(manager, auditKey, entries(row), now);
@@ -165,14 +168,14 @@ export async function applyTransitions(
     ctes.push(`a${i} AS (${part.sql.replace(/\$(\d+)/g, (_, n: string) => `$${base + Number(n)}`)})`);
   }
   // A head that does not match what was read means the chain and the session disagree: abort all of it.
-  const result: unknown = await manager.query(
+  const rows = await queryPrepared<{ version: number }>(
+    manager,
     `WITH ${ctes.join(',\n')}
      SELECT s.version, CASE WHEN (SELECT count(*) FROM h) = 1 THEN 0
                             ELSE rcflow_fail('audit head of ' || ${p(stream)} || ' does not match the session version') END AS ok
        FROM s`,
     params,
   );
-  const rows = rowsOf<{ version: number }>(result);
   if (rows.length === 0) return null;
   return { state: finalState, version: rows[0].version, head };
 }

@@ -6,6 +6,7 @@ import {
   isUniqueViolation,
   loadEffectiveSettings,
   loadEligibilityInput,
+  queryPrepared,
   SqlPart,
   TransitionStep,
 } from '@rcflow/database';
@@ -106,7 +107,8 @@ export class AdvanceSessionHandler {
   }
 
   private async load(id: string): Promise<SessionRow | null> {
-    const rows: SessionRow[] = await this.dataSource.query(
+    const rows = await queryPrepared<SessionRow>(
+      this.dataSource.manager,
       `SELECT s.id, s.state, s.version, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason,
               s.ticket_ref, s.consent_rule, d.hostname, d.applied_settings_hash, p.name AS viewer_name,
               h.seq AS head_seq, h.hash AS head_hash
