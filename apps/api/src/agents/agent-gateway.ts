@@ -8,7 +8,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { applyTransitions } from '@rcflow/database';
 import { AGENT_WS_PATH, AgentMessage, MAX_FRAME_BYTES, ServerMessage, parseAgentMessage } from '@rcflow/agent-protocol';
-import { AgentBusKeys, InboxEntry, REPLY_TTL_SECONDS } from '@rcflow/agent-link';
+import { AgentBusKeys, AgentBusScripts, InboxEntry } from '@rcflow/agent-link';
 import { AgentRefused, AuthenticatedDevice, EnrolmentService, recordPresence } from './enrolment.service';
 import { ViewerTokens } from './viewer-tokens.service';
 
@@ -47,6 +47,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   private closing = false;
   private server: Server | null = null;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head);
+  private readonly scripts: AgentBusScripts;
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
@@ -55,7 +56,9 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly viewerTokens: ViewerTokens,
     @Inject(AGENT_BUS_REDIS) private readonly bus: AgentBusClients,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
-  ) {}
+  ) {
+    this.scripts = new AgentBusScripts(bus.redis, bus.keys);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
@@ -193,20 +196,10 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   /** An answer to a command: accepted only for a command sent to this device, then handed to the worker. */
   private async reply(conn: Connection, msg: Exclude<AgentMessage, { type: 'hello' | 'heartbeat' | 'viewer_token_check' }>): Promise<void> {
     const commandId = msg.commandId!;
-    const known = await this.bus.redis.hexists(this.bus.keys.sent(conn.device.deviceId), commandId);
-    if (!known) {
+    if (!(await this.scripts.reply(conn.device.deviceId, commandId, JSON.stringify(msg)))) {
       this.logger.warn(`${conn.device.hostname} answered command ${commandId} that was never sent to it`);
       this.send(conn, { v: 1, type: 'error', code: 'unknown_command', message: `command ${commandId} was not sent to this device` });
-      return;
     }
-    const normal = JSON.stringify(msg);
-    const key = this.bus.keys.replies(commandId);
-    await this.bus.redis
-      .multi()
-      .rpush(key, normal)
-      .expire(key, REPLY_TTL_SECONDS)
-      .publish(this.bus.keys.replyChannel(commandId), normal)
-      .exec();
   }
 
   /** The user (or the agent) ended an active session on the device. */
@@ -248,18 +241,18 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
 
   private async drainInbox(conn: Connection): Promise<void> {
     if (!conn.greeted) return;
-    const inbox = this.bus.keys.inbox(conn.device.deviceId);
-    const sent = this.bus.keys.sent(conn.device.deviceId);
+    const deviceId = conn.device.deviceId;
     for (;;) {
-      const raw = await this.bus.redis.lpop(inbox);
-      if (!raw) return;
-      const entry = JSON.parse(raw) as InboxEntry;
-      if (entry.expiresAt < Date.now()) continue;
-      await this.bus.redis.multi().hset(sent, entry.command.commandId, String(entry.expiresAt)).expire(sent, REPLY_TTL_SECONDS * 6).exec();
-      if (!this.send(conn, entry.command)) {
-        await this.bus.redis.lpush(inbox, raw); // the socket closed meanwhile: keep it for the next connection
-        return;
+      // One call takes the entries, drops the expired ones and records the rest as sent to this device.
+      const { entries, remaining } = await this.scripts.drain(deviceId, Date.now());
+      for (let i = 0; i < entries.length; i++) {
+        if (!this.send(conn, (JSON.parse(entries[i]) as InboxEntry).command)) {
+          // The socket closed meanwhile: the rest wait, in order, for the next connection.
+          await this.bus.redis.lpush(this.bus.keys.inbox(deviceId), ...entries.slice(i).reverse());
+          return;
+        }
       }
+      if (remaining === 0) return;
     }
   }
 }
