@@ -1,5 +1,5 @@
 import { Api } from '../support/http';
-import { waitUntil } from '../support/processes';
+import { RcflowProcess, waitUntil } from '../support/processes';
 import { RawAgent, presence } from '../support/raw-agent';
 import { OperatorWorld, Stack, addDevice, seedOperatorWorld, sessionReaches, startStack } from '../support/stack';
 
@@ -266,6 +266,26 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     await calm.agent.next('apply_settings');
     await cooperate(calm.agent, s.body.id);
     await sessionReaches(alice, s.body.id, ['active']);
+  });
+
+  it('reaches agents after Redis restarts empty, also through an API process that started while Redis was down', async () => {
+    const { credential, deviceId } = await enrolled('AG-REDIS');
+    const b = stack.apis[1];
+    await b.proc.stop('SIGTERM');
+    await stack.redis.kill();
+    b.proc = RcflowProcess.start('api', { ...stack.env, PORT: new URL(b.api.base).port });
+    await b.proc.waitFor('api listening');
+    expect(b.proc.output).toMatch(/cannot subscribe to agent commands yet/);
+    await stack.redis.startProcess();
+    const agent = await RawAgent.connect(apiB.base, credential);
+    agents.push(agent);
+    await agent.hello();
+    // The command is queued after the hello: it reaches the agent only through the notification.
+    const s = await alice.post('/v1/sessions', { deviceId, type: 'remote-control', access: 'full' });
+    expect(s.status).toBe(202);
+    await agent.next('apply_settings', 30_000);
+    await cooperate(agent, s.body.id);
+    await sessionReaches(alice, s.body.id, ['active'], 30_000);
   });
 
   it('keeps the audit chain verifiable through all of it', async () => {

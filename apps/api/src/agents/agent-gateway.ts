@@ -67,9 +67,23 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
       const conn = this.connections.get(deviceId);
       if (conn) this.drain(conn);
     });
-    await this.bus.subscriber.subscribe(this.bus.keys.notify).catch((err: Error) => {
-      this.logger.warn(`cannot subscribe to agent commands yet (${err.message}); retried on reconnect`);
-    });
+    this.bus.subscriber.on('ready', () => void this.listen());
+    await this.listen();
+  }
+
+  /**
+   * Subscribes to the command notifications, at start and after every reconnection: ioredis
+   * resubscribes only what had succeeded, so a start while Redis was down would stay deaf. Then
+   * drains every connected device, for the notifications missed while away.
+   */
+  private async listen(): Promise<void> {
+    try {
+      await this.bus.subscriber.subscribe(this.bus.keys.notify);
+    } catch (err) {
+      this.logger.warn(`cannot subscribe to agent commands yet (${(err as Error).message}); retried on reconnect`);
+      return;
+    }
+    for (const conn of this.connections.values()) this.drain(conn);
   }
 
   beforeApplicationShutdown(): void {
