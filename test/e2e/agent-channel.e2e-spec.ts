@@ -115,6 +115,17 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     expect(d).toMatchObject({ locked: true, agentVersion: '1.3.0', enrolled: true });
   });
 
+  it('refreshes the last heartbeat of an agent whose heartbeats repeat its presence (written in batches)', async () => {
+    const { agent, deviceId } = await enrolled('AG-STEADY');
+    await stack.ds.query(`UPDATE devices SET last_heartbeat_at = now() - interval '1 hour' WHERE id = $1`, [deviceId]);
+    agent.send({ v: 1, type: 'heartbeat', presence: presence() });
+    await waitUntil(
+      async () => (await stack.ds.query(`SELECT last_heartbeat_at > now() - interval '1 minute' AS fresh FROM devices WHERE id = $1`, [deviceId]))[0].fresh,
+      5000,
+      'the batched heartbeat',
+    );
+  });
+
   it('reaches an agent on the other API process: push, consent and start; then skips the push when current', async () => {
     const { agent, deviceId } = await enrolled('AG-1');
     const s = await alice.post('/v1/sessions', { deviceId, type: 'remote-control', access: 'full' });

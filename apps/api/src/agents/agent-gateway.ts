@@ -10,6 +10,7 @@ import { applyTransitions } from '@rcflow/database';
 import { AGENT_WS_PATH, AgentMessage, MAX_FRAME_BYTES, ServerMessage, parseAgentMessage } from '@rcflow/agent-protocol';
 import { AgentBusKeys, AgentBusScripts, InboxEntry } from '@rcflow/agent-link';
 import { AgentRefused, AuthenticatedDevice, EnrolmentService, recordPresence } from './enrolment.service';
+import { HeartbeatBatcher } from './heartbeat-batcher';
 import { ViewerTokens } from './viewer-tokens.service';
 
 export const AGENT_BUS_REDIS = Symbol('AGENT_BUS_REDIS');
@@ -23,6 +24,8 @@ interface Connection {
   device: AuthenticatedDevice;
   ws: WebSocket;
   greeted: boolean;
+  /** The presence last written for this connection (JSON); a heartbeat repeating it only refreshes the time. */
+  presence: string | null;
   tokens: number;
   refilledAt: number;
   violations: number;
@@ -54,6 +57,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly dataSource: DataSource,
     private readonly enrolment: EnrolmentService,
     private readonly viewerTokens: ViewerTokens,
+    private readonly heartbeats: HeartbeatBatcher,
     @Inject(AGENT_BUS_REDIS) private readonly bus: AgentBusClients,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {
@@ -63,6 +67,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   async onApplicationBootstrap(): Promise<void> {
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.server.on('upgrade', this.onUpgrade);
+    this.heartbeats.start();
     this.bus.subscriber.on('message', (_channel: string, deviceId: string) => {
       const conn = this.connections.get(deviceId);
       if (conn) this.drain(conn);
@@ -86,10 +91,11 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     for (const conn of this.connections.values()) this.drain(conn);
   }
 
-  beforeApplicationShutdown(): void {
+  async beforeApplicationShutdown(): Promise<void> {
     this.closing = true;
     this.server?.off('upgrade', this.onUpgrade);
     for (const c of this.connections.values()) c.ws.close(1001, 'server shutting down');
+    await this.heartbeats.stop();
   }
 
   onApplicationShutdown(): void {
@@ -128,6 +134,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
       device,
       ws,
       greeted: false,
+      presence: null,
       tokens: this.config.agent.messagesPerSecond * 2,
       refilledAt: Date.now(),
       violations: 0,
@@ -186,14 +193,24 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     }
     switch (msg.type) {
       case 'hello':
+        // Written at once: a device that just connected is eligible now, not at the next flush.
         await recordPresence(this.dataSource.manager, conn.device.deviceId, msg.presence);
+        conn.presence = JSON.stringify(msg.presence);
         conn.greeted = true;
         this.send(conn, { v: 1, type: 'welcome', deviceId: conn.device.deviceId, heartbeatSeconds: this.config.agent.heartbeatSeconds });
         this.drain(conn);
         return;
-      case 'heartbeat':
+      case 'heartbeat': {
+        const presence = JSON.stringify(msg.presence);
+        if (presence === conn.presence) {
+          this.heartbeats.seen(conn.device.deviceId);
+          return;
+        }
+        // Something changed (user, lock, applied settings): eligibility reads it, so it is written at once.
         await recordPresence(this.dataSource.manager, conn.device.deviceId, msg.presence);
+        conn.presence = presence;
         return;
+      }
       case 'session_ended':
         if (msg.commandId) return this.reply(conn, msg);
         return this.endedByAgent(conn, msg);
