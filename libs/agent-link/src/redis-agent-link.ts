@@ -30,8 +30,8 @@ interface Waiter {
  *
  * One pattern subscription, made once per process, receives the answers to every command; they
  * are handed to the waiting calls by command id. A command costs one script call (earlier answers
- * and the enqueue together). ioredis subscribes again after a reconnection; answers published
- * while the subscriber was away are read back from their lists then.
+ * and the enqueue together). After a reconnection the subscription is made again and the answers
+ * published while the subscriber was away are read back from their lists.
  */
 export class RedisAgentLink implements AgentLink {
   private readonly waiters = new Map<string, Set<Waiter>>();
@@ -53,7 +53,7 @@ export class RedisAgentLink implements AgentLink {
       for (const w of set) this.deliver(w, raw, reply);
     });
     subscriber.on('ready', () => {
-      if (this.subscription && this.waiters.size > 0) void this.catchUp();
+      if (this.subscription) void this.resubscribe();
     });
   }
 
@@ -72,13 +72,15 @@ export class RedisAgentLink implements AgentLink {
   }
 
   /**
-   * After a reconnection: once subscribed again (ioredis does it too; a second PSUBSCRIBE is a
-   * no-op, and its reply says the first has been applied), reads back the answers that were
-   * published while the subscriber was away.
+   * After a reconnection. ioredis resubscribes too, but loses the subscription when the connection
+   * drops again before Redis confirmed it; a second PSUBSCRIBE is a no-op, and once it is answered
+   * the first has been applied too. Then reads back the answers published while the subscriber
+   * was away.
    */
-  private async catchUp(): Promise<void> {
+  private async resubscribe(): Promise<void> {
     try {
       await this.subscriber.psubscribe(this.keys.replyPattern);
+      if (this.waiters.size === 0) return;
       const ids = [...this.waiters.keys()];
       const lists = await this.redis.pipeline(ids.map((id) => ['lrange', this.keys.replies(id), '0', '-1'])).exec();
       ids.forEach((id, i) => {
