@@ -1,5 +1,5 @@
 import { Api } from '../support/http';
-import { waitUntil } from '../support/processes';
+import { RcflowProcess, waitUntil } from '../support/processes';
 import { RawAgent, presence } from '../support/raw-agent';
 import { OperatorWorld, Stack, addDevice, seedOperatorWorld, sessionReaches, startStack } from '../support/stack';
 
@@ -113,6 +113,17 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     await waitUntil(async () => (await admin.get(`/v1/devices/${deviceId}`)).body.loggedOnUser === 'CONTOSO\\erin', 5000, 'presence');
     const d = (await admin.get(`/v1/devices/${deviceId}`)).body;
     expect(d).toMatchObject({ locked: true, agentVersion: '1.3.0', enrolled: true });
+  });
+
+  it('refreshes the last heartbeat of an agent whose heartbeats repeat its presence (written in batches)', async () => {
+    const { agent, deviceId } = await enrolled('AG-STEADY');
+    await stack.ds.query(`UPDATE devices SET last_heartbeat_at = now() - interval '1 hour' WHERE id = $1`, [deviceId]);
+    agent.send({ v: 1, type: 'heartbeat', presence: presence() });
+    await waitUntil(
+      async () => (await stack.ds.query(`SELECT last_heartbeat_at > now() - interval '1 minute' AS fresh FROM devices WHERE id = $1`, [deviceId]))[0].fresh,
+      5000,
+      'the batched heartbeat',
+    );
   });
 
   it('reaches an agent on the other API process: push, consent and start; then skips the push when current', async () => {
@@ -266,6 +277,26 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     await calm.agent.next('apply_settings');
     await cooperate(calm.agent, s.body.id);
     await sessionReaches(alice, s.body.id, ['active']);
+  });
+
+  it('reaches agents after Redis restarts empty, also through an API process that started while Redis was down', async () => {
+    const { credential, deviceId } = await enrolled('AG-REDIS');
+    const b = stack.apis[1];
+    await b.proc.stop('SIGTERM');
+    await stack.redis.kill();
+    b.proc = RcflowProcess.start('api', { ...stack.env, PORT: new URL(b.api.base).port });
+    await b.proc.waitFor('api listening');
+    expect(b.proc.output).toMatch(/cannot subscribe to agent commands yet/);
+    await stack.redis.startProcess();
+    const agent = await RawAgent.connect(apiB.base, credential);
+    agents.push(agent);
+    await agent.hello();
+    // The command is queued after the hello: it reaches the agent only through the notification.
+    const s = await alice.post('/v1/sessions', { deviceId, type: 'remote-control', access: 'full' });
+    expect(s.status).toBe(202);
+    await agent.next('apply_settings', 30_000);
+    await cooperate(agent, s.body.id);
+    await sessionReaches(alice, s.body.id, ['active'], 30_000);
   });
 
   it('keeps the audit chain verifiable through all of it', async () => {

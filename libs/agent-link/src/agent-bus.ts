@@ -3,16 +3,21 @@ import type { AgentCommand } from '@rcflow/agent-protocol';
 /**
  * Redis keys through which workers reach agents connected to any API process:
  * a worker appends the command to the device's inbox and publishes the device id on the notify
- * channel; the API process holding the device's socket drains the inbox. Agent answers are
- * published on the command's reply channel and kept in a short list for a subscriber that
- * arrives late (a retried job).
+ * channel; the API process holding the device's socket drains the inbox and records the command
+ * as sent to that device. Agent answers are published on the command's reply channel (each worker
+ * process listens to all of them through one pattern subscription) and kept in a short list for a
+ * reader that arrives late (a retried job).
  */
 export function agentBusKeys(prefix: string) {
+  const replyChannelPrefix = `${prefix}:agent:reply:`;
   return {
     inbox: (deviceId: string) => `${prefix}:agent:inbox:${deviceId}`,
     sent: (deviceId: string) => `${prefix}:agent:sent:${deviceId}`,
     notify: `${prefix}:agent:notify`,
-    replyChannel: (commandId: string) => `${prefix}:agent:reply:${commandId}`,
+    replyChannelPrefix,
+    replyChannel: (commandId: string) => `${replyChannelPrefix}${commandId}`,
+    /** Matches every reply channel of this prefix, and only those. */
+    replyPattern: `${replyChannelPrefix.replace(/[\\*?[\]]/g, '\\$&')}*`,
     replies: (commandId: string) => `${prefix}:agent:replies:${commandId}`,
   };
 }

@@ -1,6 +1,7 @@
 import IORedis from 'ioredis';
 import { AgentCommand, AgentMessage, agentMessageSchema } from '@rcflow/agent-protocol';
 import { AgentBusKeys, InboxEntry, REPLY_TTL_SECONDS } from './agent-bus';
+import { AgentBusScripts } from './agent-bus-scripts';
 import {
   AgentLink,
   AgentTimeoutError,
@@ -25,23 +26,70 @@ interface Waiter {
 /**
  * The worker's side of the agent channel: commands go through Redis to whichever API process
  * holds the device's WebSocket (see agent-bus). A command for an offline agent waits in the inbox
- * for its reconnection until the step's timeout. One subscriber connection serves every wait.
+ * for its reconnection until the step's timeout.
+ *
+ * One pattern subscription, made once per process, receives the answers to every command; they
+ * are handed to the waiting calls by command id. A command costs one script call (earlier answers
+ * and the enqueue together). After a reconnection the subscription is made again and the answers
+ * published while the subscriber was away are read back from their lists.
  */
 export class RedisAgentLink implements AgentLink {
   private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly scripts: AgentBusScripts;
+  private subscription: Promise<unknown> | null = null;
 
   constructor(
     private readonly redis: IORedis,
     private readonly subscriber: IORedis,
     private readonly keys: AgentBusKeys,
   ) {
-    subscriber.on('message', (channel: string, raw: string) => {
-      const set = this.waiters.get(channel);
-      if (!set) return;
+    this.scripts = new AgentBusScripts(redis, keys);
+    subscriber.on('pmessage', (pattern: string, channel: string, raw: string) => {
+      if (pattern !== keys.replyPattern) return;
+      const set = this.waiters.get(channel.slice(keys.replyChannelPrefix.length));
+      if (!set) return; // another process's command
       const reply = this.parse(raw);
       if (!reply) return;
       for (const w of set) this.deliver(w, raw, reply);
     });
+    subscriber.on('ready', () => {
+      if (this.subscription) void this.resubscribe();
+    });
+  }
+
+  /** Number of commands being waited for (for tests and metrics). */
+  get pending(): number {
+    return this.waiters.size;
+  }
+
+  /** The process's one subscription to every reply channel; made again after a failed attempt. */
+  private subscribed(): Promise<unknown> {
+    this.subscription ??= this.subscriber.psubscribe(this.keys.replyPattern).catch((err: unknown) => {
+      this.subscription = null;
+      throw err;
+    });
+    return this.subscription;
+  }
+
+  /**
+   * After a reconnection. ioredis resubscribes too, but loses the subscription when the connection
+   * drops again before Redis confirmed it; a second PSUBSCRIBE is a no-op, and once it is answered
+   * the first has been applied too. Then reads back the answers published while the subscriber
+   * was away.
+   */
+  private async resubscribe(): Promise<void> {
+    try {
+      await this.subscriber.psubscribe(this.keys.replyPattern);
+      if (this.waiters.size === 0) return;
+      const ids = [...this.waiters.keys()];
+      const lists = await this.redis.pipeline(ids.map((id) => ['lrange', this.keys.replies(id), '0', '-1'])).exec();
+      ids.forEach((id, i) => {
+        const [err, raws] = lists?.[i] ?? [null, []];
+        if (!err) this.deliverAll(id, raws as string[]);
+      });
+    } catch {
+      // Redis went away again: the next reconnection tries again, and a step still unanswered times out and is retried.
+    }
   }
 
   private parse(raw: string): Reply | null {
@@ -61,8 +109,18 @@ export class RedisAgentLink implements AgentLink {
     w.onReply();
   }
 
+  private deliverAll(commandId: string, raws: string[]) {
+    const set = this.waiters.get(commandId);
+    if (!set) return;
+    for (const raw of raws) {
+      const reply = this.parse(raw);
+      if (reply) for (const w of set) this.deliver(w, raw, reply);
+    }
+  }
+
   private async send<T>(deviceId: string, command: AgentCommand, timeoutMs: number, step: string, verdict: Verdict<T>): Promise<T> {
-    const channel = this.keys.replyChannel(command.commandId);
+    await this.subscribed();
+    const { commandId } = command;
     let settle!: (v: T) => void;
     const answered = new Promise<T>((resolve) => (settle = resolve));
     const waiter: Waiter = {
@@ -73,27 +131,25 @@ export class RedisAgentLink implements AgentLink {
         if (v !== undefined) settle(v);
       },
     };
-    const set = this.waiters.get(channel) ?? new Set<Waiter>();
-    if (set.size === 0) await this.subscriber.subscribe(channel);
+    // Registered before the command goes out, so that an answer arriving at once finds its waiter.
+    const set = this.waiters.get(commandId) ?? new Set<Waiter>();
     set.add(waiter);
-    this.waiters.set(channel, set);
+    this.waiters.set(commandId, set);
     let timer: NodeJS.Timeout | undefined;
     try {
-      // Answers given before we subscribed (to an earlier attempt of this job) count too.
-      for (const raw of await this.redis.lrange(this.keys.replies(command.commandId), 0, -1)) {
-        const reply = this.parse(raw);
-        if (reply) this.deliver(waiter, raw, reply);
-      }
+      const entry = JSON.stringify({ command, expiresAt: Date.now() + timeoutMs } satisfies InboxEntry);
+      const ttlMs = timeoutMs + REPLY_TTL_SECONDS * 1000;
+      // Answers given to an earlier attempt of this job count too; with none, the command is queued in the same call.
+      let earlier = await this.scripts.send(deviceId, commandId, entry, ttlMs, false);
+      this.deliverAll(commandId, earlier);
       const early = verdict(waiter.replies);
       if (early !== undefined) return early;
-      const entry: InboxEntry = { command, expiresAt: Date.now() + timeoutMs };
-      const inbox = this.keys.inbox(deviceId);
-      await this.redis
-        .multi()
-        .rpush(inbox, JSON.stringify(entry))
-        .pexpire(inbox, timeoutMs + REPLY_TTL_SECONDS * 1000)
-        .publish(this.keys.notify, deviceId)
-        .exec();
+      // Some answers but no verdict yet (consent given, not started): queue the command again, as a
+      // first attempt would; the agent answers a repeated command id without applying it twice.
+      if (earlier.length > 0) {
+        earlier = await this.scripts.send(deviceId, commandId, entry, ttlMs, true);
+        this.deliverAll(commandId, earlier);
+      }
       const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new AgentTimeoutError(deviceId, step, timeoutMs)), timeoutMs);
       });
@@ -101,10 +157,7 @@ export class RedisAgentLink implements AgentLink {
     } finally {
       clearTimeout(timer);
       set.delete(waiter);
-      if (set.size === 0) {
-        this.waiters.delete(channel);
-        await this.subscriber.unsubscribe(channel).catch(() => undefined);
-      }
+      if (set.size === 0 && this.waiters.get(commandId) === set) this.waiters.delete(commandId);
     }
   }
 

@@ -8,8 +8,9 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { applyTransitions } from '@rcflow/database';
 import { AGENT_WS_PATH, AgentMessage, MAX_FRAME_BYTES, ServerMessage, parseAgentMessage } from '@rcflow/agent-protocol';
-import { AgentBusKeys, InboxEntry, REPLY_TTL_SECONDS } from '@rcflow/agent-link';
+import { AgentBusKeys, AgentBusScripts, InboxEntry } from '@rcflow/agent-link';
 import { AgentRefused, AuthenticatedDevice, EnrolmentService, recordPresence } from './enrolment.service';
+import { HeartbeatBatcher } from './heartbeat-batcher';
 import { ViewerTokens } from './viewer-tokens.service';
 
 export const AGENT_BUS_REDIS = Symbol('AGENT_BUS_REDIS');
@@ -23,6 +24,8 @@ interface Connection {
   device: AuthenticatedDevice;
   ws: WebSocket;
   greeted: boolean;
+  /** The presence last written for this connection (JSON); a heartbeat repeating it only refreshes the time. */
+  presence: string | null;
   tokens: number;
   refilledAt: number;
   violations: number;
@@ -47,32 +50,52 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   private closing = false;
   private server: Server | null = null;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head);
+  private readonly scripts: AgentBusScripts;
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     private readonly dataSource: DataSource,
     private readonly enrolment: EnrolmentService,
     private readonly viewerTokens: ViewerTokens,
+    private readonly heartbeats: HeartbeatBatcher,
     @Inject(AGENT_BUS_REDIS) private readonly bus: AgentBusClients,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
-  ) {}
+  ) {
+    this.scripts = new AgentBusScripts(bus.redis, bus.keys);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.server.on('upgrade', this.onUpgrade);
+    this.heartbeats.start();
     this.bus.subscriber.on('message', (_channel: string, deviceId: string) => {
       const conn = this.connections.get(deviceId);
       if (conn) this.drain(conn);
     });
-    await this.bus.subscriber.subscribe(this.bus.keys.notify).catch((err: Error) => {
-      this.logger.warn(`cannot subscribe to agent commands yet (${err.message}); retried on reconnect`);
-    });
+    this.bus.subscriber.on('ready', () => void this.listen());
+    await this.listen();
   }
 
-  beforeApplicationShutdown(): void {
+  /**
+   * Subscribes to the command notifications, at start and after every reconnection: ioredis
+   * resubscribes only what had succeeded, so a start while Redis was down would stay deaf. Then
+   * drains every connected device, for the notifications missed while away.
+   */
+  private async listen(): Promise<void> {
+    try {
+      await this.bus.subscriber.subscribe(this.bus.keys.notify);
+    } catch (err) {
+      this.logger.warn(`cannot subscribe to agent commands yet (${(err as Error).message}); retried on reconnect`);
+      return;
+    }
+    for (const conn of this.connections.values()) this.drain(conn);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
     this.closing = true;
     this.server?.off('upgrade', this.onUpgrade);
     for (const c of this.connections.values()) c.ws.close(1001, 'server shutting down');
+    await this.heartbeats.stop();
   }
 
   onApplicationShutdown(): void {
@@ -111,6 +134,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
       device,
       ws,
       greeted: false,
+      presence: null,
       tokens: this.config.agent.messagesPerSecond * 2,
       refilledAt: Date.now(),
       violations: 0,
@@ -169,14 +193,24 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     }
     switch (msg.type) {
       case 'hello':
+        // Written at once: a device that just connected is eligible now, not at the next flush.
         await recordPresence(this.dataSource.manager, conn.device.deviceId, msg.presence);
+        conn.presence = JSON.stringify(msg.presence);
         conn.greeted = true;
         this.send(conn, { v: 1, type: 'welcome', deviceId: conn.device.deviceId, heartbeatSeconds: this.config.agent.heartbeatSeconds });
         this.drain(conn);
         return;
-      case 'heartbeat':
+      case 'heartbeat': {
+        const presence = JSON.stringify(msg.presence);
+        if (presence === conn.presence) {
+          this.heartbeats.seen(conn.device.deviceId);
+          return;
+        }
+        // Something changed (user, lock, applied settings): eligibility reads it, so it is written at once.
         await recordPresence(this.dataSource.manager, conn.device.deviceId, msg.presence);
+        conn.presence = presence;
         return;
+      }
       case 'session_ended':
         if (msg.commandId) return this.reply(conn, msg);
         return this.endedByAgent(conn, msg);
@@ -193,20 +227,10 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   /** An answer to a command: accepted only for a command sent to this device, then handed to the worker. */
   private async reply(conn: Connection, msg: Exclude<AgentMessage, { type: 'hello' | 'heartbeat' | 'viewer_token_check' }>): Promise<void> {
     const commandId = msg.commandId!;
-    const known = await this.bus.redis.hexists(this.bus.keys.sent(conn.device.deviceId), commandId);
-    if (!known) {
+    if (!(await this.scripts.reply(conn.device.deviceId, commandId, JSON.stringify(msg)))) {
       this.logger.warn(`${conn.device.hostname} answered command ${commandId} that was never sent to it`);
       this.send(conn, { v: 1, type: 'error', code: 'unknown_command', message: `command ${commandId} was not sent to this device` });
-      return;
     }
-    const normal = JSON.stringify(msg);
-    const key = this.bus.keys.replies(commandId);
-    await this.bus.redis
-      .multi()
-      .rpush(key, normal)
-      .expire(key, REPLY_TTL_SECONDS)
-      .publish(this.bus.keys.replyChannel(commandId), normal)
-      .exec();
   }
 
   /** The user (or the agent) ended an active session on the device. */
@@ -248,18 +272,18 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
 
   private async drainInbox(conn: Connection): Promise<void> {
     if (!conn.greeted) return;
-    const inbox = this.bus.keys.inbox(conn.device.deviceId);
-    const sent = this.bus.keys.sent(conn.device.deviceId);
+    const deviceId = conn.device.deviceId;
     for (;;) {
-      const raw = await this.bus.redis.lpop(inbox);
-      if (!raw) return;
-      const entry = JSON.parse(raw) as InboxEntry;
-      if (entry.expiresAt < Date.now()) continue;
-      await this.bus.redis.multi().hset(sent, entry.command.commandId, String(entry.expiresAt)).expire(sent, REPLY_TTL_SECONDS * 6).exec();
-      if (!this.send(conn, entry.command)) {
-        await this.bus.redis.lpush(inbox, raw); // the socket closed meanwhile: keep it for the next connection
-        return;
+      // One call takes the entries, drops the expired ones and records the rest as sent to this device.
+      const { entries, remaining } = await this.scripts.drain(deviceId, Date.now());
+      for (let i = 0; i < entries.length; i++) {
+        if (!this.send(conn, (JSON.parse(entries[i]) as InboxEntry).command)) {
+          // The socket closed meanwhile: the rest wait, in order, for the next connection.
+          await this.bus.redis.lpush(this.bus.keys.inbox(deviceId), ...entries.slice(i).reverse());
+          return;
+        }
       }
+      if (remaining === 0) return;
     }
   }
 }

@@ -6,6 +6,7 @@ import { redisOptionsFromUrl } from '@rcflow/jobs';
 import { AGENT_BUS_REDIS, AgentBusClients, AgentGateway } from './agent-gateway';
 import { AgentsController } from './agents.controller';
 import { EnrolmentService } from './enrolment.service';
+import { HeartbeatBatcher } from './heartbeat-batcher';
 import { ViewerTokens } from './viewer-tokens.service';
 
 /** Enrolment, device credentials and the agents' WebSocket. */
@@ -20,6 +21,7 @@ export class AgentsModule implements OnApplicationShutdown {
       providers: [
         EnrolmentService,
         ViewerTokens,
+        HeartbeatBatcher,
         AgentGateway,
         {
           provide: AGENT_BUS_REDIS,
