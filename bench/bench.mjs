@@ -14,6 +14,7 @@
 //   BENCH_PROFILE_SECONDS=20, BENCH_PROFILE_RATE=0 (0: closed loop as benchmark 1; else sessions/s)
 //   BENCH_AUDIT_ROWS=1000000 (scaled down from the issue's 10 million), BENCH_AUDIT_QUERIES=200, BENCH_AUDIT_EXPORT_ROWS=100000
 //   BENCH_KEEP_LOGS=1        keep the processes' logs (kept anyway when a benchmark fails)
+//   BENCH_KEEP_DB=1          keep each benchmark's database for inspection (not dropped at the end)
 //   BENCH_RCFLOW_ENV="WORKER_CONCURRENCY=64 DB_POOL_SIZE=20"   extra environment for rcflow's processes
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

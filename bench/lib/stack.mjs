@@ -223,7 +223,8 @@ export class Stack {
     await this.stopProcs('SIGKILL').catch(() => undefined);
     this.ctx.problems[this.tag] = this.logProblems();
     await this.db?.end().catch(() => undefined);
-    await adminQuery(`DROP DATABASE IF EXISTS ${this.dbName} WITH (FORCE)`).catch((e) => console.error(`drop ${this.dbName}: ${e.message}`));
+    if (process.env.BENCH_KEEP_DB === '1') this.ctx.log(`  kept database ${this.dbName} (BENCH_KEEP_DB=1; drop it yourself)`);
+    else await adminQuery(`DROP DATABASE IF EXISTS ${this.dbName} WITH (FORCE)`).catch((e) => console.error(`drop ${this.dbName}: ${e.message}`));
     if (redis) await deleteKeys(redis, `${this.prefix}*`);
   }
 }
