@@ -2,8 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
-import { appendAudit, sessionStream } from '@rcflow/audit';
-import { applyTransitions, isUniqueViolation, loadEligibilityInput } from '@rcflow/database';
+import { sessionStream } from '@rcflow/audit';
+import { applyTransitions, loadEligibilityInput } from '@rcflow/database';
 import {
   CANCELLABLE_STATES,
   DEFAULT_ELIGIBILITY_POLICY,
@@ -15,9 +15,10 @@ import {
   hasPermission,
   scopeOf,
 } from '@rcflow/domain';
-import { JobItem, JobName, OutboxRelay, QueueName, writeOutbox } from '@rcflow/jobs';
-import { Conflict, Forbidden, NotFound, UnprocessableRequest } from '../common/errors';
+import { JobItem, JobName, OutboxRelay, QueueName } from '@rcflow/jobs';
+import { Conflict, Forbidden, NotFound } from '../common/errors';
 import { decodeCursor, encodeCursor } from '../common/validation';
+import { INTAKE_FACTS_SQL, intakeRefusal, intakeStatement } from './session-intake';
 import type { SessionRequestBody } from './sessions.schemas';
 
 interface SessionRow {
@@ -98,7 +99,7 @@ export class SessionsService {
 
   /**
    * Accepts a request: the session, its first audit event, the idempotency record and the outbox
-   * row commit together, so a 202 holds even while Redis is down.
+   * row commit together, in one statement, so a 202 holds even while Redis is down.
    */
   async create(
     caller: PrincipalFacts,
@@ -106,59 +107,30 @@ export class SessionsService {
     idempotencyKey: string | null,
   ): Promise<{ session: SessionView; replayed: boolean }> {
     const viewerId = body.viewerId ?? caller.id;
-    const requestHash = createHash('sha256').update(canonicalJson({ ...body, viewerId })).digest('hex');
-    if (idempotencyKey) {
-      const prior = await this.priorForKey(caller.id, idempotencyKey, requestHash);
-      if (prior) return { session: prior, replayed: true };
-    }
-    await this.checkIntake(caller, body.deviceId, viewerId);
-
+    const requestHash = idempotencyKey ? createHash('sha256').update(canonicalJson({ ...body, viewerId })).digest('hex') : null;
     const id = randomUUID();
     const now = new Date();
-    try {
-      await this.dataSource.transaction(async (tx) => {
-        if (idempotencyKey) {
-          await tx.query(
-            'INSERT INTO idempotency_keys (principal_id, key, request_hash, session_id) VALUES ($1, $2, $3, $4)',
-            [caller.id, idempotencyKey, requestHash, id],
-          );
-        }
-        await tx.query(
-          `INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref, state,
-             state_changed_at, version, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, 1, $9, $9)`,
-          [id, body.deviceId, viewerId, caller.id, body.type, body.access, body.reason ?? null, body.ticketRef ?? null, now],
-        );
-        await appendAudit(
-          tx,
-          this.config.audit.hmacKey,
-          [
-            {
-              stream: sessionStream(id),
-              actorId: caller.id,
-              actorKind: 'principal',
-              action: 'session.requested',
-              outcome: 'requested',
-              sessionId: id,
-              deviceId: body.deviceId,
-              viewerId,
-              ticketRef: body.ticketRef ?? null,
-              reason: body.reason ?? null,
-              data: { type: body.type, access: body.access, requesterId: caller.id, version: 1 },
-            },
-          ],
-          now,
-          { newStreams: true },
-        );
-        await writeOutbox(tx, [{ queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: id } }]);
-      });
-    } catch (err) {
-      // A concurrent request with the same key won the race: answer as it did.
-      if (idempotencyKey && isUniqueViolation(err)) {
+    const { text, values } = intakeStatement({
+      caller,
+      body,
+      viewerId,
+      sessionId: id,
+      now,
+      auditKey: this.config.audit.hmacKey,
+      idempotency: idempotencyKey && requestHash ? { key: idempotencyKey, requestHash } : null,
+    });
+    const [answer]: { created: number; collections: string[] | null; viewer_kind: string | null }[] =
+      await this.dataSource.query(text, values);
+    if (answer.created === 0) {
+      // An earlier request with this key (perhaps a concurrent one, committed first) answers as it did.
+      if (idempotencyKey && requestHash) {
         const prior = await this.priorForKey(caller.id, idempotencyKey, requestHash);
         if (prior) return { session: prior, replayed: true };
       }
-      throw err;
+      throw (
+        intakeRefusal(caller, body.deviceId, viewerId, { collections: answer.collections, viewerKind: answer.viewer_kind }) ??
+        new Conflict('the request raced a change to its device or Idempotency-Key; retry')
+      );
     }
     this.relay.kick();
     return {
@@ -186,32 +158,25 @@ export class SessionsService {
 
   private async priorForKey(principalId: string, key: string, requestHash: string): Promise<SessionView | null> {
     const [row] = await this.dataSource.query(
-      'SELECT request_hash, session_id FROM idempotency_keys WHERE principal_id = $1 AND key = $2',
+      `SELECT k.request_hash, ${SESSION_COLUMNS} FROM idempotency_keys k JOIN sessions s ON s.id = k.session_id
+        WHERE k.principal_id = $1 AND k.key = $2`,
       [principalId, key],
     );
     if (!row) return null;
     if (row.request_hash !== requestHash) {
       throw new Conflict('this Idempotency-Key was already used with a different request body');
     }
-    return this.findRow(row.session_id);
+    return view(row);
   }
 
   /** Refusals that need no decision record: unknown or out-of-scope ids, or a request the caller may not make. */
   private async checkIntake(caller: PrincipalFacts, deviceId: string, viewerId: string): Promise<void> {
-    if (!hasPermission(caller.grants, 'session.request')) {
-      throw new Forbidden(`${caller.name} may not request sessions`);
-    }
-    const collections = await this.deviceCollections(deviceId);
-    if (!collections) throw new NotFound('device', deviceId);
-    if (!hasPermission(caller.grants, 'session.request', collections)) throw new NotFound('device', deviceId);
-    if (viewerId !== caller.id) {
-      if (!hasPermission(caller.grants, 'session.request_on_behalf', collections)) {
-        throw new Forbidden(`${caller.name} may not request sessions on behalf of another viewer`);
-      }
-      const [viewer] = await this.dataSource.query('SELECT kind FROM principals WHERE id = $1', [viewerId]);
-      if (!viewer) throw new UnprocessableRequest(`viewer ${viewerId} is not a known principal`);
-      if (viewer.kind === 'group') throw new UnprocessableRequest('the viewer must be a user or service, not a group');
-    }
+    const [facts]: { collections: string[] | null; viewer_kind: string | null }[] = await this.dataSource.query(INTAKE_FACTS_SQL, [
+      deviceId,
+      viewerId === caller.id ? null : viewerId,
+    ]);
+    const refused = intakeRefusal(caller, deviceId, viewerId, { collections: facts.collections, viewerKind: facts.viewer_kind });
+    if (refused) throw refused;
   }
 
   private async deviceCollections(deviceId: string): Promise<string[] | null> {
