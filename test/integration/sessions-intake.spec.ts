@@ -9,10 +9,10 @@ import { SessionsService } from '../../apps/api/src/sessions/sessions.service';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 
 /**
- * Intake of SessionsService against a real PostgreSQL: what is written, what is refused
+ * Intake and cancel of SessionsService against a real PostgreSQL: what is written, what is refused
  * without writing anything, Idempotency-Key replays and races, and how many statements each takes.
  */
-describe('SessionsService intake on PostgreSQL', () => {
+describe('SessionsService intake and cancel on PostgreSQL', () => {
   let ds: DataSource;
   let config: RcflowConfig;
   let service: SessionsService;
@@ -149,5 +149,25 @@ describe('SessionsService intake on PostgreSQL', () => {
     expect(new Set(all.map((r) => r.session.id)).size).toBe(1);
     expect(all.filter((r) => !r.replayed)).toHaveLength(1);
     expect(await counts()).toEqual({ ...before, sessions: before.sessions + 1, events: before.events + 1, heads: before.heads + 1, outbox: before.outbox + 1, keys: before.keys + 1 });
+  });
+
+  it('cancels with one read before the transition and answers what the database holds', async () => {
+    const { session } = await service.create(who.alice, rc(ids.pc), null);
+    const { result, sql } = await statements(() => service.cancel(who.alice, session.id, 'called back'));
+    expect(result).toMatchObject({ id: session.id, state: 'cancelled', version: 2 });
+    expect(result.endedAt).not.toBeNull();
+    expect(await service.get(who.alice, session.id)).toEqual(result);
+    expect(sql.filter((q) => /FROM sessions/.test(q) && /^\s*SELECT/.test(q))).toHaveLength(1);
+    await expect(service.cancel(who.alice, session.id, null)).rejects.toMatchObject({ status: 409 });
+    const timeline = await service.timeline(session.id);
+    expect(timeline.map((e: { state: unknown }) => e.state)).toEqual(['requested', 'cancelled']);
+    expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
+  });
+
+  it('hides sessions outside the caller scope from get and cancel', async () => {
+    const { session } = await service.create(who.root, rc(ids.srv), null);
+    await expect(service.get(who.alice, session.id)).rejects.toMatchObject({ status: 404 });
+    await expect(service.cancel(who.alice, session.id, null)).rejects.toMatchObject({ status: 404 });
+    expect((await service.get(who.root, session.id)).state).toBe('requested');
   });
 });

@@ -85,6 +85,13 @@ function view(r: SessionRow): SessionView {
   };
 }
 
+type ScopedSessionRow = SessionRow & { collections: string[] };
+
+function mayRead(caller: PrincipalFacts, s: ScopedSessionRow): boolean {
+  if (s.viewer_id === caller.id || s.requester_id === caller.id) return true;
+  return hasPermission(caller.grants, 'session.read', s.collections);
+}
+
 const SESSION_COLUMNS = `s.id, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason, s.ticket_ref, s.state,
   s.version, s.consent_rule, s.failure_cause, s.created_at, s.state_changed_at, s.started_at, s.ended_at`;
 
@@ -179,31 +186,26 @@ export class SessionsService {
     if (refused) throw refused;
   }
 
-  private async deviceCollections(deviceId: string): Promise<string[] | null> {
-    const rows: { collection_id: string | null }[] = await this.dataSource.query(
-      `SELECT m.collection_id FROM devices d LEFT JOIN collection_members m ON m.device_id = d.id WHERE d.id = $1`,
-      [deviceId],
+  /** A session with its device's collections, which every scope check on it needs, in one statement. */
+  private async findRow(id: string): Promise<ScopedSessionRow | null> {
+    const [row] = await this.dataSource.query(
+      `SELECT ${SESSION_COLUMNS},
+         ARRAY(SELECT m.collection_id FROM collection_members m WHERE m.device_id = s.device_id) AS collections
+         FROM sessions s WHERE s.id = $1`,
+      [id],
     );
-    if (rows.length === 0) return null;
-    return rows.flatMap((r) => (r.collection_id ? [r.collection_id] : []));
-  }
-
-  private async findRow(id: string): Promise<SessionView | null> {
-    const [row] = await this.dataSource.query(`SELECT ${SESSION_COLUMNS} FROM sessions s WHERE s.id = $1`, [id]);
-    return row ? view(row) : null;
+    return row ?? null;
   }
 
   /** A session the caller may see: in its read scope, or one it asked for or views. */
   async get(caller: PrincipalFacts, id: string): Promise<SessionView> {
-    const s = await this.findRow(id);
-    if (!s || !(await this.mayRead(caller, s))) throw new NotFound('session', id);
-    return s;
+    return view(await this.readable(caller, id));
   }
 
-  private async mayRead(caller: PrincipalFacts, s: SessionView): Promise<boolean> {
-    if (s.viewerId === caller.id || s.requesterId === caller.id) return true;
-    const collections = (await this.deviceCollections(s.deviceId)) ?? [];
-    return hasPermission(caller.grants, 'session.read', collections);
+  private async readable(caller: PrincipalFacts, id: string): Promise<ScopedSessionRow> {
+    const row = await this.findRow(id);
+    if (!row || !mayRead(caller, row)) throw new NotFound('session', id);
+    return row;
   }
 
   async timeline(id: string) {
@@ -275,10 +277,9 @@ export class SessionsService {
    */
   async cancel(caller: PrincipalFacts, id: string, reason: string | null): Promise<SessionView> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const s = await this.get(caller, id);
-      const collections = (await this.deviceCollections(s.deviceId)) ?? [];
-      const own = s.viewerId === caller.id || s.requesterId === caller.id;
-      if (!own && !hasPermission(caller.grants, 'session.cancel', collections)) {
+      const s = await this.readable(caller, id);
+      const own = s.viewer_id === caller.id || s.requester_id === caller.id;
+      if (!own && !hasPermission(caller.grants, 'session.cancel', s.collections)) {
         throw new Forbidden(`${caller.name} may not cancel this session`);
       }
       let to: SessionState;
@@ -289,19 +290,26 @@ export class SessionsService {
       const enqueue: JobItem[] = agentMayKnow
         ? [{ queue: QueueName.Sessions, name: JobName.EndSession, data: { sessionId: id, endedBy: caller.name } }]
         : [];
+      const now = new Date();
       const moved = await this.dataSource.transaction((tx: EntityManager) =>
-        applyTransitions(tx, this.config.audit.hmacKey, {
-          sessionId: id,
-          from: s.state,
-          expectedVersion: s.version,
-          actor: { id: caller.id, kind: 'principal' },
-          steps: [{ to, reason, data: { by: caller.name }, patch: { endedAt: new Date() } }],
-          enqueue,
-        }),
+        applyTransitions(
+          tx,
+          this.config.audit.hmacKey,
+          {
+            sessionId: id,
+            from: s.state,
+            expectedVersion: s.version,
+            actor: { id: caller.id, kind: 'principal' },
+            steps: [{ to, reason, data: { by: caller.name }, patch: { endedAt: now } }],
+            enqueue,
+          },
+          now,
+        ),
       );
       if (moved) {
         if (enqueue.length) this.relay.kick();
-        return (await this.findRow(id))!;
+        // The version fence guarantees the row is the one read, changed by this transition only.
+        return view({ ...s, state: moved.state, version: moved.version, state_changed_at: now, ended_at: now });
       }
     }
     throw new Conflict('the session kept changing while it was being cancelled; retry');
