@@ -57,7 +57,7 @@ export interface IntakeRequest {
  * The event is seq 1 of the new stream `session:<id>`, chained to the genesis hash; its HMAC is
  * computed here, as appendAudit does with `newStreams`.
  */
-export function intakeStatement(r: IntakeRequest): { text: string; values: unknown[] } {
+export function intakeStatement(r: IntakeRequest): { name: string; text: string; values: unknown[] } {
   const { caller, body, viewerId, sessionId, now } = r;
   const reason = body.reason ?? null;
   const ticketRef = body.ticketRef ?? null;
@@ -78,6 +78,7 @@ export function intakeStatement(r: IntakeRequest): { text: string; values: unkno
     prevHash: GENESIS_HASH,
   };
   const job: JobItem = { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId } };
+  const onBehalf = viewerId !== caller.id;
   const values: unknown[] = [
     sessionId, // $1
     body.deviceId, // $2
@@ -101,25 +102,37 @@ export function intakeStatement(r: IntakeRequest): { text: string; values: unkno
     jobIdOf(job), // $20
     JSON.stringify(job.data), // $21
   ];
-  const p = (v: unknown) => `$${values.push(v)}`;
-  const onBehalf = viewerId !== caller.id;
+  // A statement takes exactly the parameters it uses: the optional ones follow in this order.
+  if (onBehalf) values.push(scopeOf(caller.grants, 'session.request_on_behalf'));
+  if (r.idempotency) values.push(r.idempotency.key, r.idempotency.requestHash);
+  const variant = `${onBehalf ? 'behalf' : 'self'}${r.idempotency ? '_keyed' : ''}`;
+  return { name: `rcflow_intake_${variant}`, text: intakeSql(onBehalf, r.idempotency !== null), values };
+}
+
+const intakeTexts = new Map<string, string>();
+
+function intakeSql(onBehalf: boolean, keyed: boolean): string {
+  const variant = `${onBehalf}:${keyed}`;
+  let text = intakeTexts.get(variant);
+  if (text) return text;
+  let n = 21;
   const conditions = [`($10::uuid[] IS NULL OR dev.collections && $10::uuid[])`];
   if (onBehalf) {
-    const scope = p(scopeOf(caller.grants, 'session.request_on_behalf'));
-    conditions.push(`(${scope}::uuid[] IS NULL OR dev.collections && ${scope}::uuid[])`);
+    const scope = `$${++n}::uuid[]`;
+    conditions.push(`(${scope} IS NULL OR dev.collections && ${scope})`);
     conditions.push(`EXISTS (SELECT 1 FROM viewer WHERE viewer.kind <> 'group')`);
   }
-  const idempotency = r.idempotency
-    ? `, accepted AS (
-         INSERT INTO idempotency_keys (principal_id, key, request_hash, session_id)
-           SELECT $4::uuid, ${p(r.idempotency.key)}::text, ${p(r.idempotency.requestHash)}::text, $1::uuid FROM allowed
-         ON CONFLICT (principal_id, key) DO NOTHING RETURNING 1)`
-    : `, accepted AS (SELECT 1 FROM allowed)`;
-  const text = `WITH dev AS (
+  const accepted = keyed
+    ? `INSERT INTO idempotency_keys (principal_id, key, request_hash, session_id)
+           SELECT $4::uuid, $${++n}::text, $${++n}::text, $1::uuid FROM allowed
+         ON CONFLICT (principal_id, key) DO NOTHING RETURNING 1`
+    : `SELECT 1 FROM allowed`;
+  text = `WITH dev AS (
        SELECT ARRAY(SELECT m.collection_id FROM collection_members m WHERE m.device_id = d.id) AS collections
          FROM devices d WHERE d.id = $2::uuid),
      viewer AS (SELECT p.kind FROM principals p WHERE ${onBehalf ? 'p.id = $3::uuid' : 'false'}),
-     allowed AS (SELECT 1 FROM dev WHERE ${conditions.join(' AND ')})${idempotency},
+     allowed AS (SELECT 1 FROM dev WHERE ${conditions.join(' AND ')}),
+     accepted AS (${accepted}),
      s AS (
        INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref, state,
            state_changed_at, version, created_at, updated_at)
@@ -135,5 +148,6 @@ export function intakeStatement(r: IntakeRequest): { text: string; values: unkno
      o AS (INSERT INTO outbox (queue, job_name, job_id, payload) SELECT $18::text, $19::text, $20::text, $21::jsonb FROM s)
    SELECT (SELECT count(*) FROM s)::int AS created, (SELECT collections FROM dev) AS collections,
      (SELECT kind FROM viewer) AS viewer_kind`;
-  return { text, values };
+  intakeTexts.set(variant, text);
+  return text;
 }

@@ -17,6 +17,7 @@ import {
 } from '@rcflow/domain';
 import { JobItem, JobName, OutboxRelay, QueueName } from '@rcflow/jobs';
 import { Conflict, Forbidden, NotFound } from '../common/errors';
+import { queryPrepared } from '../common/prepared';
 import { decodeCursor, encodeCursor } from '../common/validation';
 import { INTAKE_FACTS_SQL, intakeRefusal, intakeStatement } from './session-intake';
 import type { SessionRequestBody } from './sessions.schemas';
@@ -95,6 +96,13 @@ function mayRead(caller: PrincipalFacts, s: ScopedSessionRow): boolean {
 const SESSION_COLUMNS = `s.id, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason, s.ticket_ref, s.state,
   s.version, s.consent_rule, s.failure_cause, s.created_at, s.state_changed_at, s.started_at, s.ended_at`;
 
+const SCOPED_SESSION_SQL = `SELECT ${SESSION_COLUMNS},
+    ARRAY(SELECT m.collection_id FROM collection_members m WHERE m.device_id = s.device_id) AS collections
+  FROM sessions s WHERE s.id = $1::uuid`;
+
+const SESSION_BY_KEY_SQL = `SELECT k.request_hash, ${SESSION_COLUMNS}
+  FROM idempotency_keys k JOIN sessions s ON s.id = k.session_id WHERE k.principal_id = $1::uuid AND k.key = $2::text`;
+
 /** Intake, reading and cancelling of sessions, each scoped to what the caller may see. */
 @Injectable()
 export class SessionsService {
@@ -117,7 +125,7 @@ export class SessionsService {
     const requestHash = idempotencyKey ? createHash('sha256').update(canonicalJson({ ...body, viewerId })).digest('hex') : null;
     const id = randomUUID();
     const now = new Date();
-    const { text, values } = intakeStatement({
+    const { name, text, values } = intakeStatement({
       caller,
       body,
       viewerId,
@@ -126,8 +134,12 @@ export class SessionsService {
       auditKey: this.config.audit.hmacKey,
       idempotency: idempotencyKey && requestHash ? { key: idempotencyKey, requestHash } : null,
     });
-    const [answer]: { created: number; collections: string[] | null; viewer_kind: string | null }[] =
-      await this.dataSource.query(text, values);
+    const [answer] = await queryPrepared<{ created: number; collections: string[] | null; viewer_kind: string | null }>(
+      this.dataSource,
+      name,
+      text,
+      values,
+    );
     if (answer.created === 0) {
       // An earlier request with this key (perhaps a concurrent one, committed first) answers as it did.
       if (idempotencyKey && requestHash) {
@@ -164,11 +176,10 @@ export class SessionsService {
   }
 
   private async priorForKey(principalId: string, key: string, requestHash: string): Promise<SessionView | null> {
-    const [row] = await this.dataSource.query(
-      `SELECT k.request_hash, ${SESSION_COLUMNS} FROM idempotency_keys k JOIN sessions s ON s.id = k.session_id
-        WHERE k.principal_id = $1 AND k.key = $2`,
-      [principalId, key],
-    );
+    const [row] = await queryPrepared<SessionRow & { request_hash: string }>(this.dataSource, 'rcflow_session_by_key', SESSION_BY_KEY_SQL, [
+      principalId,
+      key,
+    ]);
     if (!row) return null;
     if (row.request_hash !== requestHash) {
       throw new Conflict('this Idempotency-Key was already used with a different request body');
@@ -188,12 +199,7 @@ export class SessionsService {
 
   /** A session with its device's collections, which every scope check on it needs, in one statement. */
   private async findRow(id: string): Promise<ScopedSessionRow | null> {
-    const [row] = await this.dataSource.query(
-      `SELECT ${SESSION_COLUMNS},
-         ARRAY(SELECT m.collection_id FROM collection_members m WHERE m.device_id = s.device_id) AS collections
-         FROM sessions s WHERE s.id = $1`,
-      [id],
-    );
+    const [row] = await queryPrepared<ScopedSessionRow>(this.dataSource, 'rcflow_session_scoped', SCOPED_SESSION_SQL, [id]);
     return row ?? null;
   }
 
