@@ -151,6 +151,47 @@ describe('SessionsService intake and cancel on PostgreSQL', () => {
     expect(await counts()).toEqual({ ...before, sessions: before.sessions + 1, events: before.events + 1, heads: before.heads + 1, outbox: before.outbox + 1, keys: before.keys + 1 });
   });
 
+  it('answers each of many concurrent requests sent in one statement: created, refused, replayed', async () => {
+    const before = await counts();
+    const { result, sql } = await statements(() =>
+      Promise.allSettled([
+        service.create(who.alice, rc(ids.pc), null),
+        service.create(who.alice, rc(ids.srv), null),
+        service.create(who.bot, rc(ids.pc, { viewerId: ids.alice, ticketRef: 'INC-9' }), 'INC-9'),
+        service.create(who.bot, rc(ids.pc, { viewerId: ids.alice, ticketRef: 'INC-9' }), 'INC-9'),
+        service.create(who.bot, rc(ids.pc, { viewerId: ids.helpdesk }), null),
+        service.create(who.root, rc(ids.loose), null),
+      ]),
+    );
+    expect(sql.filter((q) => q.startsWith('WITH r AS'))).toHaveLength(1);
+    const [mine, outside, keyed, again, group, root] = result;
+    expect(mine).toMatchObject({ status: 'fulfilled', value: { replayed: false, session: { deviceId: ids.pc } } });
+    expect(outside).toMatchObject({ status: 'rejected', reason: { status: 404 } });
+    expect(group).toMatchObject({ status: 'rejected', reason: { status: 422 } });
+    expect(root).toMatchObject({ status: 'fulfilled', value: { session: { deviceId: ids.loose } } });
+    const pair = [keyed, again].map((r) => (r as PromiseFulfilledResult<{ session: { id: string }; replayed: boolean }>).value);
+    expect(pair[0].session.id).toBe(pair[1].session.id);
+    expect(pair.map((r) => r.replayed).sort()).toEqual([false, true]);
+    expect(await counts()).toEqual({
+      sessions: before.sessions + 3, events: before.events + 3, heads: before.heads + 3, outbox: before.outbox + 3, keys: before.keys + 1,
+    });
+    expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
+  });
+
+  it('fails only the request PostgreSQL refuses when it shared a statement with others', async () => {
+    const before = await counts();
+    const { result, sql } = await statements(() =>
+      Promise.allSettled([
+        service.create(who.alice, rc(ids.pc), null),
+        service.create(who.alice, rc(ids.pc, { reason: 'a NUL \u0000 byte' }), null), // text cannot hold NUL
+        service.create(who.alice, rc(ids.pc2), null),
+      ]),
+    );
+    expect(result.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(sql.filter((q) => q.startsWith('WITH r AS'))).toHaveLength(4); // together, then each alone
+    expect(await counts()).toMatchObject({ sessions: before.sessions + 2, events: before.events + 2, outbox: before.outbox + 2 });
+  });
+
   it('cancels with one read before the transition and answers what the database holds', async () => {
     const { session } = await service.create(who.alice, rc(ids.pc), null);
     const { result, sql } = await statements(() => service.cancel(who.alice, session.id, 'called back'));

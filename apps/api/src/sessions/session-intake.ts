@@ -45,109 +45,171 @@ export interface IntakeRequest {
   idempotency: { key: string; requestHash: string } | null;
 }
 
+/** One request as a row of the intake statement, its audit event already chained and signed. */
+export interface IntakeRow {
+  id: string;
+  deviceId: string;
+  viewerId: string;
+  requesterId: string;
+  type: string;
+  access: string;
+  reason: string | null;
+  ticketRef: string | null;
+  at: Date;
+  /** The caller's `session.request` scope as a uuid[] literal; null when unrestricted. */
+  scope: string | null;
+  onBehalf: boolean;
+  /** The caller's `session.request_on_behalf` scope, as `scope`. */
+  behalfScope: string | null;
+  idempotencyKey: string | null;
+  requestHash: string | null;
+  stream: string;
+  data: string;
+  hash: string;
+  jobId: string;
+  payload: string;
+}
+
+/** What the intake statement answers for a row: created or not, and the facts to explain a refusal. */
+export interface IntakeOutcome extends IntakeFacts {
+  created: boolean;
+}
+
+const INTAKE_EVENT = { actorKind: 'principal', action: 'session.requested', outcome: 'requested' } as const;
+const INTAKE_JOB = { queue: QueueName.Sessions, name: JobName.AdvanceSession } as const;
+
+const uuidArray = (ids: string[] | null) => (ids === null ? null : `{${ids.join(',')}}`);
+
 /**
- * The whole of intake as one statement, atomic without an explicit transaction: the session, the
- * first event of its audit stream with the stream's head, the idempotency record and the outbox
- * row, written only when the device exists within the caller's `session.request` scope (and, on
- * behalf of another viewer, within its `session.request_on_behalf` scope, the viewer being a user
- * or service). With an Idempotency-Key, a key already recorded writes nothing (ON CONFLICT waits
- * for a concurrent request with the same key to commit first). The answer row tells whether the
- * session was created, and the facts to explain why not (see intakeRefusal).
- *
- * The event is seq 1 of the new stream `session:<id>`, chained to the genesis hash; its HMAC is
- * computed here, as appendAudit does with `newStreams`.
+ * The row for one request. Its audit event is seq 1 of the new stream `session:<id>`, chained to
+ * the genesis hash, its HMAC computed here as appendAudit does with `newStreams`.
  */
-export function intakeStatement(r: IntakeRequest): { name: string; text: string; values: unknown[] } {
+export function intakeRow(r: IntakeRequest): IntakeRow {
   const { caller, body, viewerId, sessionId, now } = r;
-  const reason = body.reason ?? null;
-  const ticketRef = body.ticketRef ?? null;
   const event: ChainedEvent = {
     stream: sessionStream(sessionId),
     seq: 1,
     occurredAt: now,
     actorId: caller.id,
-    actorKind: 'principal',
-    action: 'session.requested',
-    outcome: 'requested',
+    actorKind: INTAKE_EVENT.actorKind,
+    action: INTAKE_EVENT.action,
+    outcome: INTAKE_EVENT.outcome,
     sessionId,
     deviceId: body.deviceId,
     viewerId,
-    ticketRef,
-    reason,
+    ticketRef: body.ticketRef ?? null,
+    reason: body.reason ?? null,
     data: { type: body.type, access: body.access, requesterId: caller.id, version: 1 },
     prevHash: GENESIS_HASH,
   };
-  const job: JobItem = { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId } };
+  const job: JobItem = { queue: INTAKE_JOB.queue, name: INTAKE_JOB.name, data: { sessionId } };
   const onBehalf = viewerId !== caller.id;
-  const values: unknown[] = [
-    sessionId, // $1
-    body.deviceId, // $2
-    viewerId, // $3
-    caller.id, // $4
-    body.type, // $5
-    body.access, // $6
-    reason, // $7
-    ticketRef, // $8
-    now, // $9
-    scopeOf(caller.grants, 'session.request'), // $10
-    event.stream, // $11
-    event.action, // $12
-    event.outcome, // $13
-    event.actorKind, // $14
-    JSON.stringify(event.data), // $15
-    event.prevHash, // $16
-    eventHash(r.auditKey, event), // $17
-    job.queue, // $18
-    job.name, // $19
-    jobIdOf(job), // $20
-    JSON.stringify(job.data), // $21
-  ];
-  // A statement takes exactly the parameters it uses: the optional ones follow in this order.
-  if (onBehalf) values.push(scopeOf(caller.grants, 'session.request_on_behalf'));
-  if (r.idempotency) values.push(r.idempotency.key, r.idempotency.requestHash);
-  const variant = `${onBehalf ? 'behalf' : 'self'}${r.idempotency ? '_keyed' : ''}`;
-  return { name: `rcflow_intake_${variant}`, text: intakeSql(onBehalf, r.idempotency !== null), values };
+  return {
+    id: sessionId,
+    deviceId: body.deviceId,
+    viewerId,
+    requesterId: caller.id,
+    type: body.type,
+    access: body.access,
+    reason: event.reason,
+    ticketRef: event.ticketRef,
+    at: now,
+    scope: uuidArray(scopeOf(caller.grants, 'session.request')),
+    onBehalf,
+    behalfScope: onBehalf ? uuidArray(scopeOf(caller.grants, 'session.request_on_behalf')) : null,
+    idempotencyKey: r.idempotency?.key ?? null,
+    requestHash: r.idempotency?.requestHash ?? null,
+    stream: event.stream,
+    data: JSON.stringify(event.data),
+    hash: eventHash(r.auditKey, event),
+    jobId: jobIdOf(job),
+    payload: JSON.stringify(job.data),
+  };
 }
 
-const intakeTexts = new Map<string, string>();
+/** The columns of the intake statement's unnest, in order, with their types. */
+const COLUMNS: [keyof IntakeRow, string][] = [
+  ['id', 'uuid'],
+  ['deviceId', 'uuid'],
+  ['viewerId', 'uuid'],
+  ['requesterId', 'uuid'],
+  ['type', 'text'],
+  ['access', 'text'],
+  ['reason', 'text'],
+  ['ticketRef', 'text'],
+  ['at', 'timestamptz'],
+  ['scope', 'text'],
+  ['onBehalf', 'boolean'],
+  ['behalfScope', 'text'],
+  ['idempotencyKey', 'text'],
+  ['requestHash', 'text'],
+  ['stream', 'text'],
+  ['data', 'text'],
+  ['hash', 'text'],
+  ['jobId', 'text'],
+  ['payload', 'text'],
+];
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const n = COLUMNS.length;
 
-function intakeSql(onBehalf: boolean, keyed: boolean): string {
-  const variant = `${onBehalf}:${keyed}`;
-  let text = intakeTexts.get(variant);
-  if (text) return text;
-  let n = 21;
-  const conditions = [`($10::uuid[] IS NULL OR dev.collections && $10::uuid[])`];
-  if (onBehalf) {
-    const scope = `$${++n}::uuid[]`;
-    conditions.push(`(${scope} IS NULL OR dev.collections && ${scope})`);
-    conditions.push(`EXISTS (SELECT 1 FROM viewer WHERE viewer.kind <> 'group')`);
-  }
-  const accepted = keyed
-    ? `INSERT INTO idempotency_keys (principal_id, key, request_hash, session_id)
-           SELECT $4::uuid, $${++n}::text, $${++n}::text, $1::uuid FROM allowed
-         ON CONFLICT (principal_id, key) DO NOTHING RETURNING 1`
-    : `SELECT 1 FROM allowed`;
-  text = `WITH dev AS (
-       SELECT ARRAY(SELECT m.collection_id FROM collection_members m WHERE m.device_id = d.id) AS collections
-         FROM devices d WHERE d.id = $2::uuid),
-     viewer AS (SELECT p.kind FROM principals p WHERE ${onBehalf ? 'p.id = $3::uuid' : 'false'}),
-     allowed AS (SELECT 1 FROM dev WHERE ${conditions.join(' AND ')}),
-     accepted AS (${accepted}),
-     s AS (
-       INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref, state,
-           state_changed_at, version, created_at, updated_at)
-         SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::text, $6::text, $7::text, $8::text, 'requested',
-           $9::timestamptz, 1, $9::timestamptz, $9::timestamptz FROM accepted
-       RETURNING id),
-     e AS (
-       INSERT INTO audit_events (stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id,
-           device_id, viewer_id, ticket_ref, reason, data, prev_hash, hash)
-         SELECT $11::text, 1, $9::timestamptz, $4::uuid, $14::text, $12::text, $13::text, s.id,
-           $2::uuid, $3::uuid, $8::text, $7::text, $15::jsonb, $16::text, $17::text FROM s),
-     h AS (INSERT INTO audit_stream_heads (stream, seq, hash) SELECT $11::text, 1, $17::text FROM s),
-     o AS (INSERT INTO outbox (queue, job_name, job_id, payload) SELECT $18::text, $19::text, $20::text, $21::jsonb FROM s)
-   SELECT (SELECT count(*) FROM s)::int AS created, (SELECT collections FROM dev) AS collections,
-     (SELECT kind FROM viewer) AS viewer_kind`;
-  intakeTexts.set(variant, text);
-  return text;
+/**
+ * All of intake for one or more requests as one statement, atomic without an explicit
+ * transaction. For every request allowed (its device exists within the caller's
+ * `session.request` scope; on behalf of another viewer, also within its
+ * `session.request_on_behalf` scope, the viewer a user or service) and not already recorded under
+ * its Idempotency-Key: the session, the first event of its audit stream with the stream's head,
+ * the idempotency record and the outbox row. A key already recorded writes nothing for that
+ * request: ON CONFLICT waits for a concurrent holder of the key to commit first, and keys are
+ * taken in one order so two statements never wait for each other. One row per request answers
+ * whether it was created, with the facts to explain why not (intakeRefusal).
+ */
+export const INTAKE_SQL = `WITH r AS (
+    SELECT * FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
+      AS r(${COLUMNS.map(([k]) => snake(k)).join(', ')})),
+  facts AS (
+    SELECT r.id,
+      (SELECT ARRAY(SELECT m.collection_id FROM collection_members m WHERE m.device_id = d.id) FROM devices d
+        WHERE d.id = r.device_id) AS collections,
+      (SELECT p.kind FROM principals p WHERE r.on_behalf AND p.id = r.viewer_id) AS viewer_kind
+    FROM r),
+  allowed AS (
+    SELECT r.* FROM r JOIN facts f ON f.id = r.id
+     WHERE f.collections IS NOT NULL
+       AND (r.scope IS NULL OR f.collections && r.scope::uuid[])
+       AND (NOT r.on_behalf OR ((r.behalf_scope IS NULL OR f.collections && r.behalf_scope::uuid[])
+         AND f.viewer_kind IS NOT NULL AND f.viewer_kind <> 'group'))),
+  keyed AS (
+    INSERT INTO idempotency_keys (principal_id, key, request_hash, session_id)
+      SELECT requester_id, idempotency_key, request_hash, id FROM allowed WHERE idempotency_key IS NOT NULL
+        ORDER BY requester_id, idempotency_key
+    ON CONFLICT (principal_id, key) DO NOTHING RETURNING session_id),
+  accepted AS (SELECT a.* FROM allowed a WHERE a.idempotency_key IS NULL OR a.id IN (SELECT session_id FROM keyed)),
+  s AS (
+    INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref, state,
+        state_changed_at, version, created_at, updated_at)
+      SELECT id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref, 'requested', at, 1, at, at FROM accepted
+    RETURNING id),
+  e AS (
+    INSERT INTO audit_events (stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id,
+        device_id, viewer_id, ticket_ref, reason, data, prev_hash, hash)
+      SELECT a.stream, 1, a.at, a.requester_id, $${n + 1}::text, $${n + 2}::text, $${n + 3}::text, a.id,
+        a.device_id, a.viewer_id, a.ticket_ref, a.reason, a.data::jsonb, $${n + 4}::text, a.hash FROM accepted a JOIN s ON s.id = a.id),
+  h AS (INSERT INTO audit_stream_heads (stream, seq, hash) SELECT a.stream, 1, a.hash FROM accepted a JOIN s ON s.id = a.id),
+  o AS (
+    INSERT INTO outbox (queue, job_name, job_id, payload)
+      SELECT $${n + 5}::text, $${n + 6}::text, a.job_id, a.payload::jsonb FROM accepted a JOIN s ON s.id = a.id)
+  SELECT r.id, s.id IS NOT NULL AS created, f.collections, f.viewer_kind
+    FROM r JOIN facts f ON f.id = r.id LEFT JOIN s ON s.id = r.id`;
+
+/** The parameters of INTAKE_SQL for these rows. */
+export function intakeParams(rows: IntakeRow[]): unknown[] {
+  return [
+    ...COLUMNS.map(([k]) => rows.map((row) => row[k])),
+    INTAKE_EVENT.actorKind,
+    INTAKE_EVENT.action,
+    INTAKE_EVENT.outcome,
+    GENESIS_HASH,
+    INTAKE_JOB.queue,
+    INTAKE_JOB.name,
+  ];
 }

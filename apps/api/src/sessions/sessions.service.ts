@@ -19,7 +19,8 @@ import { JobItem, JobName, OutboxRelay, QueueName } from '@rcflow/jobs';
 import { Conflict, Forbidden, NotFound } from '../common/errors';
 import { queryPrepared } from '../common/prepared';
 import { decodeCursor, encodeCursor } from '../common/validation';
-import { INTAKE_FACTS_SQL, intakeRefusal, intakeStatement } from './session-intake';
+import { IntakeBatcher } from './intake-batcher';
+import { INTAKE_FACTS_SQL, INTAKE_SQL, IntakeOutcome, IntakeRow, intakeParams, intakeRefusal, intakeRow } from './session-intake';
 import type { SessionRequestBody } from './sessions.schemas';
 
 interface SessionRow {
@@ -96,6 +97,9 @@ function mayRead(caller: PrincipalFacts, s: ScopedSessionRow): boolean {
 const SESSION_COLUMNS = `s.id, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason, s.ticket_ref, s.state,
   s.version, s.consent_rule, s.failure_cause, s.created_at, s.state_changed_at, s.started_at, s.ended_at`;
 
+/** Requests sent to PostgreSQL in one intake statement, at most. */
+const INTAKE_MAX_BATCH = 100;
+
 const SCOPED_SESSION_SQL = `SELECT ${SESSION_COLUMNS},
     ARRAY(SELECT m.collection_id FROM collection_members m WHERE m.device_id = s.device_id) AS collections
   FROM sessions s WHERE s.id = $1::uuid`;
@@ -106,11 +110,27 @@ const SESSION_BY_KEY_SQL = `SELECT k.request_hash, ${SESSION_COLUMNS}
 /** Intake, reading and cancelling of sessions, each scoped to what the caller may see. */
 @Injectable()
 export class SessionsService {
+  private readonly intake: IntakeBatcher;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly relay: OutboxRelay,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
-  ) {}
+  ) {
+    // A few statements in flight leave the rest of the pool to reads, the outbox relay and auth.
+    const maxInFlight = Math.max(1, Math.floor(config.database.poolSize / 4));
+    this.intake = new IntakeBatcher((rows) => this.runIntake(rows), maxInFlight, INTAKE_MAX_BATCH);
+  }
+
+  private async runIntake(rows: IntakeRow[]): Promise<Map<string, IntakeOutcome>> {
+    const answers = await queryPrepared<{ id: string; created: boolean; collections: string[] | null; viewer_kind: string | null }>(
+      this.dataSource,
+      'rcflow_intake',
+      INTAKE_SQL,
+      intakeParams(rows),
+    );
+    return new Map(answers.map((a) => [a.id, { created: a.created, collections: a.collections, viewerKind: a.viewer_kind }]));
+  }
 
   /**
    * Accepts a request: the session, its first audit event, the idempotency record and the outbox
@@ -125,29 +145,25 @@ export class SessionsService {
     const requestHash = idempotencyKey ? createHash('sha256').update(canonicalJson({ ...body, viewerId })).digest('hex') : null;
     const id = randomUUID();
     const now = new Date();
-    const { name, text, values } = intakeStatement({
-      caller,
-      body,
-      viewerId,
-      sessionId: id,
-      now,
-      auditKey: this.config.audit.hmacKey,
-      idempotency: idempotencyKey && requestHash ? { key: idempotencyKey, requestHash } : null,
-    });
-    const [answer] = await queryPrepared<{ created: number; collections: string[] | null; viewer_kind: string | null }>(
-      this.dataSource,
-      name,
-      text,
-      values,
+    const answer = await this.intake.submit(
+      intakeRow({
+        caller,
+        body,
+        viewerId,
+        sessionId: id,
+        now,
+        auditKey: this.config.audit.hmacKey,
+        idempotency: idempotencyKey && requestHash ? { key: idempotencyKey, requestHash } : null,
+      }),
     );
-    if (answer.created === 0) {
+    if (!answer.created) {
       // An earlier request with this key (perhaps a concurrent one, committed first) answers as it did.
       if (idempotencyKey && requestHash) {
         const prior = await this.priorForKey(caller.id, idempotencyKey, requestHash);
         if (prior) return { session: prior, replayed: true };
       }
       throw (
-        intakeRefusal(caller, body.deviceId, viewerId, { collections: answer.collections, viewerKind: answer.viewer_kind }) ??
+        intakeRefusal(caller, body.deviceId, viewerId, answer) ??
         new Conflict('the request raced a change to its device or Idempotency-Key; retry')
       );
     }
