@@ -2,6 +2,7 @@ import { Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/c
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { createDataSource } from './data-source';
+import { enablePreparedStatements } from './prepared';
 
 type PgClient = { on(event: 'error', fn: (err: Error) => void): void };
 type PgPool = { on(event: 'connect', fn: (client: PgClient) => void): void; _clients?: PgClient[] };
@@ -30,7 +31,10 @@ function survivePgDisconnects(ds: DataSource): void {
       useFactory: async (config: RcflowConfig) => {
         const ds = createDataSource({ ...config.database, applicationName: `rcflow-${config.role}` });
         await ds.initialize();
-        if (config.database.url) survivePgDisconnects(ds);
+        if (config.database.url) {
+          survivePgDisconnects(ds);
+          enablePreparedStatements(ds);
+        }
         if (!config.database.url) await ds.runMigrations({ transaction: 'each' });
         const pending = await ds.showMigrations();
         if (pending) {

@@ -12,19 +12,66 @@ import {
   remoteToolsPartialSchema,
   CONTROLLING_STATES,
 } from '@rcflow/domain';
+import { queryPrepared } from './prepared';
 
-/** The default set and every custom set deployed to a collection holding the device, merged. */
-export async function loadEffectiveSettings(manager: EntityManager, deviceId: string | null): Promise<EffectiveSettings> {
-  const rows: { id: string; name: string; priority: number; is_default: boolean; remote_tools: SettingsSet['remoteTools'] }[] =
-    await manager.query(
-      `SELECT s.id, s.name, s.priority, s.is_default, s.remote_tools FROM client_settings s WHERE s.is_default
-       UNION
-       SELECT s.id, s.name, s.priority, s.is_default, s.remote_tools FROM client_settings s
-         JOIN settings_deployments d ON d.settings_id = s.id
-         JOIN collection_members m ON m.collection_id = d.collection_id
-        WHERE m.device_id = $1`,
-      [deviceId],
-    );
+type SettingsRow = { id: string; name: string; priority: number; is_default: boolean; remote_tools: SettingsSet['remoteTools'] };
+type DeviceRow = {
+  id: string;
+  hostname: string;
+  enrolled: boolean;
+  retired: boolean;
+  domain_joined: boolean;
+  os_family: DeviceFacts['osFamily'];
+  os_build: string;
+  agent_version: string | null;
+  last_heartbeat_at: string | Date | null;
+  logged_on_user: string | null;
+  locked: boolean;
+  local_administrators: string[] | null;
+  collection_ids: string[] | null;
+};
+type PrincipalRow = {
+  id: string;
+  name: string;
+  kind: PrincipalFacts['kind'];
+  disabled: boolean;
+  group_names: string[] | null;
+  grants: { role: RoleGrant['role']; collection_ids: string[] | null }[] | null;
+};
+
+/*
+ * The facts as SQL expressions, each one json value (or null) for the id expression given, so that
+ * one statement can read everything a decision needs and the single loaders share the same SQL.
+ */
+const settingsRowsSql = (deviceId: string) => `(SELECT COALESCE(json_agg(r), '[]') FROM (
+    SELECT s.id, s.name, s.priority, s.is_default, s.remote_tools FROM client_settings s WHERE s.is_default
+    UNION
+    SELECT s.id, s.name, s.priority, s.is_default, s.remote_tools FROM client_settings s
+      JOIN settings_deployments sd ON sd.settings_id = s.id
+      JOIN collection_members cm ON cm.collection_id = sd.collection_id
+     WHERE cm.device_id = ${deviceId}) r)`;
+
+const deviceSql = (deviceId: string) => `(SELECT row_to_json(r) FROM (
+    SELECT d.id, d.hostname, d.enrolled, d.retired, d.domain_joined, d.os_family, d.os_build, d.agent_version,
+           d.last_heartbeat_at, d.logged_on_user, d.locked, d.local_administrators,
+           COALESCE((SELECT array_agg(m.collection_id) FROM collection_members m WHERE m.device_id = d.id), '{}') AS collection_ids
+      FROM devices d WHERE d.id = ${deviceId}) r)`;
+
+/** The principal, the groups it belongs to (nested groups followed, disabled ones left out) and the grants of both. */
+const principalSql = (principalId: string) => `(SELECT row_to_json(r) FROM (
+    SELECT p.id, p.name, p.kind, p.disabled,
+           (SELECT array_agg(gp.name) FROM groups_of(p.id) gp) AS group_names,
+           (SELECT json_agg(json_build_object('role', ra.role, 'collection_ids', ra.collection_ids)) FROM role_assignments ra
+             WHERE ra.principal_id = p.id OR ra.principal_id IN (SELECT gp.id FROM groups_of(p.id) gp)) AS grants
+      FROM principals p WHERE p.id = ${principalId}) r)`.replace(
+  /groups_of\(p\.id\) gp/g,
+  `(WITH RECURSIVE g(id) AS (
+       SELECT group_id FROM group_members WHERE member_id = p.id
+       UNION SELECT gm.group_id FROM group_members gm JOIN g ON gm.member_id = g.id)
+     SELECT pg.id, pg.name FROM g JOIN principals pg ON pg.id = g.id WHERE NOT pg.disabled) gp`,
+);
+
+function settingsOf(rows: SettingsRow[]): EffectiveSettings {
   if (!rows.some((r) => r.is_default)) {
     throw new Error('no default client settings exist; the initial migration or seed creates them');
   }
@@ -40,14 +87,7 @@ export async function loadEffectiveSettings(manager: EntityManager, deviceId: st
   );
 }
 
-export async function loadDeviceFacts(manager: EntityManager, deviceId: string): Promise<DeviceFacts | null> {
-  const rows = await manager.query(
-    `SELECT d.*, COALESCE(array_agg(m.collection_id) FILTER (WHERE m.collection_id IS NOT NULL), '{}') AS collection_ids
-       FROM devices d LEFT JOIN collection_members m ON m.device_id = d.id
-      WHERE d.id = $1 GROUP BY d.id`,
-    [deviceId],
-  );
-  const d = rows[0];
+function deviceOf(d: DeviceRow | null): DeviceFacts | null {
   if (!d) return null;
   return {
     id: d.id,
@@ -66,44 +106,36 @@ export async function loadDeviceFacts(manager: EntityManager, deviceId: string):
   };
 }
 
-/**
- * A principal with the names of every group it belongs to (nested groups followed) and the role
- * grants it holds directly or through those groups.
- */
-export async function loadPrincipalFacts(manager: EntityManager, principalId: string): Promise<PrincipalFacts | null> {
-  const [p] = await manager.query('SELECT id, name, kind, disabled FROM principals WHERE id = $1', [principalId]);
+function principalOf(p: PrincipalRow | null): PrincipalFacts | null {
   if (!p) return null;
-  const groups: { id: string; name: string }[] = await manager.query(
-    `WITH RECURSIVE g(id) AS (
-        SELECT group_id FROM group_members WHERE member_id = $1
-        UNION SELECT gm.group_id FROM group_members gm JOIN g ON gm.member_id = g.id)
-     SELECT p.id, p.name FROM g JOIN principals p ON p.id = g.id WHERE NOT p.disabled`,
-    [principalId],
-  );
-  const grants: { role: RoleGrant['role']; collection_ids: string[] | null }[] = await manager.query(
-    'SELECT role, collection_ids FROM role_assignments WHERE principal_id = ANY($1)',
-    [[principalId, ...groups.map((g) => g.id)]],
-  );
   return {
     id: p.id,
     name: p.name,
     kind: p.kind,
     disabled: p.disabled,
-    groupNames: groups.map((g) => g.name),
-    grants: grants.map((g) => ({ role: g.role, collectionIds: g.collection_ids })),
+    groupNames: p.group_names ?? [],
+    grants: (p.grants ?? []).map((g) => ({ role: g.role, collectionIds: g.collection_ids })),
   };
 }
 
-export async function loadControllingSessionIds(
-  manager: EntityManager,
-  deviceId: string,
-  excludeSessionId: string | null,
-): Promise<string[]> {
-  const rows: { id: string }[] = await manager.query(
-    'SELECT id FROM sessions WHERE device_id = $1 AND state = ANY($2) AND id IS DISTINCT FROM $3',
-    [deviceId, CONTROLLING_STATES, excludeSessionId],
-  );
-  return rows.map((r) => r.id);
+/** The default set and every custom set deployed to a collection holding the device, merged. */
+export async function loadEffectiveSettings(manager: EntityManager, deviceId: string | null): Promise<EffectiveSettings> {
+  const [row] = await manager.query(`SELECT ${settingsRowsSql('$1')} AS settings`, [deviceId]);
+  return settingsOf(row.settings);
+}
+
+export async function loadDeviceFacts(manager: EntityManager, deviceId: string): Promise<DeviceFacts | null> {
+  const [row] = await manager.query(`SELECT ${deviceSql('$1')} AS device`, [deviceId]);
+  return deviceOf(row.device);
+}
+
+/**
+ * A principal with the names of every group it belongs to (nested groups followed) and the role
+ * grants it holds directly or through those groups.
+ */
+export async function loadPrincipalFacts(manager: EntityManager, principalId: string): Promise<PrincipalFacts | null> {
+  const [row] = await manager.query(`SELECT ${principalSql('$1')} AS principal`, [principalId]);
+  return principalOf(row.principal);
 }
 
 export interface EligibilityQuery {
@@ -117,28 +149,31 @@ export interface EligibilityQuery {
   policy: EligibilityPolicy;
 }
 
-/** Everything the ten checks need, read from the database. */
+/** Everything the ten checks need, read from the database in one statement. */
 export async function loadEligibilityInput(
   manager: EntityManager,
   q: EligibilityQuery,
 ): Promise<EligibilityInput | { missing: 'requester' }> {
-  const [device, requester, viewer] = await Promise.all([
-    loadDeviceFacts(manager, q.deviceId),
-    loadPrincipalFacts(manager, q.requesterId),
-    q.viewerId === q.requesterId ? null : loadPrincipalFacts(manager, q.viewerId),
-  ]);
+  const [row]: { device: DeviceRow | null; requester: PrincipalRow | null; viewer: PrincipalRow | null; settings: SettingsRow[] | null; controlling: string[] }[] =
+    await queryPrepared(
+      manager,
+      `SELECT ${deviceSql('$1')} AS device, ${principalSql('$2')} AS requester,
+              CASE WHEN $3::uuid = $2::uuid THEN NULL ELSE ${principalSql('$3')} END AS viewer,
+              CASE WHEN EXISTS (SELECT 1 FROM devices WHERE id = $1) THEN ${settingsRowsSql('$1')} END AS settings,
+              ARRAY(SELECT id FROM sessions WHERE device_id = $1 AND state = ANY($4) AND id IS DISTINCT FROM $5) AS controlling`,
+      [q.deviceId, q.requesterId, q.viewerId, CONTROLLING_STATES, q.sessionId],
+    );
+  const requester = principalOf(row.requester);
   if (!requester) return { missing: 'requester' };
-  const [settings, controllingSessionIds] = device
-    ? await Promise.all([loadEffectiveSettings(manager, device.id), loadControllingSessionIds(manager, device.id, q.sessionId)])
-    : [null, []];
+  const device = deviceOf(row.device);
   return {
     now: q.now,
     device,
     requester,
-    viewer: q.viewerId === q.requesterId ? requester : viewer,
+    viewer: q.viewerId === q.requesterId ? requester : principalOf(row.viewer),
     ask: q.ask,
-    settings,
-    controllingSessionIds,
+    settings: device ? settingsOf(row.settings ?? []) : null,
+    controllingSessionIds: device ? row.controlling : [],
     policy: q.policy,
   };
 }

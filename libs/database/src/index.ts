@@ -5,3 +5,4 @@ export * from './database.module';
 export * from './errors';
 export * from './eligibility-facts';
 export * from './query-results';
+export * from './prepared';

@@ -1,8 +1,8 @@
 import type { EntityManager } from 'typeorm';
 import { SessionState, assertTransition } from '@rcflow/domain';
-import { ActorKind, appendAudit, sessionStream } from '@rcflow/audit';
-import { JobItem, writeOutbox } from '@rcflow/jobs';
-import { rowsOf } from './query-results';
+import { AUDIT_EVENT_COLUMNS, ActorKind, AuditEntry, StreamHead, appendAudit, chainEntries, sessionStream } from '@rcflow/audit';
+import { JobItem, jobIdOf, writeOutbox } from '@rcflow/jobs';
+import { queryPrepared } from './prepared';
 
 /** Columns a transition may set besides state and version. */
 export interface SessionPatch {
@@ -38,12 +38,40 @@ export interface TransitionRequest {
   steps: TransitionStep[];
   /** Jobs to enqueue once this commits. */
   enqueue?: JobItem[];
+  /**
+   * What the caller read with the session, in the same snapshot as `expectedVersion`. With it the
+   * transition is a single statement that needs no transaction around it.
+   */
+  known?: KnownSession;
+  /**
+   * Further writes that commit with the transition and only when it applies. Each is a data-modifying statement numbered from $1 that may read the updated session
+   * as `s` (columns id, device_id, version), e.g. `INSERT INTO t (a) SELECT $1 FROM s`.
+   */
+  also?: SqlPart[];
+}
+
+export interface KnownSession {
+  /** The head of the session's audit stream; its seq equals the session's version. */
+  head: StreamHead;
+  deviceId: string;
+  viewerId: string;
+  ticketRef: string | null;
+}
+
+export interface SqlPart {
+  sql: string;
+  params: unknown[];
 }
 
 export interface TransitionResult {
   state: SessionState;
   version: number;
+  /** The session stream's new head. */
+  head: StreamHead;
 }
+
+/** SQL types of AUDIT_EVENT_COLUMNS, for values that do not sit directly in an INSERT … VALUES. */
+const AUDIT_EVENT_TYPES = ['text', 'int', 'timestamptz', 'uuid', 'text', 'text', 'text', 'uuid', 'uuid', 'uuid', 'text', 'text', 'jsonb', 'text', 'text'];
 
 /**
  * Applies one or more consecutive transitions and their audit events in the caller's transaction,
@@ -64,29 +92,18 @@ export async function applyTransitions(
     from = step.to;
   }
   const finalState = from;
-  const sets = ['state = $1', 'version = version + $2', 'state_changed_at = $3', 'updated_at = $3'];
-  const params: unknown[] = [finalState, req.steps.length, now];
-  for (const [key, value] of Object.entries(patch) as [keyof SessionPatch, unknown][]) {
-    params.push(value);
-    sets.push(`${PATCH_COLUMNS[key]} = $${params.length}`);
-  }
-  params.push(req.sessionId, req.from, req.expectedVersion);
-  const n = params.length;
-  const updated: unknown = await manager.query(
-      `UPDATE sessions SET ${sets.join(', ')} WHERE id = $${n - 2} AND state = $${n - 1} AND version = $${n}
-       RETURNING version, device_id, viewer_id, ticket_ref`,
-      params,
-    );
-  const rows = rowsOf<{ version: number; device_id: string; viewer_id: string; ticket_ref: string | null }>(updated);
-  if (rows.length === 0) return null;
-  const row = rows[0];
-  let prev = req.from;
-  await appendAudit(
-    manager,
-    auditKey,
-    req.steps.map((step, i) => {
+  const params: unknown[] = [];
+  const p = (v: unknown) => `$${params.push(v)}`;
+  const at = p(now);
+  const sets = [`state = ${p(finalState)}`, `version = version + ${p(req.steps.length)}`, `state_changed_at = ${at}`, `updated_at = ${at}`];
+  for (const [key, value] of Object.entries(patch) as [keyof SessionPatch, unknown][]) sets.push(`${PATCH_COLUMNS[key]} = ${p(value)}`);
+  const update = `UPDATE sessions SET ${sets.join(', ')} WHERE id = ${p(req.sessionId)} AND state = ${p(req.from)} AND version = ${p(req.expectedVersion)}`;
+  const stream = sessionStream(req.sessionId);
+  const entries = (row: { device_id: string; viewer_id: string; ticket_ref: string | null }): AuditEntry[] => {
+    let prev = req.from;
+    return req.steps.map((step, i) => {
       const entry = {
-        stream: sessionStream(req.sessionId),
+        stream,
         actorId: req.actor.id,
         actorKind: req.actor.kind,
         action: `session.${step.to}`,
@@ -100,9 +117,65 @@ export async function applyTransitions(
       };
       prev = step.to;
       return entry;
-    }),
+    });
+  };
+
+  if (!req.known) {
+    const rows = await queryPrepared<{ version: number; device_id: string; viewer_id: string; ticket_ref: string | null }>(
+      manager,
+      `${update} RETURNING version, device_id, viewer_id, ticket_ref`,
+      params,
+    );
+    if (rows.length === 0) return null;
+    const row = rows[0];
+    const heads = await appendAudit(manager, auditKey, entries(row), now);
+    if (req.enqueue?.length) await writeOutbox(manager, req.enqueue);
+    for (const part of req.also ?? []) {
+      const n = part.params.length + 1;
+      await manager.query(`WITH s AS (SELECT id, device_id, version FROM sessions WHERE id = $${n}) ${part.sql}`, [...part.params, req.sessionId]);
+    }
+    return { state: finalState, version: row.version, head: heads.get(stream)! };
+  }
+
+  // One statement: the fenced update, its events, the stream head (fenced too), the outbox rows and
+  // the caller's writes. Nothing but the update runs unless the update matched.
+  const known = req.known;
+  const chained = chainEntries(
+    auditKey,
+    entries({ device_id: known.deviceId, viewer_id: known.viewerId, ticket_ref: known.ticketRef }),
+    new Map([[stream, known.head]]),
     now,
   );
-  if (req.enqueue?.length) await writeOutbox(manager, req.enqueue);
-  return { state: finalState, version: row.version };
+  const head = chained.heads.get(stream)!;
+  const values = chained.rows.map((r) => `(${r.map((v, i) => `${p(v)}::${AUDIT_EVENT_TYPES[i]}`).join(',')})`).join(',');
+  const ctes = [
+    `s AS (${update} RETURNING id, device_id, version)`,
+    `e AS (INSERT INTO audit_events (${AUDIT_EVENT_COLUMNS}) SELECT v.* FROM s, (VALUES ${values}) v RETURNING 1)`,
+    `h AS (UPDATE audit_stream_heads SET seq = ${p(head.seq)}, hash = ${p(head.hash)} FROM s
+            WHERE stream = ${p(stream)} AND audit_stream_heads.seq = ${p(known.head.seq)} AND audit_stream_heads.hash = ${p(known.head.hash)} RETURNING 1)`,
+  ];
+  if (req.enqueue?.length) {
+    const items = req.enqueue;
+    ctes.push(
+      `o AS (INSERT INTO outbox (queue, job_name, job_id, payload) SELECT u.* FROM s,
+         unnest(${p(items.map((i) => i.queue))}::text[], ${p(items.map((i) => i.name))}::text[], ${p(items.map((i) => jobIdOf(i)))}::text[],
+                ${p(items.map((i) => JSON.stringify(i.data)))}::jsonb[]) u)`,
+    );
+  }
+  for (const [i, part] of (req.also ?? []).entries()) {
+    const base = params.length;
+    params.push(...part.params);
+    ctes.push(`a${i} AS (${part.sql.replace(/\$(\d+)/g, (_, n: string) => `$${base + Number(n)}`)})`);
+  }
+  // A head that does not match what was read means the chain and the session disagree: abort all of it.
+  const rows = await queryPrepared<{ version: number }>(
+    manager,
+    `WITH ${ctes.join(',\n')}
+     SELECT s.version, CASE WHEN (SELECT count(*) FROM h) = 1 THEN 0
+                            ELSE rcflow_fail('audit head of ' || ${p(stream)} || ' does not match the session version') END AS ok
+       FROM s`,
+    params,
+  );
+  if (rows.length === 0) return null;
+  return { state: finalState, version: rows[0].version, head };
 }

@@ -18,19 +18,26 @@ class Routes {
   read() {}
 }
 
-/** A DataSource answering the guard's queries from memory, counting the key lookups. */
-function fakeDataSource(hash: string, role = 'remote_tools_operator') {
+const mockGrant = { role: 'remote_tools_operator' };
+jest.mock('@rcflow/database', () => ({
+  loadPrincipalFacts: async (_manager: unknown, id: string) => ({
+    id,
+    name: 'alice',
+    kind: 'user',
+    disabled: false,
+    groupNames: [],
+    grants: [{ role: mockGrant.role, collectionIds: ['desks'] }],
+  }),
+}));
+
+/** A DataSource answering the guard's key lookup from memory, counting the lookups. */
+function fakeDataSource(hash: string) {
   const seen = { keyLookups: 0, revoked: false };
   const query = async (sql: string): Promise<unknown[]> => {
     await new Promise((r) => setImmediate(r));
-    if (sql.includes('FROM api_keys')) {
-      seen.keyLookups++;
-      return seen.revoked ? [] : [{ principal_id: PRINCIPAL, secret_hash: hash }];
-    }
-    if (sql.includes('FROM principals WHERE id')) return [{ id: PRINCIPAL, name: 'alice', kind: 'user', disabled: false }];
-    if (sql.includes('WITH RECURSIVE')) return [];
-    if (sql.includes('FROM role_assignments')) return [{ role, collection_ids: ['desks'] }];
-    throw new Error(`unexpected query ${sql}`);
+    if (!sql.includes('FROM api_keys')) throw new Error(`unexpected query ${sql}`);
+    seen.keyLookups++;
+    return seen.revoked ? [] : [{ principal_id: PRINCIPAL, secret_hash: hash }];
   };
   return { ds: { query, manager: { query } } as unknown as DataSource, seen };
 }
@@ -72,13 +79,15 @@ describe('AuthGuard', () => {
   });
 
   it("checks each route's permission and lets public routes through without a key", async () => {
-    const { ds } = fakeDataSource(hash, 'read_only_auditor');
+    const { ds } = fakeDataSource(hash);
     const guard = new AuthGuard(new Reflector(), ds, config);
+    mockGrant.role = 'read_only_auditor';
     await expect(guard.canActivate(context('create', bearer).ctx)).rejects.toMatchObject({ status: 403 });
     await expect(guard.canActivate(context('create', bearer).ctx)).rejects.toMatchObject({ status: 403 });
     await expect(guard.canActivate(context('read', bearer).ctx)).resolves.toBe(true);
     await expect(guard.canActivate(context('health', {}).ctx)).resolves.toBe(true);
     await expect(guard.canActivate(context('read', {}).ctx)).rejects.toMatchObject({ status: 401 });
+    mockGrant.role = 'remote_tools_operator';
   });
 
   it('looks a key up again once its entry expires, and then refuses a revoked one', async () => {

@@ -6,6 +6,8 @@ import {
   isUniqueViolation,
   loadEffectiveSettings,
   loadEligibilityInput,
+  queryPrepared,
+  SqlPart,
   TransitionStep,
 } from '@rcflow/database';
 import {
@@ -34,6 +36,9 @@ interface SessionRow {
   hostname: string;
   viewer_name: string;
   applied_settings_hash: string | null;
+  /** The session stream's audit head, read in the same snapshot as version. */
+  head_seq: number | null;
+  head_hash: string | null;
 }
 
 export interface AttemptInfo {
@@ -67,23 +72,25 @@ export class AdvanceSessionHandler {
   async handle(sessionId: string, attempt: AttemptInfo): Promise<void> {
     // The effective settings are read once per run: the push and the start use what was evaluated.
     const run: RunContext = { settings: null };
-    for (let i = 0; i < MAX_STEPS; i++) {
-      const s = await this.load(sessionId);
-      if (!s) return;
+    // The row is read once; each committed step carries state, version and audit head forward, and
+    // only a step that finds the session moved on (another job got there first) reads it again.
+    let s = await this.load(sessionId);
+    for (let i = 0; s && i < MAX_STEPS; i++) {
+      let moved: boolean;
       try {
         switch (s.state) {
           case 'requested':
           case 'validating':
-            await this.decide(s, run);
+            moved = await this.decide(s, run);
             break;
           case 'eligible':
-            await this.transition(s, [{ to: 'pushing_settings' }]);
+            moved = await this.transition(s, SYSTEM, [{ to: 'pushing_settings' }]);
             break;
           case 'pushing_settings':
-            await this.pushSettings(s, run);
+            moved = await this.pushSettings(s, run);
             break;
           case 'awaiting_consent':
-            await this.start(s, run);
+            moved = await this.start(s, run);
             break;
           default:
             return; // active or terminal: nothing runs next
@@ -95,34 +102,54 @@ export class AdvanceSessionHandler {
         await this.fail(s, cause, (err as Error).message);
         return;
       }
+      if (!moved) s = await this.load(sessionId);
     }
   }
 
   private async load(id: string): Promise<SessionRow | null> {
-    const rows: SessionRow[] = await this.dataSource.query(
+    const rows = await queryPrepared<SessionRow>(
+      this.dataSource.manager,
       `SELECT s.id, s.state, s.version, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason,
-              s.ticket_ref, s.consent_rule, d.hostname, d.applied_settings_hash, p.name AS viewer_name
+              s.ticket_ref, s.consent_rule, d.hostname, d.applied_settings_hash, p.name AS viewer_name,
+              h.seq AS head_seq, h.hash AS head_hash
          FROM sessions s LEFT JOIN devices d ON d.id = s.device_id LEFT JOIN principals p ON p.id = s.viewer_id
+         LEFT JOIN audit_stream_heads h ON h.stream = 'session:' || s.id
         WHERE s.id = $1`,
       [id],
     );
     return rows[0] ?? null;
   }
 
-  private transition(s: SessionRow, steps: TransitionStep[]) {
-    return this.dataSource.transaction((tx) =>
-      applyTransitions(tx, this.config.audit.hmacKey, {
-        sessionId: s.id,
-        from: s.state,
-        expectedVersion: s.version,
-        actor: SYSTEM,
-        steps,
-      }),
-    );
+  /**
+   * Commits steps from the state `s` was read in, fenced by its version, in one statement with
+   * `also`; on success `s` is brought up to date. False when the session had moved on.
+   */
+  private async transition(
+    s: SessionRow,
+    actor: { id: string | null; kind: 'system' | 'agent' },
+    steps: TransitionStep[],
+    also: SqlPart[] = [],
+  ): Promise<boolean> {
+    const req = { sessionId: s.id, from: s.state, expectedVersion: s.version, actor, steps, also };
+    const moved =
+      s.head_seq !== null && s.head_hash !== null
+        ? await applyTransitions(this.dataSource.manager, this.config.audit.hmacKey, {
+            ...req,
+            known: { head: { seq: s.head_seq, hash: s.head_hash }, deviceId: s.device_id, viewerId: s.viewer_id, ticketRef: s.ticket_ref },
+          })
+        : // No head row (written around the API): the general path locks and reads the head itself.
+          await this.dataSource.transaction((tx) => applyTransitions(tx, this.config.audit.hmacKey, req));
+    if (!moved) return false;
+    s.state = moved.state;
+    s.version = moved.version;
+    s.head_seq = moved.head.seq;
+    s.head_hash = moved.head.hash;
+    for (const step of steps) if (step.patch?.consentRule !== undefined) s.consent_rule = step.patch.consentRule as ConsentRule | null;
+    return true;
   }
 
   private async fail(s: SessionRow, cause: string, detail: string): Promise<void> {
-    await this.transition(s, [
+    await this.transition(s, SYSTEM, [
       { to: 'failed', reason: cause, data: { cause, detail }, patch: { failureCause: cause, endedAt: new Date() } },
     ]);
   }
@@ -132,8 +159,11 @@ export class AdvanceSessionHandler {
     return run.settings;
   }
 
-  /** Runs the ten checks and records the decision; from `requested` the claim (validating) commits with it. */
-  private async decide(s: SessionRow, run: RunContext): Promise<void> {
+  /**
+   * Runs the ten checks and records the decision; from `requested` the claim (validating) commits
+   * with it, and when the device already runs the effective settings so does awaiting_consent.
+   */
+  private async decide(s: SessionRow, run: RunContext): Promise<boolean> {
     const now = new Date();
     const input = await loadEligibilityInput(this.dataSource.manager, {
       deviceId: s.device_id,
@@ -153,7 +183,7 @@ export class AdvanceSessionHandler {
       controllingSessionIds: input.controllingSessionIds,
     };
     try {
-      await this.recordDecision(s, decision, facts, input.settings?.versionHash ?? null);
+      return await this.recordDecision(s, decision, facts, input.settings);
     } catch (err) {
       if (!isUniqueViolation(err, 'uq_sessions_one_controller')) throw err;
       // Another session took the device between our read and our commit: check 8 fails after all.
@@ -166,7 +196,7 @@ export class AdvanceSessionHandler {
             : c,
         ),
       };
-      await this.recordDecision(s, lost, facts, null);
+      return this.recordDecision(s, lost, facts, null);
     }
   }
 
@@ -174,14 +204,17 @@ export class AdvanceSessionHandler {
     s: SessionRow,
     decision: EligibilityDecision,
     facts: Record<string, unknown>,
-    settingsHash: string | null,
-  ): Promise<unknown> {
+    settings: EffectiveSettings | null,
+  ): Promise<boolean> {
     const failed = decision.checks.filter((c) => !c.passed);
     const claim: TransitionStep[] = s.state === 'requested' ? [{ to: 'validating' }] : [];
+    const settingsHash = settings?.versionHash ?? null;
+    const current = settingsHash !== null && s.applied_settings_hash === settingsHash;
     const outcome: TransitionStep[] = decision.eligible
       ? [
           { to: 'eligible', data: { consentRule: decision.consentRule }, patch: { consentRule: decision.consentRule, settingsHash } },
           { to: 'pushing_settings' },
+          ...(current ? [{ to: 'awaiting_consent' as const, data: { settings: 'already_current', versionHash: settingsHash } }] : []),
         ]
       : [
           {
@@ -191,28 +224,19 @@ export class AdvanceSessionHandler {
             patch: { endedAt: new Date() },
           },
         ];
-    return this.dataSource.transaction(async (tx) => {
-      const moved = await applyTransitions(tx, this.config.audit.hmacKey, {
-        sessionId: s.id,
-        from: s.state,
-        expectedVersion: s.version,
-        actor: SYSTEM,
-        steps: [...claim, ...outcome],
-      });
-      if (!moved) return null;
-      await tx.query(
-        `INSERT INTO eligibility_decisions (session_id, eligible, consent_rule, checks, facts) VALUES ($1, $2, $3, $4, $5)`,
-        [s.id, decision.eligible, decision.consentRule, JSON.stringify(decision.checks), JSON.stringify(facts)],
-      );
-      return moved;
-    });
+    return this.transition(s, SYSTEM, [...claim, ...outcome], [
+      {
+        sql: `INSERT INTO eligibility_decisions (session_id, eligible, consent_rule, checks, facts)
+              SELECT s.id, $1::boolean, $2::text, $3::jsonb, $4::jsonb FROM s`,
+        params: [decision.eligible, decision.consentRule, JSON.stringify(decision.checks), JSON.stringify(facts)],
+      },
+    ]);
   }
 
-  private async pushSettings(s: SessionRow, run: RunContext): Promise<void> {
+  private async pushSettings(s: SessionRow, run: RunContext): Promise<boolean> {
     const settings = await this.settingsFor(s, run);
     if (s.applied_settings_hash === settings.versionHash) {
-      await this.transition(s, [{ to: 'awaiting_consent', data: { settings: 'already_current', versionHash: settings.versionHash } }]);
-      return;
+      return this.transition(s, SYSTEM, [{ to: 'awaiting_consent', data: { settings: 'already_current', versionHash: settings.versionHash } }]);
     }
     const result = await this.agent.applySettings(
       {
@@ -226,7 +250,7 @@ export class AdvanceSessionHandler {
     );
     faultPoint('after-agent-ack');
     if (result.status === 'rejected') {
-      await this.transition(s, [
+      return this.transition(s, SYSTEM, [
         {
           to: 'failed',
           reason: result.reason,
@@ -234,21 +258,18 @@ export class AdvanceSessionHandler {
           patch: { failureCause: 'settings_rejected', endedAt: new Date() },
         },
       ]);
-      return;
     }
-    await this.dataSource.transaction(async (tx) => {
-      const moved = await applyTransitions(tx, this.config.audit.hmacKey, {
-        sessionId: s.id,
-        from: s.state,
-        expectedVersion: s.version,
-        actor: { id: s.device_id, kind: 'agent' },
-        steps: [{ to: 'awaiting_consent', data: { settings: 'applied', versionHash: result.versionHash } }],
-      });
-      if (moved) await tx.query('UPDATE devices SET applied_settings_hash = $1 WHERE id = $2', [result.versionHash, s.device_id]);
-    });
+    const moved = await this.transition(
+      s,
+      { id: s.device_id, kind: 'agent' },
+      [{ to: 'awaiting_consent', data: { settings: 'applied', versionHash: result.versionHash } }],
+      [{ sql: 'UPDATE devices SET applied_settings_hash = $1 FROM s WHERE devices.id = s.device_id', params: [result.versionHash] }],
+    );
+    if (moved) s.applied_settings_hash = result.versionHash;
+    return moved;
   }
 
-  private async start(s: SessionRow, run: RunContext): Promise<void> {
+  private async start(s: SessionRow, run: RunContext): Promise<boolean> {
     const settings = await this.settingsFor(s, run);
     const consentRule = s.consent_rule ?? 'prompt_user';
     const result = await this.agent.startSession(
@@ -268,7 +289,6 @@ export class AdvanceSessionHandler {
       this.config.agent.consentTimeoutMs + this.config.agent.settingsAckTimeoutMs,
     );
     const now = new Date();
-    const actor = { id: s.device_id, kind: 'agent' as const };
     const step: TransitionStep =
       result.outcome === 'started'
         ? {
@@ -279,15 +299,8 @@ export class AdvanceSessionHandler {
         : result.outcome === 'denied'
           ? { to: 'denied', reason: 'the user refused', data: { consentRule, answeredBy: result.answeredBy }, patch: { endedAt: now } }
           : { to: 'consent_timeout', reason: 'nobody answered the consent prompt', data: { consentRule }, patch: { endedAt: now } };
-    await this.dataSource.transaction((tx) =>
-      applyTransitions(tx, this.config.audit.hmacKey, {
-        sessionId: s.id,
-        from: s.state,
-        expectedVersion: s.version,
-        actor,
-        steps: [step],
-      }),
-    );
+    const moved = await this.transition(s, { id: s.device_id, kind: 'agent' }, [step]);
     faultPoint('after-commit');
+    return moved;
   }
 }

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { AGENT_LINK, AgentLink } from '@rcflow/agent-link';
 import { JobName } from '@rcflow/jobs';
+import { queryPrepared } from '@rcflow/database';
 
 /** Tells the agent a session is over. The database already says so; this only reaches the device. */
 @Injectable()
@@ -16,7 +17,8 @@ export class EndSessionHandler {
   ) {}
 
   async handle(sessionId: string, endedBy: string): Promise<void> {
-    const [s] = await this.dataSource.query(
+    const [s] = await queryPrepared<{ id: string; device_id: string; hostname: string }>(
+      this.dataSource.manager,
       'SELECT s.id, s.device_id, d.hostname FROM sessions s JOIN devices d ON d.id = s.device_id WHERE s.id = $1',
       [sessionId],
     );

@@ -4,6 +4,7 @@ import { DefaultClientSettings1795551796800 } from './1795551796800-DefaultClien
 import { CaseInsensitiveNames1795551796900 } from './1795551796900-CaseInsensitiveNames';
 import { AgentChannel1795553106657 } from './1795553106657-AgentChannel';
 import { SessionRequeues1795554095905 } from './1795554095905-SessionRequeues';
+import { FailFunction1795600000000 } from './1795600000000-FailFunction';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   CaseInsensitiveNames1795551796900,
   AgentChannel1795553106657,
   SessionRequeues1795554095905,
+  FailFunction1795600000000,
 ];
