@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { sessionStream } from '@rcflow/audit';
-import { applyTransitions, loadEligibilityInput } from '@rcflow/database';
+import { KnownSession, TransitionRequest, applyTransitions, loadEligibilityInput, queryPrepared } from '@rcflow/database';
 import {
   CANCELLABLE_STATES,
   DEFAULT_ELIGIBILITY_POLICY,
@@ -17,7 +17,6 @@ import {
 } from '@rcflow/domain';
 import { JobItem, JobName, OutboxRelay, QueueName } from '@rcflow/jobs';
 import { Conflict, Forbidden, NotFound } from '../common/errors';
-import { queryPrepared } from '../common/prepared';
 import { decodeCursor, encodeCursor } from '../common/validation';
 import { IntakeBatcher } from './intake-batcher';
 import { INTAKE_FACTS_SQL, INTAKE_SQL, IntakeOutcome, IntakeRow, intakeParams, intakeRefusal, intakeRow } from './session-intake';
@@ -87,11 +86,15 @@ function view(r: SessionRow): SessionView {
   };
 }
 
-type ScopedSessionRow = SessionRow & { collections: string[] };
+type ScopedSessionRow = SessionRow & { collections: string[]; head_seq: number | null; head_hash: string | null };
 
 function mayRead(caller: PrincipalFacts, s: ScopedSessionRow): boolean {
   if (s.viewer_id === caller.id || s.requester_id === caller.id) return true;
   return hasPermission(caller.grants, 'session.read', s.collections);
+}
+
+function knownOf(s: ScopedSessionRow): KnownSession {
+  return { head: { seq: s.head_seq!, hash: s.head_hash! }, deviceId: s.device_id, viewerId: s.viewer_id, ticketRef: s.ticket_ref };
 }
 
 const SESSION_COLUMNS = `s.id, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason, s.ticket_ref, s.state,
@@ -100,9 +103,11 @@ const SESSION_COLUMNS = `s.id, s.device_id, s.viewer_id, s.requester_id, s.type,
 /** Requests sent to PostgreSQL in one intake statement, at most. */
 const INTAKE_MAX_BATCH = 100;
 
+/** A session with its device's collections and, read in the same snapshot, its audit stream's head ($2: the stream). */
 const SCOPED_SESSION_SQL = `SELECT ${SESSION_COLUMNS},
-    ARRAY(SELECT m.collection_id FROM collection_members m WHERE m.device_id = s.device_id) AS collections
-  FROM sessions s WHERE s.id = $1::uuid`;
+    ARRAY(SELECT m.collection_id FROM collection_members m WHERE m.device_id = s.device_id) AS collections,
+    h.seq AS head_seq, h.hash AS head_hash
+  FROM sessions s LEFT JOIN audit_stream_heads h ON h.stream = $2::text WHERE s.id = $1::uuid`;
 
 const SESSION_BY_KEY_SQL = `SELECT k.request_hash, ${SESSION_COLUMNS}
   FROM idempotency_keys k JOIN sessions s ON s.id = k.session_id WHERE k.principal_id = $1::uuid AND k.key = $2::text`;
@@ -124,8 +129,7 @@ export class SessionsService {
 
   private async runIntake(rows: IntakeRow[]): Promise<Map<string, IntakeOutcome>> {
     const answers = await queryPrepared<{ id: string; created: boolean; collections: string[] | null; viewer_kind: string | null }>(
-      this.dataSource,
-      'rcflow_intake',
+      this.dataSource.manager,
       INTAKE_SQL,
       intakeParams(rows),
     );
@@ -192,10 +196,7 @@ export class SessionsService {
   }
 
   private async priorForKey(principalId: string, key: string, requestHash: string): Promise<SessionView | null> {
-    const [row] = await queryPrepared<SessionRow & { request_hash: string }>(this.dataSource, 'rcflow_session_by_key', SESSION_BY_KEY_SQL, [
-      principalId,
-      key,
-    ]);
+    const [row] = await queryPrepared<SessionRow & { request_hash: string }>(this.dataSource.manager, SESSION_BY_KEY_SQL, [principalId, key]);
     if (!row) return null;
     if (row.request_hash !== requestHash) {
       throw new Conflict('this Idempotency-Key was already used with a different request body');
@@ -215,7 +216,7 @@ export class SessionsService {
 
   /** A session with its device's collections, which every scope check on it needs, in one statement. */
   private async findRow(id: string): Promise<ScopedSessionRow | null> {
-    const [row] = await queryPrepared<ScopedSessionRow>(this.dataSource, 'rcflow_session_scoped', SCOPED_SESSION_SQL, [id]);
+    const [row] = await queryPrepared<ScopedSessionRow>(this.dataSource.manager, SCOPED_SESSION_SQL, [id, sessionStream(id)]);
     return row ?? null;
   }
 
@@ -313,21 +314,20 @@ export class SessionsService {
         ? [{ queue: QueueName.Sessions, name: JobName.EndSession, data: { sessionId: id, endedBy: caller.name } }]
         : [];
       const now = new Date();
-      const moved = await this.dataSource.transaction((tx: EntityManager) =>
-        applyTransitions(
-          tx,
-          this.config.audit.hmacKey,
-          {
-            sessionId: id,
-            from: s.state,
-            expectedVersion: s.version,
-            actor: { id: caller.id, kind: 'principal' },
-            steps: [{ to, reason, data: { by: caller.name }, patch: { endedAt: now } }],
-            enqueue,
-          },
-          now,
-        ),
-      );
+      const transition: TransitionRequest = {
+        sessionId: id,
+        from: s.state,
+        expectedVersion: s.version,
+        actor: { id: caller.id, kind: 'principal' },
+        steps: [{ to, reason, data: { by: caller.name }, patch: { endedAt: now } }],
+        enqueue,
+      };
+      const key = this.config.audit.hmacKey;
+      // With the stream head read alongside the row, the transition is one statement, atomic alone.
+      const moved =
+        s.head_seq !== null && s.head_hash !== null
+          ? await applyTransitions(this.dataSource.manager, key, { ...transition, known: knownOf(s) }, now)
+          : await this.dataSource.transaction((tx: EntityManager) => applyTransitions(tx, key, transition, now));
       if (moved) {
         if (enqueue.length) this.relay.kick();
         // The version fence guarantees the row is the one read, changed by this transition only.
