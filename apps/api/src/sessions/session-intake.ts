@@ -72,6 +72,7 @@ export interface IntakeRow {
 
 /** What the intake statement answers for a row: created or not, and the facts to explain a refusal. */
 export interface IntakeOutcome extends IntakeFacts {
+  /** When true, the facts are not read (null): nothing needs explaining. */
   created: boolean;
 }
 
@@ -161,7 +162,7 @@ const n = COLUMNS.length;
  * the idempotency record and the outbox row. A key already recorded writes nothing for that
  * request: ON CONFLICT waits for a concurrent holder of the key to commit first, and keys are
  * taken in one order so two statements never wait for each other. One row per request answers
- * whether it was created, with the facts to explain why not (intakeRefusal).
+ * whether it was created and, when not, the facts to explain why (intakeRefusal).
  */
 export const INTAKE_SQL = `WITH r AS (
     SELECT * FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
@@ -198,7 +199,8 @@ export const INTAKE_SQL = `WITH r AS (
   o AS (
     INSERT INTO outbox (queue, job_name, job_id, payload)
       SELECT $${n + 5}::text, $${n + 6}::text, a.job_id, a.payload::jsonb FROM accepted a JOIN s ON s.id = a.id)
-  SELECT r.id, s.id IS NOT NULL AS created, f.collections, f.viewer_kind
+  SELECT r.id, s.id IS NOT NULL AS created,
+      CASE WHEN s.id IS NULL THEN f.collections END AS collections, CASE WHEN s.id IS NULL THEN f.viewer_kind END AS viewer_kind
     FROM r JOIN facts f ON f.id = r.id LEFT JOIN s ON s.id = r.id`;
 
 /** The parameters of INTAKE_SQL for these rows. */
