@@ -138,7 +138,8 @@ export class SessionsService {
 
   /**
    * Accepts a request: the session, its first audit event, the idempotency record and the outbox
-   * row commit together, in one statement, so a 202 holds even while Redis is down.
+   * row commit together, in one statement (shared with concurrent requests, see IntakeBatcher),
+   * so a 202 holds even while Redis is down.
    */
   async create(
     caller: PrincipalFacts,
