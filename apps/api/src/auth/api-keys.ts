@@ -23,7 +23,11 @@ export function parseKey(raw: string): { id: string; secret: string } | null {
 }
 
 export function secretMatches(secret: string, storedHash: string): boolean {
-  const a = Buffer.from(hashSecret(secret), 'hex');
-  const b = Buffer.from(storedHash, 'hex');
-  return a.length === b.length && timingSafeEqual(a, b);
+  return digestMatches(secret, Buffer.from(storedHash, 'hex'));
+}
+
+/** secretMatches against the stored hash already decoded (what a cache keeps). Constant time. */
+export function digestMatches(secret: string, storedDigest: Buffer): boolean {
+  const digest = createHash('sha256').update(secret).digest();
+  return digest.length === storedDigest.length && timingSafeEqual(digest, storedDigest);
 }

@@ -6,7 +6,7 @@ import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { loadPrincipalFacts } from '@rcflow/database';
 import { Permission, PrincipalFacts, hasPermission } from '@rcflow/domain';
 import { Forbidden, TooManyRequests, Unauthenticated } from '../common/errors';
-import { parseKey, secretMatches } from './api-keys';
+import { digestMatches, parseKey } from './api-keys';
 
 export const PUBLIC = 'rcflow:public';
 export const REQUIRES = 'rcflow:requires';
@@ -21,14 +21,30 @@ export interface AuthedRequest extends Request {
 
 const CACHE_MS = 5000;
 
+interface CachedKey {
+  principal: PrincipalFacts;
+  /** The key's stored SHA-256, decoded. */
+  digest: Buffer;
+  until: number;
+}
+
+interface RouteRule {
+  isPublic: boolean;
+  needed: Permission | undefined;
+}
+
 /**
  * Authenticates every request by API key (Authorization: Bearer rcf_…), rate-limits per
  * principal (or per address before authentication) and checks the route's permission.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly cache = new Map<string, { principal: PrincipalFacts; hash: string; until: number }>();
+  private readonly cache = new Map<string, CachedKey>();
+  /** Lookups under way, so that the requests that find a key's entry expired together share one. */
+  private readonly loading = new Map<string, Promise<CachedKey | null>>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  /** Each route's rule, read from its decorators once. */
+  private readonly rules = new WeakMap<object, WeakMap<object, RouteRule>>();
 
   constructor(
     private readonly reflector: Reflector,
@@ -37,9 +53,9 @@ export class AuthGuard implements CanActivate {
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
-    const targets = [ctx.getHandler(), ctx.getClass()];
+    const rule = this.ruleOf(ctx);
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC, targets)) {
+    if (rule.isPublic) {
       this.take(`ip:${req.ip}`);
       return true;
     }
@@ -57,31 +73,60 @@ export class AuthGuard implements CanActivate {
     }
     this.take(`p:${principal.id}`);
     req.principal = principal;
-    const needed = this.reflector.getAllAndOverride<Permission | undefined>(REQUIRES, targets);
-    if (needed && !hasPermission(principal.grants, needed)) {
-      throw new Forbidden(`${principal.name} lacks the permission ${needed}`);
+    if (rule.needed && !hasPermission(principal.grants, rule.needed)) {
+      throw new Forbidden(`${principal.name} lacks the permission ${rule.needed}`);
     }
     return true;
   }
 
+  private ruleOf(ctx: ExecutionContext): RouteRule {
+    const handler = ctx.getHandler();
+    const controller = ctx.getClass();
+    let byHandler = this.rules.get(controller);
+    if (!byHandler) this.rules.set(controller, (byHandler = new WeakMap()));
+    let rule = byHandler.get(handler);
+    if (!rule) {
+      const targets = [handler, controller];
+      rule = {
+        isPublic: this.reflector.getAllAndOverride<boolean>(PUBLIC, targets) === true,
+        needed: this.reflector.getAllAndOverride<Permission | undefined>(REQUIRES, targets),
+      };
+      byHandler.set(handler, rule);
+    }
+    return rule;
+  }
+
+  /** The principal of a valid, current key whose secret matches; null otherwise. */
   private async principalFor(keyId: string, secret: string): Promise<PrincipalFacts | null> {
-    const now = Date.now();
-    const hit = this.cache.get(keyId);
-    if (hit && hit.until > now) return secretMatches(secret, hit.hash) ? hit.principal : null;
+    let entry: CachedKey | null | undefined = this.cache.get(keyId);
+    if (!entry || entry.until <= Date.now()) entry = await this.load(keyId);
+    return entry && digestMatches(secret, entry.digest) ? entry.principal : null;
+  }
+
+  private load(keyId: string): Promise<CachedKey | null> {
+    let pending = this.loading.get(keyId);
+    if (!pending) {
+      pending = this.fetch(keyId).finally(() => this.loading.delete(keyId));
+      this.loading.set(keyId, pending);
+    }
+    return pending;
+  }
+
+  private async fetch(keyId: string): Promise<CachedKey | null> {
     const [key] = await this.dataSource.query(
       `SELECT k.principal_id, k.secret_hash FROM api_keys k JOIN principals p ON p.id = k.principal_id
         WHERE k.id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now()) AND NOT p.disabled`,
       [keyId],
     );
-    if (!key || !secretMatches(secret, key.secret_hash)) {
+    const principal = key ? await loadPrincipalFacts(this.dataSource.manager, key.principal_id) : null;
+    if (!key || !principal) {
       this.cache.delete(keyId);
       return null;
     }
-    const principal = await loadPrincipalFacts(this.dataSource.manager, key.principal_id);
-    if (!principal) return null;
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(keyId, { principal, hash: key.secret_hash, until: now + CACHE_MS });
-    return principal;
+    const entry = { principal, digest: Buffer.from(key.secret_hash, 'hex'), until: Date.now() + CACHE_MS };
+    this.cache.set(keyId, entry);
+    return entry;
   }
 
   /** Token bucket: RATE_LIMIT_PER_MINUTE per caller, refilled continuously. */

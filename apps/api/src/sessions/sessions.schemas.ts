@@ -2,14 +2,18 @@ import { z } from 'zod';
 import { ACCESS_MODES, SESSION_STATES, SESSION_TYPES } from '@rcflow/domain';
 import { cursor, limit, uuid } from '../common/validation';
 
+/** Free text PostgreSQL can store: it refuses NUL in text, and a refused row would fail its statement. */
+const text = (max: number) =>
+  z.string().trim().min(1).max(max).regex(/^[^\u0000]*$/, 'must not contain NUL characters');
+
 /** What a caller may send to request a session; state, approver and consent are never settable. */
 export const sessionRequestSchema = z.strictObject({
   deviceId: uuid,
   viewerId: uuid.optional(),
   type: z.enum(SESSION_TYPES),
   access: z.enum(ACCESS_MODES),
-  reason: z.string().trim().min(1).max(1000).optional(),
-  ticketRef: z.string().trim().min(1).max(200).optional(),
+  reason: text(1000).optional(),
+  ticketRef: text(200).optional(),
 });
 export type SessionRequestBody = z.infer<typeof sessionRequestSchema>;
 
@@ -27,4 +31,4 @@ export const listSessionsQuery = z.strictObject({
   cursor: cursor.optional(),
 });
 
-export const cancelSchema = z.strictObject({ reason: z.string().trim().min(1).max(1000).optional() });
+export const cancelSchema = z.strictObject({ reason: text(1000).optional() });

@@ -2,8 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
-import { appendAudit, sessionStream } from '@rcflow/audit';
-import { applyTransitions, isUniqueViolation, loadEligibilityInput } from '@rcflow/database';
+import { sessionStream } from '@rcflow/audit';
+import { KnownSession, TransitionRequest, applyTransitions, loadEligibilityInput, queryPrepared } from '@rcflow/database';
 import {
   CANCELLABLE_STATES,
   DEFAULT_ELIGIBILITY_POLICY,
@@ -15,9 +15,11 @@ import {
   hasPermission,
   scopeOf,
 } from '@rcflow/domain';
-import { JobItem, JobName, OutboxRelay, QueueName, writeOutbox } from '@rcflow/jobs';
-import { Conflict, Forbidden, NotFound, UnprocessableRequest } from '../common/errors';
+import { JobItem, JobName, OutboxRelay, QueueName } from '@rcflow/jobs';
+import { Conflict, Forbidden, NotFound } from '../common/errors';
 import { decodeCursor, encodeCursor } from '../common/validation';
+import { IntakeBatcher } from './intake-batcher';
+import { INTAKE_FACTS_SQL, INTAKE_SQL, IntakeOutcome, IntakeRow, intakeParams, intakeRefusal, intakeRow } from './session-intake';
 import type { SessionRequestBody } from './sessions.schemas';
 
 interface SessionRow {
@@ -84,21 +86,60 @@ function view(r: SessionRow): SessionView {
   };
 }
 
+type ScopedSessionRow = SessionRow & { collections: string[]; head_seq: number | null; head_hash: string | null };
+
+function mayRead(caller: PrincipalFacts, s: ScopedSessionRow): boolean {
+  if (s.viewer_id === caller.id || s.requester_id === caller.id) return true;
+  return hasPermission(caller.grants, 'session.read', s.collections);
+}
+
+function knownOf(s: ScopedSessionRow): KnownSession {
+  return { head: { seq: s.head_seq!, hash: s.head_hash! }, deviceId: s.device_id, viewerId: s.viewer_id, ticketRef: s.ticket_ref };
+}
+
 const SESSION_COLUMNS = `s.id, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason, s.ticket_ref, s.state,
   s.version, s.consent_rule, s.failure_cause, s.created_at, s.state_changed_at, s.started_at, s.ended_at`;
+
+/** Requests sent to PostgreSQL in one intake statement, at most. */
+const INTAKE_MAX_BATCH = 100;
+
+/** A session with its device's collections and, read in the same snapshot, its audit stream's head ($2: the stream). */
+const SCOPED_SESSION_SQL = `SELECT ${SESSION_COLUMNS},
+    ARRAY(SELECT m.collection_id FROM collection_members m WHERE m.device_id = s.device_id) AS collections,
+    h.seq AS head_seq, h.hash AS head_hash
+  FROM sessions s LEFT JOIN audit_stream_heads h ON h.stream = $2::text WHERE s.id = $1::uuid`;
+
+const SESSION_BY_KEY_SQL = `SELECT k.request_hash, ${SESSION_COLUMNS}
+  FROM idempotency_keys k JOIN sessions s ON s.id = k.session_id WHERE k.principal_id = $1::uuid AND k.key = $2::text`;
 
 /** Intake, reading and cancelling of sessions, each scoped to what the caller may see. */
 @Injectable()
 export class SessionsService {
+  private readonly intake: IntakeBatcher;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly relay: OutboxRelay,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
-  ) {}
+  ) {
+    // A few statements in flight leave the rest of the pool to reads, the outbox relay and auth.
+    const maxInFlight = Math.max(1, Math.floor(config.database.poolSize / 4));
+    this.intake = new IntakeBatcher((rows) => this.runIntake(rows), maxInFlight, INTAKE_MAX_BATCH);
+  }
+
+  private async runIntake(rows: IntakeRow[]): Promise<Map<string, IntakeOutcome>> {
+    const answers = await queryPrepared<{ id: string; created: boolean; collections: string[] | null; viewer_kind: string | null }>(
+      this.dataSource.manager,
+      INTAKE_SQL,
+      intakeParams(rows),
+    );
+    return new Map(answers.map((a) => [a.id, { created: a.created, collections: a.collections, viewerKind: a.viewer_kind }]));
+  }
 
   /**
    * Accepts a request: the session, its first audit event, the idempotency record and the outbox
-   * row commit together, so a 202 holds even while Redis is down.
+   * row commit together, in one statement (shared with concurrent requests, see IntakeBatcher),
+   * so a 202 holds even while Redis is down.
    */
   async create(
     caller: PrincipalFacts,
@@ -106,59 +147,30 @@ export class SessionsService {
     idempotencyKey: string | null,
   ): Promise<{ session: SessionView; replayed: boolean }> {
     const viewerId = body.viewerId ?? caller.id;
-    const requestHash = createHash('sha256').update(canonicalJson({ ...body, viewerId })).digest('hex');
-    if (idempotencyKey) {
-      const prior = await this.priorForKey(caller.id, idempotencyKey, requestHash);
-      if (prior) return { session: prior, replayed: true };
-    }
-    await this.checkIntake(caller, body.deviceId, viewerId);
-
+    const requestHash = idempotencyKey ? createHash('sha256').update(canonicalJson({ ...body, viewerId })).digest('hex') : null;
     const id = randomUUID();
     const now = new Date();
-    try {
-      await this.dataSource.transaction(async (tx) => {
-        if (idempotencyKey) {
-          await tx.query(
-            'INSERT INTO idempotency_keys (principal_id, key, request_hash, session_id) VALUES ($1, $2, $3, $4)',
-            [caller.id, idempotencyKey, requestHash, id],
-          );
-        }
-        await tx.query(
-          `INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref, state,
-             state_changed_at, version, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, 1, $9, $9)`,
-          [id, body.deviceId, viewerId, caller.id, body.type, body.access, body.reason ?? null, body.ticketRef ?? null, now],
-        );
-        await appendAudit(
-          tx,
-          this.config.audit.hmacKey,
-          [
-            {
-              stream: sessionStream(id),
-              actorId: caller.id,
-              actorKind: 'principal',
-              action: 'session.requested',
-              outcome: 'requested',
-              sessionId: id,
-              deviceId: body.deviceId,
-              viewerId,
-              ticketRef: body.ticketRef ?? null,
-              reason: body.reason ?? null,
-              data: { type: body.type, access: body.access, requesterId: caller.id, version: 1 },
-            },
-          ],
-          now,
-          { newStreams: true },
-        );
-        await writeOutbox(tx, [{ queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: id } }]);
-      });
-    } catch (err) {
-      // A concurrent request with the same key won the race: answer as it did.
-      if (idempotencyKey && isUniqueViolation(err)) {
+    const answer = await this.intake.submit(
+      intakeRow({
+        caller,
+        body,
+        viewerId,
+        sessionId: id,
+        now,
+        auditKey: this.config.audit.hmacKey,
+        idempotency: idempotencyKey && requestHash ? { key: idempotencyKey, requestHash } : null,
+      }),
+    );
+    if (!answer.created) {
+      // An earlier request with this key (perhaps a concurrent one, committed first) answers as it did.
+      if (idempotencyKey && requestHash) {
         const prior = await this.priorForKey(caller.id, idempotencyKey, requestHash);
         if (prior) return { session: prior, replayed: true };
       }
-      throw err;
+      throw (
+        intakeRefusal(caller, body.deviceId, viewerId, answer) ??
+        new Conflict('the request raced a change to its device or Idempotency-Key; retry')
+      );
     }
     this.relay.kick();
     return {
@@ -185,60 +197,39 @@ export class SessionsService {
   }
 
   private async priorForKey(principalId: string, key: string, requestHash: string): Promise<SessionView | null> {
-    const [row] = await this.dataSource.query(
-      'SELECT request_hash, session_id FROM idempotency_keys WHERE principal_id = $1 AND key = $2',
-      [principalId, key],
-    );
+    const [row] = await queryPrepared<SessionRow & { request_hash: string }>(this.dataSource.manager, SESSION_BY_KEY_SQL, [principalId, key]);
     if (!row) return null;
     if (row.request_hash !== requestHash) {
       throw new Conflict('this Idempotency-Key was already used with a different request body');
     }
-    return this.findRow(row.session_id);
+    return view(row);
   }
 
   /** Refusals that need no decision record: unknown or out-of-scope ids, or a request the caller may not make. */
   private async checkIntake(caller: PrincipalFacts, deviceId: string, viewerId: string): Promise<void> {
-    if (!hasPermission(caller.grants, 'session.request')) {
-      throw new Forbidden(`${caller.name} may not request sessions`);
-    }
-    const collections = await this.deviceCollections(deviceId);
-    if (!collections) throw new NotFound('device', deviceId);
-    if (!hasPermission(caller.grants, 'session.request', collections)) throw new NotFound('device', deviceId);
-    if (viewerId !== caller.id) {
-      if (!hasPermission(caller.grants, 'session.request_on_behalf', collections)) {
-        throw new Forbidden(`${caller.name} may not request sessions on behalf of another viewer`);
-      }
-      const [viewer] = await this.dataSource.query('SELECT kind FROM principals WHERE id = $1', [viewerId]);
-      if (!viewer) throw new UnprocessableRequest(`viewer ${viewerId} is not a known principal`);
-      if (viewer.kind === 'group') throw new UnprocessableRequest('the viewer must be a user or service, not a group');
-    }
+    const [facts]: { collections: string[] | null; viewer_kind: string | null }[] = await this.dataSource.query(INTAKE_FACTS_SQL, [
+      deviceId,
+      viewerId === caller.id ? null : viewerId,
+    ]);
+    const refused = intakeRefusal(caller, deviceId, viewerId, { collections: facts.collections, viewerKind: facts.viewer_kind });
+    if (refused) throw refused;
   }
 
-  private async deviceCollections(deviceId: string): Promise<string[] | null> {
-    const rows: { collection_id: string | null }[] = await this.dataSource.query(
-      `SELECT m.collection_id FROM devices d LEFT JOIN collection_members m ON m.device_id = d.id WHERE d.id = $1`,
-      [deviceId],
-    );
-    if (rows.length === 0) return null;
-    return rows.flatMap((r) => (r.collection_id ? [r.collection_id] : []));
-  }
-
-  private async findRow(id: string): Promise<SessionView | null> {
-    const [row] = await this.dataSource.query(`SELECT ${SESSION_COLUMNS} FROM sessions s WHERE s.id = $1`, [id]);
-    return row ? view(row) : null;
+  /** A session with its device's collections, which every scope check on it needs, in one statement. */
+  private async findRow(id: string): Promise<ScopedSessionRow | null> {
+    const [row] = await queryPrepared<ScopedSessionRow>(this.dataSource.manager, SCOPED_SESSION_SQL, [id, sessionStream(id)]);
+    return row ?? null;
   }
 
   /** A session the caller may see: in its read scope, or one it asked for or views. */
   async get(caller: PrincipalFacts, id: string): Promise<SessionView> {
-    const s = await this.findRow(id);
-    if (!s || !(await this.mayRead(caller, s))) throw new NotFound('session', id);
-    return s;
+    return view(await this.readable(caller, id));
   }
 
-  private async mayRead(caller: PrincipalFacts, s: SessionView): Promise<boolean> {
-    if (s.viewerId === caller.id || s.requesterId === caller.id) return true;
-    const collections = (await this.deviceCollections(s.deviceId)) ?? [];
-    return hasPermission(caller.grants, 'session.read', collections);
+  private async readable(caller: PrincipalFacts, id: string): Promise<ScopedSessionRow> {
+    const row = await this.findRow(id);
+    if (!row || !mayRead(caller, row)) throw new NotFound('session', id);
+    return row;
   }
 
   async timeline(id: string) {
@@ -310,10 +301,9 @@ export class SessionsService {
    */
   async cancel(caller: PrincipalFacts, id: string, reason: string | null): Promise<SessionView> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const s = await this.get(caller, id);
-      const collections = (await this.deviceCollections(s.deviceId)) ?? [];
-      const own = s.viewerId === caller.id || s.requesterId === caller.id;
-      if (!own && !hasPermission(caller.grants, 'session.cancel', collections)) {
+      const s = await this.readable(caller, id);
+      const own = s.viewer_id === caller.id || s.requester_id === caller.id;
+      if (!own && !hasPermission(caller.grants, 'session.cancel', s.collections)) {
         throw new Forbidden(`${caller.name} may not cancel this session`);
       }
       let to: SessionState;
@@ -324,19 +314,25 @@ export class SessionsService {
       const enqueue: JobItem[] = agentMayKnow
         ? [{ queue: QueueName.Sessions, name: JobName.EndSession, data: { sessionId: id, endedBy: caller.name } }]
         : [];
-      const moved = await this.dataSource.transaction((tx: EntityManager) =>
-        applyTransitions(tx, this.config.audit.hmacKey, {
-          sessionId: id,
-          from: s.state,
-          expectedVersion: s.version,
-          actor: { id: caller.id, kind: 'principal' },
-          steps: [{ to, reason, data: { by: caller.name }, patch: { endedAt: new Date() } }],
-          enqueue,
-        }),
-      );
+      const now = new Date();
+      const transition: TransitionRequest = {
+        sessionId: id,
+        from: s.state,
+        expectedVersion: s.version,
+        actor: { id: caller.id, kind: 'principal' },
+        steps: [{ to, reason, data: { by: caller.name }, patch: { endedAt: now } }],
+        enqueue,
+      };
+      const key = this.config.audit.hmacKey;
+      // With the stream head read alongside the row, the transition is one statement, atomic alone.
+      const moved =
+        s.head_seq !== null && s.head_hash !== null
+          ? await applyTransitions(this.dataSource.manager, key, { ...transition, known: knownOf(s) }, now)
+          : await this.dataSource.transaction((tx: EntityManager) => applyTransitions(tx, key, transition, now));
       if (moved) {
         if (enqueue.length) this.relay.kick();
-        return (await this.findRow(id))!;
+        // The version fence guarantees the row is the one read, changed by this transition only.
+        return view({ ...s, state: moved.state, version: moved.version, state_changed_at: now, ended_at: now });
       }
     }
     throw new Conflict('the session kept changing while it was being cancelled; retry');
