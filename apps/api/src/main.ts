@@ -37,6 +37,12 @@ async function main(): Promise<void> {
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
   exitOnSignals(app, config.shutdownTimeoutMs, logger);
   await app.listen(config.http.port, config.http.host);
+  // Idle keep-alive connections outlive the usual proxy/load-balancer idle timeout (60 s), so a
+  // client never reuses a socket the server is closing at that moment ("socket hang up"; Node's
+  // default is 5 s). headersTimeout must exceed it.
+  const server = app.getHttpServer() as import('node:http').Server;
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const url = await app.getUrl();
   new Logger('rcflow').log(`api listening on ${url} (docs at ${url}/docs)${withWorker ? ', workers in this process' : ''}`);
   if (demo) await runDemo(url.replace('[::1]', 'localhost'), demo, dirname(config.database.pgliteDir), (line) => process.stdout.write(`${line}\n`));
