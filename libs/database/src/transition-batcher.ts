@@ -17,7 +17,6 @@ const SETS = Object.entries(PATCH_SETS).map(
   ([key, [column, value]]) => `${column} = CASE WHEN r.patch ? '${key}' THEN ${value} ELSE sessions.${column} END`,
 );
 const EVENT_COLUMN_NAMES = AUDIT_EVENT_COLUMNS.split(',').map((c) => c.trim());
-const DATA_COLUMN = EVENT_COLUMN_NAMES.indexOf('data');
 
 /**
  * True when `applyTransitionBatch` can carry the request: it knows the session's audit head, enqueues
@@ -84,7 +83,7 @@ export async function applyTransitionBatch(
     k.oldHash.push(known.head.hash);
     k.newSeq.push(head.seq);
     k.newHash.push(head.hash);
-    for (const row of chained.rows) row.forEach((v, i) => events[i].push(i === DATA_COLUMN ? JSON.stringify(v) : v));
+    for (const row of chained.rows) row.forEach((v, i) => events[i].push(v));
     for (const part of req.also ?? []) {
       const { sql, types } = part.batched!;
       if (part.params.length !== types.length) throw new Error(`batched part has ${types.length} types for ${part.params.length} params`);
