@@ -45,10 +45,13 @@ export async function applyTransitionBatch(
   const events: unknown[][] = EVENT_COLUMN_NAMES.map(() => []);
   // Extra writes by their batched statement, in a stable order so the statement text repeats.
   const parts = new Map<string, { types: string[]; columns: unknown[][] }>();
-  const planned: { state: SessionState; head: TransitionResult['head'] }[] = [];
   const seen = new Set<string>();
 
-  for (const req of reqs) {
+  // In session id order, so that two statements touching the same rows lock them in the same order.
+  const order = reqs.map((_, i) => i).sort((a, b) => (reqs[a].sessionId < reqs[b].sessionId ? -1 : reqs[a].sessionId > reqs[b].sessionId ? 1 : 0));
+  const planned = new Map<number, { state: SessionState; head: TransitionResult['head'] }>();
+  for (const index of order) {
+    const req = reqs[index];
     if (!isBatchable(req)) throw new Error(`transition of session ${req.sessionId} cannot be batched`);
     // One UPDATE … FROM row per session: a second would be silently ignored while its events were written.
     if (seen.has(req.sessionId)) throw new Error(`session ${req.sessionId} appears twice in one batch`);
@@ -70,7 +73,7 @@ export async function applyTransitionBatch(
       now,
     );
     const head = chained.heads.get(stream)!;
-    planned.push({ state: from, head });
+    planned.set(index, { state: from, head });
     r.id.push(req.sessionId);
     r.from.push(req.from);
     r.expected.push(req.expectedVersion);
@@ -136,7 +139,7 @@ export async function applyTransitionBatch(
   const applied = new Map(rows.map((row) => [row.id, row.version]));
   return reqs.map((req, i) => {
     const version = applied.get(req.sessionId);
-    return version === undefined ? null : { state: planned[i].state, version, head: planned[i].head };
+    return version === undefined ? null : { state: planned.get(i)!.state, version, head: planned.get(i)!.head };
   });
 }
 
