@@ -196,6 +196,21 @@ describe('AdvanceSessionHandler on PostgreSQL', () => {
     expect(agent.applied.get(`${id}:end`)).toBe(1);
   });
 
+  it('carries many concurrent sessions, their transitions sharing statements, with one event per version', async () => {
+    expect(config.jobs.transitionBatchMax).toBeGreaterThan(1);
+    const ids = await Promise.all(Array.from({ length: 16 }, async () => requestSession(ds, await seedWorld(ds))));
+    // A duplicate job for some of them runs at the same time: each transition still applies once.
+    await Promise.all([...ids, ...ids.slice(0, 4)].map((id) => handler.handle(id, final)));
+    const rows = await ds.query(
+      `SELECT s.state, s.version, (SELECT count(*)::int FROM audit_events e WHERE e.stream = 'session:' || s.id) AS events,
+              (SELECT count(*)::int FROM eligibility_decisions d WHERE d.session_id = s.id) AS decisions
+         FROM sessions s WHERE s.id = ANY($1)`,
+      [ids],
+    );
+    expect(rows).toEqual(ids.map(() => ({ state: 'active', version: 6, events: 6, decisions: 1 })));
+    expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
+  });
+
   it('leaves an audit trail that verifies', async () => {
     const result = await verifyAudit(ds, TEST_AUDIT_KEY);
     expect(result.problems).toEqual([]);

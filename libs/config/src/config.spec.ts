@@ -29,6 +29,13 @@ describe('loadConfig', () => {
     expect(text).toMatch(/openssl rand -hex 32/);
   });
 
+  it('batches up to 32 transitions a statement unless told otherwise, 1 turning it off', () => {
+    expect(loadConfig({ AUDIT_HMAC_KEY: KEY }).jobs.transitionBatchMax).toBe(32);
+    expect(loadConfig({ AUDIT_HMAC_KEY: KEY, TRANSITION_BATCH_MAX: '1' }).jobs.transitionBatchMax).toBe(1);
+    expect(() => loadConfig({ AUDIT_HMAC_KEY: KEY, TRANSITION_BATCH_MAX: '0' })).toThrow(/TRANSITION_BATCH_MAX/);
+    expect(() => loadConfig({ AUDIT_HMAC_KEY: KEY, TRANSITION_BATCH_MAX: 'many' })).toThrow(/TRANSITION_BATCH_MAX/);
+  });
+
   it('refuses malformed loopback agent JSON and unknown behaviour keys', () => {
     expect(() => loadConfig({ AUDIT_HMAC_KEY: KEY, LOOPBACK_AGENT: '{nope' })).toThrow(/LOOPBACK_AGENT: is not valid JSON/);
     expect(() => loadConfig({ AUDIT_HMAC_KEY: KEY, LOOPBACK_AGENT: '{"default":{"consent":"maybe"}}' })).toThrow(/LOOPBACK_AGENT/);

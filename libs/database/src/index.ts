@@ -6,3 +6,4 @@ export * from './errors';
 export * from './eligibility-facts';
 export * from './query-results';
 export * from './prepared';
+export * from './transition-batcher';

@@ -61,6 +61,12 @@ export interface KnownSession {
 export interface SqlPart {
   sql: string;
   params: unknown[];
+  /**
+   * The same write for many sessions in one statement, which lets a TransitionBatcher carry it.
+   * `sql` is a data-modifying statement reading `x`: one row per applied session carrying this
+   * part, with columns id, device_id, version and p1…pN (this part's params, of SQL `types`).
+   */
+  batched?: { sql: string; types: string[] };
 }
 
 export interface TransitionResult {
@@ -71,7 +77,36 @@ export interface TransitionResult {
 }
 
 /** SQL types of AUDIT_EVENT_COLUMNS, for values that do not sit directly in an INSERT … VALUES. */
-const AUDIT_EVENT_TYPES = ['text', 'int', 'timestamptz', 'uuid', 'text', 'text', 'text', 'uuid', 'uuid', 'uuid', 'text', 'text', 'jsonb', 'text', 'text'];
+export const AUDIT_EVENT_TYPES = ['text', 'int', 'timestamptz', 'uuid', 'text', 'text', 'text', 'uuid', 'uuid', 'uuid', 'text', 'text', 'jsonb', 'text', 'text'];
+
+/**
+ * The audit entries of a transition request, one per step, for a session row with these columns.
+ * Shared by applyTransitions and the batched statement so both chain exactly the same events.
+ */
+export function transitionEntries(
+  req: Pick<TransitionRequest, 'sessionId' | 'from' | 'expectedVersion' | 'actor' | 'steps'>,
+  row: { device_id: string; viewer_id: string; ticket_ref: string | null },
+): AuditEntry[] {
+  const stream = sessionStream(req.sessionId);
+  let prev = req.from;
+  return req.steps.map((step, i) => {
+    const entry = {
+      stream,
+      actorId: req.actor.id,
+      actorKind: req.actor.kind,
+      action: `session.${step.to}`,
+      outcome: step.to,
+      sessionId: req.sessionId,
+      deviceId: row.device_id,
+      viewerId: row.viewer_id,
+      ticketRef: row.ticket_ref,
+      reason: step.reason ?? null,
+      data: { from: prev, to: step.to, version: req.expectedVersion + i + 1, ...(step.data ?? {}) },
+    };
+    prev = step.to;
+    return entry;
+  });
+}
 
 /**
  * Applies one or more consecutive transitions and their audit events in the caller's transaction,
@@ -99,26 +134,7 @@ export async function applyTransitions(
   for (const [key, value] of Object.entries(patch) as [keyof SessionPatch, unknown][]) sets.push(`${PATCH_COLUMNS[key]} = ${p(value)}`);
   const update = `UPDATE sessions SET ${sets.join(', ')} WHERE id = ${p(req.sessionId)} AND state = ${p(req.from)} AND version = ${p(req.expectedVersion)}`;
   const stream = sessionStream(req.sessionId);
-  const entries = (row: { device_id: string; viewer_id: string; ticket_ref: string | null }): AuditEntry[] => {
-    let prev = req.from;
-    return req.steps.map((step, i) => {
-      const entry = {
-        stream,
-        actorId: req.actor.id,
-        actorKind: req.actor.kind,
-        action: `session.${step.to}`,
-        outcome: step.to,
-        sessionId: req.sessionId,
-        deviceId: row.device_id,
-        viewerId: row.viewer_id,
-        ticketRef: row.ticket_ref,
-        reason: step.reason ?? null,
-        data: { from: prev, to: step.to, version: req.expectedVersion + i + 1, ...(step.data ?? {}) },
-      };
-      prev = step.to;
-      return entry;
-    });
-  };
+  const entries = (row: { device_id: string; viewer_id: string; ticket_ref: string | null }) => transitionEntries(req, row);
 
   if (!req.known) {
     const rows = await queryPrepared<{ version: number; device_id: string; viewer_id: string; ticket_ref: string | null }>(

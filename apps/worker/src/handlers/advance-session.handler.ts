@@ -8,6 +8,7 @@ import {
   loadEligibilityInput,
   queryPrepared,
   SqlPart,
+  TransitionBatcher,
   TransitionStep,
 } from '@rcflow/database';
 import {
@@ -53,6 +54,8 @@ interface RunContext {
 }
 /** Bounds the loop; a session passes at most six states on its way to active. */
 const MAX_STEPS = 12;
+/** How long a transition waits for others to share its statement. */
+const BATCH_WAIT_MS = 1;
 
 /**
  * Carries one session from where it stands to its next resting state. Each turn reads the row,
@@ -62,12 +65,18 @@ const MAX_STEPS = 12;
 @Injectable()
 export class AdvanceSessionHandler {
   readonly jobName = JobName.AdvanceSession;
+  /** Commits the known-path transitions of concurrent jobs together; each job waits for its own commit. */
+  private readonly batcher: TransitionBatcher;
 
   constructor(
     private readonly dataSource: DataSource,
     @Inject(AGENT_LINK) private readonly agent: AgentLink,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
-  ) {}
+  ) {
+    // The embedded PGlite database runs one query at a time in this process: nothing to share there.
+    const max = config.database.url ? config.jobs.transitionBatchMax : 1;
+    this.batcher = new TransitionBatcher(dataSource.manager, config.audit.hmacKey, { max, waitMs: BATCH_WAIT_MS });
+  }
 
   async handle(sessionId: string, attempt: AttemptInfo): Promise<void> {
     // The effective settings are read once per run: the push and the start use what was evaluated.
@@ -133,7 +142,7 @@ export class AdvanceSessionHandler {
     const req = { sessionId: s.id, from: s.state, expectedVersion: s.version, actor, steps, also };
     const moved =
       s.head_seq !== null && s.head_hash !== null
-        ? await applyTransitions(this.dataSource.manager, this.config.audit.hmacKey, {
+        ? await this.batcher.apply({
             ...req,
             known: { head: { seq: s.head_seq, hash: s.head_hash }, deviceId: s.device_id, viewerId: s.viewer_id, ticketRef: s.ticket_ref },
           })
@@ -229,6 +238,11 @@ export class AdvanceSessionHandler {
         sql: `INSERT INTO eligibility_decisions (session_id, eligible, consent_rule, checks, facts)
               SELECT s.id, $1::boolean, $2::text, $3::jsonb, $4::jsonb FROM s`,
         params: [decision.eligible, decision.consentRule, JSON.stringify(decision.checks), JSON.stringify(facts)],
+        batched: {
+          sql: `INSERT INTO eligibility_decisions (session_id, eligible, consent_rule, checks, facts)
+                SELECT x.id, x.p1, x.p2, x.p3, x.p4 FROM x`,
+          types: ['boolean', 'text', 'jsonb', 'jsonb'],
+        },
       },
     ]);
   }
@@ -263,7 +277,13 @@ export class AdvanceSessionHandler {
       s,
       { id: s.device_id, kind: 'agent' },
       [{ to: 'awaiting_consent', data: { settings: 'applied', versionHash: result.versionHash } }],
-      [{ sql: 'UPDATE devices SET applied_settings_hash = $1 FROM s WHERE devices.id = s.device_id', params: [result.versionHash] }],
+      [
+        {
+          sql: 'UPDATE devices SET applied_settings_hash = $1 FROM s WHERE devices.id = s.device_id',
+          params: [result.versionHash],
+          batched: { sql: 'UPDATE devices SET applied_settings_hash = x.p1 FROM x WHERE devices.id = x.device_id', types: ['text'] },
+        },
+      ],
     );
     if (moved) s.applied_settings_hash = result.versionHash;
     return moved;
