@@ -33,9 +33,10 @@ export class ChainWalk {
 
   /**
    * One event. `head` is read only on the first event of a stream. `hashOk`: whether the
-   * event's stored hash recomputes from its content and its prev_hash.
+   * event's stored hash recomputes from its content and its prev_hash. `id` is called only
+   * to name the event in a problem, during this call.
    */
-  event(stream: string, seq: number | null, prevHash: string | null, hash: string | null, id: string, hashOk: boolean, head: StreamHead): void {
+  event(stream: string, seq: number | null, prevHash: string | null, hash: string | null, id: () => string, hashOk: boolean, head: StreamHead): void {
     this.events++;
     if (stream !== this.stream) {
       this.endStream();
@@ -47,13 +48,13 @@ export class ChainWalk {
     }
     const expected = (this.seq ?? 0) + 1;
     if (seq !== expected) {
-      this.add({ stream, seq, eventId: id, problem: `expected seq ${expected}, found ${seq}: events missing or reordered` });
+      this.add({ stream, seq, eventId: id(), problem: `expected seq ${expected}, found ${seq}: events missing or reordered` });
     }
     if (prevHash !== this.hash) {
-      this.add({ stream, seq, eventId: id, problem: 'prev_hash does not match the previous event: an event was removed, inserted or reordered' });
+      this.add({ stream, seq, eventId: id(), problem: 'prev_hash does not match the previous event: an event was removed, inserted or reordered' });
     }
     if (!hashOk) {
-      this.add({ stream, seq, eventId: id, problem: 'hash does not match the stored content: the event was altered' });
+      this.add({ stream, seq, eventId: id(), problem: 'hash does not match the stored content: the event was altered' });
     }
     this.seq = seq;
     this.hash = hash;

@@ -45,6 +45,8 @@ const OPEN = Buffer.from('[');
 const COMMA = 0x2c;
 const CLOSE = 0x5d;
 const EMPTY = Buffer.from('{}');
+/** Flat objects with more members than this take the general path. */
+const MAX_FLAT_KEYS = 64;
 
 /**
  * Recomputes eventHash from a COPY row of chunkQuery without building the event object: the
@@ -55,7 +57,9 @@ const EMPTY = Buffer.from('{}');
  */
 export class AuditCopyCheck {
   private readonly out = new JsonWriter();
-  private readonly entries: number[] = [];
+  /** Key start, key end, value start, value end of each member of the object being read. */
+  private readonly entries = new Int32Array(4 * MAX_FLAT_KEYS);
+  private readonly order = new Int32Array(MAX_FLAT_KEYS);
   /** The key XOR ipad (the HMAC inner block), kept in front of the body so one hash call covers both. */
   private readonly innerPad: Buffer;
   /** The key XOR opad, followed by room for the inner digest. */
@@ -148,7 +152,7 @@ export class AuditCopyCheck {
     const end = row.end[i];
     let p = row.start[i];
     const entries = this.entries;
-    entries.length = 0;
+    let n = 0;
     if (b[p++] !== 0x7b /* { */) return false;
     p = skipSpaces(b, p, end);
     if (b[p] === 0x7d /* } */) {
@@ -185,7 +189,12 @@ export class AuditCopyCheck {
       } else if (matches(b, p, end, 'true') || matches(b, p, end, 'null')) p += 4;
       else if (matches(b, p, end, 'false')) p += 5;
       else return false;
-      entries.push(ks, k, vs, p);
+      if (n === MAX_FLAT_KEYS) return false;
+      entries[4 * n] = ks;
+      entries[4 * n + 1] = k;
+      entries[4 * n + 2] = vs;
+      entries[4 * n + 3] = p;
+      n++;
       p = skipSpaces(b, p, end);
       if (b[p] === 0x2c) {
         p = skipSpaces(b, p + 1, end);
@@ -195,10 +204,10 @@ export class AuditCopyCheck {
       break;
     }
     // Insertion sort of the entries by key bytes (objects here have a handful of keys).
-    const n = entries.length / 4;
-    const order = Array.from({ length: n }, (_, x) => x);
+    const order = this.order;
+    order[0] = 0;
     for (let x = 1; x < n; x++) {
-      const cur = order[x];
+      const cur = x;
       let y = x - 1;
       while (y >= 0 && compareBytes(b, entries[order[y] * 4], entries[order[y] * 4 + 1], entries[cur * 4], entries[cur * 4 + 1]) > 0) {
         order[y + 1] = order[y];
@@ -257,6 +266,7 @@ function headOf(row: CopyRow): StreamHead | undefined {
  */
 export async function verifyRange(client: Client, check: AuditCopyCheck, range: StreamRange, walk: ChainWalk): Promise<void> {
   const row = new CopyRow();
+  const id = () => row.text(C.id) ?? '';
   await copyOut(client, chunkQuery(range), (line) => {
     row.parse(line);
     const head = headOf(row);
@@ -265,7 +275,7 @@ export async function verifyRange(client: Client, check: AuditCopyCheck, range: 
       row.isNull(C.seq) ? null : row.int(C.seq),
       row.text(C.prevHash),
       row.text(C.hash),
-      row.text(C.id) ?? '',
+      id,
       check.hashMatches(row),
       head === undefined ? null : head,
     );

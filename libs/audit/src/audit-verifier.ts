@@ -214,7 +214,7 @@ async function verifyByPages(dataSource: DataSource, key: string, maxProblems: n
       for (const h of found) heads.set(h.stream, { seq: h.seq, hash: h.hash });
     }
     for (const row of rows) {
-      walk.event(row.stream, row.seq, row.prev_hash, row.hash, row.id, storedHashMatches(key, row), heads.get(row.stream) ?? null);
+      walk.event(row.stream, row.seq, row.prev_hash, row.hash, () => row.id, storedHashMatches(key, row), heads.get(row.stream) ?? null);
     }
     if (rows.length < pageSize) break;
     const end = rows[rows.length - 1];
