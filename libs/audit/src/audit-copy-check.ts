@@ -52,8 +52,8 @@ const MAX_FLAT_KEYS = 64;
  * Recomputes eventHash from a COPY row of chunkQuery without building the event object: the
  * canonical JSON is written as bytes straight from the row, and only what the fast path cannot
  * prove equal (escaped text, nested or non-integer data, keys beyond ASCII) goes through
- * JSON.stringify and canonicalJson, the functions eventHash uses. audit-copy-check.spec.ts holds
- * the two to the same bytes.
+ * JSON.stringify and canonicalJson, the functions eventHash uses. test/integration/audit-verify.spec.ts
+ * holds the two to the same bytes.
  */
 export class AuditCopyCheck {
   private readonly out = new JsonWriter();
