@@ -1,11 +1,14 @@
 import { DataSource } from 'typeorm';
 import { createDataSource } from '../../libs/database/src';
-import { appendAudit, verifyAudit } from '../../libs/audit/src';
+import { VerifyOptions, appendAudit, verifyAudit } from '../../libs/audit/src';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
+import { runCli } from '../support/processes';
 import { requestSession, seedWorld } from '../support/fixtures';
 import { AdvanceSessionHandler } from '../../apps/worker/src/handlers/advance-session.handler';
 import { LoopbackAgentLink } from '../../libs/agent-link/src';
 import { loadConfig } from '../../libs/config/src';
+
+jest.setTimeout(60_000);
 
 /** Append-only and tamper-evident: what the database refuses, and what verification catches. */
 describe('audit trail on PostgreSQL', () => {
@@ -33,6 +36,18 @@ describe('audit trail on PostgreSQL', () => {
     await ds.destroy();
   });
 
+  /**
+   * The verifier's ways of reading the trail; each test checks all of them and that they agree:
+   * COPY in one range, COPY split into ranges over parallel readers, and keyset pages (PGlite's
+   * way) small enough that streams straddle pages.
+   */
+  const WAYS: VerifyOptions[] = [{}, { partitions: 4, readers: 2 }, { mode: 'paged', pageSize: 2 }];
+  const verify = async (key = TEST_AUDIT_KEY) => {
+    const [first, ...others] = await Promise.all(WAYS.map((o) => verifyAudit(ds, key, o)));
+    for (const other of others) expect(other).toEqual(first);
+    return first;
+  };
+
   /** As a database owner could: bypassing the append-only triggers. */
   const asOwner = (sql: string, params: unknown[] = []) =>
     ds.transaction(async (tx) => {
@@ -41,7 +56,7 @@ describe('audit trail on PostgreSQL', () => {
     });
 
   it('verifies an untouched trail', async () => {
-    const r = await verifyAudit(ds, TEST_AUDIT_KEY);
+    const r = await verify();
     expect(r).toMatchObject({ ok: true, problems: [] });
     expect(r.eventsChecked).toBe(3 * 6 + 2);
   });
@@ -50,13 +65,13 @@ describe('audit trail on PostgreSQL', () => {
     await expect(ds.query(`UPDATE audit_events SET outcome = 'x'`)).rejects.toThrow(/append-only/);
     await expect(ds.query(`DELETE FROM audit_events`)).rejects.toThrow(/append-only/);
     await expect(ds.query(`TRUNCATE audit_events`)).rejects.toThrow(/append-only/);
-    expect((await verifyAudit(ds, TEST_AUDIT_KEY)).ok).toBe(true);
+    expect((await verify()).ok).toBe(true);
   });
 
   it('detects an altered event and says which', async () => {
     const [victim] = await ds.query(`SELECT id, stream, seq FROM audit_events WHERE outcome = 'active' LIMIT 1`);
     await asOwner(`UPDATE audit_events SET data = data || '{"answeredBy":"nobody"}' WHERE id = $1`, [victim.id]);
-    const r = await verifyAudit(ds, TEST_AUDIT_KEY);
+    const r = await verify();
     expect(r.ok).toBe(false);
     expect(r.problems).toContainEqual(
       expect.objectContaining({ stream: victim.stream, seq: victim.seq, eventId: String(victim.id), problem: expect.stringMatching(/altered/) }),
@@ -66,7 +81,7 @@ describe('audit trail on PostgreSQL', () => {
   it('detects a removed event in the middle of a stream', async () => {
     const [victim] = await ds.query(`SELECT id, stream FROM audit_events WHERE outcome = 'eligible' LIMIT 1`);
     await asOwner('DELETE FROM audit_events WHERE id = $1', [victim.id]);
-    const r = await verifyAudit(ds, TEST_AUDIT_KEY);
+    const r = await verify();
     expect(r.ok).toBe(false);
     expect(r.problems.some((p) => p.stream === victim.stream && /missing|removed/.test(p.problem))).toBe(true);
   });
@@ -76,7 +91,7 @@ describe('audit trail on PostgreSQL', () => {
     const [prev] = await ds.query(`SELECT seq, hash FROM audit_events WHERE stream = $1 AND seq = $2`, [tail.stream, tail.seq - 1]);
     await asOwner('DELETE FROM audit_events WHERE id = $1', [tail.id]);
     await ds.query('UPDATE audit_stream_heads SET seq = $1, hash = $2 WHERE stream = $3', [prev.seq, prev.hash, tail.stream]);
-    const r = await verifyAudit(ds, TEST_AUDIT_KEY);
+    const r = await verify();
     expect(r.ok).toBe(false);
     expect(r.problems).toContainEqual(expect.objectContaining({ stream: tail.stream, problem: expect.stringMatching(/version 6 .* 5 events/) }));
   });
@@ -85,14 +100,55 @@ describe('audit trail on PostgreSQL', () => {
     const rows = await ds.query(`SELECT id, seq FROM audit_events WHERE stream = 'device:x' ORDER BY seq`);
     await asOwner(`UPDATE audit_events SET seq = -seq WHERE stream = 'device:x'`);
     await asOwner(`UPDATE audit_events SET seq = CASE id WHEN $1 THEN 2 ELSE 1 END WHERE stream = 'device:x'`, [rows[0].id]);
-    const r = await verifyAudit(ds, TEST_AUDIT_KEY);
+    const r = await verify();
     expect(r.ok).toBe(false);
     expect(r.problems.filter((p) => p.stream === 'device:x').length).toBeGreaterThan(0);
   });
 
   it('fails under another key: a forger without the key cannot rebuild the chain', async () => {
-    const r = await verifyAudit(ds, 'another-key-of-sufficient-length-0000000000');
+    const r = await verify('another-key-of-sufficient-length-0000000000');
     expect(r.ok).toBe(false);
     expect(r.problems.length).toBeGreaterThan(0);
+  });
+
+  it('detects a stream whose head is gone and a head whose events are all gone', async () => {
+    const [session] = await ds.query(`SELECT stream, seq FROM audit_stream_heads WHERE stream LIKE 'session:%' LIMIT 1`);
+    await ds.query('DELETE FROM audit_stream_heads WHERE stream = $1', [session.stream]);
+    await asOwner(`DELETE FROM audit_events WHERE stream = 'device:x'`);
+    const r = await verify();
+    expect(r.ok).toBe(false);
+    expect(r.problems).toContainEqual({ stream: session.stream, seq: session.seq, eventId: null, problem: 'stream has events but no head' });
+    expect(r.problems).toContainEqual({ stream: 'device:x', seq: 2, eventId: null, problem: 'stream has a head but no events: events were removed' });
+  });
+
+  it('detects a head that records another event than the last', async () => {
+    await ds.query(`UPDATE audit_stream_heads SET seq = 3 WHERE stream = 'device:x'`);
+    const r = await verify();
+    expect(r.problems).toEqual([
+      { stream: 'device:x', seq: 2, eventId: null, problem: 'last event is seq 2 but the head records seq 3: events were removed or added' },
+    ]);
+  });
+
+  it('reports at most maxProblems, the first in stream order, the same in every way', async () => {
+    const r = await verify('another-key-of-sufficient-length-0000000000');
+    const capped = await Promise.all(WAYS.map((o) => verifyAudit(ds, 'another-key-of-sufficient-length-0000000000', { ...o, maxProblems: 5 })));
+    for (const c of capped) expect(c.problems).toEqual(r.problems.slice(0, 5));
+    expect(r.problems.length).toBe(r.eventsChecked);
+  });
+
+  it('verifies from the command line with readers in worker threads, and says where it breaks', async () => {
+    const env = { DATABASE_URL: url, AUDIT_HMAC_KEY: TEST_AUDIT_KEY, LOG_LEVEL: 'warn' };
+    const args = ['verify-audit', '--readers', '2', '--partitions', '3'];
+    const ok = await runCli(env, args);
+    expect(ok.code).toBe(0);
+    expect(ok.output).toContain(`audit trail verifies: ${3 * 6 + 2} events`);
+    const [victim] = await ds.query(`SELECT id, stream, seq FROM audit_events WHERE outcome = 'eligible' ORDER BY stream DESC LIMIT 1`);
+    await asOwner(`UPDATE audit_events SET outcome = 'ineligible' WHERE id = $1`, [victim.id]);
+    const bad = await runCli(env, args);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.output.slice(bad.output.indexOf('{'), bad.output.lastIndexOf('}') + 1)).problems).toEqual([
+      { stream: victim.stream, seq: victim.seq, eventId: String(victim.id), problem: 'hash does not match the stored content: the event was altered' },
+    ]);
+    expect((await runCli(env, ['verify-audit', '--readers', '0'])).output).toContain('--readers needs a whole number from 1 to 64');
   });
 });

@@ -6,6 +6,7 @@ import { QueueModule } from '@rcflow/jobs';
 import { WorkerModule } from '../../worker/src/worker.module';
 import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
+import { AuditExportService } from './audit/audit-export.service';
 import { AuditController } from './audit/audit.controller';
 import { AuthGuard } from './auth/auth.guard';
 import { ErrorFilter } from './common/exception.filter';
@@ -30,6 +31,7 @@ export class ApiModule {
       controllers: [SessionsController, AuditController, HealthController],
       providers: [
         SessionsService,
+        AuditExportService,
         Intake,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },

@@ -7,7 +7,18 @@ import { assignRole, createApiKey, createPrincipal } from './admin/admin-store';
 const USAGE = `usage: node dist/apps/api/src/cli.js <command>
   migrate                         apply pending database migrations
   bootstrap-admin [--name NAME]   create a full administrator (default name "admin") and print an API key for it
-  verify-audit                    check the audit trail's tamper evidence; exit 1 and say where if it is broken`;
+  verify-audit [--readers N] [--partitions N]
+                                  check the audit trail's tamper evidence; exit 1 and say where if it is broken
+                                  (N parallel readers, default one per core; the stream range split into N parts)`;
+
+/** The value of a `--flag N` option: a whole number from 1 to 64, or undefined when absent. */
+function count(args: string[], flag: string): number | undefined {
+  const i = args.indexOf(flag);
+  if (i < 0) return undefined;
+  const n = Number(args[i + 1]);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`${flag} needs a whole number from 1 to 64`);
+  return n;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -44,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'verify-audit': {
-        const r = await verifyAudit(ds, config.audit.hmacKey);
+        const r = await verifyAudit(ds, config.audit.hmacKey, { readers: count(rest, '--readers'), partitions: count(rest, '--partitions') });
         process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         process.stderr.write(r.ok ? `audit trail verifies: ${r.eventsChecked} events in ${r.streamsChecked} streams\n` : `AUDIT TRAIL BROKEN: ${r.problems.length} problem(s), first: ${r.problems[0]?.stream} seq ${r.problems[0]?.seq}: ${r.problems[0]?.problem}\n`);
         return r.ok ? 0 : 1;

@@ -1,19 +1,175 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Client, ClientConfig } from 'pg';
 import type { DataSource } from 'typeorm';
-import { ActorKind, ChainedEvent, GENESIS_HASH, eventHash } from './audit-chain';
+import { pgClientConfig } from './copy-out';
+import { ActorKind, ChainedEvent, eventHash } from './audit-chain';
+import { AuditProblem, ChainWalk, StreamHead } from './audit-chain-walk';
+import type { StreamRange } from './audit-copy-check';
+import { RangeJob, RangeResult, ReaderInit, runReader } from './audit-verify-reader';
+import type { FromWorker, ToWorker } from './audit-verify.worker';
 
-export interface AuditProblem {
-  stream: string;
-  seq: number | null;
-  eventId: string | null;
-  problem: string;
-}
+export type { AuditProblem } from './audit-chain-walk';
 
 export interface AuditVerification {
   ok: boolean;
   eventsChecked: number;
   streamsChecked: number;
-  /** The first problems found, in stream order (at most `maxProblems`). */
+  /**
+   * The first problems found (at most `maxProblems`): those of events and of where streams end
+   * in stream order, then heads without events, then sessions whose version disagrees.
+   */
   problems: AuditProblem[];
+}
+
+export interface VerifyOptions {
+  maxProblems?: number;
+  /**
+   * 'copy' (the default on PostgreSQL): stream ranges read with COPY over parallel connections
+   * that share one snapshot. 'paged': keyset pages through the DataSource, for PGlite.
+   */
+  mode?: 'copy' | 'paged';
+  /** Rows per page in 'paged' mode (default 5000). */
+  pageSize?: number;
+  /** Stream ranges the trail is split into in 'copy' mode (default: 4 per reader on a large trail). */
+  partitions?: number;
+  /** Parallel connections in 'copy' mode (default: the number of cores, at most 8). */
+  readers?: number;
+  /**
+   * Run each reader in a worker thread (default: when running from the compiled build, whose
+   * worker file node can load; from TypeScript sources the readers share the caller's thread).
+   */
+  threads?: boolean;
+}
+
+const WORKER_FILE = join(__dirname, 'audit-verify.worker.js');
+/** Below this many table pages (8 kB each) one reader on the caller's thread is quickest. */
+const SMALL_TRAIL_PAGES = 1000;
+
+/**
+ * Verifies the whole audit trail: every event's HMAC recomputes from its content and its
+ * prev_hash, links to its predecessor, and sequence numbers have no gaps; where each stream ends,
+ * its last event is what its head records (catching removed tails), every head has events, and
+ * each session's version is its stream's length. Streams are walked in (stream, seq) order one at
+ * a time, so memory stays flat however long the trail; on PostgreSQL the stream key range is split
+ * over parallel readers on one snapshot.
+ */
+export async function verifyAudit(dataSource: DataSource, key: string, options: VerifyOptions = {}): Promise<AuditVerification> {
+  const maxProblems = options.maxProblems ?? 100;
+  const pg = pgClientConfig(dataSource.options as never, 'rcflow-verify-audit');
+  if (options.mode === 'copy' && !pg) throw new Error('verifyAudit: COPY mode needs a PostgreSQL connection URL');
+  if (pg && options.mode !== 'paged') return verifyByCopy(pg, key, maxProblems, options);
+  return verifyByPages(dataSource, key, maxProblems, options.pageSize ?? 5000);
+}
+
+async function verifyByCopy(pg: ClientConfig, key: string, maxProblems: number, options: VerifyOptions): Promise<AuditVerification> {
+  const coordinator = new Client(pg);
+  coordinator.on('error', () => undefined);
+  await coordinator.connect();
+  try {
+    await coordinator.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const q = async <T>(sql: string, params: unknown[] = []) => (await coordinator.query(sql, params)).rows as T[];
+    const [{ snapshot }] = await q<{ snapshot: string }>('SELECT pg_export_snapshot() AS snapshot');
+    const [{ pages }] = await q<{ pages: number }>(`SELECT (pg_relation_size('audit_events') / current_setting('block_size')::int)::int AS pages`);
+    const small = pages < SMALL_TRAIL_PAGES;
+    const readers = Math.max(1, options.readers ?? (small ? 1 : Math.min(availableParallelism(), 8)));
+    const ranges = await splitStreams(q, pages, options.partitions ?? (small ? 1 : readers * 4));
+    const init: ReaderInit = { pg, key, snapshot, maxProblems };
+    const threads = options.threads ?? existsSync(WORKER_FILE);
+    const walking = runReaders(init, ranges, Math.min(readers, ranges.length), threads);
+    // Meanwhile, on the coordinator's connection (same snapshot): what the walk cannot see.
+    const rest = await checkHeadsAndSessions(q, maxProblems);
+    const results = await walking;
+    await coordinator.query('COMMIT');
+    const problems = [...results.flatMap((r) => r.problems), ...rest.problems].slice(0, maxProblems);
+    const eventsChecked = results.reduce((n, r) => n + r.events, 0);
+    return { ok: problems.length === 0, eventsChecked, streamsChecked: rest.heads, problems };
+  } finally {
+    await coordinator.end();
+  }
+}
+
+/**
+ * Splits the stream key space into up to `n` ranges holding about as many events each, from a
+ * sample of the table sorted by PostgreSQL (so bounds follow the column's collation).
+ */
+async function splitStreams(q: <T>(sql: string, p?: unknown[]) => Promise<T[]>, pages: number, n: number): Promise<StreamRange[]> {
+  if (n <= 1) return [{ from: null, to: null }];
+  const percent = Math.min(100, (100 * 2000) / Math.max(1, pages));
+  const sample = (await q<{ stream: string }>(`SELECT stream FROM audit_events TABLESAMPLE SYSTEM (${percent.toFixed(6)}) ORDER BY stream`)).map((r) => r.stream);
+  const bounds: string[] = [];
+  for (let k = 1; k < n; k++) {
+    const b = sample[Math.floor((k * sample.length) / n)];
+    if (b !== undefined && b !== bounds[bounds.length - 1]) bounds.push(b);
+  }
+  return [null, ...bounds].map((from, i) => ({ from, to: bounds[i] ?? null }));
+}
+
+/** Runs `count` readers over the ranges (handed out in order as readers free up); results in range order. */
+async function runReaders(init: ReaderInit, ranges: StreamRange[], count: number, threads: boolean): Promise<RangeResult[]> {
+  const results: RangeResult[] = [];
+  let nextIndex = 0;
+  let failed = false;
+  const next = (): RangeJob | null => (failed || nextIndex >= ranges.length ? null : { index: nextIndex, range: ranges[nextIndex++] });
+  const report = (r: RangeResult) => {
+    results[r.index] = r;
+  };
+  const one = threads ? () => inThread(init, next, report) : () => runReader(init, async () => next(), report);
+  const settled = await Promise.allSettled(Array.from({ length: count }, () => one().catch((err) => ((failed = true), Promise.reject(err)))));
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) throw failure.reason;
+  return results;
+}
+
+function inThread(init: ReaderInit, next: () => RangeJob | null, report: (r: RangeResult) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER_FILE, { workerData: init });
+    let finished = false;
+    const finish = (err?: Error) => {
+      if (finished) return;
+      finished = true;
+      void worker.terminate();
+      if (err) reject(err);
+      else resolve();
+    };
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'next') worker.postMessage({ type: 'job', job: next() } satisfies ToWorker);
+      else if (m.type === 'result') report(m.result);
+      else if (m.type === 'end') finish();
+      else finish(new Error(`audit verification reader failed: ${m.message}`));
+    });
+    worker.on('error', (err) => finish(err));
+    worker.on('exit', (code) => finish(code === 0 ? undefined : new Error(`audit verification reader exited with ${code}`)));
+  });
+}
+
+/** Heads without any event, the number of heads, and sessions whose version is not their stream's length. */
+async function checkHeadsAndSessions(
+  q: <T>(sql: string, p?: unknown[]) => Promise<T[]>,
+  maxProblems: number,
+): Promise<{ heads: number; problems: AuditProblem[] }> {
+  const problems: AuditProblem[] = [];
+  // A correlated probe per head (LIMIT keeps PostgreSQL from turning it into a full anti-join).
+  const orphans = await q<{ stream: string; seq: number }>(
+    `SELECT h.stream, h.seq FROM audit_stream_heads h
+      WHERE (SELECT 1 FROM audit_events e WHERE e.stream = h.stream LIMIT 1) IS NULL ORDER BY h.stream LIMIT $1`,
+    [maxProblems],
+  );
+  for (const h of orphans) problems.push({ stream: h.stream, seq: h.seq, eventId: null, problem: 'stream has a head but no events: events were removed' });
+  const [{ heads }] = await q<{ heads: number }>('SELECT count(*)::int AS heads FROM audit_stream_heads');
+  // Every session transition writes one event: a session's version is its stream's length.
+  const mismatched = await q<{ id: string; version: number; seq: number | null }>(
+    `SELECT s.id, s.version, h.seq FROM sessions s
+       LEFT JOIN audit_stream_heads h ON h.stream = 'session:' || s.id::text
+      WHERE h.seq IS DISTINCT FROM s.version LIMIT $1`,
+    [maxProblems],
+  );
+  for (const m of mismatched) {
+    problems.push({ stream: `session:${m.id}`, seq: m.seq, eventId: null, problem: `session is at version ${m.version} but its audit stream has ${m.seq ?? 0} events` });
+  }
+  return { heads, problems };
 }
 
 interface StoredRow {
@@ -35,97 +191,62 @@ interface StoredRow {
   hash: string;
 }
 
-/**
- * Walks every stream in (stream, seq) order, in pages, and checks that each event's HMAC
- * recomputes, links to its predecessor and that sequence numbers have no gaps; then that each
- * stream's head and each session's version agree with the last event, which catches removed tails.
- */
-export async function verifyAudit(
-  dataSource: DataSource,
-  key: string,
-  options: { pageSize?: number; maxProblems?: number } = {},
-): Promise<AuditVerification> {
-  const pageSize = options.pageSize ?? 5000;
-  const maxProblems = options.maxProblems ?? 100;
-  const problems: AuditProblem[] = [];
-  const add = (p: AuditProblem) => {
-    if (problems.length < maxProblems) problems.push(p);
-  };
-  const lastOfStream = new Map<string, { seq: number; hash: string }>();
-  let checked = 0;
-  let current: { stream: string; seq: number; hash: string } | null = null;
-  let cursor: [string, number] = ['', 0];
-
+/** Keyset pages through the DataSource, on one thread; for drivers without COPY (PGlite). */
+async function verifyByPages(dataSource: DataSource, key: string, maxProblems: number, pageSize: number): Promise<AuditVerification> {
+  const walk = new ChainWalk(maxProblems);
+  let cursor: [string, number] | null = null;
+  let last: string | null = null;
   for (;;) {
     const rows: StoredRow[] = await dataSource.query(
-      `SELECT id, stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id, device_id,
+      `SELECT id::text AS id, stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id, device_id,
               viewer_id, ticket_ref, reason, data, prev_hash, hash
-         FROM audit_events WHERE (stream, seq) > ($1, $2) ORDER BY stream, seq LIMIT $3`,
-      [cursor[0], cursor[1], pageSize],
+         FROM audit_events ${cursor ? 'WHERE (stream, seq) > ($2, $3)' : ''} ORDER BY stream, seq LIMIT $1`,
+      cursor ? [pageSize, ...cursor] : [pageSize],
     );
+    // The heads of the streams that start on this page: bounded by the page size.
+    const starting = [...new Set(rows.map((r) => r.stream))].filter((s) => s !== last);
+    const heads = new Map<string, StreamHead>();
+    if (starting.length) {
+      const found: { stream: string; seq: number; hash: string }[] = await dataSource.query(
+        'SELECT stream, seq, hash FROM audit_stream_heads WHERE stream = ANY($1)',
+        [starting],
+      );
+      for (const h of found) heads.set(h.stream, { seq: h.seq, hash: h.hash });
+    }
     for (const row of rows) {
-      checked++;
-      if (!current || current.stream !== row.stream) {
-        if (current) lastOfStream.set(current.stream, { seq: current.seq, hash: current.hash });
-        current = { stream: row.stream, seq: 0, hash: GENESIS_HASH };
-      }
-      if (row.seq !== current.seq + 1) {
-        add({ stream: row.stream, seq: row.seq, eventId: row.id, problem: `expected seq ${current.seq + 1}, found ${row.seq}: events missing or reordered` });
-      }
-      if (row.prev_hash !== current.hash) {
-        add({ stream: row.stream, seq: row.seq, eventId: row.id, problem: 'prev_hash does not match the previous event: an event was removed, inserted or reordered' });
-      }
-      const event: ChainedEvent = {
-        stream: row.stream,
-        seq: row.seq,
-        occurredAt: new Date(row.occurred_at),
-        actorId: row.actor_id,
-        actorKind: row.actor_kind,
-        action: row.action,
-        outcome: row.outcome,
-        sessionId: row.session_id,
-        deviceId: row.device_id,
-        viewerId: row.viewer_id,
-        ticketRef: row.ticket_ref,
-        reason: row.reason,
-        data: row.data,
-        prevHash: row.prev_hash,
-      };
-      if (eventHash(key, event) !== row.hash) {
-        add({ stream: row.stream, seq: row.seq, eventId: row.id, problem: 'hash does not match the stored content: the event was altered' });
-      }
-      current = { stream: row.stream, seq: row.seq, hash: row.hash };
+      walk.event(row.stream, row.seq, row.prev_hash, row.hash, () => row.id, storedHashMatches(key, row), heads.get(row.stream) ?? null);
     }
     if (rows.length < pageSize) break;
-    const last = rows[rows.length - 1];
-    cursor = [last.stream, last.seq];
+    const end = rows[rows.length - 1];
+    cursor = [end.stream, end.seq];
+    last = end.stream;
   }
-  if (current) lastOfStream.set(current.stream, { seq: current.seq, hash: current.hash });
+  walk.endStream();
+  const rest = await checkHeadsAndSessions((sql, p) => dataSource.query(sql, p), maxProblems);
+  const problems = [...walk.problems, ...rest.problems].slice(0, maxProblems);
+  return { ok: problems.length === 0, eventsChecked: walk.events, streamsChecked: rest.heads, problems };
+}
 
-  const heads: { stream: string; seq: number; hash: string }[] = await dataSource.query(
-    'SELECT stream, seq, hash FROM audit_stream_heads',
-  );
-  for (const head of heads) {
-    const last = lastOfStream.get(head.stream);
-    if (!last) {
-      add({ stream: head.stream, seq: head.seq, eventId: null, problem: 'stream has a head but no events: events were removed' });
-    } else if (last.seq !== head.seq || last.hash !== head.hash) {
-      add({ stream: head.stream, seq: last.seq, eventId: null, problem: `last event is seq ${last.seq} but the head records seq ${head.seq}: events were removed or added` });
-    }
-    lastOfStream.delete(head.stream);
+function storedHashMatches(key: string, row: StoredRow): boolean {
+  const event: ChainedEvent = {
+    stream: row.stream,
+    seq: row.seq,
+    occurredAt: new Date(row.occurred_at),
+    actorId: row.actor_id,
+    actorKind: row.actor_kind,
+    action: row.action,
+    outcome: row.outcome,
+    sessionId: row.session_id,
+    deviceId: row.device_id,
+    viewerId: row.viewer_id,
+    ticketRef: row.ticket_ref,
+    reason: row.reason,
+    data: row.data,
+    prevHash: row.prev_hash,
+  };
+  try {
+    return eventHash(key, event) === row.hash;
+  } catch {
+    return false; // e.g. a timestamp JavaScript cannot represent: nothing the writer produced
   }
-  for (const [stream, last] of lastOfStream) {
-    add({ stream, seq: last.seq, eventId: null, problem: 'stream has events but no head' });
-  }
-  // Every session transition writes one event: a session's version is its stream's length.
-  const mismatched: { id: string; version: number; seq: number | null }[] = await dataSource.query(
-    `SELECT s.id, s.version, h.seq FROM sessions s
-       LEFT JOIN audit_stream_heads h ON h.stream = 'session:' || s.id::text
-      WHERE h.seq IS DISTINCT FROM s.version LIMIT $1`,
-    [maxProblems],
-  );
-  for (const m of mismatched) {
-    add({ stream: `session:${m.id}`, seq: m.seq, eventId: null, problem: `session is at version ${m.version} but its audit stream has ${m.seq ?? 0} events` });
-  }
-  return { ok: problems.length === 0, eventsChecked: checked, streamsChecked: heads.length, problems };
 }

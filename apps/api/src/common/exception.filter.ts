@@ -9,6 +9,12 @@ export class ErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
+    if (res.headersSent) {
+      // A streamed answer failed midway: the status is gone; cutting the connection is the signal.
+      this.logger.error(exception instanceof Error ? exception.stack : String(exception));
+      res.destroy();
+      return;
+    }
     let status = 500;
     let code = 'internal_error';
     let message = 'internal error';

@@ -1,0 +1,66 @@
+import { escapeLiteral } from 'pg';
+import { z } from 'zod';
+import { uuid } from '../common/validation';
+
+/** The filters of the audit list and of the export. */
+export const auditFilters = {
+  sessionId: uuid.optional(),
+  deviceId: uuid.optional(),
+  viewerId: uuid.optional(),
+  actorId: uuid.optional(),
+  action: z.string().regex(/^[a-z_.]{1,64}$/).optional(),
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+};
+export const auditFilterQuery = z.strictObject(auditFilters);
+export type AuditFilter = z.infer<typeof auditFilterQuery>;
+
+type Condition = { column: string; op: '=' | '>=' | '<'; value: string; type: 'uuid' | 'text' | 'timestamptz' };
+
+function conditions(f: AuditFilter): Condition[] {
+  const c: Condition[] = [];
+  if (f.sessionId) c.push({ column: 'session_id', op: '=', value: f.sessionId, type: 'uuid' });
+  if (f.deviceId) c.push({ column: 'device_id', op: '=', value: f.deviceId, type: 'uuid' });
+  if (f.viewerId) c.push({ column: 'viewer_id', op: '=', value: f.viewerId, type: 'uuid' });
+  if (f.actorId) c.push({ column: 'actor_id', op: '=', value: f.actorId, type: 'uuid' });
+  if (f.action) c.push({ column: 'action', op: '=', value: f.action, type: 'text' });
+  if (f.from) c.push({ column: 'occurred_at', op: '>=', value: new Date(f.from).toISOString(), type: 'timestamptz' });
+  if (f.to) c.push({ column: 'occurred_at', op: '<', value: new Date(f.to).toISOString(), type: 'timestamptz' });
+  return c;
+}
+
+/** The filters as SQL with bind parameters appended to `params`. */
+export function filterSql(f: AuditFilter, params: unknown[]): string[] {
+  return conditions(f).map((c) => {
+    params.push(c.value);
+    return `${c.column} ${c.op} $${params.length}::${c.type}`;
+  });
+}
+
+/** The filters as SQL with quoted literals, for statements that take no parameters (COPY). */
+export function filterSqlLiterals(f: AuditFilter): string[] {
+  return conditions(f).map((c) => `${c.column} ${c.op} ${escapeLiteral(c.value)}::${c.type}`);
+}
+
+/** A row of audit_events as the API shows it (the list's items; one line of the export). */
+export function auditItem(r: Record<string, unknown>) {
+  return {
+    id: String(r.id),
+    stream: r.stream,
+    seq: r.seq,
+    occurredAt: new Date(r.occurred_at as string).toISOString(),
+    actor: { id: r.actor_id, kind: r.actor_kind },
+    action: r.action,
+    outcome: r.outcome,
+    sessionId: r.session_id,
+    deviceId: r.device_id,
+    viewerId: r.viewer_id,
+    ticketRef: r.ticket_ref,
+    reason: r.reason,
+    data: r.data,
+    hash: r.hash,
+  };
+}
+
+export const AUDIT_ITEM_COLUMNS =
+  'id, stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id, device_id, viewer_id, ticket_ref, reason, data, hash';
