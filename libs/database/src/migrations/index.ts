@@ -5,6 +5,7 @@ import { CaseInsensitiveNames1795551796900 } from './1795551796900-CaseInsensiti
 import { AgentChannel1795553106657 } from './1795553106657-AgentChannel';
 import { SessionRequeues1795554095905 } from './1795554095905-SessionRequeues';
 import { FailFunction1795600000000 } from './1795600000000-FailFunction';
+import { AuditIndexesById1795610000000 } from './1795610000000-AuditIndexesById';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   AgentChannel1795553106657,
   SessionRequeues1795554095905,
   FailFunction1795600000000,
+  AuditIndexesById1795610000000,
 ];
