@@ -10,24 +10,13 @@
 //
 // Needs PostgreSQL on BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) on this
 // host; creates and drops its own database.
-const { execFileSync } = require('node:child_process');
-const { createHash, randomUUID } = require('node:crypto');
-const { readFileSync } = require('node:fs');
+const { createHash } = require('node:crypto');
 const { join } = require('node:path');
-const { Client } = require('pg');
+const { ROOT, KEY, cpuMs, connect, withScratchDatabase, requestedSessions } = require('./lib.cjs');
 
-const ROOT = join(__dirname, '../..');
 const { applyTransitions, applyTransitionBatch } = require(join(ROOT, 'dist/libs/database/src/index.js'));
-const KEY = 'bench-audit-key-0123456789abcdef0123456789abcdef';
 const N = Number(process.env.N || 2048);
 const ALSO = process.env.ALSO === '1';
-const ADMIN = process.env.BENCH_PG_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const DB = `rcflow_bench_batched_${process.pid}`;
-const dbUrl = () => { const u = new URL(ADMIN); u.pathname = `/${DB}`; return u.toString(); };
-const cpuMs = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
-};
 const DECISION = {
   sql: `INSERT INTO eligibility_decisions (session_id, eligible, consent_rule, checks, facts)
         SELECT s.id, $1::boolean, $2::text, $3::jsonb, $4::jsonb FROM s`,
@@ -39,22 +28,13 @@ const DECISION = {
 const checks = JSON.stringify(Array.from({ length: 10 }, (_, i) => ({ id: `check_${i}`, passed: true, detail: 'ok' })));
 
 async function requests(c) {
-  const ids = Array.from({ length: N }, () => randomUUID());
-  const { rows: [p] } = await c.query(`INSERT INTO principals (name, kind) VALUES ('u-' || gen_random_uuid(), 'user') RETURNING id`);
-  // One device per session: a device holds one controlling session at a time.
-  const { rows: devices } = await c.query(
-    `INSERT INTO devices (hostname, os_family) SELECT 'h-' || gen_random_uuid(), 'windows' FROM generate_series(1, $1) RETURNING id`, [N]);
-  await c.query(
-    `INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, state, state_changed_at, version)
-     SELECT u.id, u.device, $1, $1, 'remote-control', 'full', 'requested', now(), 0 FROM unnest($2::uuid[], $3::uuid[]) u(id, device)`,
-    [p.id, ids, devices.map((d) => d.id)]);
-  await c.query(`INSERT INTO audit_stream_heads (stream, seq, hash) SELECT 'session:' || u, 0, repeat('0', 64) FROM unnest($1::uuid[]) u`, [ids]);
+  const { ids, deviceIds, principalId } = await requestedSessions(c, N);
   await c.query('VACUUM ANALYZE sessions, audit_stream_heads');
   return ids.map((id, i) => ({
     sessionId: id, from: 'requested', expectedVersion: 0, actor: { id: null, kind: 'system' },
     steps: [{ to: 'validating' }, { to: 'eligible', data: { consentRule: 'none' }, patch: { consentRule: 'none', settingsHash: 'abc' } }, { to: 'pushing_settings' }],
-    known: { head: { seq: 0, hash: '0'.repeat(64) }, deviceId: devices[i].id, viewerId: p.id, ticketRef: null },
-    also: ALSO ? [{ ...DECISION, params: [true, 'none', checks, JSON.stringify({ device: { id: devices[i].id } })] }] : [],
+    known: { head: { seq: 0, hash: '0'.repeat(64) }, deviceId: deviceIds[i], viewerId: principalId, ticketRef: null },
+    also: ALSO ? [{ ...DECISION, params: [true, 'none', checks, JSON.stringify({ device: { id: deviceIds[i] } })] }] : [],
   }));
 }
 
@@ -92,29 +72,12 @@ async function round(setup, clients, k) {
   };
 }
 
-(async () => {
-  const admin = new Client({ connectionString: ADMIN });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${DB}`);
-  try {
-    execFileSync(process.execPath, [join(ROOT, 'dist/apps/api/src/cli.js'), 'migrate'], {
-      env: { ...process.env, DATABASE_URL: dbUrl(), AUDIT_HMAC_KEY: KEY, LOG_LEVEL: 'error' }, stdio: 'ignore' });
-    const connect = async () => {
-      const c = new Client({ connectionString: dbUrl() });
-      await c.connect();
-      c.on('error', () => {}); // the database is dropped with the connections open after a failure
-      c.pid = (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
-      return c;
-    };
-    const setup = await connect();
-    const pool = await Promise.all(Array.from({ length: 16 }, connect));
-    const plan = [[0, 16], [0, 1], [8, 1], [32, 1], [64, 1], [8, 4], [32, 4]];
-    for (let rep = 0; rep < 2; rep++) {
-      for (const [k, conns] of plan) console.log(JSON.stringify(await round(setup, pool.slice(0, conns), k)));
-    }
-    await Promise.all([setup, ...pool].map((c) => c.end()));
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-    await admin.end();
+withScratchDatabase('batched', async (url) => {
+  const setup = await connect(url);
+  const pool = await Promise.all(Array.from({ length: 16 }, () => connect(url)));
+  const plan = [[0, 16], [0, 1], [8, 1], [32, 1], [64, 1], [8, 4], [32, 4]];
+  for (let rep = 0; rep < 2; rep++) {
+    for (const [k, conns] of plan) console.log(JSON.stringify(await round(setup, pool.slice(0, conns), k)));
   }
-})().catch((err) => { console.error(err); process.exit(1); });
+  await Promise.all([setup, ...pool].map((c) => c.end()));
+}).catch((err) => { console.error(err); process.exit(1); });

@@ -3,7 +3,7 @@ import { applyTransitions, createDataSource, enablePreparedStatements, KnownSess
 import { loadConfig } from '../../libs/config/src';
 import { verifyAudit } from '../../libs/audit/src';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
-import { requestSession, seedWorld } from '../support/fixtures';
+import { knownOf, requestSession, seedWorld, sessionWithHead } from '../support/fixtures';
 
 /**
  * applyTransitions' one-statement path: fenced by version and by the audit head, all or nothing.
@@ -22,22 +22,7 @@ describe('applyTransitions as one statement', () => {
     await ds.destroy();
   });
 
-  const read = async (id: string) => {
-    const [row] = await ds.query(
-      `SELECT s.state, s.version, s.device_id, s.viewer_id, s.ticket_ref, h.seq, h.hash,
-              (SELECT count(*)::int FROM audit_events e WHERE e.stream = h.stream) AS events,
-              (SELECT count(*)::int FROM eligibility_decisions d WHERE d.session_id = s.id) AS decisions
-         FROM sessions s JOIN audit_stream_heads h ON h.stream = 'session:' || s.id WHERE s.id = $1`,
-      [id],
-    );
-    return row;
-  };
-  const knownOf = (row: Awaited<ReturnType<typeof read>>): KnownSession => ({
-    head: { seq: row.seq, hash: row.hash },
-    deviceId: row.device_id,
-    viewerId: row.viewer_id,
-    ticketRef: row.ticket_ref,
-  });
+  const read = (id: string) => sessionWithHead(ds, id);
   const claim = (id: string, known: KnownSession, version = 1): TransitionRequest => ({
     sessionId: id,
     from: 'requested',

@@ -5,14 +5,13 @@ import {
   createDataSource,
   enablePreparedStatements,
   isUniqueViolation,
-  KnownSession,
   TransitionBatcher,
   TransitionRequest,
 } from '../../libs/database/src';
 import { loadConfig } from '../../libs/config/src';
 import { verifyAudit } from '../../libs/audit/src';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
-import { requestSession, seedWorld } from '../support/fixtures';
+import { knownOf, requestSession, seedWorld, sessionWithHead } from '../support/fixtures';
 
 /**
  * Transitions of many sessions in one statement: per session exactly what applyTransitions does,
@@ -31,22 +30,7 @@ describe('batched transitions on PostgreSQL', () => {
     await ds.destroy();
   });
 
-  const read = async (id: string) => {
-    const [row] = await ds.query(
-      `SELECT s.state, s.version, s.device_id, s.viewer_id, s.ticket_ref, s.consent_rule, s.settings_hash, s.ended_at, h.seq, h.hash,
-              (SELECT count(*)::int FROM audit_events e WHERE e.stream = h.stream) AS events,
-              (SELECT count(*)::int FROM eligibility_decisions d WHERE d.session_id = s.id) AS decisions
-         FROM sessions s JOIN audit_stream_heads h ON h.stream = 'session:' || s.id WHERE s.id = $1`,
-      [id],
-    );
-    return row;
-  };
-  const knownOf = (row: Awaited<ReturnType<typeof read>>): KnownSession => ({
-    head: { seq: row.seq, hash: row.hash },
-    deviceId: row.device_id,
-    viewerId: row.viewer_id,
-    ticketRef: row.ticket_ref,
-  });
+  const read = (id: string) => sessionWithHead(ds, id);
   const eventsOf = (id: string) =>
     ds.query(`SELECT seq, actor_kind, action, outcome, reason, data FROM audit_events WHERE stream = $1 ORDER BY seq`, [`session:${id}`]);
   /** The worker's decision: claim, eligible with a patch, pushing_settings, and the decision row. */

@@ -33,6 +33,12 @@ const K = {
   end: ascii('}\n'),
 };
 
+/** The fields from actor to reason: each its key, then its COPY column as a JSON value. */
+const PLAIN_FIELDS: [Buffer, number][] = [
+  [K.actorId, 4], [K.kind, 5], [K.action, 6], [K.outcome, 7], [K.sessionId, 8],
+  [K.deviceId, 9], [K.viewerId, 10], [K.ticketRef, 11], [K.reason, 12],
+];
+
 class ExportAborted extends Error {}
 
 /**
@@ -173,24 +179,10 @@ function writeLine(w: JsonWriter, row: CopyRow): void {
     if (Number.isNaN(d.getTime())) w.raw(NULL);
     else w.string(d.toISOString());
   } else w.field(row, 3);
-  w.raw(K.actorId);
-  w.field(row, 4);
-  w.raw(K.kind);
-  w.field(row, 5);
-  w.raw(K.action);
-  w.field(row, 6);
-  w.raw(K.outcome);
-  w.field(row, 7);
-  w.raw(K.sessionId);
-  w.field(row, 8);
-  w.raw(K.deviceId);
-  w.field(row, 9);
-  w.raw(K.viewerId);
-  w.field(row, 10);
-  w.raw(K.ticketRef);
-  w.field(row, 11);
-  w.raw(K.reason);
-  w.field(row, 12);
+  for (const [key, column] of PLAIN_FIELDS) {
+    w.raw(key);
+    w.field(row, column);
+  }
   w.raw(K.data);
   // jsonb text is JSON already (PostgreSQL escapes control characters in it, so it holds no newline).
   if (row.isNull(13)) w.raw(NULL);
