@@ -14,7 +14,7 @@ export const AUDIT_EVENT_COLUMNS =
 export interface ChainedRows {
   /** One array of values per event, in AUDIT_EVENT_COLUMNS order. */
   rows: unknown[][];
-  /** The new head of every stream touched. */
+  /** The new head of every stream given in `heads` or touched by the entries. */
   heads: Map<string, StreamHead>;
 }
 
@@ -63,7 +63,6 @@ export function chainEntries(key: string, entries: AuditEntry[], heads: Map<stri
       hash,
     ]);
   }
-  for (const stream of heads.keys()) if (!entries.some((e) => e.stream === stream)) next.delete(stream);
   return { rows, heads: next };
 }
 
