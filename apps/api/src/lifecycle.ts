@@ -1,6 +1,6 @@
 import { BeforeApplicationShutdown, Injectable, NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { ShuttingDown } from './common/errors';
+import { ShuttingDown } from '@rcflow/domain';
 
 /** Once shutdown begins, new requests get 503 while in-flight ones finish. */
 @Injectable()

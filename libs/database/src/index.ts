@@ -7,3 +7,4 @@ export * from './eligibility-facts';
 export * from './query-results';
 export * from './prepared';
 export * from './transition-batcher';
+export * from './scope-sql';

@@ -4,3 +4,4 @@ export * from './state-machine';
 export * from './eligibility';
 export * from './rbac';
 export * from './version';
+export * from './errors';

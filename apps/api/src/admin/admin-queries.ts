@@ -1,7 +1,7 @@
 import { rowsOf as rowsOfResult } from '@rcflow/database';
 import type { EntityManager } from 'typeorm';
 import type { RemoteToolsSettings, RoleName } from '@rcflow/domain';
-import { ValidationFailed } from '../common/errors';
+import { ValidationFailed } from '@rcflow/domain';
 import { decodeCursor, encodeCursor } from '../common/validation';
 
 /*

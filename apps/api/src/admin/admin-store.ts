@@ -4,7 +4,7 @@ import { appendAudit, type AuditEntry } from '@rcflow/audit';
 import { isUniqueViolation } from '@rcflow/database';
 import { type RemoteToolsSettings, remoteToolsFullSchema, remoteToolsPartialSchema } from '@rcflow/domain';
 import { newKeySecret, formatKey } from '../auth/api-keys';
-import { Conflict, NotFound, UnprocessableRequest } from '../common/errors';
+import { Conflict, NotFound, UnprocessableRequest } from '@rcflow/domain';
 import { parseOrThrow } from '../common/validation';
 import {
   type ApiKeyView,

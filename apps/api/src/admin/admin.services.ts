@@ -3,7 +3,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { loadEffectiveSettings } from '@rcflow/database';
 import { PrincipalFacts, scopeOf } from '@rcflow/domain';
-import { Forbidden, NotFound } from '../common/errors';
+import { Forbidden, NotFound } from '@rcflow/domain';
 import * as q from './admin-queries';
 
 /**

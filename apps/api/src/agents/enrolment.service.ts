@@ -6,7 +6,7 @@ import { appendAudit } from '@rcflow/audit';
 import { rowsOf } from '@rcflow/database';
 import { EnrolRequest, Presence, formatCredential, parseCredential } from '@rcflow/agent-protocol';
 import { newKeySecret, secretMatches } from '../auth/api-keys';
-import { DomainError, NotFound } from '../common/errors';
+import { DomainError, NotFound } from '@rcflow/domain';
 
 /** An agent's enrolment or connection was refused; the reason is audited and told to the agent. */
 export class AgentRefused extends DomainError {

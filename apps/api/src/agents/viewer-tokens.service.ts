@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { appendAudit } from '@rcflow/audit';
 import { newKeySecret, secretMatches } from '../auth/api-keys';
-import { Conflict, Forbidden } from '../common/errors';
+import { Conflict, Forbidden } from '@rcflow/domain';
 
 const TTL_SECONDS = 60;
 const TOKEN = /^rcv_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;

@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { CopyRow, HAS_ESCAPE, JsonWriter, NULL, copyOut, isoTimestampSql, pgClientConfig } from '@rcflow/audit';
-import { TooManyRequests } from '../common/errors';
+import { TooManyRequests } from '@rcflow/domain';
 import { AUDIT_ITEM_COLUMNS, AuditFilter, auditItem, filterSql, filterSqlLiterals } from './audit-query';
 
 /** Exports running at once in one API process; each holds a database connection of its own. */

@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { loadPrincipalFacts } from '@rcflow/database';
 import { Permission, PrincipalFacts, hasPermission } from '@rcflow/domain';
-import { Forbidden, TooManyRequests, Unauthenticated } from '../common/errors';
+import { Forbidden, TooManyRequests, Unauthenticated } from '@rcflow/domain';
 import { digestMatches, parseKey } from './api-keys';
 
 export const PUBLIC = 'rcflow:public';

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from './errors';
+import { DomainError } from '@rcflow/domain';
 
 /** The one JSON error shape: { error: { status, code, message, details? } }. */
 @Catch()

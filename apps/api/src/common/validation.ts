@@ -1,6 +1,6 @@
 import { PipeTransform } from '@nestjs/common';
 import { z } from 'zod';
-import { ValidationFailed } from './errors';
+import { ValidationFailed } from '@rcflow/domain';
 
 /** Parses a value with a zod schema, turning every issue into one 400 with the paths at fault. */
 export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what = 'body'): z.infer<T> {

@@ -1,7 +1,7 @@
 import { ChainedEvent, GENESIS_HASH, eventHash, sessionStream } from '@rcflow/audit';
 import { PrincipalFacts, hasPermission, scopeOf } from '@rcflow/domain';
 import { JobItem, JobName, QueueName, jobIdOf } from '@rcflow/jobs';
-import { DomainError, Forbidden, NotFound, UnprocessableRequest } from '../common/errors';
+import { DomainError, Forbidden, NotFound, UnprocessableRequest } from '@rcflow/domain';
 import type { SessionRequestBody } from './sessions.schemas';
 
 /** What intake needs to know about the device and the viewer to accept a request or say why not. */

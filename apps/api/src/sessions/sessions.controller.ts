@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
-import { NotFound } from '../common/errors';
+import { NotFound } from '@rcflow/domain';
 import { Zod, idParam, parseOrThrow } from '../common/validation';
 import { SessionsService } from './sessions.service';
 import { ViewerTokens } from '../agents/viewer-tokens.service';

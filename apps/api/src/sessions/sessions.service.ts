@@ -16,7 +16,7 @@ import {
   scopeOf,
 } from '@rcflow/domain';
 import { JobItem, JobName, OutboxRelay, QueueName } from '@rcflow/jobs';
-import { Conflict, Forbidden, NotFound } from '../common/errors';
+import { Conflict, Forbidden, NotFound } from '@rcflow/domain';
 import { decodeCursor, encodeCursor } from '../common/validation';
 import { IntakeBatcher } from './intake-batcher';
 import { INTAKE_FACTS_SQL, INTAKE_SQL, IntakeOutcome, IntakeRow, intakeParams, intakeRefusal, intakeRow } from './session-intake';

@@ -1,4 +1,4 @@
-/** Typed domain errors; the exception filter maps each to one HTTP status. */
+/** Typed domain errors; the API's exception filter maps each to one HTTP status. */
 export class DomainError extends Error {
   constructor(
     readonly status: number,
