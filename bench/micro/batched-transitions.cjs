@@ -1,8 +1,8 @@
-// PostgreSQL backend CPU per session transition: one named statement per transition (the worker's
-// `known` path, applyTransitions) sent from C concurrent connections, against one named statement
+// PostgreSQL backend CPU per session transition: one named statement per transition (the transition
+// owner's statement for one session) sent from C concurrent connections, against one named statement
 // carrying K transitions of K sessions (applyTransitionBatch). The transition is the worker's decision
 // (requested → validating → eligible → pushing_settings: fenced UPDATE with a patch, three audit
-// events, fenced head update), with ALSO=1 plus its eligibility_decisions row.
+// events, the stream head), with ALSO=1 plus its eligibility decision effect.
 // Reports transitions/s and the CPU of the PostgreSQL backends (summed, from /proc) and of this
 // client per transition. Background processes (WAL writer, checkpointer) are not counted.
 //
@@ -14,27 +14,19 @@ const { createHash } = require('node:crypto');
 const { join } = require('node:path');
 const { ROOT, KEY, cpuMs, connect, withScratchDatabase, requestedSessions } = require('./lib.cjs');
 
-const { applyTransitions, applyTransitionBatch } = require(join(ROOT, 'dist/libs/database/src/index.js'));
+const { applyTransitionBatch } = require(join(ROOT, 'dist/libs/sessions/src/index.js'));
 const N = Number(process.env.N || 2048);
 const ALSO = process.env.ALSO === '1';
-const DECISION = {
-  sql: `INSERT INTO eligibility_decisions (session_id, eligible, consent_rule, checks, facts)
-        SELECT s.id, $1::boolean, $2::text, $3::jsonb, $4::jsonb FROM s`,
-  batched: {
-    sql: 'INSERT INTO eligibility_decisions (session_id, eligible, consent_rule, checks, facts) SELECT x.id, x.p1, x.p2, x.p3, x.p4 FROM x',
-    types: ['boolean', 'text', 'jsonb', 'jsonb'],
-  },
-};
 const checks = JSON.stringify(Array.from({ length: 10 }, (_, i) => ({ id: `check_${i}`, passed: true, detail: 'ok' })));
 
 async function requests(c) {
   const { ids, deviceIds, principalId } = await requestedSessions(c, N);
   await c.query('VACUUM ANALYZE sessions, audit_stream_heads');
   return ids.map((id, i) => ({
-    sessionId: id, from: 'requested', expectedVersion: 0, actor: { id: null, kind: 'system' },
-    steps: [{ to: 'validating' }, { to: 'eligible', data: { consentRule: 'none' }, patch: { consentRule: 'none', settingsHash: 'abc' } }, { to: 'pushing_settings' }],
-    known: { head: { seq: 0, hash: '0'.repeat(64) }, deviceId: deviceIds[i], viewerId: principalId, ticketRef: null },
-    also: ALSO ? [{ ...DECISION, params: [true, 'none', checks, JSON.stringify({ device: { id: deviceIds[i] } })] }] : [],
+    session: { id, state: 'requested', version: 0, deviceId: deviceIds[i], viewerId: principalId, ticketRef: null, head: null },
+    actor: { id: null, kind: 'system' },
+    steps: [{ to: 'validating' }, { to: 'eligible', data: { consentRule: 'not_required' }, patch: { consentRule: 'not_required', settingsHash: 'abc' } }, { to: 'pushing_settings' }],
+    effects: ALSO ? [{ kind: 'decision', eligible: true, consentRule: 'not_required', checks: JSON.parse(checks), facts: { device: { id: deviceIds[i] } } }] : [],
   }));
 }
 
@@ -42,7 +34,7 @@ async function requests(c) {
 async function statements(reqs, k) {
   const stmts = [];
   const capture = { query: async (text, values) => { stmts.push({ text, values }); return []; } };
-  if (k === 0) for (const req of reqs) await applyTransitions(capture, KEY, req);
+  if (k === 0) for (const req of reqs) await applyTransitionBatch(capture, KEY, [req]);
   else for (let i = 0; i < reqs.length; i += k) await applyTransitionBatch(capture, KEY, reqs.slice(i, i + k));
   return stmts;
 }

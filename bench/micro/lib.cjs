@@ -53,7 +53,6 @@ async function requestedSessions(c, n) {
     `INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, state, state_changed_at, version)
      SELECT u.id, u.device, $1, $1, 'remote-control', 'full', 'requested', now(), 0 FROM unnest($2::uuid[], $3::uuid[]) u(id, device)`,
     [p.id, ids, devices.map((d) => d.id)]);
-  await c.query(`INSERT INTO audit_stream_heads (stream, seq, hash) SELECT 'session:' || u, 0, repeat('0', 64) FROM unnest($1::uuid[]) u`, [ids]);
   return { ids, deviceIds: devices.map((d) => d.id), principalId: p.id };
 }
 

@@ -11,7 +11,7 @@ const { createHash } = require('node:crypto');
 const { join } = require('node:path');
 const { ROOT, KEY, cpuMs, connect, withScratchDatabase, requestedSessions } = require('./lib.cjs');
 
-const { applyTransitions } = require(join(ROOT, 'dist/libs/database/src/index.js'));
+const { applyTransitionBatch } = require(join(ROOT, 'dist/libs/sessions/src/index.js'));
 const N = Number(process.env.N || 2000);
 
 async function round(c, pid, mode) {
@@ -19,11 +19,11 @@ async function round(c, pid, mode) {
   const stmts = [];
   const capture = { query: async (text, values) => { stmts.push([text, values]); return []; } };
   for (const [i, id] of ids.entries()) {
-    await applyTransitions(capture, KEY, {
-      sessionId: id, from: 'requested', expectedVersion: 0, actor: { id: null, kind: 'system' },
-      steps: [{ to: 'validating' }, { to: 'eligible', patch: { consentRule: 'none' } }, { to: 'pushing_settings' }],
-      known: { head: { seq: 0, hash: '0'.repeat(64) }, deviceId: deviceIds[i], viewerId: principalId, ticketRef: null },
-    });
+    await applyTransitionBatch(capture, KEY, [{
+      session: { id, state: 'requested', version: 0, deviceId: deviceIds[i], viewerId: principalId, ticketRef: null, head: null },
+      actor: { id: null, kind: 'system' },
+      steps: [{ to: 'validating' }, { to: 'eligible', patch: { consentRule: 'not_required' } }, { to: 'pushing_settings' }],
+    }]);
   }
   const name = `bench_${createHash('sha1').update(stmts[0][0]).digest('hex').slice(0, 16)}`;
   const [b0, c0, t0] = [cpuMs(pid), process.cpuUsage(), process.hrtime.bigint()];

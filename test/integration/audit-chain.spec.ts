@@ -4,7 +4,8 @@ import { VerifyOptions, appendAudit, verifyAudit } from '../../libs/audit/src';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 import { runCli } from '../support/processes';
 import { requestSession, seedWorld } from '../support/fixtures';
-import { AdvanceSessionHandler } from '../../apps/worker/src/handlers/advance-session.handler';
+import { AdvanceSessionHandler } from '../../libs/workflow/src/handlers/advance-session.handler';
+import { SessionTransitions } from '../../libs/sessions/src';
 import { LoopbackAgentLink } from '../../libs/agent-link/src';
 import { loadConfig } from '../../libs/config/src';
 
@@ -20,7 +21,7 @@ describe('audit trail on PostgreSQL', () => {
     ds = createDataSource({ url, pgliteDir: '', poolSize: 4 });
     await ds.initialize();
     const config = loadConfig({ DATABASE_URL: url, AUDIT_HMAC_KEY: TEST_AUDIT_KEY });
-    const handler = new AdvanceSessionHandler(ds, new LoopbackAgentLink(config.agent.loopback), config);
+    const handler = new AdvanceSessionHandler(ds, new SessionTransitions(ds, config), new LoopbackAgentLink(config.agent.loopback), config);
     for (let i = 0; i < 3; i++) {
       const id = await requestSession(ds, await seedWorld(ds));
       await handler.handle(id, { final: true });

@@ -4,7 +4,8 @@ import { DataSource } from 'typeorm';
 import { loadConfig, RcflowConfig } from '../../libs/config/src';
 import { createDataSource } from '../../libs/database/src';
 import { JobName, OutboxRelay, QueueName, evictionProblem, redisOptionsFromUrl, writeOutbox } from '../../libs/jobs/src';
-import { ReconciliationSweep } from '../../apps/worker/src/reconciliation-sweep.service';
+import { ReconciliationSweep } from '../../libs/workflow/src/reconciliation-sweep.service';
+import { SessionTransitions } from '../../libs/sessions/src';
 import { TEST_AUDIT_KEY, freshDatabase, queuePrefix } from '../support/env';
 import { PrivateRedis } from '../support/redis-server';
 import { requestSession, seedWorld } from '../support/fixtures';
@@ -76,7 +77,7 @@ describe('outbox relay and reconciliation sweep', () => {
     await queue.obliterate({ force: true });
     await queue.add(JobName.AdvanceSession, { sessionId: live }, { jobId: `advance.${live}` });
     await ds.query(`UPDATE sessions SET state_changed_at = now() - interval '1 minute'`);
-    const sweep = new ReconciliationSweep(ds, queue, config);
+    const sweep = new ReconciliationSweep(ds, new SessionTransitions(ds, config), queue, config);
     const n = await sweep.sweep();
     expect(n).toBeGreaterThanOrEqual(1);
     const rows: { job_id: string }[] = await ds.query('SELECT job_id FROM outbox');

@@ -6,6 +6,7 @@ import { verifyAudit } from '../../libs/audit/src';
 import type { PrincipalFacts } from '../../libs/domain/src';
 import type { OutboxRelay } from '../../libs/jobs/src';
 import { SessionsService } from '../../apps/api/src/sessions/sessions.service';
+import { SessionIntake, SessionTransitions } from '../../libs/sessions/src';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 
 /**
@@ -47,7 +48,7 @@ describe('SessionsService intake and cancel on PostgreSQL', () => {
     await ds.initialize();
     enablePreparedStatements(ds); // as DatabaseModule does
     const relay = { kick: () => void kicks.n++ } as unknown as OutboxRelay;
-    service = new SessionsService(ds, relay, config);
+    service = new SessionsService(ds, relay, new SessionIntake(ds, relay, config), new SessionTransitions(ds, config), config);
 
     const principal = async (name: string, kind = 'user') =>
       (await one<{ id: string }>(`INSERT INTO principals (name, kind) VALUES ($1, $2) RETURNING id`, [name, kind])).id;

@@ -1,20 +1,13 @@
 import { DataSource } from 'typeorm';
-import {
-  applyTransitionBatch,
-  applyTransitions,
-  createDataSource,
-  enablePreparedStatements,
-  isUniqueViolation,
-  TransitionBatcher,
-  TransitionRequest,
-} from '../../libs/database/src';
+import { createDataSource, enablePreparedStatements, isUniqueViolation } from '../../libs/database/src';
+import { applyTransitionBatch, TransitionBatcher, TransitionRequest } from '../../libs/sessions/src';
 import { loadConfig } from '../../libs/config/src';
 import { verifyAudit } from '../../libs/audit/src';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 import { knownOf, requestSession, seedWorld, sessionWithHead } from '../support/fixtures';
 
 /**
- * Transitions of many sessions in one statement: per session exactly what applyTransitions does,
+ * Transitions of many sessions in one statement: per session exactly what a statement of its own does,
  * and an error of the statement never becomes a wrong outcome for another session.
  */
 describe('batched transitions on PostgreSQL', () => {
@@ -34,55 +27,41 @@ describe('batched transitions on PostgreSQL', () => {
   const eventsOf = (id: string) =>
     ds.query(`SELECT seq, actor_kind, action, outcome, reason, data FROM audit_events WHERE stream = $1 ORDER BY seq`, [`session:${id}`]);
   /** The worker's decision: claim, eligible with a patch, pushing_settings, and the decision row. */
-  const decide = (id: string, row: Awaited<ReturnType<typeof read>>): TransitionRequest => ({
-    sessionId: id,
-    from: row.state,
-    expectedVersion: row.version,
+  const decide = (_id: string, row: Awaited<ReturnType<typeof read>>): TransitionRequest => ({
+    session: knownOf(row),
     actor: { id: null, kind: 'system' },
     steps: [
       { to: 'validating' },
-      { to: 'eligible', data: { consentRule: 'none' }, patch: { consentRule: 'none', settingsHash: 'h1' } },
+      { to: 'eligible', data: { consentRule: 'not_required' }, patch: { consentRule: 'not_required', settingsHash: 'h1' } },
       { to: 'pushing_settings' },
     ],
-    known: knownOf(row),
-    also: [
-      {
-        sql: `INSERT INTO eligibility_decisions (session_id, eligible, consent_rule, checks, facts) SELECT s.id, $1::boolean, $2::text, $3::jsonb, '{}' FROM s`,
-        params: [true, 'none', JSON.stringify([{ id: 'x', passed: true }])],
-        batched: {
-          sql: `INSERT INTO eligibility_decisions (session_id, eligible, consent_rule, checks, facts) SELECT x.id, x.p1, x.p2, x.p3, '{}' FROM x`,
-          types: ['boolean', 'text', 'jsonb'],
-        },
-      },
-    ],
+    effects: [{ kind: 'decision', eligible: true, consentRule: 'not_required', checks: [], facts: {} }],
   });
-  const fail = (id: string, row: Awaited<ReturnType<typeof read>>): TransitionRequest => ({
-    sessionId: id,
-    from: row.state,
-    expectedVersion: row.version,
+  const fail = (_id: string, row: Awaited<ReturnType<typeof read>>): TransitionRequest => ({
+    session: knownOf(row),
     actor: { id: null, kind: 'system' },
     steps: [{ to: 'failed', reason: 'cause', data: { cause: 'x' }, patch: { failureCause: 'x', endedAt: new Date() } }],
-    known: knownOf(row),
   });
+  const alone = (req: TransitionRequest) => applyTransitionBatch(ds.manager, TEST_AUDIT_KEY, [req]);
   const fresh = async (n: number) => Promise.all(Array.from({ length: n }, async () => requestSession(ds, await seedWorld(ds))));
   const settle = <T>(p: Promise<T>) => p.then((value) => ({ value }), (error: unknown) => ({ error }));
 
   it('gives many concurrent sessions the same chain and rows as one statement each', async () => {
     const batched = await fresh(24);
-    const alone = await fresh(4);
+    const single = await fresh(4);
     // 24 requests, 8 a statement and no timer: every one of them goes through a batch.
     const batcher = new TransitionBatcher(ds.manager, TEST_AUDIT_KEY, { max: 8, waitMs: 60_000 });
     const results = await Promise.all(batched.map(async (id) => batcher.apply(decide(id, await read(id)))));
-    for (const id of alone) await applyTransitions(ds.manager, TEST_AUDIT_KEY, decide(id, await read(id)));
+    for (const id of single) await alone(decide(id, await read(id)));
     // And a second transition of each, a patch among them.
     await Promise.all(batched.map(async (id) => batcher.apply(fail(id, await read(id)))));
-    for (const id of alone) await applyTransitions(ds.manager, TEST_AUDIT_KEY, fail(id, await read(id)));
+    for (const id of single) await alone(fail(id, await read(id)));
 
     expect(results.every((r) => r?.state === 'pushing_settings' && r.version === 4 && r.head.seq === 4)).toBe(true);
-    const expected = await eventsOf(alone[0]);
-    for (const id of [...batched, ...alone]) {
+    const expected = await eventsOf(single[0]!);
+    for (const id of [...batched, ...single]) {
       const row = await read(id);
-      expect(row).toMatchObject({ state: 'failed', version: 5, seq: 5, events: 5, decisions: 1, consent_rule: 'none', settings_hash: 'h1' });
+      expect(row).toMatchObject({ state: 'failed', version: 5, seq: 5, events: 5, decisions: 1, consent_rule: 'not_required', settings_hash: 'h1' });
       expect(row.ended_at).not.toBeNull();
       expect(await eventsOf(id)).toEqual(expected);
     }
@@ -92,7 +71,7 @@ describe('batched transitions on PostgreSQL', () => {
   it('answers null to a request whose session moved on while the others of its statement apply', async () => {
     const [a, b, c] = await fresh(3);
     const stale = await read(b);
-    await applyTransitions(ds.manager, TEST_AUDIT_KEY, decide(b, stale));
+    await alone(decide(b, stale));
     const movedOn = await read(b);
     const results = await applyTransitionBatch(ds.manager, TEST_AUDIT_KEY, [decide(a, await read(a)), decide(b, stale), decide(c, await read(c))]);
     expect(results.map((r) => r?.version ?? null)).toEqual([4, null, 4]);
@@ -129,7 +108,7 @@ describe('batched transitions on PostgreSQL', () => {
     const [a, forged, c] = await fresh(3);
     const before = await read(forged);
     const bad = decide(forged, before);
-    bad.known = { ...bad.known!, head: { seq: before.seq, hash: 'f'.repeat(64) } };
+    bad.session = { ...bad.session, head: { seq: before.seq, hash: 'f'.repeat(64) } };
     const reqs = [decide(a, await read(a)), bad, decide(c, await read(c))];
     await expect(applyTransitionBatch(ds.manager, TEST_AUDIT_KEY, reqs)).rejects.toThrow(/does not match/);
     expect((await read(a)).version).toBe(1);
@@ -138,7 +117,7 @@ describe('batched transitions on PostgreSQL', () => {
     const [oa, of, oc] = await Promise.all(reqs.map((req) => settle(batcher.apply(req))));
     expect(oa).toEqual({ value: expect.objectContaining({ state: 'pushing_settings', version: 4 }) });
     expect(oc).toEqual({ value: expect.objectContaining({ state: 'pushing_settings', version: 4 }) });
-    expect(String((of as { error: Error }).error?.message)).toMatch(/audit head of session:.* does not match/);
+    expect(String((of as { error: Error }).error?.message)).toMatch(/audit head of a session does not match/);
     expect(await read(forged)).toEqual(before);
     expect(await verifyAudit(ds, TEST_AUDIT_KEY)).toMatchObject({ ok: true });
   });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { appendAudit, sessionStream } from '../../libs/audit/src';
-import type { KnownSession } from '../../libs/database/src';
+import type { SessionSnapshot } from '../../libs/sessions/src';
 import { TEST_AUDIT_KEY } from './env';
 
 /** Minimal rows for integration tests of the pipeline, written with plain SQL. */
@@ -50,7 +50,7 @@ export async function requestSession(
 /** A session with its audit head and counts of its events and decisions, as the transition tests compare them. */
 export async function sessionWithHead(ds: DataSource, id: string) {
   const [row] = await ds.query(
-    `SELECT s.state, s.version, s.device_id, s.viewer_id, s.ticket_ref, s.consent_rule, s.settings_hash, s.ended_at, h.seq, h.hash,
+    `SELECT s.id, s.state, s.version, s.device_id, s.viewer_id, s.ticket_ref, s.consent_rule, s.settings_hash, s.ended_at, h.seq, h.hash,
             (SELECT count(*)::int FROM audit_events e WHERE e.stream = h.stream) AS events,
             (SELECT count(*)::int FROM eligibility_decisions d WHERE d.session_id = s.id) AS decisions
        FROM sessions s JOIN audit_stream_heads h ON h.stream = 'session:' || s.id WHERE s.id = $1`,
@@ -59,10 +59,13 @@ export async function sessionWithHead(ds: DataSource, id: string) {
   return row;
 }
 
-/** What a worker knows after reading the session: the `known` of a one-statement transition. */
-export const knownOf = (row: Awaited<ReturnType<typeof sessionWithHead>>): KnownSession => ({
-  head: { seq: row.seq, hash: row.hash },
+/** What a worker knows after reading the session: where a transition starts from. */
+export const knownOf = (row: Awaited<ReturnType<typeof sessionWithHead>>): SessionSnapshot => ({
+  id: row.id,
+  state: row.state,
+  version: row.version,
   deviceId: row.device_id,
   viewerId: row.viewer_id,
   ticketRef: row.ticket_ref,
+  head: { seq: row.seq, hash: row.hash },
 });

@@ -3,7 +3,8 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ConfigModule, RcflowConfig } from '@rcflow/config';
 import { DatabaseModule } from '@rcflow/database';
 import { QueueModule } from '@rcflow/jobs';
-import { WorkerModule } from '../../worker/src/worker.module';
+import { WorkerModule } from '@rcflow/workflow';
+import { SessionsCoreModule } from '@rcflow/sessions';
 import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
 import { AuditExportService } from './audit/audit-export.service';
@@ -25,6 +26,7 @@ export class ApiModule {
         ConfigModule.forRoot(config),
         DatabaseModule,
         options.withWorker ? WorkerModule.forRoot(config) : QueueModule.forRoot(config),
+        SessionsCoreModule,
         AdminModule,
         AgentsModule.forRoot(config),
       ],

@@ -3,7 +3,7 @@ import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigModule, RcflowConfig, RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
 import { DatabaseModule } from '@rcflow/database';
-import { WorkerModule } from './worker.module';
+import { WorkerModule } from '@rcflow/workflow';
 
 /** The worker is the application without HTTP. */
 @Module({})

@@ -1,15 +1,12 @@
 import type { EntityManager } from 'typeorm';
 import { AuditEntry, ChainedEvent, GENESIS_HASH, eventHash } from './audit-chain';
+import { auditAppendSql } from './audit-sql';
 
 /** The last event of a stream: what the next event chains to. */
 export interface StreamHead {
   seq: number;
   hash: string;
 }
-
-/** The columns of audit_events in the order `chainEntries` returns their values. */
-export const AUDIT_EVENT_COLUMNS =
-  'stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id, device_id, viewer_id, ticket_ref, reason, data, prev_hash, hash';
 
 export interface ChainedRows {
   /** One array of values per event, in AUDIT_EVENT_COLUMNS order. */
@@ -66,21 +63,11 @@ export function chainEntries(key: string, entries: AuditEntry[], heads: Map<stri
   return { rows, heads: next };
 }
 
-/** `($n,…),($m,…)` for rows appended to params, numbering on from params' current length. */
-export function valuesList(rows: unknown[][], params: unknown[]): string {
-  return rows
-    .map((c) => {
-      const base = params.length;
-      params.push(...c);
-      return `(${c.map((_, i) => `$${base + i + 1}`).join(',')})`;
-    })
-    .join(',');
-}
-
 /**
  * Appends events inside the caller's transaction and returns the new heads of their streams. Only
  * the streams touched are locked (their head rows), so writers of different sessions never wait for
- * each other.
+ * each other. For administration, enrolment and other cold paths; session transitions and intake
+ * chain from the head they read and write in one statement (same renderer, auditAppendSql).
  */
 export async function appendAudit(
   manager: EntityManager,
@@ -93,7 +80,6 @@ export async function appendAudit(
   const streams = [...new Set(entries.map((e) => e.stream))].sort();
   const heads = new Map<string, StreamHead>();
   // A stream named after a row created in this transaction has no head yet: nothing to lock or read.
-  // (If it had one, the insert of seq 1 would violate uq_audit_stream_seq and roll everything back.)
   const rows: { seq: number; hash: string; stream: string }[] = options.newStreams
     ? []
     : await manager.query('SELECT stream, seq, hash FROM audit_stream_heads WHERE stream = ANY($1) ORDER BY stream FOR UPDATE', [streams]);
@@ -101,16 +87,11 @@ export async function appendAudit(
 
   const chained = chainEntries(key, entries, heads, now);
   const params: unknown[] = [];
-  const values = valuesList(chained.rows, params);
-  const headStreams = [...chained.heads.keys()];
-  const n = params.length;
-  params.push(headStreams, headStreams.map((st) => chained.heads.get(st)!.seq), headStreams.map((st) => chained.heads.get(st)!.hash));
-  // One round trip: the events and the new heads of their streams.
+  const sql = auditAppendSql((v) => `$${params.push(v)}`, chained, heads, 'a');
+  // The heads are locked: they can only fail to match when a "new" stream already had events.
   await manager.query(
-    `WITH events AS (INSERT INTO audit_events (${AUDIT_EVENT_COLUMNS}) VALUES ${values} RETURNING 1)
-     INSERT INTO audit_stream_heads (stream, seq, hash)
-       SELECT * FROM unnest($${n + 1}::text[], $${n + 2}::int[], $${n + 3}::text[])
-     ON CONFLICT (stream) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash`,
+    `WITH ${sql.ctes.join(',\n')}
+     SELECT CASE WHEN ${sql.headsMatch} THEN 0 ELSE rcflow_fail('audit stream heads moved while locked') END AS ok`,
     params,
   );
   return chained.heads;

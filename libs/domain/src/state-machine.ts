@@ -35,6 +35,26 @@ export const CONTROLLING_STATES: readonly SessionState[] = Object.freeze([
   'active',
 ] as const);
 
+/**
+ * States a job carries a session out of; a session resting in one without a job is lost work
+ * (the sweep gives it its job again).
+ */
+export const MOVING_STATES: readonly SessionState[] = Object.freeze([
+  'requested',
+  'validating',
+  'eligible',
+  'pushing_settings',
+  'awaiting_consent',
+] as const);
+
+/** States a session waits in for something outside rcflow: the user at the device, or the clock. */
+export const RESTING_STATES: readonly SessionState[] = Object.freeze(
+  SESSION_STATES.filter((s) => !MOVING_STATES.includes(s)),
+);
+
+/** States in which the device's agent may know of the session: leaving one tells the agent. */
+export const AGENT_AWARE_STATES: readonly SessionState[] = Object.freeze(['pushing_settings', 'awaiting_consent', 'active'] as const);
+
 /** Non-terminal states before `active`, from which a request may be cancelled. */
 export const CANCELLABLE_STATES: readonly SessionState[] = Object.freeze(
   SESSION_STATES.filter((s) => TRANSITIONS[s].includes('cancelled')),

@@ -20,6 +20,8 @@ export class QueueModule implements OnApplicationShutdown {
     };
     return {
       module: QueueModule,
+      // Global: intake (libs/sessions) and the apps share one relay and one set of queues.
+      global: true,
       imports: [
         BullModule.forRoot({ connection: base, prefix: config.redis.prefix, defaultJobOptions: defaultJobOptions(config.jobs) }),
         BullModule.registerQueue({ name: QueueName.Sessions }),

@@ -6,7 +6,7 @@ import IORedis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { WebSocket, WebSocketServer } from 'ws';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
-import { applyTransitions } from '@rcflow/database';
+import { SessionTransitions } from '@rcflow/sessions';
 import { AGENT_WS_PATH, AgentMessage, MAX_FRAME_BYTES, ServerMessage, parseAgentMessage } from '@rcflow/agent-protocol';
 import { AgentBusKeys, AgentBusScripts, InboxEntry } from '@rcflow/agent-link';
 import { AgentRefused, AuthenticatedDevice, EnrolmentService, recordPresence } from './enrolment.service';
@@ -58,6 +58,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly enrolment: EnrolmentService,
     private readonly viewerTokens: ViewerTokens,
     private readonly heartbeats: HeartbeatBatcher,
+    private readonly transitions: SessionTransitions,
     @Inject(AGENT_BUS_REDIS) private readonly bus: AgentBusClients,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {
@@ -235,22 +236,18 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
 
   /** The user (or the agent) ended an active session on the device. */
   private async endedByAgent(conn: Connection, msg: Extract<AgentMessage, { type: 'session_ended' }>): Promise<void> {
-    const [s] = await this.dataSource.query('SELECT id, device_id, state, version FROM sessions WHERE id = $1', [msg.sessionId]);
-    if (!s || s.device_id !== conn.device.deviceId) {
+    const s = await this.transitions.snapshot(msg.sessionId);
+    if (!s || s.deviceId !== conn.device.deviceId) {
       this.logger.warn(`${conn.device.hostname} reported the end of session ${msg.sessionId}, which is not one of its sessions`);
       this.send(conn, { v: 1, type: 'error', code: 'unexpected', message: `session ${msg.sessionId} is not a session of this device` });
       return;
     }
     if (s.state !== 'active') return; // already over: a repeated or late report changes nothing
-    await this.dataSource.transaction((tx) =>
-      applyTransitions(tx, this.config.audit.hmacKey, {
-        sessionId: s.id,
-        from: 'active',
-        expectedVersion: s.version,
-        actor: { id: conn.device.deviceId, kind: 'agent' },
-        steps: [{ to: 'ended', reason: msg.reason, data: { by: msg.by }, patch: { endedAt: new Date() } }],
-      }),
-    );
+    await this.transitions.apply({
+      session: s,
+      actor: { id: conn.device.deviceId, kind: 'agent' },
+      steps: [{ to: 'ended', reason: msg.reason, data: { by: msg.by }, patch: { endedAt: new Date() } }],
+    });
   }
 
   /** Sends the device every command queued for it that is still worth delivering. */

@@ -3,6 +3,7 @@ import IORedis from 'ioredis';
 import type { RcflowConfig } from '@rcflow/config';
 import { agentBusKeys } from '@rcflow/agent-link';
 import { redisOptionsFromUrl } from '@rcflow/jobs';
+import { SessionsCoreModule } from '@rcflow/sessions';
 import { AGENT_BUS_REDIS, AgentBusClients, AgentGateway } from './agent-gateway';
 import { AgentsController } from './agents.controller';
 import { EnrolmentService } from './enrolment.service';
@@ -17,6 +18,7 @@ export class AgentsModule implements OnApplicationShutdown {
   static forRoot(config: RcflowConfig): DynamicModule {
     return {
       module: AgentsModule,
+      imports: [SessionsCoreModule],
       controllers: [AgentsController],
       providers: [
         EnrolmentService,

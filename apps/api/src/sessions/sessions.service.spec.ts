@@ -5,6 +5,7 @@ import { createDataSource, loadPrincipalFacts } from '@rcflow/database';
 import type { PrincipalFacts } from '@rcflow/domain';
 import type { OutboxRelay } from '@rcflow/jobs';
 import { SessionsService } from './sessions.service';
+import { SessionIntake, SessionTransitions } from '@rcflow/sessions';
 
 /*
  * Intake and cancel on the embedded PGlite database, where statements are not prepared and every
@@ -24,7 +25,8 @@ beforeAll(async () => {
   await ds.initialize();
   await ds.runMigrations({ transaction: 'each' });
   const config = loadConfig({ PGLITE_DIR: 'memory', AUDIT_HMAC_KEY: AUDIT_KEY });
-  service = new SessionsService(ds, { kick: () => undefined } as unknown as OutboxRelay, config);
+  const relay = { kick: () => undefined } as unknown as OutboxRelay;
+  service = new SessionsService(ds, relay, new SessionIntake(ds, relay, config), new SessionTransitions(ds, config), config);
   const one = async (sql: string, params: unknown[] = []) => (await ds.query(sql, params))[0].id as string;
   ids.desks = await one(`INSERT INTO collections (name) VALUES ('Desks') RETURNING id`);
   ids.pc = await one(`INSERT INTO devices (hostname, os_family) VALUES ('PC-1', 'windows') RETURNING id`);

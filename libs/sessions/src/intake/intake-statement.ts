@@ -1,8 +1,10 @@
-import { ChainedEvent, GENESIS_HASH, eventHash, sessionStream } from '@rcflow/audit';
-import { PrincipalFacts, hasPermission, scopeOf } from '@rcflow/domain';
-import { JobItem, JobName, QueueName, jobIdOf } from '@rcflow/jobs';
-import { DomainError, Forbidden, NotFound, UnprocessableRequest } from '@rcflow/domain';
-import type { SessionRequestBody } from './sessions.schemas';
+// Hot path: raw SQL. All of intake is one statement shared by concurrent requests (BENCHMARKS.md:
+// intake went from 954 to ~1,950 requests/s on one API process with it).
+import { AuditEntry, ChainedRows, ParamRef, auditAppendSql, chainEntries, sessionStream } from '@rcflow/audit';
+import { deviceInScopeExprSql } from '@rcflow/database';
+import { DomainError, Forbidden, NotFound, PrincipalFacts, UnprocessableRequest, hasPermission, scopeOf } from '@rcflow/domain';
+import { JobName, QueueName, outboxInsertSql } from '@rcflow/jobs';
+import type { SessionAsk } from '../session-view';
 
 /** What intake needs to know about the device and the viewer to accept a request or say why not. */
 export interface IntakeFacts {
@@ -15,7 +17,7 @@ export interface IntakeFacts {
 /**
  * Why the caller may not make this request, or null when it may. Unknown and out-of-scope devices
  * look the same (404), so ids outside the caller's scope cannot be probed. The intake statement
- * applies the same rules in SQL; this explains a refusal.
+ * applies the same rules in SQL (deviceInScopeExprSql); this explains a refusal.
  */
 export function intakeRefusal(caller: PrincipalFacts, deviceId: string, viewerId: string, facts: IntakeFacts): DomainError | null {
   if (!hasPermission(caller.grants, 'session.request')) return new Forbidden(`${caller.name} may not request sessions`);
@@ -37,7 +39,7 @@ export const INTAKE_FACTS_SQL = `SELECT
 
 export interface IntakeRequest {
   caller: PrincipalFacts;
-  body: SessionRequestBody;
+  ask: SessionAsk;
   viewerId: string;
   sessionId: string;
   now: Date;
@@ -45,7 +47,7 @@ export interface IntakeRequest {
   idempotency: { key: string; requestHash: string } | null;
 }
 
-/** One request as a row of the intake statement, its audit event already chained and signed. */
+/** One request as a row of the intake statement, its first audit event already chained and signed. */
 export interface IntakeRow {
   id: string;
   deviceId: string;
@@ -63,11 +65,8 @@ export interface IntakeRow {
   behalfScope: string | null;
   idempotencyKey: string | null;
   requestHash: string | null;
-  stream: string;
-  data: string;
-  hash: string;
-  jobId: string;
-  payload: string;
+  /** The event `session.requested`, seq 1 of the new stream `session:<id>`. */
+  event: ChainedRows;
 }
 
 /** What the intake statement answers for a row: created or not, and the facts to explain a refusal. */
@@ -76,60 +75,46 @@ export interface IntakeOutcome extends IntakeFacts {
   created: boolean;
 }
 
-const INTAKE_EVENT = { actorKind: 'principal', action: 'session.requested', outcome: 'requested' } as const;
-const INTAKE_JOB = { queue: QueueName.Sessions, name: JobName.AdvanceSession } as const;
-
 const uuidArray = (ids: string[] | null) => (ids === null ? null : `{${ids.join(',')}}`);
 
-/**
- * The row for one request. Its audit event is seq 1 of the new stream `session:<id>`, chained to
- * the genesis hash, its HMAC computed here as appendAudit does with `newStreams`.
- */
+/** The row for one request, its audit event chained to the genesis of the session's new stream. */
 export function intakeRow(r: IntakeRequest): IntakeRow {
-  const { caller, body, viewerId, sessionId, now } = r;
-  const event: ChainedEvent = {
+  const { caller, ask, viewerId, sessionId, now } = r;
+  const entry: AuditEntry = {
     stream: sessionStream(sessionId),
-    seq: 1,
-    occurredAt: now,
     actorId: caller.id,
-    actorKind: INTAKE_EVENT.actorKind,
-    action: INTAKE_EVENT.action,
-    outcome: INTAKE_EVENT.outcome,
+    actorKind: 'principal',
+    action: 'session.requested',
+    outcome: 'requested',
     sessionId,
-    deviceId: body.deviceId,
+    deviceId: ask.deviceId,
     viewerId,
-    ticketRef: body.ticketRef ?? null,
-    reason: body.reason ?? null,
-    data: { type: body.type, access: body.access, requesterId: caller.id, version: 1 },
-    prevHash: GENESIS_HASH,
+    ticketRef: ask.ticketRef ?? null,
+    reason: ask.reason ?? null,
+    data: { type: ask.type, access: ask.access, requesterId: caller.id, version: 1 },
   };
-  const job: JobItem = { queue: INTAKE_JOB.queue, name: INTAKE_JOB.name, data: { sessionId } };
   const onBehalf = viewerId !== caller.id;
   return {
     id: sessionId,
-    deviceId: body.deviceId,
+    deviceId: ask.deviceId,
     viewerId,
     requesterId: caller.id,
-    type: body.type,
-    access: body.access,
-    reason: event.reason,
-    ticketRef: event.ticketRef,
+    type: ask.type,
+    access: ask.access,
+    reason: entry.reason ?? null,
+    ticketRef: entry.ticketRef ?? null,
     at: now,
     scope: uuidArray(scopeOf(caller.grants, 'session.request')),
     onBehalf,
     behalfScope: onBehalf ? uuidArray(scopeOf(caller.grants, 'session.request_on_behalf')) : null,
     idempotencyKey: r.idempotency?.key ?? null,
     requestHash: r.idempotency?.requestHash ?? null,
-    stream: event.stream,
-    data: JSON.stringify(event.data),
-    hash: eventHash(r.auditKey, event),
-    jobId: jobIdOf(job),
-    payload: JSON.stringify(job.data),
+    event: chainEntries(r.auditKey, [entry], new Map(), now),
   };
 }
 
-/** The columns of the intake statement's unnest, in order, with their types. */
-const COLUMNS: [keyof IntakeRow, string][] = [
+/** The columns of the statement's request rows, in order, with their types. */
+const COLUMNS: [Exclude<keyof IntakeRow, 'event'>, string][] = [
   ['id', 'uuid'],
   ['deviceId', 'uuid'],
   ['viewerId', 'uuid'],
@@ -144,14 +129,8 @@ const COLUMNS: [keyof IntakeRow, string][] = [
   ['behalfScope', 'text'],
   ['idempotencyKey', 'text'],
   ['requestHash', 'text'],
-  ['stream', 'text'],
-  ['data', 'text'],
-  ['hash', 'text'],
-  ['jobId', 'text'],
-  ['payload', 'text'],
 ];
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-const n = COLUMNS.length;
 
 /**
  * All of intake for one or more requests as one statement, atomic without an explicit
@@ -164,9 +143,19 @@ const n = COLUMNS.length;
  * taken in one order so two statements never wait for each other. One row per request answers
  * whether it was created and, when not, the facts to explain why (intakeRefusal).
  */
-export const INTAKE_SQL = `WITH r AS (
-    SELECT * FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
-      AS r(${COLUMNS.map(([k]) => snake(k)).join(', ')})),
+export function intakeStatement(rows: readonly IntakeRow[]): { text: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const p: ParamRef = (v) => `$${params.push(v)}`;
+  const requests = COLUMNS.map(([k, type]) => `${p(rows.map((row) => row[k]))}::${type}[]`).join(', ');
+  const chained: ChainedRows = { rows: rows.flatMap((row) => row.event.rows), heads: new Map(rows.flatMap((row) => [...row.event.heads])) };
+  const audit = auditAppendSql(p, chained, new Map(), 'au', 's');
+  const outbox = outboxInsertSql(
+    p,
+    rows.map((row) => ({ job: { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: row.id } }, gateId: row.id })),
+    's',
+  );
+  const text = `WITH r AS (
+    SELECT * FROM unnest(${requests}) AS r(${COLUMNS.map(([k]) => snake(k)).join(', ')})),
   facts AS (
     SELECT r.id,
       (SELECT ARRAY(SELECT m.collection_id FROM collection_members m WHERE m.device_id = d.id) FROM devices d
@@ -175,9 +164,8 @@ export const INTAKE_SQL = `WITH r AS (
     FROM r),
   allowed AS (
     SELECT r.* FROM r JOIN facts f ON f.id = r.id
-     WHERE f.collections IS NOT NULL
-       AND (r.scope IS NULL OR f.collections && r.scope::uuid[])
-       AND (NOT r.on_behalf OR ((r.behalf_scope IS NULL OR f.collections && r.behalf_scope::uuid[])
+     WHERE f.collections IS NOT NULL AND ${deviceInScopeExprSql('r.device_id', 'r.scope::uuid[]')}
+       AND (NOT r.on_behalf OR (${deviceInScopeExprSql('r.device_id', 'r.behalf_scope::uuid[]')}
          AND f.viewer_kind IS NOT NULL AND f.viewer_kind <> 'group'))),
   keyed AS (
     INSERT INTO idempotency_keys (principal_id, key, request_hash, session_id)
@@ -190,28 +178,11 @@ export const INTAKE_SQL = `WITH r AS (
         state_changed_at, version, created_at, updated_at)
       SELECT id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref, 'requested', at, 1, at, at FROM accepted
     RETURNING id),
-  e AS (
-    INSERT INTO audit_events (stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id,
-        device_id, viewer_id, ticket_ref, reason, data, prev_hash, hash)
-      SELECT a.stream, 1, a.at, a.requester_id, $${n + 1}::text, $${n + 2}::text, $${n + 3}::text, a.id,
-        a.device_id, a.viewer_id, a.ticket_ref, a.reason, a.data::jsonb, $${n + 4}::text, a.hash FROM accepted a JOIN s ON s.id = a.id),
-  h AS (INSERT INTO audit_stream_heads (stream, seq, hash) SELECT a.stream, 1, a.hash FROM accepted a JOIN s ON s.id = a.id),
-  o AS (
-    INSERT INTO outbox (queue, job_name, job_id, payload)
-      SELECT $${n + 5}::text, $${n + 6}::text, a.job_id, a.payload::jsonb FROM accepted a JOIN s ON s.id = a.id)
+  ${audit.ctes.join(',\n  ')},
+  o AS (${outbox})
   SELECT r.id, s.id IS NOT NULL AS created,
-      CASE WHEN s.id IS NULL THEN f.collections END AS collections, CASE WHEN s.id IS NULL THEN f.viewer_kind END AS viewer_kind
+      CASE WHEN s.id IS NULL THEN f.collections END AS collections, CASE WHEN s.id IS NULL THEN f.viewer_kind END AS viewer_kind,
+      CASE WHEN ${audit.headsMatch} THEN 0 ELSE rcflow_fail('a new session stream already had a head') END AS ok
     FROM r JOIN facts f ON f.id = r.id LEFT JOIN s ON s.id = r.id`;
-
-/** The parameters of INTAKE_SQL for these rows. */
-export function intakeParams(rows: IntakeRow[]): unknown[] {
-  return [
-    ...COLUMNS.map(([k]) => rows.map((row) => row[k])),
-    INTAKE_EVENT.actorKind,
-    INTAKE_EVENT.action,
-    INTAKE_EVENT.outcome,
-    GENESIS_HASH,
-    INTAKE_JOB.queue,
-    INTAKE_JOB.name,
-  ];
+  return { text, params };
 }

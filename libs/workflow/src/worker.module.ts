@@ -4,12 +4,13 @@ import { Inject, OnApplicationShutdown } from '@nestjs/common';
 import IORedis from 'ioredis';
 import { AGENT_LINK, AgentLink, LoopbackAgentLink, RedisAgentLink, agentBusKeys } from '@rcflow/agent-link';
 import { QueueModule, redisOptionsFromUrl } from '@rcflow/jobs';
+import { SessionsCoreModule } from '@rcflow/sessions';
 import { AdvanceSessionHandler } from './handlers/advance-session.handler';
 import { EndSessionHandler } from './handlers/end-session.handler';
 import { ReconciliationSweep } from './reconciliation-sweep.service';
 import { SessionsProcessor } from './sessions.processor';
 
-/** The processors and what they need; imported by the worker app and by the one-process mode. */
+/** The worker's link to agents: through Redis to whichever API holds the device's socket, or in-process. */
 function createAgentLink(config: RcflowConfig): AgentLink & { close?: () => void } {
   if (config.agent.transport === 'loopback') return new LoopbackAgentLink(config.agent.loopback);
   const options = { ...redisOptionsFromUrl(config.redis.url), maxRetriesPerRequest: 3 };
@@ -20,6 +21,7 @@ function createAgentLink(config: RcflowConfig): AgentLink & { close?: () => void
   return Object.assign(link, { close: () => [redis, subscriber].forEach((c) => c.disconnect()) });
 }
 
+/** The processors and what they need: the worker app is this without HTTP; the API imports it for the one-process mode. */
 @Module({})
 export class WorkerModule implements OnApplicationShutdown {
   constructor(@Inject(AGENT_LINK) private readonly agent: AgentLink & { close?: () => void }) {}
@@ -31,7 +33,7 @@ export class WorkerModule implements OnApplicationShutdown {
   static forRoot(config: RcflowConfig): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [QueueModule.forRoot(config)],
+      imports: [QueueModule.forRoot(config), SessionsCoreModule],
       providers: [
         { provide: AGENT_LINK, useFactory: () => createAgentLink(config) },
         AdvanceSessionHandler,

@@ -3,12 +3,13 @@ import { InjectQueue } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
-import { applyTransitions } from '@rcflow/database';
-import type { SessionState } from '@rcflow/domain';
+import { MOVING_STATES } from '@rcflow/domain';
 import { JobItem, JobName, QueueName, jobIdOf, writeOutbox } from '@rcflow/jobs';
+import { SessionTransitions, SnapshotColumns, snapshotOf } from '@rcflow/sessions';
 
-/** States in which a session is moved along by a job; a session resting in one without a job is lost work. */
-const MOVING_STATES = ['requested', 'validating', 'eligible', 'pushing_settings', 'awaiting_consent'];
+/** Reads sessions (aliased s) as transitions start from them, with the head of each one's audit stream. */
+const SNAPSHOT = `s.id, s.state, s.version, s.device_id, s.viewer_id, s.ticket_ref, h.seq AS head_seq, h.hash AS head_hash`;
+const WITH_HEAD = `LEFT JOIN audit_stream_heads h ON h.stream = 'session:' || s.id`;
 const BATCH = 500;
 /** Re-enqueues after which a session that never makes progress (a poison request) fails instead. */
 const MAX_REQUEUES = 5;
@@ -26,6 +27,7 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
 
   constructor(
     private readonly dataSource: DataSource,
+    private readonly transitions: SessionTransitions,
     @InjectQueue(QueueName.Sessions) private readonly sessions: Queue,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {}
@@ -55,60 +57,52 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
    */
   async interruptLost(): Promise<number> {
     const silentFor = this.config.presenceGraceSeconds + this.config.agent.lostGraceSeconds;
-    const lost: { id: string; version: number; last: Date | null }[] = await this.dataSource.query(
-      `SELECT s.id, s.version, d.last_heartbeat_at AS last FROM sessions s JOIN devices d ON d.id = s.device_id
+    const lost: (SnapshotColumns & { last: Date | null })[] = await this.dataSource.query(
+      `SELECT ${SNAPSHOT}, d.last_heartbeat_at AS last FROM sessions s JOIN devices d ON d.id = s.device_id ${WITH_HEAD}
         WHERE s.state = 'active' AND (d.last_heartbeat_at IS NULL OR d.last_heartbeat_at < now() - make_interval(secs => $1))
         LIMIT ${BATCH}`,
       [silentFor],
     );
     let n = 0;
     for (const s of lost) {
-      const moved = await this.dataSource.transaction((tx) =>
-        applyTransitions(tx, this.config.audit.hmacKey, {
-          sessionId: s.id,
-          from: 'active',
-          expectedVersion: s.version,
-          actor: { id: null, kind: 'system' },
-          steps: [
-            {
-              to: 'interrupted',
-              reason: `agent silent for more than ${silentFor} s`,
-              data: { lastHeartbeatAt: s.last ? new Date(s.last).toISOString() : null },
-              patch: { endedAt: new Date() },
-            },
-          ],
-        }),
-      );
+      const moved = await this.transitions.apply({
+        session: snapshotOf(s),
+        actor: { id: null, kind: 'system' },
+        steps: [
+          {
+            to: 'interrupted',
+            reason: `agent silent for more than ${silentFor} s`,
+            data: { lastHeartbeatAt: s.last ? new Date(s.last).toISOString() : null },
+            patch: { endedAt: new Date() },
+          },
+        ],
+      });
       if (moved) n++;
     }
     return n;
   }
 
   /** A session re-enqueued MAX_REQUEUES times without progress fails, so a poison request cannot loop forever. */
-  private async giveUp(s: { id: string; state: SessionState; version: number }, lastError: string | null): Promise<void> {
-    await this.dataSource.transaction((tx) =>
-      applyTransitions(tx, this.config.audit.hmacKey, {
-        sessionId: s.id,
-        from: s.state,
-        expectedVersion: s.version,
-        actor: { id: null, kind: 'system' },
-        steps: [
-          {
-            to: 'failed',
-            reason: `no progress after ${MAX_REQUEUES} re-enqueues`,
-            data: { cause: 'poison', lastError },
-            patch: { failureCause: 'poison', endedAt: new Date() },
-          },
-        ],
-      }),
-    );
-    this.logger.error(`session ${s.id} failed: no progress after ${MAX_REQUEUES} re-enqueues`);
+  private async giveUp(s: SnapshotColumns, lastError: string | null): Promise<void> {
+    const moved = await this.transitions.apply({
+      session: snapshotOf(s),
+      actor: { id: null, kind: 'system' },
+      steps: [
+        {
+          to: 'failed',
+          reason: `no progress after ${MAX_REQUEUES} re-enqueues`,
+          data: { cause: 'poison', lastError },
+          patch: { failureCause: 'poison', endedAt: new Date() },
+        },
+      ],
+    });
+    if (moved) this.logger.error(`session ${s.id} failed: no progress after ${MAX_REQUEUES} re-enqueues`);
   }
 
   /** One pass; returns how many sessions were re-enqueued. */
   async sweep(): Promise<number> {
-    const stale: { id: string; state: SessionState; version: number; requeues: number }[] = await this.dataSource.query(
-      `SELECT s.id, s.state, s.version, s.requeues FROM sessions s
+    const stale: (SnapshotColumns & { requeues: number })[] = await this.dataSource.query(
+      `SELECT ${SNAPSHOT}, s.requeues FROM sessions s ${WITH_HEAD}
         WHERE s.state = ANY($1) AND s.state_changed_at < now() - make_interval(secs => $2::float8 / 1000)
           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.job_id = 'advance.' || s.id::text)
         ORDER BY s.state_changed_at LIMIT ${BATCH}`,

@@ -1,36 +1,32 @@
 import type { EntityManager } from 'typeorm';
-import { TransitionBatcher, isBatchable } from './transition-batcher';
-import type { TransitionRequest } from './session-store';
+import { TransitionBatcher } from './transition-batcher';
+import type { SessionSnapshot, TransitionRequest } from './transition';
 
 const KEY = 'k'.repeat(40);
 const HEAD = { seq: 1, hash: '0'.repeat(64) };
 
-const request = (sessionId: string, extra: Partial<TransitionRequest> = {}): TransitionRequest => ({
-  sessionId,
-  from: 'eligible',
-  expectedVersion: 1,
+const request = (sessionId: string, extra: Partial<TransitionRequest> = {}, session: Partial<SessionSnapshot> = {}): TransitionRequest => ({
+  session: { id: sessionId, state: 'eligible', version: 1, head: HEAD, deviceId: `device-${sessionId}`, viewerId: 'viewer', ticketRef: null, ...session },
   actor: { id: null, kind: 'system' },
   steps: [{ to: 'pushing_settings' }],
-  known: { head: HEAD, deviceId: `device-${sessionId}`, viewerId: 'viewer', ticketRef: null },
   ...extra,
 });
 
 /**
- * A database stand-in: a batched statement (recognised by its unnest of the requests) answers the
- * sessions not fenced out; a single one answers one row unless fenced out. Either may be told to fail.
+ * A database stand-in for the transition statement (its first parameter: the session ids): a
+ * statement of several sessions is a batch. It answers the sessions not fenced out, and may be told
+ * to fail a batch or a given session's statement of its own.
  */
 function fakeManager(opts: { fenced?: string[]; failBatch?: Error; failAlone?: Record<string, Error> } = {}) {
   const statements: { batch: boolean; ids: string[] }[] = [];
   const manager = {
-    async query(text: string, values: unknown[]) {
-      const batch = text.includes('AS r(id, from_state');
-      const ids = batch ? (values[0] as string[]) : values.filter((v): v is string => typeof v === 'string' && v.startsWith('s'));
-      const id = batch ? undefined : ids.find((v) => /^s\d+$/.test(v));
-      statements.push({ batch, ids: batch ? ids : [id!] });
+    async query(_text: string, values: unknown[]) {
+      const ids = values[0] as string[];
+      const batch = ids.length > 1;
+      statements.push({ batch, ids });
       if (batch && opts.failBatch) throw opts.failBatch;
-      if (!batch && id && opts.failAlone?.[id]) throw opts.failAlone[id];
-      const applied = (batch ? ids : [id!]).filter((i) => !opts.fenced?.includes(i));
-      return applied.map((i) => ({ id: i, version: 2, ok: 0 }));
+      if (!batch && opts.failAlone?.[ids[0]!]) throw opts.failAlone[ids[0]!];
+      return ids.filter((i) => !opts.fenced?.includes(i)).map((i) => ({ id: i, version: 2, ok: 0 }));
     },
   };
   return { manager: manager as unknown as EntityManager, statements };
@@ -80,27 +76,26 @@ describe('TransitionBatcher', () => {
     expect(statements.slice(1).map((s) => s.batch)).toEqual([false, false, false]);
   });
 
-  it('sends alone at once what it cannot batch, a second request for a waiting session, and everything with max 1', async () => {
+  it('sends alone at once a second request for a waiting session, and everything with max 1', async () => {
     const { manager, statements } = fakeManager();
     const batcher = new TransitionBatcher(manager, KEY, { max: 8, waitMs: 60_000 });
     const first = batcher.apply(request('s1'));
-    await batcher.apply(request('s1', { expectedVersion: 2, from: 'pushing_settings', steps: [{ to: 'awaiting_consent' }] }));
-    await batcher.apply(request('s2', { also: [{ sql: 'UPDATE t SET a = 1 FROM s', params: [] }] }));
-    await batcher.apply(request('s3', { known: undefined }));
-    // The request without a known head takes the general path: several statements, none batched.
-    expect(statements.some((s) => s.batch)).toBe(false);
-    expect(statements.map((s) => s.ids[0])).toEqual(expect.arrayContaining(['s1', 's2', 's3']));
+    await batcher.apply(request('s1', { steps: [{ to: 'awaiting_consent' }] }, { state: 'pushing_settings', version: 2 }));
+    expect(statements).toEqual([{ batch: false, ids: ['s1'] }]);
     batcher.flush();
     await first;
+    expect(statements).toEqual([
+      { batch: false, ids: ['s1'] },
+      { batch: false, ids: ['s1'] },
+    ]);
     await new TransitionBatcher(manager, KEY, { max: 1, waitMs: 60_000 }).apply(request('s4'));
-    expect(statements.some((s) => s.batch)).toBe(false);
     expect(statements.at(-1)).toEqual({ batch: false, ids: ['s4'] });
   });
 
-  it('batches extra writes that have a batched form', () => {
-    expect(isBatchable(request('s1', { also: [{ sql: 'x', params: [1], batched: { sql: 'y', types: ['int'] } }] }))).toBe(true);
-    expect(isBatchable(request('s1', { also: [{ sql: 'x', params: [1] }] }))).toBe(false);
-    expect(isBatchable(request('s1', { enqueue: [{ queue: 'q', name: 'n', data: {} } as never] }))).toBe(false);
-    expect(isBatchable(request('s1', { known: undefined }))).toBe(false);
+  it('checks every step against the lifecycle before sending anything', async () => {
+    const { manager, statements } = fakeManager();
+    const batcher = new TransitionBatcher(manager, KEY, { max: 1, waitMs: 60_000 });
+    await expect(batcher.apply(request('s1', { steps: [{ to: 'active' }] }))).rejects.toThrow(/illegal session transition eligible → active/);
+    expect(statements).toEqual([]);
   });
 });

@@ -2,14 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { AGENT_LINK, AgentLink } from '@rcflow/agent-link';
-import { JobName } from '@rcflow/jobs';
 import { queryPrepared } from '@rcflow/database';
 
 /** Tells the agent a session is over. The database already says so; this only reaches the device. */
 @Injectable()
 export class EndSessionHandler {
-  readonly jobName = JobName.EndSession;
-
   constructor(
     private readonly dataSource: DataSource,
     @Inject(AGENT_LINK) private readonly agent: AgentLink,

@@ -1,4 +1,4 @@
-import type { IntakeOutcome, IntakeRow } from './session-intake';
+import type { IntakeOutcome, IntakeRow } from './intake-statement';
 
 interface Pending {
   row: IntakeRow;

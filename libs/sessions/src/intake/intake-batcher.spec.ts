@@ -1,5 +1,5 @@
 import { IntakeBatcher } from './intake-batcher';
-import type { IntakeOutcome, IntakeRow } from './session-intake';
+import type { IntakeOutcome, IntakeRow } from './intake-statement';
 
 const row = (id: string) => ({ id }) as IntakeRow;
 const created: IntakeOutcome = { created: true, collections: [], viewerKind: null };

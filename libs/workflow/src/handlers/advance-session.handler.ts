@@ -1,16 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig, faultPoint } from '@rcflow/config';
-import {
-  applyTransitions,
-  isUniqueViolation,
-  loadEffectiveSettings,
-  loadEligibilityInput,
-  queryPrepared,
-  SqlPart,
-  TransitionBatcher,
-  TransitionStep,
-} from '@rcflow/database';
+import { isUniqueViolation, loadEffectiveSettings, loadEligibilityInput, queryPrepared } from '@rcflow/database';
+import { SessionTransitions, TransitionEffect, TransitionStep, snapshotOf } from '@rcflow/sessions';
 import {
   ConsentRule,
   DEFAULT_ELIGIBILITY_POLICY,
@@ -20,7 +12,6 @@ import {
   evaluateEligibility,
 } from '@rcflow/domain';
 import { AGENT_LINK, AgentLink, AgentTimeoutError, notificationOf } from '@rcflow/agent-link';
-import { JobName } from '@rcflow/jobs';
 
 interface SessionRow {
   id: string;
@@ -54,8 +45,6 @@ interface RunContext {
 }
 /** Bounds the loop; a session passes at most six states on its way to active. */
 const MAX_STEPS = 12;
-/** How long a transition waits for others to share its statement. */
-const BATCH_WAIT_MS = 1;
 
 /**
  * Carries one session from where it stands to its next resting state. Each turn reads the row,
@@ -64,19 +53,12 @@ const BATCH_WAIT_MS = 1;
  */
 @Injectable()
 export class AdvanceSessionHandler {
-  readonly jobName = JobName.AdvanceSession;
-  /** Commits the known-path transitions of concurrent jobs together; each job waits for its own commit. */
-  private readonly batcher: TransitionBatcher;
-
   constructor(
     private readonly dataSource: DataSource,
+    private readonly transitions: SessionTransitions,
     @Inject(AGENT_LINK) private readonly agent: AgentLink,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
-  ) {
-    // The embedded PGlite database runs one query at a time in this process: nothing to share there.
-    const max = config.database.url ? config.jobs.transitionBatchMax : 1;
-    this.batcher = new TransitionBatcher(dataSource.manager, config.audit.hmacKey, { max, waitMs: BATCH_WAIT_MS });
-  }
+  ) {}
 
   async handle(sessionId: string, attempt: AttemptInfo): Promise<void> {
     // The effective settings are read once per run: the push and the start use what was evaluated.
@@ -130,30 +112,22 @@ export class AdvanceSessionHandler {
   }
 
   /**
-   * Commits steps from the state `s` was read in, fenced by its version, in one statement with
-   * `also`; on success `s` is brought up to date. False when the session had moved on.
+   * Commits steps from the state `s` was read in, fenced by its version, with their effects; on
+   * success `s` is brought up to date. False when the session had moved on.
    */
   private async transition(
     s: SessionRow,
     actor: { id: string | null; kind: 'system' | 'agent' },
     steps: TransitionStep[],
-    also: SqlPart[] = [],
+    effects: TransitionEffect[] = [],
   ): Promise<boolean> {
-    const req = { sessionId: s.id, from: s.state, expectedVersion: s.version, actor, steps, also };
-    const moved =
-      s.head_seq !== null && s.head_hash !== null
-        ? await this.batcher.apply({
-            ...req,
-            known: { head: { seq: s.head_seq, hash: s.head_hash }, deviceId: s.device_id, viewerId: s.viewer_id, ticketRef: s.ticket_ref },
-          })
-        : // No head row (written around the API): the general path locks and reads the head itself.
-          await this.dataSource.transaction((tx) => applyTransitions(tx, this.config.audit.hmacKey, req));
+    const moved = await this.transitions.apply({ session: snapshotOf(s), actor, steps, effects });
     if (!moved) return false;
     s.state = moved.state;
     s.version = moved.version;
     s.head_seq = moved.head.seq;
     s.head_hash = moved.head.hash;
-    for (const step of steps) if (step.patch?.consentRule !== undefined) s.consent_rule = step.patch.consentRule as ConsentRule | null;
+    for (const step of steps) if (step.patch?.consentRule !== undefined) s.consent_rule = step.patch.consentRule;
     return true;
   }
 
@@ -234,16 +208,7 @@ export class AdvanceSessionHandler {
           },
         ];
     return this.transition(s, SYSTEM, [...claim, ...outcome], [
-      {
-        sql: `INSERT INTO eligibility_decisions (session_id, eligible, consent_rule, checks, facts)
-              SELECT s.id, $1::boolean, $2::text, $3::jsonb, $4::jsonb FROM s`,
-        params: [decision.eligible, decision.consentRule, JSON.stringify(decision.checks), JSON.stringify(facts)],
-        batched: {
-          sql: `INSERT INTO eligibility_decisions (session_id, eligible, consent_rule, checks, facts)
-                SELECT x.id, x.p1, x.p2, x.p3, x.p4 FROM x`,
-          types: ['boolean', 'text', 'jsonb', 'jsonb'],
-        },
-      },
+      { kind: 'decision', eligible: decision.eligible, consentRule: decision.consentRule, checks: decision.checks, facts },
     ]);
   }
 
@@ -277,13 +242,7 @@ export class AdvanceSessionHandler {
       s,
       { id: s.device_id, kind: 'agent' },
       [{ to: 'awaiting_consent', data: { settings: 'applied', versionHash: result.versionHash } }],
-      [
-        {
-          sql: 'UPDATE devices SET applied_settings_hash = $1 FROM s WHERE devices.id = s.device_id',
-          params: [result.versionHash],
-          batched: { sql: 'UPDATE devices SET applied_settings_hash = x.p1 FROM x WHERE devices.id = x.device_id', types: ['text'] },
-        },
-      ],
+      [{ kind: 'appliedSettings', hash: result.versionHash }],
     );
     if (moved) s.applied_settings_hash = result.versionHash;
     return moved;

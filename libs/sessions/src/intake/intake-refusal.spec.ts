@@ -1,6 +1,5 @@
 import type { PrincipalFacts, RoleGrant } from '@rcflow/domain';
-import { intakeRefusal } from './session-intake';
-import { cancelSchema, sessionRequestSchema } from './sessions.schemas';
+import { intakeRefusal } from './intake-statement';
 
 const DEVICE = '00000000-0000-4000-8000-0000000000d1';
 const VIEWER = '00000000-0000-4000-8000-0000000000a2';
@@ -38,16 +37,5 @@ describe('intakeRefusal', () => {
     expect(refusal(bot, ['desks'], VIEWER, 'user')).toBeNull();
     expect(refusal(bot, ['desks'], VIEWER, 'service')).toBeNull();
     expect(refusal(bot, ['servers'], VIEWER, 'user')).toMatchObject({ status: 404 });
-  });
-});
-
-describe('session request schema', () => {
-  const ok = { deviceId: DEVICE, type: 'remote-control', access: 'full' };
-
-  it('refuses NUL characters in free text, which PostgreSQL cannot store', () => {
-    expect(sessionRequestSchema.safeParse({ ...ok, reason: 'printer' }).success).toBe(true);
-    expect(sessionRequestSchema.safeParse({ ...ok, reason: 'a\u0000b' }).success).toBe(false);
-    expect(sessionRequestSchema.safeParse({ ...ok, ticketRef: 'INC\u0000' }).success).toBe(false);
-    expect(cancelSchema.safeParse({ reason: '\u0000x' }).success).toBe(false);
   });
 });

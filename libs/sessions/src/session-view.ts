@@ -1,0 +1,80 @@
+import type { AccessMode, SessionState, SessionType } from '@rcflow/domain';
+
+/** What a session request asks for, from whichever intake channel it came. */
+export interface SessionAsk {
+  deviceId: string;
+  /** The viewer when it is not the requester itself. */
+  viewerId?: string | undefined;
+  type: SessionType;
+  access: AccessMode;
+  reason?: string | undefined;
+  ticketRef?: string | undefined;
+}
+
+/** A sessions row as SESSION_COLUMNS read it. */
+export interface SessionRow {
+  id: string;
+  device_id: string;
+  viewer_id: string;
+  requester_id: string;
+  type: string;
+  access: string;
+  reason: string | null;
+  ticket_ref: string | null;
+  state: SessionState;
+  version: number;
+  consent_rule: string | null;
+  failure_cause: string | null;
+  created_at: Date;
+  state_changed_at: Date;
+  started_at: Date | null;
+  ended_at: Date | null;
+}
+
+export const SESSION_COLUMNS = `s.id, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason, s.ticket_ref, s.state,
+  s.version, s.consent_rule, s.failure_cause, s.created_at, s.state_changed_at, s.started_at, s.ended_at`;
+
+/** A session as rcflow shows it to callers. */
+export interface SessionView {
+  id: string;
+  deviceId: string;
+  viewerId: string;
+  requesterId: string;
+  type: string;
+  access: string;
+  reason: string | null;
+  ticketRef: string | null;
+  state: SessionState;
+  version: number;
+  consentRule: string | null;
+  failureCause: string | null;
+  createdAt: string;
+  stateChangedAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationSeconds: number | null;
+}
+
+const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+
+export function sessionView(r: SessionRow): SessionView {
+  return {
+    id: r.id,
+    deviceId: r.device_id,
+    viewerId: r.viewer_id,
+    requesterId: r.requester_id,
+    type: r.type,
+    access: r.access,
+    reason: r.reason,
+    ticketRef: r.ticket_ref,
+    state: r.state,
+    version: r.version,
+    consentRule: r.consent_rule,
+    failureCause: r.failure_cause,
+    createdAt: new Date(r.created_at).toISOString(),
+    stateChangedAt: new Date(r.state_changed_at).toISOString(),
+    startedAt: iso(r.started_at),
+    endedAt: iso(r.ended_at),
+    durationSeconds: r.started_at && r.ended_at ? Math.round((+new Date(r.ended_at) - +new Date(r.started_at)) / 1000) : null,
+  };
+}

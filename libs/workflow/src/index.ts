@@ -1,0 +1,5 @@
+export * from './worker.module';
+export * from './sessions.processor';
+export * from './reconciliation-sweep.service';
+export * from './handlers/advance-session.handler';
+export * from './handlers/end-session.handler';

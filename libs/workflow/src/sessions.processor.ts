@@ -1,0 +1,77 @@
+import { Inject, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import type { Job } from 'bullmq';
+import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
+import { JobData, JobItem, JobName, QueueName } from '@rcflow/jobs';
+import { AdvanceSessionHandler, AttemptInfo } from './handlers/advance-session.handler';
+import { EndSessionHandler } from './handlers/end-session.handler';
+
+type SessionsJob = Job<JobItem['data'], void, JobItem['name']>;
+
+/** One handler per job name; the mapped type makes the compiler refuse a missing one. */
+export type JobHandlers = { [N in JobName]: (data: JobData<N>, attempt: AttemptInfo) => Promise<void> };
+
+/**
+ * Refuses a handler map that does not hold exactly one function for every job name (as immich
+ * refuses to start with a job that has no handler): a job nobody handles would fail forever.
+ */
+export function assertJobHandlers(handlers: Record<string, unknown>): void {
+  const names: string[] = Object.values(JobName);
+  const missing = names.filter((n) => typeof handlers[n] !== 'function');
+  const unknown = Object.keys(handlers).filter((n) => !names.includes(n));
+  if (missing.length || unknown.length) {
+    throw new Error(
+      `job handlers do not match the job names: ${[...missing.map((n) => `no handler for "${n}"`), ...unknown.map((n) => `handler for unknown job "${n}"`)].join('; ')}`,
+    );
+  }
+}
+
+/** Whether this attempt is the job's last: a failure now is final. */
+export function attemptOf(job: Pick<Job, 'attemptsMade' | 'opts'>): AttemptInfo {
+  return { final: job.attemptsMade + 1 >= (job.opts.attempts ?? 1) };
+}
+
+/** Routes each job of the sessions queue to its handler; no workflow logic lives here. */
+@Processor(QueueName.Sessions, { autorun: false })
+export class SessionsProcessor extends WorkerHost implements OnModuleInit, OnApplicationBootstrap {
+  readonly handlers: JobHandlers;
+
+  constructor(
+    advance: AdvanceSessionHandler,
+    end: EndSessionHandler,
+    @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
+  ) {
+    super();
+    this.handlers = {
+      [JobName.AdvanceSession]: (data, attempt) => advance.handle(data.sessionId, attempt),
+      [JobName.EndSession]: (data) => end.handle(data.sessionId, data.endedBy),
+    };
+  }
+
+  onModuleInit(): void {
+    assertJobHandlers(this.handlers);
+  }
+
+  onApplicationBootstrap(): void {
+    this.worker.concurrency = this.config.jobs.concurrency;
+    // A killed worker's jobs are picked up by another once their lock lapses.
+    Object.assign(this.worker.opts, { lockDuration: this.config.jobs.lockMs, stalledInterval: this.config.jobs.lockMs });
+    let last = 0;
+    this.worker.on('error', (err) => {
+      // Redis outages surface here on every retry; say it every few seconds, not thousands of times.
+      if (Date.now() - last > 5000) new Logger(SessionsProcessor.name).warn(`worker: ${err.message}`);
+      last = Date.now();
+    });
+    this.worker.run().catch((err: unknown) => {
+      // A worker loop that died leaves the process useless: stop it so a supervisor restarts it.
+      new Logger(SessionsProcessor.name).fatal(`worker stopped: ${err instanceof Error ? err.message : String(err)}`);
+      process.kill(process.pid, 'SIGTERM');
+    });
+  }
+
+  override async process(job: SessionsJob): Promise<void> {
+    const handler = (this.handlers as Record<string, JobHandlers[JobName] | undefined>)[job.name];
+    if (!handler) throw new Error(`no handler for job "${job.name}"`);
+    return (handler as (data: unknown, attempt: AttemptInfo) => Promise<void>)(job.data, attemptOf(job));
+  }
+}
