@@ -12,7 +12,7 @@ import { AuditController } from './audit/audit.controller';
 import { AuthGuard } from './auth/auth.guard';
 import { ErrorFilter } from './common/exception.filter';
 import { HealthController } from './health.controller';
-import { Intake } from './lifecycle';
+import { ShutdownGate } from './shutdown-gate';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 
@@ -34,7 +34,7 @@ export class ApiModule {
       providers: [
         SessionsService,
         AuditExportService,
-        Intake,
+        ShutdownGate,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],

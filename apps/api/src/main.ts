@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { prepareDemo, runDemo } from './demo/demo-run';
 import { EnrolmentService } from './agents/enrolment.service';
 import { ApiModule } from './api.module';
-import { Intake } from './lifecycle';
+import { ShutdownGate } from './shutdown-gate';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('api');
@@ -22,8 +22,8 @@ async function main(): Promise<void> {
     logger,
   });
   const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey, app.get(EnrolmentService)) : null;
-  const intake = app.get(Intake);
-  app.use((req: Parameters<Intake['use']>[0], res: Parameters<Intake['use']>[1], next: () => void) => intake.use(req, res, next));
+  const gate = app.get(ShutdownGate);
+  app.use((req: Parameters<ShutdownGate['use']>[0], res: Parameters<ShutdownGate['use']>[1], next: () => void) => gate.use(req, res, next));
   app.use(json({ limit: config.http.bodyLimitBytes, strict: true }));
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');

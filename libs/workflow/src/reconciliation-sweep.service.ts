@@ -3,6 +3,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
+import { rowsOf } from '@rcflow/database';
 import { MOVING_STATES } from '@rcflow/domain';
 import { JobItem, JobName, QueueName, jobIdOf, writeOutbox } from '@rcflow/jobs';
 import { SessionTransitions, SnapshotColumns, snapshotOf } from '@rcflow/sessions';
@@ -108,7 +109,7 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
         ORDER BY s.state_changed_at LIMIT ${BATCH}`,
       [MOVING_STATES, this.config.sweep.staleMs],
     );
-    const lost: JobItem[] = [];
+    const lost: { item: JobItem; requeues: number }[] = [];
     for (const s of stale) {
       const item: JobItem = { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: s.id } };
       const job = await this.sessions.getJob(jobIdOf(item));
@@ -120,15 +121,24 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
         await this.giveUp(s, job?.failedReason ?? null);
         continue;
       }
-      lost.push(item);
+      lost.push({ item, requeues: s.requeues });
     }
-    if (lost.length) {
-      await this.dataSource.transaction(async (tx) => {
-        await tx.query('UPDATE sessions SET requeues = requeues + 1 WHERE id = ANY($1)', [lost.map((i) => i.data.sessionId)]);
-        await writeOutbox(tx, lost);
-      });
-      this.logger.warn(`re-enqueued ${lost.length} sessions whose jobs were gone`);
-    }
-    return lost.length;
+    if (lost.length === 0) return 0;
+    const requeued = await this.dataSource.transaction(async (tx) => {
+      // Fenced by the count read: of several sweepers that found the same session, one re-enqueues it.
+      const rows = rowsOf<{ id: string }>(
+        await tx.query(
+        `UPDATE sessions SET requeues = sessions.requeues + 1 FROM unnest($1::uuid[], $2::int[]) AS u(id, requeues)
+          WHERE sessions.id = u.id AND sessions.requeues = u.requeues RETURNING sessions.id`,
+          [lost.map((l) => l.item.data.sessionId), lost.map((l) => l.requeues)],
+        ),
+      );
+      const ids = new Set(rows.map((r) => r.id));
+      const items = lost.map((l) => l.item).filter((i) => ids.has(i.data.sessionId));
+      await writeOutbox(tx, items);
+      return items.length;
+    });
+    if (requeued) this.logger.warn(`re-enqueued ${requeued} sessions whose jobs were gone`);
+    return requeued;
   }
 }

@@ -103,11 +103,6 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     this.wss.close();
   }
 
-  /** Devices connected to this process (for tests and metrics). */
-  get connectedCount(): number {
-    return this.connections.size;
-  }
-
   private reject(socket: Duplex, status: number, text: string) {
     socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
   }

@@ -4,7 +4,7 @@ import { ShuttingDown } from '@rcflow/domain';
 
 /** Once shutdown begins, new requests get 503 while in-flight ones finish. */
 @Injectable()
-export class Intake implements BeforeApplicationShutdown, NestMiddleware {
+export class ShutdownGate implements BeforeApplicationShutdown, NestMiddleware {
   private closing = false;
 
   beforeApplicationShutdown(): void {
