@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { verifyAudit } from '../../libs/audit/src';
-import { TERMINAL_STATES } from '../../libs/domain/src';
+import { CONTROLLING_STATES, RESTING_STATES } from '../../libs/domain/src';
 import { TEST_AUDIT_KEY } from './env';
 
 /** Registers `n` devices in a collection straight in the database (setup only; the test's requests go through the API). */
@@ -16,8 +16,6 @@ export async function bulkDevices(ds: DataSource, collectionId: string, prefix: 
   return rows.map((r) => r.id);
 }
 
-const RESTING = [...TERMINAL_STATES, 'active'];
-
 /**
  * What must hold after any fault (DESIGN.md "What must hold"): every session at rest in exactly
  * one final state with one resting audit event, one audit event per transition and a verifying
@@ -26,17 +24,17 @@ const RESTING = [...TERMINAL_STATES, 'active'];
 export async function expectInvariants(ds: DataSource, sessionIds: string[]): Promise<void> {
   const states: { id: string; state: string }[] = await ds.query('SELECT id, state FROM sessions WHERE id = ANY($1)', [sessionIds]);
   expect(states).toHaveLength(sessionIds.length);
-  expect(states.filter((s) => !RESTING.includes(s.state))).toEqual([]);
+  expect(states.filter((s) => !(RESTING_STATES as readonly string[]).includes(s.state))).toEqual([]);
   const resting: { stream: string; n: number }[] = await ds.query(
     `SELECT stream, count(*)::int AS n FROM audit_events WHERE session_id = ANY($1) AND outcome = ANY($2) GROUP BY stream HAVING count(*) <> 1`,
-    [sessionIds, RESTING],
+    [sessionIds, RESTING_STATES],
   );
   expect(resting).toEqual([]);
   const verification = await verifyAudit(ds, TEST_AUDIT_KEY);
   expect(verification.problems).toEqual([]);
   const doubled = await ds.query(
     `SELECT device_id, count(*)::int AS n FROM sessions WHERE state = ANY($1) GROUP BY device_id HAVING count(*) > 1`,
-    [['eligible', 'pushing_settings', 'awaiting_consent', 'active']],
+    [CONTROLLING_STATES],
   );
   expect(doubled).toEqual([]);
   expect((await ds.query('SELECT count(*)::int AS n FROM outbox'))[0].n).toBe(0);
@@ -47,7 +45,7 @@ export async function allAtRest(ds: DataSource, sessionIds: string[], timeoutMs 
   const deadline = Date.now() + timeoutMs;
   let moving = -1;
   while (Date.now() < deadline) {
-    const [r] = await ds.query('SELECT count(*)::int AS n FROM sessions WHERE id = ANY($1) AND NOT (state = ANY($2))', [sessionIds, RESTING]);
+    const [r] = await ds.query('SELECT count(*)::int AS n FROM sessions WHERE id = ANY($1) AND NOT (state = ANY($2))', [sessionIds, RESTING_STATES]);
     moving = r.n;
     if (moving === 0) return;
     await new Promise((res) => setTimeout(res, 200));

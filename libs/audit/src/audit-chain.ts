@@ -65,3 +65,6 @@ export function eventHash(key: string, event: ChainedEvent): string {
 
 /** The stream a session's events are chained in. */
 export const sessionStream = (sessionId: string): string => `session:${sessionId}`;
+
+/** `sessionStream` as a SQL expression over a column holding the session id. */
+export const sessionStreamSql = (idColumn: string): string => `'session:' || ${idColumn}`;

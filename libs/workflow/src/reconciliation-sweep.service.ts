@@ -3,6 +3,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
+import { sessionStreamSql } from '@rcflow/audit';
 import { rowsOf } from '@rcflow/database';
 import { MOVING_STATES } from '@rcflow/domain';
 import { JobItem, JobName, QueueName, jobIdOf, writeOutbox } from '@rcflow/jobs';
@@ -10,7 +11,7 @@ import { SessionTransitions, SnapshotColumns, snapshotOf } from '@rcflow/session
 
 /** Reads sessions (aliased s) as transitions start from them, with the head of each one's audit stream. */
 const SNAPSHOT = `s.id, s.state, s.version, s.device_id, s.viewer_id, s.ticket_ref, h.seq AS head_seq, h.hash AS head_hash`;
-const WITH_HEAD = `LEFT JOIN audit_stream_heads h ON h.stream = 'session:' || s.id`;
+const WITH_HEAD = `LEFT JOIN audit_stream_heads h ON h.stream = ${sessionStreamSql('s.id')}`;
 const BATCH = 500;
 /** Re-enqueues after which a session that never makes progress (a poison request) fails instead. */
 const MAX_REQUEUES = 5;

@@ -1,5 +1,5 @@
 import { Column, Entity, Index } from 'typeorm';
-import type { AccessMode, ConsentRule, SessionState, SessionType } from '@rcflow/domain';
+import { CONTROLLING_STATES, type AccessMode, type ConsentRule, type SessionState, type SessionType } from '@rcflow/domain';
 import { BaseEntity } from './base.entity';
 
 /**
@@ -13,7 +13,8 @@ import { BaseEntity } from './base.entity';
 @Index('ix_sessions_state', ['state', 'stateChangedAt'])
 @Index('uq_sessions_one_controller', ['deviceId'], {
   unique: true,
-  where: "state IN ('eligible','pushing_settings','awaiting_consent','active')",
+  // Rendered from the domain's set; test/integration/schema-drift.spec.ts fails if the migration's predicate differs.
+  where: `state IN (${CONTROLLING_STATES.map((s) => `'${s}'`).join(',')})`,
 })
 export class Session extends BaseEntity {
   @Column({ name: 'device_id', type: 'uuid' })

@@ -11,6 +11,7 @@ import {
   SessionState,
   evaluateEligibility,
 } from '@rcflow/domain';
+import { sessionStreamSql } from '@rcflow/audit';
 import { AGENT_LINK, AgentLink, AgentTimeoutError, notificationOf } from '@rcflow/agent-link';
 
 interface SessionRow {
@@ -43,6 +44,14 @@ const SYSTEM = { id: null, kind: 'system' as const };
 interface RunContext {
   settings: EffectiveSettings | null;
 }
+/** A session with what the workflow needs of its device and viewer, and its audit head in the same snapshot. */
+const LOAD_SQL = `SELECT s.id, s.state, s.version, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason,
+              s.ticket_ref, s.consent_rule, d.hostname, d.applied_settings_hash, p.name AS viewer_name,
+              h.seq AS head_seq, h.hash AS head_hash
+         FROM sessions s LEFT JOIN devices d ON d.id = s.device_id LEFT JOIN principals p ON p.id = s.viewer_id
+         LEFT JOIN audit_stream_heads h ON h.stream = ${sessionStreamSql('s.id')}
+        WHERE s.id = $1`;
+
 /** Bounds the loop; a session passes at most six states on its way to active. */
 const MAX_STEPS = 12;
 
@@ -100,12 +109,7 @@ export class AdvanceSessionHandler {
   private async load(id: string): Promise<SessionRow | null> {
     const rows = await queryPrepared<SessionRow>(
       this.dataSource.manager,
-      `SELECT s.id, s.state, s.version, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason,
-              s.ticket_ref, s.consent_rule, d.hostname, d.applied_settings_hash, p.name AS viewer_name,
-              h.seq AS head_seq, h.hash AS head_hash
-         FROM sessions s LEFT JOIN devices d ON d.id = s.device_id LEFT JOIN principals p ON p.id = s.viewer_id
-         LEFT JOIN audit_stream_heads h ON h.stream = 'session:' || s.id
-        WHERE s.id = $1`,
+      LOAD_SQL,
       [id],
     );
     return rows[0] ?? null;
