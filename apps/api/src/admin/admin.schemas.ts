@@ -225,3 +225,13 @@ export const listApiKeysQuery = body({ principalId: uuid.optional(), limit, curs
 export const collectionMemberParams = z.strictObject({ id: uuid, deviceId: uuid });
 export const deploymentParams = z.strictObject({ id: uuid, collectionId: uuid });
 export const groupMemberParams = z.strictObject({ groupId: uuid, memberId: uuid });
+
+// ---------------------------------------------------------------------------------------------
+// Enrolment tokens
+
+export const createEnrolmentTokenSchema = z.strictObject({
+  hostname: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be a host name').optional(),
+  maxUses: z.number().int().min(1).max(100_000).default(1),
+  expiresInSeconds: z.number().int().min(60).max(30 * 86_400).default(3600),
+});
+export type CreateEnrolmentTokenInput = z.input<typeof createEnrolmentTokenSchema>;

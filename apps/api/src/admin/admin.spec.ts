@@ -9,12 +9,14 @@ import { verifyAudit } from '@rcflow/audit';
 import { createDataSource } from '@rcflow/database';
 import { AuthGuard } from '../auth/auth.guard';
 import { ErrorFilter } from '../common/exception.filter';
-import * as store from './admin-store';
 import { AdminModule } from './admin.module';
+import { createApiKey } from './api-keys.service';
+import { createPrincipal } from './principals.service';
+import { assignRole } from './role-assignments.service';
 
 /*
  * The administration API against an in-memory PGlite database: every route through the real
- * guard, pipes and error filter, and the store used directly as the demo seed does.
+ * guard, pipes and error filter, and the services' plain functions used directly as the demo seed does.
  */
 
 const AUDIT_KEY = 'admin-spec-audit-key-0123456789abcdef0123456789';
@@ -41,10 +43,11 @@ beforeAll(async () => {
   ds = createDataSource({ url: process.env.RCFLOW_ADMIN_SPEC_PG_URL ?? null, pgliteDir: 'memory', poolSize: 4 });
   await ds.initialize();
   await ds.runMigrations({ transaction: 'each' });
-  const bootstrap = await ds.transaction(async (tx) => {
-    const p = await store.createPrincipal(tx, AUDIT_KEY, null, { name: 'root', kind: 'user', displayName: 'Root' });
-    const a = await store.assignRole(tx, AUDIT_KEY, null, { principalId: p.id, role: 'full_administrator', collectionIds: null });
-    const k = await store.createApiKey(tx, AUDIT_KEY, null, { principalId: p.id, name: 'bootstrap' });
+  const bootstrap = await ds.transaction(async (manager) => {
+    const ctx = { manager, auditKey: AUDIT_KEY, actorId: null };
+    const p = await createPrincipal(ctx, { name: 'root', kind: 'user', displayName: 'Root' });
+    const a = await assignRole(ctx, { principalId: p.id, role: 'full_administrator', collectionIds: null });
+    const k = await createApiKey(ctx, { principalId: p.id, name: 'bootstrap' });
     return { p, a, k };
   });
   adminKey = bootstrap.k.key;
