@@ -10,6 +10,7 @@ import { createApiKey } from '../../apps/api/src/admin/api-keys.service';
 import { createPrincipal } from '../../apps/api/src/admin/principals.service';
 import { assignRole } from '../../apps/api/src/admin/role-assignments.service';
 import { AuditExportService } from '../../apps/api/src/audit/audit-export.service';
+import { AuditQueryService } from '../../apps/api/src/audit/audit-query.service';
 import { AuditController } from '../../apps/api/src/audit/audit.controller';
 import { AuthGuard } from '../../apps/api/src/auth/auth.guard';
 import { ErrorFilter } from '../../apps/api/src/common/exception.filter';
@@ -114,7 +115,7 @@ describe.each([
     const moduleRef = await Test.createTestingModule({
       imports: [ConfigModule.forRoot(config), TestDatabaseModule],
       controllers: [AuditController],
-      providers: [AuditExportService, { provide: APP_GUARD, useClass: AuthGuard }, { provide: APP_FILTER, useClass: ErrorFilter }],
+      providers: [AuditExportService, AuditQueryService, { provide: APP_GUARD, useClass: AuthGuard }, { provide: APP_FILTER, useClass: ErrorFilter }],
     }).compile();
     app = moduleRef.createNestApplication({ logger: false });
     await app.listen(0, '127.0.0.1');

@@ -7,6 +7,7 @@ import { WorkerModule } from '../../worker/src/worker.module';
 import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
 import { AuditExportService } from './audit/audit-export.service';
+import { AuditQueryService } from './audit/audit-query.service';
 import { AuditController } from './audit/audit.controller';
 import { AuthGuard } from './auth/auth.guard';
 import { ErrorFilter } from './common/exception.filter';
@@ -32,6 +33,7 @@ export class ApiModule {
       providers: [
         SessionsService,
         AuditExportService,
+        AuditQueryService,
         Intake,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
