@@ -232,6 +232,12 @@ describe('devices and collections', () => {
     expect((await as(key).get(`/v1/devices/${deviceId}`)).status).toBe(404);
     expect((await as(key).get('/v1/devices')).body.items).toEqual([]);
     expect((await as(key).get(`/v1/collections/${collectionId}`)).status).toBe(404);
+
+    const inside = (await admin().post('/v1/devices', { hostname: 'PC-SCOPED' })).body;
+    await admin().put(`/v1/collections/${other.body.id}/members/${inside.id}`);
+    expect((await as(key).get('/v1/devices')).body.items.map((d: { id: string }) => d.id)).toEqual([inside.id]);
+    expect((await as(key).get(`/v1/devices/${inside.id}`)).body.collectionIds).toEqual([other.body.id]);
+    expect((await as(key).get(`/v1/collections/${other.body.id}/members`)).body.items.map((d: { id: string }) => d.id)).toEqual([inside.id]);
   });
 });
 

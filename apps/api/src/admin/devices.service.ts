@@ -95,9 +95,7 @@ export function listDevices(manager: EntityManager, f: DeviceFilter): Promise<Pa
   const qb = whereDeviceInScope(manager.getRepository(Device).createQueryBuilder('d'), 'd.id', f.scope);
   if (f.hostname) qb.andWhere(`d.hostname ILIKE :hostname ESCAPE '\\'`, { hostname: prefixPattern(f.hostname) });
   if (f.collectionId) {
-    qb.andWhere('EXISTS (SELECT 1 FROM collection_members fm WHERE fm.device_id = d.id AND fm.collection_id = :collectionId)', {
-      collectionId: f.collectionId,
-    });
+    qb.innerJoin(CollectionMember, 'fm', 'fm.deviceId = d.id AND fm.collectionId = :collectionId', { collectionId: f.collectionId });
   }
   return keysetPage(qb, 'd', f, (devices) => deviceViews(manager, devices));
 }
