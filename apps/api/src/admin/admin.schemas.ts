@@ -6,8 +6,8 @@ import { cursor, limit, uuid } from '../common/validation';
  * What callers may send to the administration API. Every body is a strict object (unknown
  * fields are refused with a 400) and every string is something PostgreSQL can store: text or
  * jsonb with a NUL character or an unpaired surrogate would otherwise fail inside the database
- * and surface as a 500. Defaults are applied by admin-store, not here, so the same defaults hold
- * for the seed and for HTTP, and /docs shows which fields are optional.
+ * and surface as a 500. Defaults are applied by the services' write functions, not here, so the
+ * same defaults hold for the seed and for HTTP, and /docs shows which fields are optional.
  */
 
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
