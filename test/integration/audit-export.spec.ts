@@ -6,8 +6,11 @@ import { DataSource } from 'typeorm';
 import { AuditEntry, appendAudit } from '../../libs/audit/src';
 import { ConfigModule, loadConfig } from '../../libs/config/src';
 import { createDataSource } from '../../libs/database/src';
-import { createApiKey, createPrincipal, assignRole } from '../../apps/api/src/admin/admin-store';
+import { createApiKey } from '../../apps/api/src/admin/api-keys.service';
+import { createPrincipal } from '../../apps/api/src/admin/principals.service';
+import { assignRole } from '../../apps/api/src/admin/role-assignments.service';
 import { AuditExportService } from '../../apps/api/src/audit/audit-export.service';
+import { AuditQueryService } from '../../apps/api/src/audit/audit-query.service';
 import { AuditController } from '../../apps/api/src/audit/audit.controller';
 import { AuthGuard } from '../../apps/api/src/auth/auth.guard';
 import { ErrorFilter } from '../../apps/api/src/common/exception.filter';
@@ -94,13 +97,14 @@ describe.each([
     ds = createDataSource({ url, pgliteDir: 'memory', poolSize: 4 });
     await ds.initialize();
     if (!onPostgres) await ds.runMigrations({ transaction: 'each' });
-    const keys = await ds.transaction(async (tx) => {
-      const root = await createPrincipal(tx, TEST_AUDIT_KEY, null, { name: 'root', kind: 'user' });
-      await assignRole(tx, TEST_AUDIT_KEY, null, { principalId: root.id, role: 'read_only_auditor', collectionIds: null });
-      const plain = await createPrincipal(tx, TEST_AUDIT_KEY, null, { name: 'plain', kind: 'user' });
+    const keys = await ds.transaction(async (manager) => {
+      const ctx = { manager, auditKey: TEST_AUDIT_KEY, actorId: null };
+      const root = await createPrincipal(ctx, { name: 'root', kind: 'user' });
+      await assignRole(ctx, { principalId: root.id, role: 'read_only_auditor', collectionIds: null });
+      const plain = await createPrincipal(ctx, { name: 'plain', kind: 'user' });
       return {
-        root: (await createApiKey(tx, TEST_AUDIT_KEY, null, { principalId: root.id, name: 'test' })).key,
-        plain: (await createApiKey(tx, TEST_AUDIT_KEY, null, { principalId: plain.id, name: 'test' })).key,
+        root: (await createApiKey(ctx, { principalId: root.id, name: 'test' })).key,
+        plain: (await createApiKey(ctx, { principalId: plain.id, name: 'test' })).key,
       };
     });
     await seed(ds);
@@ -111,7 +115,7 @@ describe.each([
     const moduleRef = await Test.createTestingModule({
       imports: [ConfigModule.forRoot(config), TestDatabaseModule],
       controllers: [AuditController],
-      providers: [AuditExportService, { provide: APP_GUARD, useClass: AuthGuard }, { provide: APP_FILTER, useClass: ErrorFilter }],
+      providers: [AuditExportService, AuditQueryService, { provide: APP_GUARD, useClass: AuthGuard }, { provide: APP_FILTER, useClass: ErrorFilter }],
     }).compile();
     app = moduleRef.createNestApplication({ logger: false });
     await app.listen(0, '127.0.0.1');

@@ -8,6 +8,7 @@ import { SessionsCoreModule } from '@rcflow/sessions';
 import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
 import { AuditExportService } from './audit/audit-export.service';
+import { AuditQueryService } from './audit/audit-query.service';
 import { AuditController } from './audit/audit.controller';
 import { AuthGuard } from './auth/auth.guard';
 import { ErrorFilter } from './common/exception.filter';
@@ -34,6 +35,7 @@ export class ApiModule {
       providers: [
         SessionsService,
         AuditExportService,
+        AuditQueryService,
         ShutdownGate,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },

@@ -1,8 +1,11 @@
 import 'reflect-metadata';
 import { loadConfigOrExit } from '@rcflow/config';
-import { createDataSource } from '@rcflow/database';
+import { IsNull } from 'typeorm';
+import { Principal, RoleAssignment, createDataSource } from '@rcflow/database';
 import { verifyAudit } from '@rcflow/audit';
-import { assignRole, createApiKey, createPrincipal } from './admin/admin-store';
+import { createApiKey } from './admin/api-keys.service';
+import { createPrincipal } from './admin/principals.service';
+import { assignRole } from './admin/role-assignments.service';
 
 const USAGE = `usage: node dist/apps/api/src/cli.js <command>
   migrate                         apply pending database migrations
@@ -40,15 +43,15 @@ async function main(argv: string[]): Promise<number> {
         const i = rest.indexOf('--name');
         const name = i >= 0 ? rest[i + 1] : 'admin';
         if (!name) throw new Error('--name needs a value');
-        const key = await ds.transaction(async (tx) => {
-          const [existing] = await tx.query('SELECT id FROM principals WHERE lower(name) = lower($1)', [name]);
-          const id = existing?.id ?? (await createPrincipal(tx, config.audit.hmacKey, null, { name, kind: 'user' })).id;
-          const [grant] = await tx.query(
-            `SELECT 1 FROM role_assignments WHERE principal_id = $1 AND role = 'full_administrator' AND collection_ids IS NULL`,
-            [id],
-          );
-          if (!grant) await assignRole(tx, config.audit.hmacKey, null, { principalId: id, role: 'full_administrator', collectionIds: null });
-          return (await createApiKey(tx, config.audit.hmacKey, null, { principalId: id, name: 'bootstrap' })).key;
+        const key = await ds.transaction(async (manager) => {
+          const ctx = { manager, auditKey: config.audit.hmacKey, actorId: null };
+          const existing = await manager.getRepository(Principal).createQueryBuilder('p').where('lower(p.name) = lower(:name)', { name }).getOne();
+          const id = existing?.id ?? (await createPrincipal(ctx, { name, kind: 'user' })).id;
+          const granted = await manager
+            .getRepository(RoleAssignment)
+            .existsBy({ principalId: id, role: 'full_administrator', collectionIds: IsNull() });
+          if (!granted) await assignRole(ctx, { principalId: id, role: 'full_administrator', collectionIds: null });
+          return (await createApiKey(ctx, { principalId: id, name: 'bootstrap' })).key;
         });
         process.stdout.write(`${key}\n`);
         process.stderr.write(`API key for ${name} (full administrator). It is shown once; store it now.\n`);

@@ -8,7 +8,6 @@ import { RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
 import { DataSource } from 'typeorm';
 import { dirname } from 'node:path';
 import { prepareDemo, runDemo } from './demo/demo-run';
-import { EnrolmentService } from './agents/enrolment.service';
 import { ApiModule } from './api.module';
 import { ShutdownGate } from './shutdown-gate';
 
@@ -21,7 +20,7 @@ async function main(): Promise<void> {
     bodyParser: false,
     logger,
   });
-  const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey, app.get(EnrolmentService)) : null;
+  const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey) : null;
   const gate = app.get(ShutdownGate);
   app.use((req: Parameters<ShutdownGate['use']>[0], res: Parameters<ShutdownGate['use']>[1], next: () => void) => gate.use(req, res, next));
   app.use(json({ limit: config.http.bodyLimitBytes, strict: true }));

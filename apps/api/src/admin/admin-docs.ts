@@ -1,9 +1,9 @@
-import { ApiBody, ApiQuery } from '@nestjs/swagger';
+import { ApiBody, ApiQuery, type SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
 
 /** Describes a zod body schema in /docs (as the caller sends it). */
 export const BodyOf = (schema: z.ZodType) =>
-  ApiBody({ schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as any });
+  ApiBody({ schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as SchemaObject });
 
 /** Documents the optional query parameters of a list. */
 export function QueryParams(...names: string[]): MethodDecorator {

@@ -6,8 +6,8 @@ import { cursor, limit, uuid } from '../common/validation';
  * What callers may send to the administration API. Every body is a strict object (unknown
  * fields are refused with a 400) and every string is something PostgreSQL can store: text or
  * jsonb with a NUL character or an unpaired surrogate would otherwise fail inside the database
- * and surface as a 500. Defaults are applied by admin-store, not here, so the same defaults hold
- * for the seed and for HTTP, and /docs shows which fields are optional.
+ * and surface as a 500. Defaults are applied by the services' write functions, not here, so the
+ * same defaults hold for the seed and for HTTP, and /docs shows which fields are optional.
  */
 
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
@@ -225,3 +225,13 @@ export const listApiKeysQuery = body({ principalId: uuid.optional(), limit, curs
 export const collectionMemberParams = z.strictObject({ id: uuid, deviceId: uuid });
 export const deploymentParams = z.strictObject({ id: uuid, collectionId: uuid });
 export const groupMemberParams = z.strictObject({ groupId: uuid, memberId: uuid });
+
+// ---------------------------------------------------------------------------------------------
+// Enrolment tokens
+
+export const createEnrolmentTokenSchema = z.strictObject({
+  hostname: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be a host name').optional(),
+  maxUses: z.number().int().min(1).max(100_000).default(1),
+  expiresInSeconds: z.number().int().min(60).max(30 * 86_400).default(3600),
+});
+export type CreateEnrolmentTokenInput = z.input<typeof createEnrolmentTokenSchema>;

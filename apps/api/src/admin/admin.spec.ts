@@ -2,19 +2,22 @@ import { Global, INestApplication, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { ConfigModule, loadConfig } from '@rcflow/config';
 import { verifyAudit } from '@rcflow/audit';
-import { createDataSource } from '@rcflow/database';
+import { DeviceCredential, createDataSource } from '@rcflow/database';
 import { AuthGuard } from '../auth/auth.guard';
 import { ErrorFilter } from '../common/exception.filter';
-import * as store from './admin-store';
 import { AdminModule } from './admin.module';
+import { createApiKey } from './api-keys.service';
+import { createPrincipal } from './principals.service';
+import { assignRole } from './role-assignments.service';
 
 /*
  * The administration API against an in-memory PGlite database: every route through the real
- * guard, pipes and error filter, and the store used directly as the demo seed does.
+ * guard, pipes and error filter, and the services' plain functions used directly as the demo seed does.
  */
 
 const AUDIT_KEY = 'admin-spec-audit-key-0123456789abcdef0123456789';
@@ -41,10 +44,11 @@ beforeAll(async () => {
   ds = createDataSource({ url: process.env.RCFLOW_ADMIN_SPEC_PG_URL ?? null, pgliteDir: 'memory', poolSize: 4 });
   await ds.initialize();
   await ds.runMigrations({ transaction: 'each' });
-  const bootstrap = await ds.transaction(async (tx) => {
-    const p = await store.createPrincipal(tx, AUDIT_KEY, null, { name: 'root', kind: 'user', displayName: 'Root' });
-    const a = await store.assignRole(tx, AUDIT_KEY, null, { principalId: p.id, role: 'full_administrator', collectionIds: null });
-    const k = await store.createApiKey(tx, AUDIT_KEY, null, { principalId: p.id, name: 'bootstrap' });
+  const bootstrap = await ds.transaction(async (manager) => {
+    const ctx = { manager, auditKey: AUDIT_KEY, actorId: null };
+    const p = await createPrincipal(ctx, { name: 'root', kind: 'user', displayName: 'Root' });
+    const a = await assignRole(ctx, { principalId: p.id, role: 'full_administrator', collectionIds: null });
+    const k = await createApiKey(ctx, { principalId: p.id, name: 'bootstrap' });
     return { p, a, k };
   });
   adminKey = bootstrap.k.key;
@@ -228,6 +232,12 @@ describe('devices and collections', () => {
     expect((await as(key).get(`/v1/devices/${deviceId}`)).status).toBe(404);
     expect((await as(key).get('/v1/devices')).body.items).toEqual([]);
     expect((await as(key).get(`/v1/collections/${collectionId}`)).status).toBe(404);
+
+    const inside = (await admin().post('/v1/devices', { hostname: 'PC-SCOPED' })).body;
+    await admin().put(`/v1/collections/${other.body.id}/members/${inside.id}`);
+    expect((await as(key).get('/v1/devices')).body.items.map((d: { id: string }) => d.id)).toEqual([inside.id]);
+    expect((await as(key).get(`/v1/devices/${inside.id}`)).body.collectionIds).toEqual([other.body.id]);
+    expect((await as(key).get(`/v1/collections/${other.body.id}/members`)).body.items.map((d: { id: string }) => d.id)).toEqual([inside.id]);
   });
 });
 
@@ -354,6 +364,55 @@ describe('audit', () => {
     expect(events.filter((e) => e.action === 'api_key.revoked')).toHaveLength(1);
     const verification = await verifyAudit(ds, AUDIT_KEY);
     expect(verification.ok).toBe(true);
+  });
+});
+
+// After 'audit': its events are on enrolment streams.
+describe('enrolment tokens and device credentials', () => {
+  it('issues tokens shown once, lists them without secrets and revokes them', async () => {
+    const created = await admin().post('/v1/enrolment-tokens', { hostname: 'PC-ENROL', maxUses: 2, expiresInSeconds: 600 });
+    expect(created.status).toBe(201);
+    expect(Object.keys(created.body).sort()).toEqual(['expiresAt', 'hostname', 'id', 'maxUses', 'token']);
+    expect(created.body).toMatchObject({ hostname: 'PC-ENROL', maxUses: 2 });
+    expect(created.body.token).toMatch(/^rce_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}$/);
+    expect((await admin().post('/v1/enrolment-tokens', { maxUses: 0 })).status).toBe(400);
+    const defaults = await admin().post('/v1/enrolment-tokens', {});
+    expect(defaults.body).toMatchObject({ hostname: null, maxUses: 1 });
+
+    const list = await admin().get('/v1/enrolment-tokens');
+    expect(list.body.items.map((t: { id: string }) => t.id)).toEqual([defaults.body.id, created.body.id]);
+    expect(list.body.items[1]).toEqual({
+      id: created.body.id,
+      hostname: 'PC-ENROL',
+      maxUses: 2,
+      uses: 0,
+      expiresAt: created.body.expiresAt,
+      revokedAt: null,
+      createdAt: expect.any(String),
+    });
+    expect(JSON.stringify(list.body)).not.toMatch(/hash|secret|rce_/i);
+
+    expect((await admin().delete(`/v1/enrolment-tokens/${created.body.id}`)).body).toEqual({ id: created.body.id, revoked: true });
+    const revokedAt = (await admin().get('/v1/enrolment-tokens')).body.items[1].revokedAt;
+    expect(revokedAt).toEqual(expect.any(String));
+    expect((await admin().delete(`/v1/enrolment-tokens/${created.body.id}`)).status).toBe(200);
+    expect((await admin().get('/v1/enrolment-tokens')).body.items[1].revokedAt).toBe(revokedAt);
+    expect((await admin().delete('/v1/enrolment-tokens/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+  });
+
+  it("revokes a device's credentials", async () => {
+    const device = (await admin().post('/v1/devices', { hostname: 'PC-CRED' })).body;
+    await ds.getRepository(DeviceCredential).insert({ id: randomUUID(), deviceId: device.id, secretHash: 'x' });
+    const first = await admin().post(`/v1/devices/${device.id}/credentials/revoke`);
+    expect(first.status).toBe(200);
+    expect(first.body).toEqual({ deviceId: device.id, revoked: 1 });
+    expect((await admin().post(`/v1/devices/${device.id}/credentials/revoke`)).body).toEqual({ deviceId: device.id, revoked: 0 });
+    expect((await admin().post('/v1/devices/00000000-0000-4000-8000-000000000000/credentials/revoke')).status).toBe(404);
+    const events: { action: string; data: { revoked: number } }[] = await ds.query(
+      `SELECT action, data FROM audit_events WHERE stream = $1 AND action = 'device.credentials_revoked' ORDER BY id`,
+      [`device:${device.id}`],
+    );
+    expect(events.map((e) => e.data.revoked)).toEqual([1, 0]);
   });
 });
 

@@ -6,17 +6,13 @@ import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
 import { BodyOf, QueryParams } from './admin-docs';
-import * as store from './admin-store';
-import { AdminReads, AdminWrites } from './admin.services';
+import { ApiKeysService } from './api-keys.service';
 import { CreateApiKeyInput, createApiKeySchema, listApiKeysQuery } from './admin.schemas';
 
 @ApiTags('admin: API keys')
 @Controller('v1')
 export class ApiKeysController {
-  constructor(
-    private readonly reads: AdminReads,
-    private readonly writes: AdminWrites,
-  ) {}
+  constructor(private readonly apiKeys: ApiKeysService) {}
 
   @Post('api-keys')
   @Requires('admin.write')
@@ -26,7 +22,7 @@ export class ApiKeysController {
   })
   @BodyOf(createApiKeySchema)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createApiKeySchema)) body: CreateApiKeyInput) {
-    return this.writes.run(caller, (tx, key, actor) => store.createApiKey(tx, key, actor, body));
+    return this.apiKeys.create(caller, body);
   }
 
   @Get('api-keys')
@@ -34,20 +30,20 @@ export class ApiKeysController {
   @ApiOperation({ summary: 'List API keys (principalId filter; keyset pagination); secrets and hashes are never returned' })
   @QueryParams('principalId', 'limit', 'cursor')
   list(@Query(new Zod(listApiKeysQuery, 'query')) q: z.infer<typeof listApiKeysQuery>) {
-    return this.reads.apiKeys(q);
+    return this.apiKeys.list(q);
   }
 
   @Get('api-keys/:id')
   @Requires('admin.read')
   @ApiOperation({ summary: 'An API key (without its secret)' })
   get(@Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.reads.apiKey(p.id);
+    return this.apiKeys.get(p.id);
   }
 
   @Delete('api-keys/:id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Revoke an API key (idempotent: changed=false when it already was revoked)' })
   revoke(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.writes.run(caller, (tx, key, actor) => store.revokeApiKey(tx, key, actor, p.id));
+    return this.apiKeys.revoke(caller, p.id);
   }
 }

@@ -6,8 +6,7 @@ import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
 import { BodyOf } from './admin-docs';
-import * as store from './admin-store';
-import { AdminReads, AdminWrites } from './admin.services';
+import { ClientSettingsService } from './client-settings.service';
 import {
   CreateClientSettingsInput,
   UpdateClientSettingsInput,
@@ -19,23 +18,20 @@ import {
 @ApiTags('admin: client settings')
 @Controller('v1')
 export class ClientSettingsController {
-  constructor(
-    private readonly reads: AdminReads,
-    private readonly writes: AdminWrites,
-  ) {}
+  constructor(private readonly settings: ClientSettingsService) {}
 
   @Get('client-settings')
   @Requires('admin.read')
   @ApiOperation({ summary: 'Every client settings set in merge order: custom sets by order, the default (10000) last' })
   list() {
-    return this.reads.allClientSettings();
+    return this.settings.list();
   }
 
   @Get('client-settings/:id')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A client settings set with the collections it is deployed to' })
   get(@Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.reads.clientSettings(p.id);
+    return this.settings.get(p.id);
   }
 
   @Post('client-settings')
@@ -46,7 +42,7 @@ export class ClientSettingsController {
   })
   @BodyOf(createClientSettingsSchema)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createClientSettingsSchema)) body: CreateClientSettingsInput) {
-    return this.writes.run(caller, (tx, key, actor) => store.createClientSettings(tx, key, actor, body));
+    return this.settings.create(caller, body);
   }
 
   @Patch('client-settings/:id')
@@ -63,27 +59,27 @@ export class ClientSettingsController {
     @Param(new Zod(idParam, 'path')) p: { id: string },
     @Body(new Zod(updateClientSettingsSchema)) body: UpdateClientSettingsInput,
   ) {
-    return this.writes.run(caller, (tx, key, actor) => store.updateClientSettings(tx, key, actor, p.id, body));
+    return this.settings.update(caller, p.id, body);
   }
 
   @Delete('client-settings/:id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Delete custom client settings and their deployments (the default set cannot be deleted)' })
   remove(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.writes.run(caller, (tx, key, actor) => store.deleteClientSettings(tx, key, actor, p.id));
+    return this.settings.remove(caller, p.id);
   }
 
   @Put('client-settings/:id/deployments/:collectionId')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Deploy custom client settings to a collection (idempotent; the default set cannot be deployed)' })
   deploy(@Caller() caller: PrincipalFacts, @Param(new Zod(deploymentParams, 'path')) p: z.infer<typeof deploymentParams>) {
-    return this.writes.run(caller, (tx, key, actor) => store.deployClientSettings(tx, key, actor, p.id, p.collectionId));
+    return this.settings.deploy(caller, p.id, p.collectionId);
   }
 
   @Delete('client-settings/:id/deployments/:collectionId')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Remove a deployment (idempotent)' })
   undeploy(@Caller() caller: PrincipalFacts, @Param(new Zod(deploymentParams, 'path')) p: z.infer<typeof deploymentParams>) {
-    return this.writes.run(caller, (tx, key, actor) => store.undeployClientSettings(tx, key, actor, p.id, p.collectionId));
+    return this.settings.undeploy(caller, p.id, p.collectionId);
   }
 }

@@ -6,8 +6,7 @@ import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
 import { BodyOf, QueryParams } from './admin-docs';
-import * as store from './admin-store';
-import { AdminReads, AdminWrites } from './admin.services';
+import { CollectionsService } from './collections.service';
 import {
   CreateCollectionInput,
   UpdateCollectionInput,
@@ -20,17 +19,14 @@ import {
 @ApiTags('admin: collections')
 @Controller('v1')
 export class CollectionsController {
-  constructor(
-    private readonly reads: AdminReads,
-    private readonly writes: AdminWrites,
-  ) {}
+  constructor(private readonly collections: CollectionsService) {}
 
   @Post('collections')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Create a collection (names are unique without regard to case)' })
   @BodyOf(createCollectionSchema)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createCollectionSchema)) body: CreateCollectionInput) {
-    return this.writes.run(caller, (tx, key, actor) => store.createCollection(tx, key, actor, body));
+    return this.collections.create(caller, body);
   }
 
   @Get('collections')
@@ -38,14 +34,14 @@ export class CollectionsController {
   @ApiOperation({ summary: 'List collections in your scope, with member counts (keyset pagination)' })
   @QueryParams('limit', 'cursor')
   list(@Caller() caller: PrincipalFacts, @Query(new Zod(pageQuery, 'query')) q: z.infer<typeof pageQuery>) {
-    return this.reads.collections(caller, q);
+    return this.collections.list(caller, q);
   }
 
   @Get('collections/:id')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A collection with its member count' })
   get(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.reads.collection(caller, p.id);
+    return this.collections.get(caller, p.id);
   }
 
   @Patch('collections/:id')
@@ -57,14 +53,14 @@ export class CollectionsController {
     @Param(new Zod(idParam, 'path')) p: { id: string },
     @Body(new Zod(updateCollectionSchema)) body: UpdateCollectionInput,
   ) {
-    return this.writes.run(caller, (tx, key, actor) => store.updateCollection(tx, key, actor, p.id, body));
+    return this.collections.update(caller, p.id, body);
   }
 
   @Delete('collections/:id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Delete a collection; refused (409) while it has members, deployments or role assignments' })
   remove(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.writes.run(caller, (tx, key, actor) => store.deleteCollection(tx, key, actor, p.id));
+    return this.collections.remove(caller, p.id);
   }
 
   @Get('collections/:id/members')
@@ -76,14 +72,14 @@ export class CollectionsController {
     @Param(new Zod(idParam, 'path')) p: { id: string },
     @Query(new Zod(pageQuery, 'query')) q: z.infer<typeof pageQuery>,
   ) {
-    return this.reads.collectionMembers(caller, p.id, q);
+    return this.collections.members(caller, p.id, q);
   }
 
   @Put('collections/:id/members/:deviceId')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Add a device to a collection (idempotent: changed=false when it already was a member)' })
   addMember(@Caller() caller: PrincipalFacts, @Param(new Zod(collectionMemberParams, 'path')) p: z.infer<typeof collectionMemberParams>) {
-    return this.writes.run(caller, (tx, key, actor) => store.addCollectionMember(tx, key, actor, p.id, p.deviceId));
+    return this.collections.addMember(caller, p.id, p.deviceId);
   }
 
   @Delete('collections/:id/members/:deviceId')
@@ -93,6 +89,6 @@ export class CollectionsController {
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(collectionMemberParams, 'path')) p: z.infer<typeof collectionMemberParams>,
   ) {
-    return this.writes.run(caller, (tx, key, actor) => store.removeCollectionMember(tx, key, actor, p.id, p.deviceId));
+    return this.collections.removeMember(caller, p.id, p.deviceId);
   }
 }

@@ -6,8 +6,7 @@ import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
 import { BodyOf, QueryParams } from './admin-docs';
-import * as store from './admin-store';
-import { AdminReads, AdminWrites } from './admin.services';
+import { DevicesService } from './devices.service';
 import {
   CreateDeviceInput,
   UpdateDeviceInput,
@@ -19,10 +18,7 @@ import {
 @ApiTags('admin: devices')
 @Controller('v1')
 export class DevicesController {
-  constructor(
-    private readonly reads: AdminReads,
-    private readonly writes: AdminWrites,
-  ) {}
+  constructor(private readonly devices: DevicesService) {}
 
   @Post('devices')
   @Requires('admin.write')
@@ -34,7 +30,7 @@ export class DevicesController {
   })
   @BodyOf(createDeviceSchema)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createDeviceSchema)) body: CreateDeviceInput) {
-    return this.writes.run(caller, (tx, key, actor) => store.createDevice(tx, key, actor, body));
+    return this.devices.create(caller, body);
   }
 
   @Get('devices')
@@ -42,14 +38,14 @@ export class DevicesController {
   @ApiOperation({ summary: 'List devices in your scope (hostname prefix without regard to case, collection filter; keyset pagination)' })
   @QueryParams('hostname', 'collectionId', 'limit', 'cursor')
   list(@Caller() caller: PrincipalFacts, @Query(new Zod(listDevicesQuery, 'query')) q: z.infer<typeof listDevicesQuery>) {
-    return this.reads.devices(caller, q);
+    return this.devices.list(caller, q);
   }
 
   @Get('devices/:id')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A device with the collections it belongs to' })
   get(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.reads.device(caller, p.id);
+    return this.devices.get(caller, p.id);
   }
 
   @Patch('devices/:id')
@@ -61,7 +57,7 @@ export class DevicesController {
     @Param(new Zod(idParam, 'path')) p: { id: string },
     @Body(new Zod(updateDeviceSchema)) body: UpdateDeviceInput,
   ) {
-    return this.writes.run(caller, (tx, key, actor) => store.updateDevice(tx, key, actor, p.id, body));
+    return this.devices.update(caller, p.id, body);
   }
 
   @Get('devices/:id/effective-settings')
@@ -71,6 +67,6 @@ export class DevicesController {
     description: 'The default set overridden by the custom sets deployed to its collections, lowest order winning, with the set that supplied each value.',
   })
   effective(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.reads.effectiveSettings(caller, p.id);
+    return this.devices.effectiveSettings(caller, p.id);
   }
 }

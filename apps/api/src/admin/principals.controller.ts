@@ -6,8 +6,7 @@ import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
 import { BodyOf, QueryParams } from './admin-docs';
-import * as store from './admin-store';
-import { AdminReads, AdminWrites } from './admin.services';
+import { PrincipalsService } from './principals.service';
 import {
   CreatePrincipalInput,
   UpdatePrincipalInput,
@@ -20,17 +19,14 @@ import {
 @ApiTags('admin: principals')
 @Controller('v1')
 export class PrincipalsController {
-  constructor(
-    private readonly reads: AdminReads,
-    private readonly writes: AdminWrites,
-  ) {}
+  constructor(private readonly principals: PrincipalsService) {}
 
   @Post('principals')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Create a user, group or service principal (names are unique without regard to case)' })
   @BodyOf(createPrincipalSchema)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createPrincipalSchema)) body: CreatePrincipalInput) {
-    return this.writes.run(caller, (tx, key, actor) => store.createPrincipal(tx, key, actor, body));
+    return this.principals.create(caller, body);
   }
 
   @Get('principals')
@@ -38,14 +34,14 @@ export class PrincipalsController {
   @ApiOperation({ summary: 'List principals (kind filter, name prefix without regard to case; keyset pagination)' })
   @QueryParams('kind', 'name', 'limit', 'cursor')
   list(@Query(new Zod(listPrincipalsQuery, 'query')) q: z.infer<typeof listPrincipalsQuery>) {
-    return this.reads.principals(q);
+    return this.principals.list(q);
   }
 
   @Get('principals/:id')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A principal with the groups it belongs to (direct and nested) and, for a group, its members' })
   get(@Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.reads.principal(p.id);
+    return this.principals.get(p.id);
   }
 
   @Patch('principals/:id')
@@ -57,20 +53,20 @@ export class PrincipalsController {
     @Param(new Zod(idParam, 'path')) p: { id: string },
     @Body(new Zod(updatePrincipalSchema)) body: UpdatePrincipalInput,
   ) {
-    return this.writes.run(caller, (tx, key, actor) => store.updatePrincipal(tx, key, actor, p.id, body));
+    return this.principals.update(caller, p.id, body);
   }
 
   @Put('principals/:groupId/members/:memberId')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Add a principal to a group (idempotent; a group cannot contain itself, directly or through nesting)' })
   addMember(@Caller() caller: PrincipalFacts, @Param(new Zod(groupMemberParams, 'path')) p: z.infer<typeof groupMemberParams>) {
-    return this.writes.run(caller, (tx, key, actor) => store.addGroupMember(tx, key, actor, p.groupId, p.memberId));
+    return this.principals.addMember(caller, p.groupId, p.memberId);
   }
 
   @Delete('principals/:groupId/members/:memberId')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Remove a principal from a group (idempotent)' })
   removeMember(@Caller() caller: PrincipalFacts, @Param(new Zod(groupMemberParams, 'path')) p: z.infer<typeof groupMemberParams>) {
-    return this.writes.run(caller, (tx, key, actor) => store.removeGroupMember(tx, key, actor, p.groupId, p.memberId));
+    return this.principals.removeMember(caller, p.groupId, p.memberId);
   }
 }

@@ -6,24 +6,20 @@ import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
 import { BodyOf, QueryParams } from './admin-docs';
-import * as store from './admin-store';
-import { AdminReads, AdminWrites } from './admin.services';
+import { RoleAssignmentsService } from './role-assignments.service';
 import { CreateRoleAssignmentInput, createRoleAssignmentSchema, listRoleAssignmentsQuery } from './admin.schemas';
 
 @ApiTags('admin: role assignments')
 @Controller('v1')
 export class RoleAssignmentsController {
-  constructor(
-    private readonly reads: AdminReads,
-    private readonly writes: AdminWrites,
-  ) {}
+  constructor(private readonly roleAssignments: RoleAssignmentsService) {}
 
   @Post('role-assignments')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Grant a role over collections (collectionIds null = every collection)' })
   @BodyOf(createRoleAssignmentSchema)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createRoleAssignmentSchema)) body: CreateRoleAssignmentInput) {
-    return this.writes.run(caller, (tx, key, actor) => store.assignRole(tx, key, actor, body));
+    return this.roleAssignments.assign(caller, body);
   }
 
   @Get('role-assignments')
@@ -31,14 +27,14 @@ export class RoleAssignmentsController {
   @ApiOperation({ summary: 'List role assignments (principalId filter; keyset pagination)' })
   @QueryParams('principalId', 'limit', 'cursor')
   list(@Query(new Zod(listRoleAssignmentsQuery, 'query')) q: z.infer<typeof listRoleAssignmentsQuery>) {
-    return this.reads.roleAssignments(q);
+    return this.roleAssignments.list(q);
   }
 
   @Get('role-assignments/:id')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A role assignment' })
   get(@Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.reads.roleAssignment(p.id);
+    return this.roleAssignments.get(p.id);
   }
 
   @Delete('role-assignments/:id')
@@ -48,6 +44,6 @@ export class RoleAssignmentsController {
     description: 'Refused (409) for the last full_administrator over all collections, or when nobody enabled could administer rcflow afterwards.',
   })
   remove(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.writes.run(caller, (tx, key, actor) => store.deleteRoleAssignment(tx, key, actor, p.id));
+    return this.roleAssignments.remove(caller, p.id);
   }
 }

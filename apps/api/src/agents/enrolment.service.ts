@@ -3,10 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { appendAudit } from '@rcflow/audit';
-import { rowsOf } from '@rcflow/database';
 import { EnrolRequest, Presence, formatCredential, parseCredential } from '@rcflow/agent-protocol';
 import { newKeySecret, secretMatches } from '../auth/api-keys';
-import { DomainError, NotFound } from '@rcflow/domain';
+import { DomainError } from '@rcflow/domain';
 
 /** An agent's enrolment or connection was refused; the reason is audited and told to the agent. */
 export class AgentRefused extends DomainError {
@@ -34,8 +33,9 @@ export async function recordPresence(tx: EntityManager, deviceId: string, p: Pre
 }
 
 /**
- * Enrolment tokens (one-time or n-time, expiring), their exchange for a device credential, and
- * the check of that credential. Every refusal is audited.
+ * The exchange of an enrolment token for a device credential, and the check of that credential.
+ * Every refusal is audited. Tokens and credentials are administered in the admin module
+ * (admin/enrolment-admin.service.ts).
  */
 @Injectable()
 export class EnrolmentService {
@@ -48,62 +48,6 @@ export class EnrolmentService {
     return appendAudit(tx, this.config.audit.hmacKey, [
       { stream, actorId, actorKind: actorId ? 'principal' : 'agent', action, outcome, deviceId, data },
     ]);
-  }
-
-  async createToken(actorId: string, input: { hostname?: string; maxUses: number; expiresInSeconds: number }) {
-    const id = randomUUID();
-    const { secret, hash } = newKeySecret();
-    const expiresAt = new Date(Date.now() + input.expiresInSeconds * 1000);
-    await this.dataSource.transaction(async (tx) => {
-      await tx.query(
-        `INSERT INTO enrolment_tokens (id, secret_hash, hostname, max_uses, expires_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [id, hash, input.hostname ?? null, input.maxUses, expiresAt, actorId],
-      );
-      await this.audit(tx, `enrolment:${id}`, actorId, 'enrolment_token.created', 'succeeded', {
-        hostname: input.hostname ?? null,
-        maxUses: input.maxUses,
-        expiresAt: expiresAt.toISOString(),
-      });
-    });
-    return { id, token: formatCredential('rce', id, secret), hostname: input.hostname ?? null, maxUses: input.maxUses, expiresAt: expiresAt.toISOString() };
-  }
-
-  async listTokens() {
-    const rows = await this.dataSource.query(
-      `SELECT id, hostname, max_uses, uses, expires_at, revoked_at, created_at FROM enrolment_tokens ORDER BY created_at DESC LIMIT 500`,
-    );
-    return {
-      items: rows.map((r: Record<string, unknown>) => ({
-        id: r.id,
-        hostname: r.hostname,
-        maxUses: r.max_uses,
-        uses: r.uses,
-        expiresAt: new Date(r.expires_at as string).toISOString(),
-        revokedAt: r.revoked_at ? new Date(r.revoked_at as string).toISOString() : null,
-        createdAt: new Date(r.created_at as string).toISOString(),
-      })),
-    };
-  }
-
-  async revokeToken(actorId: string, id: string) {
-    return this.dataSource.transaction(async (tx) => {
-      const [row] = await tx.query('UPDATE enrolment_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING id', [id]);
-      if (!row) throw new NotFound('enrolment token', id);
-      await this.audit(tx, `enrolment:${id}`, actorId, 'enrolment_token.revoked', 'succeeded', {});
-      return { id, revoked: true };
-    });
-  }
-
-  /** Revokes every credential of a device: its agent is refused until it enrols again. */
-  async revokeDeviceCredentials(actorId: string, deviceId: string) {
-    return this.dataSource.transaction(async (tx) => {
-      const [device] = await tx.query('SELECT id FROM devices WHERE id = $1', [deviceId]);
-      if (!device) throw new NotFound('device', deviceId);
-      const rows = await tx.query('UPDATE device_credentials SET revoked_at = now() WHERE device_id = $1 AND revoked_at IS NULL RETURNING id', [deviceId]);
-      const revoked = rowsOf(rows).length;
-      await this.audit(tx, `device:${deviceId}`, actorId, 'device.credentials_revoked', 'succeeded', { revoked }, deviceId);
-      return { deviceId, revoked };
-    });
   }
 
   private async refuse(stream: string, action: string, reason: string, data: Record<string, unknown>, deviceId: string | null = null): Promise<never> {

@@ -1,14 +1,12 @@
-import { Controller, Get, Inject, Query, Res } from '@nestjs/common';
+import { Controller, Get, Query, Res } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
-import { verifyAudit } from '@rcflow/audit';
 import { Requires } from '../auth/auth.guard';
-import { Zod, cursor, decodeCursor, encodeCursor, limit } from '../common/validation';
+import { Zod, cursor, limit } from '../common/validation';
 import { AuditExportService } from './audit-export.service';
-import { AUDIT_ITEM_COLUMNS, AuditFilter, auditFilterQuery, auditFilters, auditItem, filterSql } from './audit-query';
+import { AuditFilter, auditFilterQuery, auditFilters } from './audit-query';
+import { AuditQueryService } from './audit-query.service';
 
 const auditQuery = z.strictObject({ ...auditFilters, limit, cursor: cursor.optional() });
 
@@ -16,28 +14,15 @@ const auditQuery = z.strictObject({ ...auditFilters, limit, cursor: cursor.optio
 @Controller('v1/audit')
 export class AuditController {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly audit: AuditQueryService,
     private readonly exporter: AuditExportService,
-    @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {}
 
   @Get()
   @Requires('audit.read')
   @ApiOperation({ summary: 'Audit events, newest first, with filters and keyset pagination' })
-  async list(@Query(new Zod(auditQuery, 'query')) q: z.infer<typeof auditQuery>) {
-    const params: unknown[] = [];
-    const where = filterSql(q, params);
-    if (q.cursor) {
-      params.push(String(decodeCursor(q.cursor, 1)[0]));
-      where.push(`id < $${params.length}`);
-    }
-    const rows = await this.dataSource.query(
-      `SELECT ${AUDIT_ITEM_COLUMNS} FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${q.limit + 1}`,
-      params,
-    );
-    const page = rows.slice(0, q.limit).map(auditItem);
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.id]) : null };
+  list(@Query(new Zod(auditQuery, 'query')) q: z.infer<typeof auditQuery>) {
+    return this.audit.list(q);
   }
 
   @Get('export')
@@ -54,6 +39,6 @@ export class AuditController {
   @Requires('audit.read')
   @ApiOperation({ summary: 'Verify the tamper evidence of every audit event; ok=false names where it breaks' })
   verify() {
-    return verifyAudit(this.dataSource, this.config.audit.hmacKey);
+    return this.audit.verify();
   }
 }

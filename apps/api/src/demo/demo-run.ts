@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
-import type { EnrolmentService } from '../agents/enrolment.service';
+import { createEnrolmentToken } from '../admin/enrolment-admin.service';
 import { DemoWorld, seedDemo } from './demo-seed';
 
 export interface DemoSetup {
@@ -11,10 +11,15 @@ export interface DemoSetup {
 }
 
 /** Seeds the demo world and the enrolment tokens for its agents, before the API listens. */
-export async function prepareDemo(ds: DataSource, key: string, enrolment: EnrolmentService): Promise<DemoSetup> {
+export async function prepareDemo(ds: DataSource, key: string): Promise<DemoSetup> {
   const world = await seedDemo(ds, key);
-  const simulator = await enrolment.createToken(world.principals.admin, { maxUses: 3, expiresInSeconds: 3600 });
-  const demoPc = await enrolment.createToken(world.principals.admin, { hostname: 'DEMO-PC', maxUses: 1, expiresInSeconds: 24 * 3600 });
+  const [simulator, demoPc] = await ds.transaction(async (manager) => {
+    const ctx = { manager, auditKey: key, actorId: world.principals.admin };
+    return [
+      await createEnrolmentToken(ctx, { maxUses: 3, expiresInSeconds: 3600 }),
+      await createEnrolmentToken(ctx, { hostname: 'DEMO-PC', maxUses: 1, expiresInSeconds: 24 * 3600 }),
+    ];
+  });
   return { world, simulatorToken: simulator.token, demoPcToken: demoPc.token };
 }
 

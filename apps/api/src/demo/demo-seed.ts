@@ -1,15 +1,12 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import {
-  addCollectionMember,
-  addGroupMember,
-  assignRole,
-  createApiKey,
-  createClientSettings,
-  createCollection,
-  createDevice,
-  createPrincipal,
-  deployClientSettings,
-} from '../admin/admin-store';
+import { Device, Principal } from '@rcflow/database';
+import type { AdminContext } from '../admin/admin-context';
+import { createApiKey } from '../admin/api-keys.service';
+import { createClientSettings, deployClientSettings } from '../admin/client-settings.service';
+import { addCollectionMember, createCollection } from '../admin/collections.service';
+import { createDevice } from '../admin/devices.service';
+import { addGroupMember, createPrincipal } from '../admin/principals.service';
+import { assignRole } from '../admin/role-assignments.service';
 
 export interface DemoWorld {
   keys: { admin: string; alice: string; bob: string; helpdeskBot: string };
@@ -20,9 +17,16 @@ export interface DemoWorld {
 
 const HOSTS = { ws1: 'WS-1', ws2: 'WS-2', ws3: 'WS-3', demoPc: 'DEMO-PC' } as const;
 
-async function idOf(tx: EntityManager, table: 'principals' | 'devices', column: string, value: string): Promise<string | null> {
-  const [row] = await tx.query(`SELECT id FROM ${table} WHERE lower(${column}) = lower($1)`, [value]);
-  return row?.id ?? null;
+/** The id of the principal named `name` (without regard to case), or null. */
+async function principalId(manager: EntityManager, name: string): Promise<string | null> {
+  const p = await manager.getRepository(Principal).createQueryBuilder('p').where('lower(p.name) = lower(:name)', { name }).getOne();
+  return p?.id ?? null;
+}
+
+/** The id of the device with `hostname` (without regard to case); it was seeded. */
+async function deviceId(manager: EntityManager, hostname: string): Promise<string> {
+  const d = await manager.getRepository(Device).createQueryBuilder('d').where('lower(d.hostname) = lower(:hostname)', { hostname }).getOneOrFail();
+  return d.id;
 }
 
 /**
@@ -31,27 +35,27 @@ async function idOf(tx: EntityManager, table: 'principals' | 'devices', column: 
  * custom settings. Created once; every start issues fresh API keys, shown once.
  */
 export async function seedDemo(ds: DataSource, key: string): Promise<DemoWorld> {
-  return ds.transaction(async (tx) => {
-    if (!(await idOf(tx, 'principals', 'name', 'demo-admin'))) {
-      const admin = await createPrincipal(tx, key, null, { name: 'demo-admin', kind: 'user', displayName: 'Demo administrator' });
-      const alice = await createPrincipal(tx, key, null, { name: 'alice', kind: 'user', displayName: 'Alice (helpdesk)' });
-      await createPrincipal(tx, key, null, { name: 'bob', kind: 'user', displayName: 'Bob (not a permitted viewer)' });
-      const bot = await createPrincipal(tx, key, null, { name: 'helpdesk-bot', kind: 'service', displayName: 'Ticket integration' });
-      const helpdesk = await createPrincipal(tx, key, null, { name: 'HELPDESK', kind: 'group' });
-      await addGroupMember(tx, key, null, helpdesk.id, alice.id);
-      const desks = await createCollection(tx, key, null, { name: 'Helpdesk Desktops', description: 'Demo devices' });
-      await assignRole(tx, key, null, { principalId: admin.id, role: 'full_administrator', collectionIds: null });
-      await assignRole(tx, key, null, { principalId: helpdesk.id, role: 'remote_tools_operator', collectionIds: [desks.id] });
-      await assignRole(tx, key, null, { principalId: bot.id, role: 'ticket_integration', collectionIds: [desks.id] });
-      const bobId = (await idOf(tx, 'principals', 'name', 'bob'))!;
-      await assignRole(tx, key, null, { principalId: bobId, role: 'remote_tools_operator', collectionIds: [desks.id] });
+  return ds.transaction(async (manager) => {
+    const ctx: AdminContext = { manager, auditKey: key, actorId: null };
+    if (!(await principalId(manager, 'demo-admin'))) {
+      const admin = await createPrincipal(ctx, { name: 'demo-admin', kind: 'user', displayName: 'Demo administrator' });
+      const alice = await createPrincipal(ctx, { name: 'alice', kind: 'user', displayName: 'Alice (helpdesk)' });
+      const bob = await createPrincipal(ctx, { name: 'bob', kind: 'user', displayName: 'Bob (not a permitted viewer)' });
+      const bot = await createPrincipal(ctx, { name: 'helpdesk-bot', kind: 'service', displayName: 'Ticket integration' });
+      const helpdesk = await createPrincipal(ctx, { name: 'HELPDESK', kind: 'group' });
+      await addGroupMember(ctx, helpdesk.id, alice.id);
+      const desks = await createCollection(ctx, { name: 'Helpdesk Desktops', description: 'Demo devices' });
+      await assignRole(ctx, { principalId: admin.id, role: 'full_administrator', collectionIds: null });
+      await assignRole(ctx, { principalId: helpdesk.id, role: 'remote_tools_operator', collectionIds: [desks.id] });
+      await assignRole(ctx, { principalId: bot.id, role: 'ticket_integration', collectionIds: [desks.id] });
+      await assignRole(ctx, { principalId: bob.id, role: 'remote_tools_operator', collectionIds: [desks.id] });
       // Registered ahead of their agents: enrolment binds each agent to its device by host name.
       const devices = [];
       for (const hostname of Object.values(HOSTS)) {
-        devices.push(await createDevice(tx, key, null, { hostname, enrolled: false, osFamily: 'windows' }));
+        devices.push(await createDevice(ctx, { hostname, enrolled: false, osFamily: 'windows' }));
       }
-      for (const d of devices) await addCollectionMember(tx, key, null, desks.id, d.id);
-      const rc = await createClientSettings(tx, key, null, {
+      for (const d of devices) await addCollectionMember(ctx, desks.id, d.id);
+      const rc = await createClientSettings(ctx, {
         name: 'Helpdesk Remote Control',
         order: 1,
         remoteTools: {
@@ -63,24 +67,24 @@ export async function seedDemo(ds: DataSource, key: string): Promise<DemoWorld> 
           allowRemCtrlToUnattended: false,
         },
       });
-      await deployClientSettings(tx, key, null, rc.id, desks.id);
+      await deployClientSettings(ctx, rc.id, desks.id);
     }
     const ids = {
-      admin: (await idOf(tx, 'principals', 'name', 'demo-admin'))!,
-      alice: (await idOf(tx, 'principals', 'name', 'alice'))!,
-      bob: (await idOf(tx, 'principals', 'name', 'bob'))!,
-      bot: (await idOf(tx, 'principals', 'name', 'helpdesk-bot'))!,
+      admin: (await principalId(manager, 'demo-admin'))!,
+      alice: (await principalId(manager, 'alice'))!,
+      bob: (await principalId(manager, 'bob'))!,
+      bot: (await principalId(manager, 'helpdesk-bot'))!,
     };
     const label = `demo ${new Date().toISOString()}`;
-    const issue = async (principalId: string) => (await createApiKey(tx, key, null, { principalId, name: label })).key;
+    const issue = async (id: string) => (await createApiKey(ctx, { principalId: id, name: label })).key;
     return {
       keys: { admin: await issue(ids.admin), alice: await issue(ids.alice), bob: await issue(ids.bob), helpdeskBot: await issue(ids.bot) },
       principals: { admin: ids.admin, alice: ids.alice, bob: ids.bob },
       devices: {
-        ws1: (await idOf(tx, 'devices', 'hostname', HOSTS.ws1))!,
-        ws2: (await idOf(tx, 'devices', 'hostname', HOSTS.ws2))!,
-        ws3: (await idOf(tx, 'devices', 'hostname', HOSTS.ws3))!,
-        demoPc: (await idOf(tx, 'devices', 'hostname', HOSTS.demoPc))!,
+        ws1: await deviceId(manager, HOSTS.ws1),
+        ws2: await deviceId(manager, HOSTS.ws2),
+        ws3: await deviceId(manager, HOSTS.ws3),
+        demoPc: await deviceId(manager, HOSTS.demoPc),
       },
     };
   });
