@@ -49,7 +49,8 @@ export async function startStack(tag: string, overrides: Record<string, string>,
     started.push(worker);
     const apis = ports.map((port) => ({ proc: RcflowProcess.start('api', { ...env, PORT: String(port) }), api: new Api(`http://127.0.0.1:${port}`) }));
     started.push(...apis.map((a) => a.proc));
-    await Promise.all([worker.waitFor('worker running'), ...apis.map((a) => a.proc.waitFor('api listening'))]);
+    // Generous: on a shared, loaded machine three processes booting at once took over 20 s.
+    await Promise.all([worker.waitFor('worker running', 90_000), ...apis.map((a) => a.proc.waitFor('api listening', 90_000))]);
     ds = createDataSource({ url: dbUrl, pgliteDir: '', poolSize: 2 });
     await ds.initialize();
     const stack: Stack = {
