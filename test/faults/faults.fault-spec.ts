@@ -57,7 +57,7 @@ describe('fault injection', () => {
   const startWorker = async (env: Record<string, string> = {}) => {
     const w = RcflowProcess.start('worker', { ...stack.env, ...env });
     extraWorkers.push(w);
-    await w.waitFor('worker running');
+    await w.waitFor('worker running', 90_000);
     return w;
   };
   const request = async (api: Api, deviceIds: string[]) => {
@@ -180,7 +180,7 @@ describe('fault injection', () => {
       // The next generation of processes, whatever happened above: the later cases need them.
       await Promise.all([api.proc.stop('SIGKILL'), stack.worker.stop('SIGKILL')]);
       api.proc = RcflowProcess.start('api', { ...stack.env, PORT: new URL(api.api.base).port });
-      await api.proc.waitFor('api listening');
+      await api.proc.waitFor('api listening', 90_000);
       stack.worker = await startWorker();
     }
     // 0, not 1: both finished draining within SHUTDOWN_TIMEOUT_MS, which ends the process with 1.
@@ -232,7 +232,7 @@ describe('fault injection', () => {
     const api = stack.apis[0];
     await api.proc.stop('SIGKILL');
     api.proc = RcflowProcess.start('api', { ...stack.env, PORT: new URL(api.api.base).port });
-    await api.proc.waitFor('api listening');
+    await api.proc.waitFor('api listening', 90_000);
     expect(api.proc.output).toMatch(/does not answer; requests are kept in the outbox/);
     const devices = await bulkDevices(stack.ds, world.ids.desks, 'DOWN', 10);
     const ids = await request(alice, devices);
