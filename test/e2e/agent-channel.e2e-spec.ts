@@ -1,3 +1,5 @@
+import IORedis from 'ioredis';
+import { agentBusKeys } from '../../libs/agent-link/src/agent-bus';
 import { Api } from '../support/http';
 import { RcflowProcess, waitUntil } from '../support/processes';
 import { RawAgent, presence } from '../support/raw-agent';
@@ -39,9 +41,25 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     alice = admin.as(world.keys.alice);
   });
   afterAll(async () => {
-    for (const a of agents) a.close();
-    await stack?.stop();
+    try {
+      for (const a of agents) a.close();
+    } finally {
+      await stack?.stop();
+    }
   });
+
+  /**
+   * Answers the API has accepted for `commandId` and handed to the workers (the bus keeps them in
+   * a list). Barrier: once it has grown, the API has processed the frame that carried the answer.
+   */
+  const answersTo = async (commandId: string) => {
+    const redis = new IORedis(stack.redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      return await redis.llen(agentBusKeys(stack.env.QUEUE_PREFIX).replies(commandId));
+    } finally {
+      redis.disconnect();
+    }
+  };
 
   const token = async (body: Record<string, unknown>) => {
     const r = await admin.post('/v1/enrolment-tokens', body);
@@ -140,11 +158,14 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     expect(active.timeline.at(-1).data).toMatchObject({ consentRule: 'prompt_user', consent: 'granted', answeredBy: 'CONTOSO\\carol' });
 
     // Duplicate and late answers change nothing.
-    const before = (await alice.get(`/v1/sessions/${s.body.id}`)).body.version;
+    const before = (await alice.get(`/v1/sessions/${s.body.id}`)).body;
+    const [applyAnswers, startAnswers] = [await answersTo(apply.commandId), await answersTo(start.commandId)];
     agent.send({ v: 1, type: 'settings_applied', commandId: apply.commandId, versionHash: apply.versionHash });
     agent.send({ v: 1, type: 'session_started', commandId: start.commandId, sessionId: s.body.id, connect: { host: 'x', port: 1 } });
-    await new Promise((r) => setTimeout(r, 500));
-    expect((await alice.get(`/v1/sessions/${s.body.id}`)).body.version).toBe(before);
+    // Barrier: the API took both duplicates and handed them on, as it did the first answers.
+    await waitUntil(async () => (await answersTo(apply.commandId)) > applyAnswers && (await answersTo(start.commandId)) > startAnswers, 10_000, 'the duplicates to reach the bus');
+    const after = (await alice.get(`/v1/sessions/${s.body.id}`)).body;
+    expect({ version: after.version, state: after.state, events: after.timeline.length }).toEqual({ version: before.version, state: 'active', events: before.timeline.length });
 
     // The viewer's token works once.
     const vt = await alice.post(`/v1/sessions/${s.body.id}/viewer-token`);
@@ -176,6 +197,10 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     // The user ends it at the device.
     agent.send({ v: 1, type: 'session_ended', sessionId: s2.body.id, by: 'user', reason: 'done', commandId: null });
     await sessionReaches(alice, s2.body.id, ['ended']);
+    // Nothing the duplicates above could have done later shows in the first session's history either.
+    expect((await alice.get(`/v1/sessions/${s.body.id}`)).body.timeline.map((e: { state: string }) => e.state)).toEqual([
+      'requested', 'validating', 'eligible', 'pushing_settings', 'awaiting_consent', 'active', 'ended',
+    ]);
     const ended = (await alice.get(`/v1/sessions/${s2.body.id}`)).body;
     expect(ended.timeline.at(-1)).toMatchObject({ state: 'ended', actor: { kind: 'agent', id: deviceId }, data: expect.objectContaining({ by: 'user' }) });
     expect(ended.durationSeconds).not.toBeNull();
@@ -202,9 +227,16 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     await sessionReaches(alice, s.body.id, ['failed'], 30_000);
     const failed = (await alice.get(`/v1/sessions/${s.body.id}`)).body;
     expect(failed.failureCause).toBe('agent_timeout');
+    expect(await answersTo(apply.commandId)).toBe(0);
     agent.send({ v: 1, type: 'settings_applied', commandId: apply.commandId, versionHash: apply.versionHash });
-    await new Promise((r) => setTimeout(r, 500));
-    expect((await alice.get(`/v1/sessions/${s.body.id}`)).body.version).toBe(failed.version);
+    // Barrier: the API took the late answer and handed it on; the failed session ignores it.
+    await waitUntil(async () => (await answersTo(apply.commandId)) === 1, 10_000, 'the late answer to reach the bus');
+    const after = (await alice.get(`/v1/sessions/${s.body.id}`)).body;
+    expect({ version: after.version, state: after.state, events: after.timeline.length }).toEqual({
+      version: failed.version,
+      state: 'failed',
+      events: failed.timeline.length,
+    });
   });
 
   it('delivers a command queued while the agent was offline when it reconnects', async () => {
@@ -248,7 +280,7 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
   });
 
   it('answers malformed, wrong-version and unexpected frames with an error and keeps serving', async () => {
-    const { agent } = await enrolled('AG-BAD');
+    const { agent, deviceId } = await enrolled('AG-BAD');
     const expectError = async (frame: unknown, code: string) => {
       const n = agent.received.length;
       agent.send(frame);
@@ -259,7 +291,9 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     await expectError({ v: 1, type: 'heartbeat', presence: { ...presence(), extra: 1 } }, 'bad_frame');
     await expectError({ v: 1, type: 'teleport' }, 'bad_frame');
     await expectError({ v: 1, type: 'consent', commandId: 'never-sent', sessionId: '00000000-0000-4000-8000-000000000000', outcome: 'granted', answeredBy: null }, 'unknown_command');
-    agent.send({ v: 1, type: 'heartbeat', presence: presence() });
+    // Still served: a later frame on the same connection takes effect.
+    agent.send({ v: 1, type: 'heartbeat', presence: presence({ loggedOnUser: 'CONTOSO\\after-errors' }) });
+    await waitUntil(async () => (await admin.get(`/v1/devices/${deviceId}`)).body.loggedOnUser === 'CONTOSO\\after-errors', 5000, 'the heartbeat after the errors');
     expect(agent.ws.readyState).toBe(agent.ws.OPEN);
   });
 

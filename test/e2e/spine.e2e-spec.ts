@@ -124,11 +124,35 @@ describe('rcflow end to end (api + worker processes)', () => {
     const ids = [...page1.body.items, ...page2.body.items].map((s: { id: string }) => s.id);
     expect(new Set(ids).size).toBe(ids.length);
     const rejected = await admin.get('/v1/sessions?state=rejected');
-    expect(rejected.body.items.every((s: { state: string }) => s.state === 'rejected')).toBe(true);
-    // bob sees his own session but not alice's
-    const bobs = await admin.as(w.bobKey).get('/v1/sessions');
-    expect(bobs.status).toBe(200);
-    expect((await admin.as(w.bobKey).get(`/v1/sessions/${w.activeSession}`)).status).toBe(200); // same scope: Desks
+    const rejectedInDb = await ds.query(`SELECT id FROM sessions WHERE state = 'rejected'`);
+    expect(rejectedInDb.length).toBeGreaterThan(0); // bob's refused request, above
+    expect(rejected.body.items.map((s: { id: string }) => s.id).sort()).toEqual(rejectedInDb.map((r: { id: string }) => r.id).sort());
+
+    // A session bob may not see: on a device in Servers, asked for by the administrator.
+    const hidden = await admin.post('/v1/sessions', { deviceId: w.server, type: 'remote-control', access: 'view', reason: 'maintenance' });
+    expect(hidden.status).toBe(202);
+    const bob = admin.as(w.bobKey);
+    const seen: { id: string; deviceId: string }[] = [];
+    for (let cursor: string | null = null, pages = 0; pages === 0 || cursor; pages++) {
+      const r: { status: number; body: any } = await bob.get(`/v1/sessions?limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(r.status).toBe(200);
+      seen.push(...r.body.items);
+      cursor = r.body.nextCursor;
+      expect(pages).toBeLessThan(50);
+    }
+    // Bob's read scope is Desks: every session on a Desks device, plus any he asked for or views.
+    const desks = [w['PC-1'], w['PC-2'], w['PC-3'], w['PC-WAITS']];
+    const mayRead: { id: string }[] = await ds.query('SELECT id FROM sessions WHERE device_id = ANY($1) OR viewer_id = $2 OR requester_id = $2', [
+      desks,
+      w.bob,
+    ]);
+    expect(mayRead.length).toBeGreaterThanOrEqual(4); // alice's, bob's rejected one, the ticket bot's, the cancelled one
+    expect(seen.map((s) => s.id).sort()).toEqual(mayRead.map((r) => r.id).sort());
+    expect(seen.map((s) => s.id)).toEqual(expect.arrayContaining([w.activeSession]));
+    expect(seen.map((s) => s.id)).not.toContain(hidden.body.id);
+    expect(seen.filter((s) => s.deviceId === w.server)).toEqual([]);
+    expect((await bob.get(`/v1/sessions/${hidden.body.id}`)).status).toBe(404);
+    expect((await bob.get(`/v1/sessions/${w.activeSession}`)).status).toBe(200); // same scope: Desks
   });
 
   it('refuses bad input with a clear 4xx and changes nothing', async () => {
@@ -210,16 +234,17 @@ describe('rcflow end to end (api + worker processes)', () => {
 
   it('refuses to start on invalid configuration or an evicting Redis, saying what to fix', async () => {
     const bad = RcflowProcess.start('api', { ...env, PORT: 'eighty', AUDIT_HMAC_KEY: 'short' });
-    expect(await bad.exited).toBe(78);
-    expect(bad.output).toMatch(/PORT/);
-    expect(bad.output).toMatch(/AUDIT_HMAC_KEY/);
-
+    let w2: RcflowProcess | null = null;
     const lru = await PrivateRedis.start('allkeys-lru');
     try {
-      const w2 = RcflowProcess.start('worker', { ...env, REDIS_URL: lru.url });
+      expect(await bad.exited).toBe(78);
+      expect(bad.output).toMatch(/PORT/);
+      expect(bad.output).toMatch(/AUDIT_HMAC_KEY/);
+      w2 = RcflowProcess.start('worker', { ...env, REDIS_URL: lru.url });
       expect(await w2.exited).not.toBe(0);
       expect(w2.output).toMatch(/maxmemory-policy is "allkeys-lru"/);
     } finally {
+      await Promise.allSettled([bad.stop('SIGKILL'), w2?.stop('SIGKILL')]);
       await lru.stop();
     }
   });

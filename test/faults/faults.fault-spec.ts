@@ -1,6 +1,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { Client } from 'pg';
+import { QueueName } from '../../libs/jobs/src/jobs';
 import { Api } from '../support/http';
 import { RcflowProcess, waitUntil } from '../support/processes';
 import { allAtRest, bulkDevices, expectInvariants } from '../support/invariants';
@@ -20,6 +24,8 @@ describe('fault injection', () => {
   let alice: Api;
   let bot: Api;
   const extraWorkers: RcflowProcess[] = [];
+  /** Connections of the test's own that hold locks; ended (their locks released) in afterAll whatever happened. */
+  const blockers: Client[] = [];
 
   beforeAll(async () => {
     stack = await startStack('faults', {
@@ -37,18 +43,21 @@ describe('fault injection', () => {
     bot = stack.admin.as(world.keys.bot);
   });
   afterAll(async () => {
-    if (process.env.DEBUG_FAULTS) {
-      for (const w of extraWorkers) process.stdout.write(`--- worker ${w.proc.pid}\n${w.output.slice(-3000)}\n`);
-      process.stdout.write(`--- api\n${stack.apis[0].proc.output.slice(-3000)}\n--- main worker\n${stack.worker.output.slice(-4000)}\n`);
+    try {
+      if (process.env.DEBUG_FAULTS) {
+        for (const w of extraWorkers) process.stdout.write(`--- worker ${w.proc.pid}\n${w.output.slice(-3000)}\n`);
+        process.stdout.write(`--- api\n${stack.apis[0].proc.output.slice(-3000)}\n--- main worker\n${stack.worker.output.slice(-4000)}\n`);
+      }
+    } finally {
+      await Promise.allSettled([...blockers.splice(0).map((c) => c.end()), ...extraWorkers.map((w) => w.stop('SIGKILL'))]);
+      await stack?.stop();
     }
-    await Promise.all(extraWorkers.map((w) => w.stop('SIGKILL')));
-    await stack?.stop();
   });
 
   const startWorker = async (env: Record<string, string> = {}) => {
     const w = RcflowProcess.start('worker', { ...stack.env, ...env });
     extraWorkers.push(w);
-    await w.waitFor('worker running');
+    await w.waitFor('worker running', 90_000);
     return w;
   };
   const request = async (api: Api, deviceIds: string[]) => {
@@ -64,6 +73,25 @@ describe('fault injection', () => {
     }
     return ids;
   };
+  const dbName = () => new URL(stack.env.DATABASE_URL).pathname.slice(1);
+  /** A connection of the test's own, to hold locks in a transaction. */
+  const blocker = async () => {
+    const c = new Client({ connectionString: stack.env.DATABASE_URL, application_name: 'rcflow-test-blocker' });
+    blockers.push(c);
+    await c.connect();
+    return c;
+  };
+  const release = async (c: Client) => {
+    blockers.splice(blockers.indexOf(c), 1);
+    await c.end(); // ends its transaction: the locks go with it
+  };
+  /** Backends of `app` in this test's database waiting for a lock, with what they run. */
+  const waitingOnLocks = async (app: string) =>
+    (await stack.ds.query(
+      `SELECT pid, query, state, xact_start IS NOT NULL AS in_transaction FROM pg_stat_activity
+        WHERE datname = $1 AND application_name = $2 AND wait_event_type = 'Lock'`,
+      [dbName(), app],
+    )) as { pid: number; query: string; state: string; in_transaction: boolean }[];
   const moving = async (ids: string[]) =>
     (await stack.ds.query(`SELECT count(*)::int AS n FROM sessions WHERE id = ANY($1) AND state NOT IN ('active','rejected','failed')`, [ids]))[0].n;
 
@@ -95,49 +123,107 @@ describe('fault injection', () => {
     await expectInvariants(stack.ds, [id]);
   });
 
-  it('3. SIGTERM under load: intake answers 503, the worker drains, both exit in bounded time', async () => {
+  it('3. SIGTERM under load: intake answers 503 while an in-flight request finishes, the worker drains, both exit in bounded time', async () => {
     const devices = await bulkDevices(stack.ds, world.ids.desks, 'TERM', 120);
     const api = stack.apis[0];
     const accepted: string[] = [];
     const statuses: number[] = [];
     let stop = false;
     const load = (async () => {
-      for (const deviceId of devices) {
-        if (stop) break;
+      // Until the API is gone; the devices come round again (later requests for one are rejected, still a 202).
+      for (let i = 0; !stop; i++) {
         try {
-          const r = await alice.post('/v1/sessions', { deviceId, type: 'remote-control', access: 'full' });
+          const r = await alice.post('/v1/sessions', { deviceId: devices[i % (devices.length - 1)], type: 'remote-control', access: 'full' });
           statuses.push(r.status);
           if (r.status === 202) accepted.push(r.body.id);
         } catch {
           statuses.push(0); // connection refused once the listener closed
+          break;
         }
       }
     })();
     await waitUntil(async () => accepted.length >= 20, 20_000, 'load to start');
-    const t0 = Date.now();
-    const [apiCode, workerCode] = await Promise.all([api.proc.stop('SIGTERM'), stack.worker.stop('SIGTERM')]);
-    const took = Date.now() - t0;
-    stop = true;
-    await load;
-    expect(apiCode).toBe(0);
-    expect(workerCode).toBe(0);
-    expect(took).toBeLessThan(15_000);
-    expect(statuses.every((s) => s === 202 || s === 503 || s === 0)).toBe(true);
+    // Barrier: new sessions wait for this lock, so the load's next request is held inside the API,
+    // which then cannot finish shutting down: the window in which intake must answer 503 stays open.
+    const lock = await blocker();
+    await lock.query('BEGIN');
+    await lock.query('LOCK TABLE sessions IN SHARE MODE');
+    let exits: Promise<[number | null, number | null]> | null = null;
+    let codes: [number | null, number | null] = [null, null];
+    try {
+      // (pg_stat_activity shows only the first 1 kB of the intake statement: pg_locks says what it waits for.)
+      await waitUntil(
+        async () =>
+          (
+            await stack.ds.query(
+              `SELECT 1 FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+                WHERE a.datname = $1 AND a.application_name = 'rcflow-api' AND NOT l.granted AND l.relation = 'sessions'::regclass`,
+              [dbName()],
+            )
+          ).length > 0,
+        20_000,
+        'an intake request held by the lock',
+      );
+      exits = Promise.all([api.proc.stop('SIGTERM'), stack.worker.stop('SIGTERM')]);
+      await api.proc.waitFor('SIGTERM: draining');
+      // Reads are not held by the lock: poll with them until the API says it is shutting down.
+      await waitUntil(async () => (await alice.get('/v1/sessions?limit=1')).status === 503, 20_000, 'the API to answer 503 while draining');
+      const refused = await alice.post('/v1/sessions', { deviceId: devices.at(-1)!, type: 'remote-control', access: 'full' });
+      statuses.push(refused.status);
+      expect(refused.status).toBe(503);
+      expect(refused.body.error).toMatchObject({ status: 503, code: 'shutting_down' });
+    } finally {
+      await release(lock);
+      if (exits) codes = await exits;
+      stop = true;
+      await load;
+      // The next generation of processes, whatever happened above: the later cases need them.
+      await Promise.all([api.proc.stop('SIGKILL'), stack.worker.stop('SIGKILL')]);
+      api.proc = RcflowProcess.start('api', { ...stack.env, PORT: new URL(api.api.base).port });
+      await api.proc.waitFor('api listening', 90_000);
+      stack.worker = await startWorker();
+    }
+    // 0, not 1: both finished draining within SHUTDOWN_TIMEOUT_MS, which ends the process with 1.
+    expect(codes).toEqual([0, 0]);
+    expect(statuses).toContain(503);
+    expect(statuses.filter((s) => s !== 202 && s !== 503 && s !== 0)).toEqual([]); // the held request finished with 202 too
+    expect((await stack.ds.query('SELECT count(*)::int AS n FROM sessions WHERE device_id = $1', [devices.at(-1)]))[0].n).toBe(0);
     // Everything accepted is finished by the next generation of processes.
-    api.proc = RcflowProcess.start('api', { ...stack.env, PORT: new URL(api.api.base).port });
-    await api.proc.waitFor('api listening');
-    stack.worker = await startWorker();
     await allAtRest(stack.ds, accepted, 60_000);
     await expectInvariants(stack.ds, accepted);
   });
 
-  it('4. Redis killed and restarted empty mid-flight: the sweep rebuilds the lost work without duplicates', async () => {
+  it('4. Redis killed and restarted empty with work in flight: the sweep re-enqueues the lost work, which finishes once', async () => {
     const devices = await bulkDevices(stack.ds, world.ids.desks, 'REDIS', 150);
+    // The work piles up in Redis while no worker runs, so some of it is certainly only there when Redis dies.
+    await stack.worker.stop('SIGTERM');
     const ids = await request(alice, devices);
+    const connection = new IORedis(stack.redis.url, { maxRetriesPerRequest: 1 });
+    const queue = new Queue(QueueName.Sessions, { connection, prefix: stack.env.QUEUE_PREFIX });
+    let inFlight: { active: number; waiting: number; moving: number };
+    try {
+      await waitUntil(async () => (await stack.ds.query('SELECT count(*)::int AS n FROM outbox'))[0].n === 0, 20_000, 'the relay to move the work to Redis');
+      stack.worker = await startWorker();
+      inFlight = await waitUntil(async () => {
+        const c = await queue.getJobCounts('active', 'waiting');
+        return c.active > 0 && c.waiting > 0 ? { active: c.active, waiting: c.waiting, moving: 0 } : null;
+      }, 20_000, 'jobs both active and waiting');
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
+    inFlight.moving = await moving(ids);
     await stack.redis.kill();
-    await new Promise((r) => setTimeout(r, 500));
     await stack.redis.startProcess();
+    expect(inFlight.active).toBeGreaterThan(0);
+    expect(inFlight.waiting).toBeGreaterThan(0);
+    expect(inFlight.moving).toBeGreaterThan(0);
+
     await allAtRest(stack.ds, ids, 90_000);
+    // The jobs that were only in Redis came back through the sweep, counted on their sessions.
+    const [{ requeued }] = await stack.ds.query('SELECT count(*)::int AS requeued FROM sessions WHERE id = ANY($1) AND requeues > 0', [ids]);
+    expect(requeued).toBeGreaterThan(0);
+    expect(stack.worker.output).toMatch(/re-enqueued \d+ sessions whose jobs were gone/);
     await expectInvariants(stack.ds, ids);
   });
 
@@ -146,7 +232,7 @@ describe('fault injection', () => {
     const api = stack.apis[0];
     await api.proc.stop('SIGKILL');
     api.proc = RcflowProcess.start('api', { ...stack.env, PORT: new URL(api.api.base).port });
-    await api.proc.waitFor('api listening');
+    await api.proc.waitFor('api listening', 90_000);
     expect(api.proc.output).toMatch(/does not answer; requests are kept in the outbox/);
     const devices = await bulkDevices(stack.ds, world.ids.desks, 'DOWN', 10);
     const ids = await request(alice, devices);
@@ -156,20 +242,38 @@ describe('fault injection', () => {
     await expectInvariants(stack.ds, ids);
   });
 
-  it('5. PostgreSQL connections killed mid-transition: nothing half-written, the jobs retry', async () => {
+  it('5. PostgreSQL connection killed mid-transition: nothing half-written, the jobs retry', async () => {
     const devices = await bulkDevices(stack.ds, world.ids.desks, 'PGKILL', 150);
+    await stack.worker.stop('SIGTERM');
     const ids = await request(alice, devices);
-    const dbName = new URL(stack.env.DATABASE_URL).pathname.slice(1);
-    let killed = 0;
-    for (let i = 0; i < 10; i++) {
-      const rows = await stack.ds.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'rcflow-worker'`,
-        [dbName],
+    // Barrier: the worker's transitions of these sessions wait for the test's row locks, so a
+    // backend is certainly inside a transition (its UPDATE of sessions, in a transaction) when killed.
+    const lock = await blocker();
+    let killed: { pid: number; query: string; in_transaction: boolean; terminated: boolean }[] = [];
+    try {
+      await lock.query('BEGIN');
+      await lock.query('SELECT id FROM sessions WHERE id = ANY($1) FOR UPDATE', [ids]);
+      stack.worker = await startWorker();
+      const transitions = async () => (await waitingOnLocks('rcflow-worker')).filter((b) => b.query.includes('UPDATE sessions SET state = '));
+      const mid = await waitUntil(async () => ((await transitions()).length > 0 ? await transitions() : null), 20_000, 'a worker transition held by the lock');
+      killed = await stack.ds.query(
+        `SELECT pid, query, xact_start IS NOT NULL AS in_transaction, pg_terminate_backend(pid) AS terminated
+           FROM pg_stat_activity WHERE pid = ANY($1) AND application_name = 'rcflow-worker' AND wait_event_type = 'Lock'`,
+        [mid.map((b) => b.pid)],
       );
-      killed += rows.length;
-      await new Promise((r) => setTimeout(r, 150));
+      expect(killed.length).toBeGreaterThan(0);
+      for (const k of killed) expect(k).toMatchObject({ in_transaction: true, terminated: true, query: expect.stringContaining('UPDATE sessions SET state = ') });
+      await waitUntil(
+        async () => (await stack.ds.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1)', [killed.map((k) => k.pid)]))[0].n === 0,
+        10_000,
+        'the killed backends to be gone',
+      );
+      // Nothing the killed transactions wrote is visible: the sessions still stand where they were.
+      expect(await moving(ids)).toBe(ids.length);
+      expect((await stack.ds.query('SELECT count(*)::int AS n FROM audit_events WHERE session_id = ANY($1)', [ids]))[0].n).toBe(ids.length);
+    } finally {
+      await release(lock);
     }
-    expect(killed).toBeGreaterThan(0);
     await allAtRest(stack.ds, ids, 120_000);
     expect(stack.worker.proc.exitCode).toBeNull(); // a dropped connection is not a reason to die
     await expectInvariants(stack.ds, ids);
@@ -201,8 +305,19 @@ describe('fault injection', () => {
     await stack.ds.query(`UPDATE role_assignments SET collection_ids = collection_ids || $1::uuid WHERE principal_id = $2`, [poisonCollection.id, world.ids.helpdesk]);
     const [poisonDevice] = await bulkDevices(stack.ds, poisonCollection.id, 'POISON', 1);
     const healthy = await bulkDevices(stack.ds, world.ids.desks, 'HEALTHY', 40);
-    await new Promise((r) => setTimeout(r, 5500)); // the API caches a caller's grants for up to 5 s
-    const [poison] = await request(alice, [poisonDevice]);
+    // The API caches a caller's grants for a while: until it reads alice's new grant, Poison is out
+    // of her scope, and a request for its device is refused (404) and stores nothing.
+    const poison = await waitUntil(
+      async () => {
+        const r = await alice.post('/v1/sessions', { deviceId: poisonDevice, type: 'remote-control', access: 'full' });
+        if (r.status === 202) return r.body.id as string;
+        if (r.status !== 404) throw new Error(`unexpected ${r.status} ${JSON.stringify(r.body)}`);
+        return null;
+      },
+      30_000,
+      "the API to see alice's grant over Poison",
+    );
+    expect((await stack.ds.query('SELECT count(*)::int AS n FROM sessions WHERE device_id = $1', [poisonDevice]))[0].n).toBe(1);
     const others = await request(alice, healthy);
     await allAtRest(stack.ds, [poison, ...others], 60_000);
     const [p] = await stack.ds.query('SELECT state, failure_cause FROM sessions WHERE id = $1', [poison]);

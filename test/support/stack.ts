@@ -18,8 +18,8 @@ export interface Stack {
 }
 
 export async function startStack(tag: string, overrides: Record<string, string>, apiCount = 1): Promise<Stack> {
-  const redis = await PrivateRedis.start();
   const dbUrl = await freshDatabase(tag);
+  const redis = await PrivateRedis.start();
   const env: Record<string, string> = {
     DATABASE_URL: dbUrl,
     REDIS_URL: redis.url,
@@ -32,28 +32,45 @@ export async function startStack(tag: string, overrides: Record<string, string>,
     JOB_BACKOFF_MS: '100',
     ...overrides,
   };
-  const boot = await runCli(env, ['bootstrap-admin', '--name', 'root']);
-  if (boot.code !== 0) throw new Error(`bootstrap-admin failed:\n${boot.output}`);
-  const adminKey = boot.output.match(/rcf_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}/)![0];
-  const ports = await Promise.all(Array.from({ length: apiCount }, () => freePort()));
-  const worker = RcflowProcess.start('worker', env);
-  const apis = ports.map((port) => ({ proc: RcflowProcess.start('api', { ...env, PORT: String(port) }), api: new Api(`http://127.0.0.1:${port}`) }));
-  await Promise.all([worker.waitFor('worker running'), ...apis.map((a) => a.proc.waitFor('api listening'))]);
-  const ds = createDataSource({ url: dbUrl, pgliteDir: '', poolSize: 2 });
-  await ds.initialize();
-  return {
-    env,
-    redis,
-    ds,
-    apis,
-    worker,
-    admin: apis[0].api.as(adminKey),
-    async stop() {
-      await Promise.all([worker.stop('SIGKILL'), ...apis.map((a) => a.proc.stop('SIGKILL'))]);
-      await ds.destroy();
-      await redis.stop();
-    },
+  // Whatever fails from here on, nothing this started outlives the suite.
+  const started: RcflowProcess[] = [];
+  let ds: DataSource | null = null;
+  const teardown = async () => {
+    await Promise.allSettled(started.map((p) => p.stop('SIGKILL')));
+    await Promise.allSettled([ds?.isInitialized ? ds.destroy() : undefined]);
+    await redis.stop();
   };
+  try {
+    const boot = await runCli(env, ['bootstrap-admin', '--name', 'root']);
+    if (boot.code !== 0) throw new Error(`bootstrap-admin failed:\n${boot.output}`);
+    const adminKey = boot.output.match(/rcf_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}/)![0];
+    const ports = await Promise.all(Array.from({ length: apiCount }, () => freePort()));
+    const worker = RcflowProcess.start('worker', env);
+    started.push(worker);
+    const apis = ports.map((port) => ({ proc: RcflowProcess.start('api', { ...env, PORT: String(port) }), api: new Api(`http://127.0.0.1:${port}`) }));
+    started.push(...apis.map((a) => a.proc));
+    // Generous: on a shared, loaded machine three processes booting at once took over 20 s.
+    await Promise.all([worker.waitFor('worker running', 90_000), ...apis.map((a) => a.proc.waitFor('api listening', 90_000))]);
+    ds = createDataSource({ url: dbUrl, pgliteDir: '', poolSize: 2 });
+    await ds.initialize();
+    const stack: Stack = {
+      env,
+      redis,
+      ds,
+      apis,
+      worker,
+      admin: apis[0].api.as(adminKey),
+      async stop() {
+        // The processes a test put in place of the first ones (restarts) are the ones to stop now.
+        started.push(stack.worker, ...stack.apis.map((a) => a.proc));
+        await teardown();
+      },
+    };
+    return stack;
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
 }
 
 export interface OperatorWorld {
