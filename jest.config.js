@@ -27,6 +27,8 @@ const common = {
 
 module.exports = {
   rootDir: __dirname,
+  // The suite always ends: a run kept alive by a leaked handle fails loudly instead of hanging.
+  reporters: ['default', '<rootDir>/test/support/exit-guard-reporter.js'],
   projects: [
     { ...common, rootDir: __dirname, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
     {
@@ -42,6 +44,7 @@ module.exports = {
       ...common,
       rootDir: __dirname,
       displayName: 'e2e',
+      testTimeout: 120_000,
       testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
@@ -50,6 +53,7 @@ module.exports = {
       ...common,
       rootDir: __dirname,
       displayName: 'faults',
+      testTimeout: 180_000,
       testMatch: ['<rootDir>/test/faults/**/*.fault-spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',

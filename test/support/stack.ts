@@ -4,6 +4,7 @@ import { TEST_AUDIT_KEY, freshDatabase, queuePrefix } from './env';
 import { Api } from './http';
 import { RcflowProcess, runCli } from './processes';
 import { PrivateRedis, freePort } from './redis-server';
+import { tearDown } from './teardown';
 
 /** rcflow as a user runs it: API processes and a worker on PostgreSQL and a Redis the test can kill. */
 export interface Stack {
@@ -19,41 +20,49 @@ export interface Stack {
 
 export async function startStack(tag: string, overrides: Record<string, string>, apiCount = 1): Promise<Stack> {
   const redis = await PrivateRedis.start();
-  const dbUrl = await freshDatabase(tag);
-  const env: Record<string, string> = {
-    DATABASE_URL: dbUrl,
-    REDIS_URL: redis.url,
-    QUEUE_PREFIX: queuePrefix(tag),
-    AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
-    LOG_LEVEL: 'info',
-    OUTBOX_POLL_MS: '100',
-    SWEEP_INTERVAL_MS: '500',
-    SWEEP_STALE_MS: '3000',
-    JOB_BACKOFF_MS: '100',
-    ...overrides,
-  };
-  const boot = await runCli(env, ['bootstrap-admin', '--name', 'root']);
-  if (boot.code !== 0) throw new Error(`bootstrap-admin failed:\n${boot.output}`);
-  const adminKey = boot.output.match(/rcf_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}/)![0];
-  const ports = await Promise.all(Array.from({ length: apiCount }, () => freePort()));
-  const worker = RcflowProcess.start('worker', env);
-  const apis = ports.map((port) => ({ proc: RcflowProcess.start('api', { ...env, PORT: String(port) }), api: new Api(`http://127.0.0.1:${port}`) }));
-  await Promise.all([worker.waitFor('worker running'), ...apis.map((a) => a.proc.waitFor('api listening'))]);
-  const ds = createDataSource({ url: dbUrl, pgliteDir: '', poolSize: 2 });
-  await ds.initialize();
-  return {
-    env,
-    redis,
-    ds,
-    apis,
-    worker,
-    admin: apis[0].api.as(adminKey),
-    async stop() {
-      await Promise.all([worker.stop('SIGKILL'), ...apis.map((a) => a.proc.stop('SIGKILL'))]);
-      await ds.destroy();
-      await redis.stop();
-    },
-  };
+  const started: RcflowProcess[] = [];
+  let ds: DataSource | null = null;
+  /** Every process, the pool and Redis, each tried whatever happened to the others. */
+  const stop = () =>
+    tearDown({
+      processes: () => Promise.all(started.map((p) => p.stop('SIGKILL'))),
+      database: () => ds?.isInitialized && ds.destroy(),
+      redis: () => redis.stop(),
+    });
+  try {
+    const dbUrl = await freshDatabase(tag);
+    const env: Record<string, string> = {
+      DATABASE_URL: dbUrl,
+      REDIS_URL: redis.url,
+      QUEUE_PREFIX: queuePrefix(tag),
+      AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+      LOG_LEVEL: 'info',
+      OUTBOX_POLL_MS: '100',
+      SWEEP_INTERVAL_MS: '500',
+      SWEEP_STALE_MS: '3000',
+      JOB_BACKOFF_MS: '100',
+      ...overrides,
+    };
+    const boot = await runCli(env, ['bootstrap-admin', '--name', 'root']);
+    if (boot.code !== 0) throw new Error(`bootstrap-admin failed:\n${boot.output}`);
+    const adminKey = boot.output.match(/rcf_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}/)![0];
+    const ports = await Promise.all(Array.from({ length: apiCount }, () => freePort()));
+    const worker = RcflowProcess.start('worker', env);
+    started.push(worker);
+    const apis = ports.map((port) => {
+      const proc = RcflowProcess.start('api', { ...env, PORT: String(port) });
+      started.push(proc);
+      return { proc, api: new Api(`http://127.0.0.1:${port}`) };
+    });
+    await Promise.all([worker.waitFor('worker running'), ...apis.map((a) => a.proc.waitFor('api listening'))]);
+    ds = createDataSource({ url: dbUrl, pgliteDir: '', poolSize: 2 });
+    await ds.initialize();
+    return { env, redis, ds, apis, worker, admin: apis[0].api.as(adminKey), stop };
+  } catch (err) {
+    // A stack that failed to start leaves nothing running: the suite's afterAll never sees it.
+    await stop().catch(() => undefined);
+    throw err;
+  }
 }
 
 export interface OperatorWorld {
