@@ -23,6 +23,8 @@ const common = {
     '^@rcflow/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
   },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
+  // StrykerJS copies the project there (npm run test:mutation); never one of ours.
+  modulePathIgnorePatterns: ['<rootDir>/.stryker-tmp/'],
 };
 
 module.exports = {

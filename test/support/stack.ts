@@ -54,7 +54,8 @@ export async function startStack(tag: string, overrides: Record<string, string>,
       started.push(proc);
       return { proc, api: new Api(`http://127.0.0.1:${port}`) };
     });
-    await Promise.all([worker.waitFor('worker running'), ...apis.map((a) => a.proc.waitFor('api listening'))]);
+    // Start-up on a loaded 2-core machine took over 20 s once; the hook's own timeout still bounds it.
+    await Promise.all([worker.waitFor('worker running', 60_000), ...apis.map((a) => a.proc.waitFor('api listening', 60_000))]);
     ds = createDataSource({ url: dbUrl, pgliteDir: '', poolSize: 2 });
     await ds.initialize();
     return { env, redis, ds, apis, worker, admin: apis[0].api.as(adminKey), stop };
