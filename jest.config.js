@@ -23,10 +23,14 @@ const common = {
     '^@rcflow/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
   },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
+  // StrykerJS copies the project there (npm run test:mutation); never one of ours.
+  modulePathIgnorePatterns: ['<rootDir>/.stryker-tmp/'],
 };
 
 module.exports = {
   rootDir: __dirname,
+  // The suite always ends: a run kept alive by a leaked handle fails loudly instead of hanging.
+  reporters: ['default', '<rootDir>/test/support/exit-guard-reporter.js'],
   projects: [
     { ...common, rootDir: __dirname, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
     {
@@ -42,6 +46,7 @@ module.exports = {
       ...common,
       rootDir: __dirname,
       displayName: 'e2e',
+      setupFilesAfterEnv: ['<rootDir>/test/support/e2e-timeout.ts'],
       testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
@@ -50,6 +55,7 @@ module.exports = {
       ...common,
       rootDir: __dirname,
       displayName: 'faults',
+      setupFilesAfterEnv: ['<rootDir>/test/support/e2e-timeout.ts'],
       testMatch: ['<rootDir>/test/faults/**/*.fault-spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',

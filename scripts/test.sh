@@ -14,4 +14,7 @@ npm run -s build      # e2e tests start the compiled apps, as a user would
 
 export RCFLOW_TEST_RUN="t$(date +%s)_$$"
 export NODE_OPTIONS="${NODE_OPTIONS:-} --max-old-space-size=4096"
-exec npx jest --runInBand "$@"
+# The last guard: a run that hangs (a hook stuck past its timeout, a child holding jest) ends
+# with exit 124 instead of keeping CI waiting. Leaked handles after the run are the exit guard's
+# (test/support/exit-guard-reporter.js); this bounds everything else.
+exec timeout --kill-after=30 "${RCFLOW_TEST_TIMEOUT_SECONDS:-3600}" npx jest --runInBand "$@"

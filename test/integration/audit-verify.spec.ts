@@ -111,6 +111,40 @@ describe('audit verification of unusual content (PostgreSQL)', () => {
     }
   });
 
+  it('catches a correctly signed event spliced in with a prev_hash that is not its predecessor, with the head rewritten to match', async () => {
+    const ways = [{}, { partitions: 5, readers: 3 }, { mode: 'paged' as const, pageSize: 3 }];
+    // As a restored copy would hold it: signed with the key, seq and head consistent, but chained
+    // to another history (here: another stream's event, then the genesis hash).
+    const [other] = await ds.query(`SELECT hash FROM audit_events WHERE stream = 'tricky:03' AND seq = 1`);
+    for (const [stream, prevHash] of [
+      ['tricky:01', other.hash],
+      ['tricky:07', '0'.repeat(64)],
+    ] as const) {
+      const [row] = await ds.query(`SELECT * FROM audit_events WHERE stream = $1 AND seq = 2`, [stream]);
+      const [head] = await ds.query(`SELECT seq, hash FROM audit_stream_heads WHERE stream = $1`, [stream]);
+      const spliced = eventHash(TEST_AUDIT_KEY, {
+        stream: row.stream, seq: row.seq, occurredAt: row.occurred_at, actorId: row.actor_id, actorKind: row.actor_kind, action: row.action,
+        outcome: row.outcome, sessionId: row.session_id, deviceId: row.device_id, viewerId: row.viewer_id, ticketRef: row.ticket_ref,
+        reason: row.reason, data: row.data, prevHash,
+      });
+      await asOwner(`UPDATE audit_events SET prev_hash = $2, hash = $3 WHERE id = $1`, [row.id, prevHash, spliced]);
+      await ds.query(`UPDATE audit_stream_heads SET hash = $2 WHERE stream = $1`, [stream, spliced]);
+      for (const way of ways) {
+        const r = await verifyAudit(ds, TEST_AUDIT_KEY, way);
+        expect({ stream, way, problems: r.problems }).toEqual({
+          stream,
+          way,
+          problems: [
+            { stream, seq: 2, eventId: String(row.id), problem: 'prev_hash does not match the previous event: an event was removed, inserted or reordered' },
+          ],
+        });
+      }
+      await asOwner(`UPDATE audit_events SET prev_hash = $2, hash = $3 WHERE id = $1`, [row.id, row.prev_hash, row.hash]);
+      await ds.query(`UPDATE audit_stream_heads SET hash = $2 WHERE stream = $1`, [stream, head.hash]);
+      expect((await verifyAudit(ds, TEST_AUDIT_KEY)).ok).toBe(true);
+    }
+  });
+
   it('agrees with eventHash about what the writer stored for far-off years', async () => {
     const [row] = await ds.query(`SELECT * FROM audit_events WHERE action = 'far-future'`);
     expect((row.occurred_at as Date).toISOString()).toBe('+010000-01-01T12:00:00.123Z');

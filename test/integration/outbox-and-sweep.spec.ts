@@ -10,6 +10,7 @@ import { TEST_AUDIT_KEY, freshDatabase, queuePrefix } from '../support/env';
 import { PrivateRedis } from '../support/redis-server';
 import { requestSession, seedWorld } from '../support/fixtures';
 import { waitUntil } from '../support/processes';
+import { tearDown } from '../support/teardown';
 
 /** The outbox relay and the reconciliation sweep against real PostgreSQL and a Redis we can kill. */
 describe('outbox relay and reconciliation sweep', () => {
@@ -35,11 +36,22 @@ describe('outbox relay and reconciliation sweep', () => {
     queue.on('error', () => undefined);
     relay = new OutboxRelay(ds, queue, config);
   });
-  afterAll(async () => {
-    await queue.close();
-    await ds.destroy();
-    await redis.stop();
-  });
+  // A test that fails while Redis is down must not take the next tests, or jest's exit, with it.
+  afterEach(() => redis.ensureRunning());
+  afterAll(() =>
+    tearDown({
+      redis: () => redis?.ensureRunning(),
+      queue: async () => {
+        try {
+          await queue?.close();
+        } finally {
+          await queue?.disconnect();
+        }
+      },
+      database: () => ds?.isInitialized && ds.destroy(),
+      'redis-server': () => redis?.stop(),
+    }),
+  );
 
   const outboxCount = async () => Number((await ds.query('SELECT count(*)::int AS n FROM outbox'))[0].n);
   const item = (sessionId: string) => ({ queue: QueueName.Sessions as const, name: JobName.AdvanceSession as const, data: { sessionId } });
@@ -96,8 +108,11 @@ describe('outbox relay and reconciliation sweep', () => {
     try {
       expect(await evictionProblem(client)).toMatch(/maxmemory-policy is "allkeys-lru".*noeviction/);
       const ok = new IORedis(redis.url);
-      expect(await evictionProblem(ok)).toBeNull();
-      ok.disconnect();
+      try {
+        expect(await evictionProblem(ok)).toBeNull();
+      } finally {
+        ok.disconnect();
+      }
     } finally {
       client.disconnect();
       await lru.stop();

@@ -59,6 +59,15 @@ export class PrivateRedis {
     throw new Error(`redis-server did not start on port ${this.port}`);
   }
 
+  get running(): boolean {
+    return this.proc !== null && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Starts Redis again (empty) if a test killed it and failed before restarting it. */
+  async ensureRunning(): Promise<void> {
+    if (!this.running) await this.startProcess();
+  }
+
   /** SIGKILL: whatever Redis held is gone. */
   async kill(): Promise<void> {
     const p = this.proc;

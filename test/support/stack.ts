@@ -4,6 +4,7 @@ import { TEST_AUDIT_KEY, freshDatabase, queuePrefix } from './env';
 import { Api } from './http';
 import { RcflowProcess, runCli } from './processes';
 import { PrivateRedis, freePort } from './redis-server';
+import { tearDown } from './teardown';
 
 /** rcflow as a user runs it: API processes and a worker on PostgreSQL and a Redis the test can kill. */
 export interface Stack {
@@ -18,38 +19,42 @@ export interface Stack {
 }
 
 export async function startStack(tag: string, overrides: Record<string, string>, apiCount = 1): Promise<Stack> {
-  const dbUrl = await freshDatabase(tag);
   const redis = await PrivateRedis.start();
-  const env: Record<string, string> = {
-    DATABASE_URL: dbUrl,
-    REDIS_URL: redis.url,
-    QUEUE_PREFIX: queuePrefix(tag),
-    AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
-    LOG_LEVEL: 'info',
-    OUTBOX_POLL_MS: '100',
-    SWEEP_INTERVAL_MS: '500',
-    SWEEP_STALE_MS: '3000',
-    JOB_BACKOFF_MS: '100',
-    ...overrides,
-  };
-  // Whatever fails from here on, nothing this started outlives the suite.
   const started: RcflowProcess[] = [];
   let ds: DataSource | null = null;
-  const teardown = async () => {
-    await Promise.allSettled(started.map((p) => p.stop('SIGKILL')));
-    await Promise.allSettled([ds?.isInitialized ? ds.destroy() : undefined]);
-    await redis.stop();
-  };
+  /** Every process, the pool and Redis, each tried whatever happened to the others. */
+  const stop = () =>
+    tearDown({
+      processes: () => Promise.all(started.map((p) => p.stop('SIGKILL'))),
+      database: () => ds?.isInitialized && ds.destroy(),
+      redis: () => redis.stop(),
+    });
   try {
+    const dbUrl = await freshDatabase(tag);
+    const env: Record<string, string> = {
+      DATABASE_URL: dbUrl,
+      REDIS_URL: redis.url,
+      QUEUE_PREFIX: queuePrefix(tag),
+      AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+      LOG_LEVEL: 'info',
+      OUTBOX_POLL_MS: '100',
+      SWEEP_INTERVAL_MS: '500',
+      SWEEP_STALE_MS: '3000',
+      JOB_BACKOFF_MS: '100',
+      ...overrides,
+    };
     const boot = await runCli(env, ['bootstrap-admin', '--name', 'root']);
     if (boot.code !== 0) throw new Error(`bootstrap-admin failed:\n${boot.output}`);
     const adminKey = boot.output.match(/rcf_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}/)![0];
     const ports = await Promise.all(Array.from({ length: apiCount }, () => freePort()));
     const worker = RcflowProcess.start('worker', env);
     started.push(worker);
-    const apis = ports.map((port) => ({ proc: RcflowProcess.start('api', { ...env, PORT: String(port) }), api: new Api(`http://127.0.0.1:${port}`) }));
-    started.push(...apis.map((a) => a.proc));
-    // Generous: on a shared, loaded machine three processes booting at once took over 20 s.
+    const apis = ports.map((port) => {
+      const proc = RcflowProcess.start('api', { ...env, PORT: String(port) });
+      started.push(proc);
+      return { proc, api: new Api(`http://127.0.0.1:${port}`) };
+    });
+    // Start-up on a loaded 2-core machine took over 20 s once; the hook's own timeout still bounds it.
     await Promise.all([worker.waitFor('worker running', 90_000), ...apis.map((a) => a.proc.waitFor('api listening', 90_000))]);
     ds = createDataSource({ url: dbUrl, pgliteDir: '', poolSize: 2 });
     await ds.initialize();
@@ -59,16 +64,17 @@ export async function startStack(tag: string, overrides: Record<string, string>,
       ds,
       apis,
       worker,
-      admin: apis[0].api.as(adminKey),
+      admin: apis[0]!.api.as(adminKey),
       async stop() {
         // The processes a test put in place of the first ones (restarts) are the ones to stop now.
         started.push(stack.worker, ...stack.apis.map((a) => a.proc));
-        await teardown();
+        await stop();
       },
     };
     return stack;
   } catch (err) {
-    await teardown();
+    // A stack that failed to start leaves nothing running: the suite's afterAll never sees it.
+    await stop().catch(() => undefined);
     throw err;
   }
 }

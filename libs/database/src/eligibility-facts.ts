@@ -57,7 +57,11 @@ const deviceSql = (deviceId: string) => `(SELECT row_to_json(r) FROM (
            COALESCE((SELECT array_agg(m.collection_id) FROM collection_members m WHERE m.device_id = d.id), '{}') AS collection_ids
       FROM devices d WHERE d.id = ${deviceId}) r)`;
 
-/** The principal, the groups it belongs to (nested groups followed, disabled ones left out) and the grants of both. */
+/**
+ * The principal, the groups it belongs to (nested groups followed) and the grants of both. A
+ * disabled group passes nothing on: neither its own name and grants nor those of the groups it is
+ * in, so the walk stops at it (a group reached another way through enabled groups still counts).
+ */
 const principalSql = (principalId: string) => `(SELECT row_to_json(r) FROM (
     SELECT p.id, p.name, p.kind, p.disabled,
            (SELECT array_agg(gp.name) FROM groups_of(p.id) gp) AS group_names,
@@ -66,9 +70,9 @@ const principalSql = (principalId: string) => `(SELECT row_to_json(r) FROM (
       FROM principals p WHERE p.id = ${principalId}) r)`.replace(
   /groups_of\(p\.id\) gp/g,
   `(WITH RECURSIVE g(id) AS (
-       SELECT group_id FROM group_members WHERE member_id = p.id
-       UNION SELECT gm.group_id FROM group_members gm JOIN g ON gm.member_id = g.id)
-     SELECT pg.id, pg.name FROM g JOIN principals pg ON pg.id = g.id WHERE NOT pg.disabled) gp`,
+       SELECT gm.group_id FROM group_members gm JOIN principals e ON e.id = gm.group_id AND NOT e.disabled WHERE gm.member_id = p.id
+       UNION SELECT gm.group_id FROM group_members gm JOIN g ON gm.member_id = g.id JOIN principals e ON e.id = gm.group_id AND NOT e.disabled)
+     SELECT pg.id, pg.name FROM g JOIN principals pg ON pg.id = g.id) gp`,
 );
 
 function settingsOf(rows: SettingsRow[]): EffectiveSettings {

@@ -5,3 +5,4 @@ export * from './eligibility';
 export * from './rbac';
 export * from './version';
 export * from './errors';
+export * from './idempotency';
