@@ -128,11 +128,6 @@ export async function loadEffectiveSettings(manager: EntityManager, deviceId: st
   return settingsOf(row.settings);
 }
 
-export async function loadDeviceFacts(manager: EntityManager, deviceId: string): Promise<DeviceFacts | null> {
-  const [row] = await manager.query(`SELECT ${deviceSql('$1')} AS device`, [deviceId]);
-  return deviceOf(row.device);
-}
-
 /**
  * A principal with the names of every group it belongs to (nested groups followed) and the role
  * grants it holds directly or through those groups.

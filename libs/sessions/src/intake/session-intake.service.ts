@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { queryPrepared } from '@rcflow/database';
-import { Conflict, PrincipalFacts, canonicalJson } from '@rcflow/domain';
+import { Conflict, PrincipalFacts, idempotencyRequestHash } from '@rcflow/domain';
 import { OutboxRelay } from '@rcflow/jobs';
 import { SESSION_COLUMNS, SessionAsk, SessionRow, SessionView, sessionView } from '../session-view';
 import { IntakeBatcher } from './intake-batcher';
@@ -51,7 +51,7 @@ export class SessionIntake {
    */
   async submit(caller: PrincipalFacts, ask: SessionAsk, idempotencyKey: string | null): Promise<{ session: SessionView; replayed: boolean }> {
     const viewerId = ask.viewerId ?? caller.id;
-    const requestHash = idempotencyKey ? createHash('sha256').update(canonicalJson({ ...ask, viewerId })).digest('hex') : null;
+    const requestHash = idempotencyKey ? idempotencyRequestHash({ ...ask, viewerId }) : null;
     const id = randomUUID();
     const now = new Date();
     const answer = await this.batcher.submit(
