@@ -154,7 +154,7 @@ export const parseServerMessage = (raw: string | Buffer) => parseFrame(serverMes
 const CREDENTIAL = /^(rce|rcd)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
 export function parseCredential(raw: string, kind: 'rce' | 'rcd'): { id: string; secret: string } | null {
   const m = CREDENTIAL.exec(raw);
-  return m && m[1] === kind ? { id: m[2], secret: m[3] } : null;
+  return m && m[1] === kind ? { id: m[2]!, secret: m[3]! } : null; // both groups are mandatory in the pattern
 }
 export const formatCredential = (kind: 'rce' | 'rcd', credentialId: string, secret: string) => `${kind}_${credentialId}.${secret}`;
 

@@ -269,7 +269,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
       // One call takes the entries, drops the expired ones and records the rest as sent to this device.
       const { entries, remaining } = await this.scripts.drain(deviceId, Date.now());
       for (let i = 0; i < entries.length; i++) {
-        if (!this.send(conn, (JSON.parse(entries[i]) as InboxEntry).command)) {
+        if (!this.send(conn, (JSON.parse(entries[i]!) as InboxEntry).command)) {
           // The socket closed meanwhile: the rest wait, in order, for the next connection.
           await this.bus.redis.lpush(this.bus.keys.inbox(deviceId), ...entries.slice(i).reverse());
           return;
