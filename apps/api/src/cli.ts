@@ -41,9 +41,9 @@ async function main(argv: string[]): Promise<number> {
         const name = i >= 0 ? rest[i + 1] : 'admin';
         if (!name) throw new Error('--name needs a value');
         const key = await ds.transaction(async (tx) => {
-          const [existing] = await tx.query('SELECT id FROM principals WHERE lower(name) = lower($1)', [name]);
+          const [existing] = await tx.query<{ id: string }[]>('SELECT id FROM principals WHERE lower(name) = lower($1)', [name]);
           const id = existing?.id ?? (await createPrincipal(tx, config.audit.hmacKey, null, { name, kind: 'user' })).id;
-          const [grant] = await tx.query(
+          const [grant] = await tx.query<unknown[]>(
             `SELECT 1 FROM role_assignments WHERE principal_id = $1 AND role = 'full_administrator' AND collection_ids IS NULL`,
             [id],
           );
@@ -71,8 +71,8 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err: Error) => {
-    process.stderr.write(`rcflow: ${err.message}\n`);
+  (err: unknown) => {
+    process.stderr.write(`rcflow: ${(err as Error).message}\n`);
     process.exit(1);
   },
 );

@@ -148,7 +148,7 @@ export function decodeCopyText(line: Buffer, s: number, e: number): Buffer {
       case 0x78: { // x: one or two hex digits
         let v = 0;
         let k = 0;
-        while (k < 2 && i + 1 < e && isHex(line[i + 1]!)) v = v * 16 + hexValue(line[++i]!), k++;
+        for (; k < 2 && i + 1 < e && isHex(line[i + 1]!); k++) v = v * 16 + hexValue(line[++i]!);
         out[o++] = k ? v & 0xff : c;
         break;
       }
@@ -189,6 +189,7 @@ export class JsonWriter {
     this.reserve(b.length);
     const buf = this.buf;
     let p = this.pos;
+    // eslint-disable-next-line @typescript-eslint/prefer-for-of -- an indexed loop needs no iterator on this hot path
     for (let i = 0; i < b.length; i++) buf[p++] = b[i]!;
     this.pos = p;
   }

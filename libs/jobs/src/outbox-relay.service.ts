@@ -55,7 +55,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       return;
     }
     this.draining = this.drainAll()
-      .catch((err: Error) => this.logger.warn(`outbox relay: ${err.message}; rows stay and are retried`))
+      .catch((err: unknown) => this.logger.warn(`outbox relay: ${(err as Error).message}; rows stay and are retried`))
       .finally(() => {
         this.draining = null;
         if (this.again) {
@@ -98,7 +98,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private queueFor(name: string): Queue {
-    if (name === QueueName.Sessions) return this.sessions;
+    if (name === (QueueName.Sessions as string)) return this.sessions;
     throw new Error(`outbox row names unknown queue "${name}"`);
   }
 }
