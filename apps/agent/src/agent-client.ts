@@ -41,7 +41,7 @@ export interface AgentClientOptions {
 /** Close code the server uses when it drops a connection whose credential it no longer accepts. */
 export const CREDENTIAL_REFUSED_CLOSE = 4401;
 
-const v = PROTOCOL_VERSION as 1;
+const v = PROTOCOL_VERSION;
 
 /** Holds the device's WebSocket: hello, welcome, heartbeats, reconnects; commands go to the DeviceAgent. */
 export class AgentClient {
@@ -114,7 +114,11 @@ export class AgentClient {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     const release = this.options.connectGate ? await this.options.connectGate() : () => undefined;
-    if (this.stopped) return release();
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() may have run during the await
+    if (this.stopped) {
+      release();
+      return;
+    }
     let released = false;
     const releaseOnce = () => {
       if (released) return;
@@ -198,7 +202,7 @@ export class AgentClient {
         return;
       }
       if (message.type !== 'error') this.options.onCommand?.(message);
-      this.options.agent.handle(parsed.message).catch((err: Error) => this.options.log.error(`handling ${message.type} failed: ${err.message}`));
+      this.options.agent.handle(parsed.message).catch((err: unknown) => this.options.log.error(`handling ${message.type} failed: ${(err as Error).message}`));
     } catch (err) {
       this.options.log.error(`handling a server frame failed: ${(err as Error).message}`);
     }

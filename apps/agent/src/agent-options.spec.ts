@@ -100,7 +100,7 @@ describe('parseAgentArgs', () => {
     [['--server', 'http://h:1', '--viewer-port', 'x'], /--viewer-port/],
     [['--server', 'http://h:1', '--hostname', 'bad.name'], /--hostname must be/],
   ])('refuses %j', (argv, message) => {
-    expect(usageError(argv as string[])).toMatch(message);
+    expect(usageError(argv)).toMatch(message);
   });
 
   it('refuses a malformed enrolment token without echoing it', () => {
@@ -154,6 +154,6 @@ describe('parseSimulatorArgs', () => {
     [['--server', 'http://h:1', '--count', '2', '--prefix', 'a.b'], /--prefix/],
     [['--server', 'http://h:1', '--count', '2', '--consent-accept', '0', '--consent-deny', '0', '--consent-timeout', '0'], /must not all be 0/],
   ])('refuses %j', (argv, message) => {
-    expect(() => parseSimulatorArgs(argv as string[], {})).toThrow(message);
+    expect(() => parseSimulatorArgs(argv, {})).toThrow(message);
   });
 });

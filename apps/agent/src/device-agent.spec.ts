@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { PolicyConsentProvider, type ConsentProvider, type ConsentRequest } from './consent-providers';
 import { DeviceAgent } from './device-agent';

@@ -24,7 +24,7 @@ export interface DeviceAgentOptions {
 }
 
 const COMMAND_ID = /^[A-Za-z0-9:._-]{1,128}$/;
-const v = PROTOCOL_VERSION as 1;
+const v = PROTOCOL_VERSION;
 
 /**
  * The per-device logic: answers the server's commands, applying each command id at most once,
@@ -78,9 +78,9 @@ export class DeviceAgent {
     if (result.code !== 'bad_frame') return;
     // An apply_settings whose settings fail the schema names its command: refusing it lets the
     // server fail the step now instead of waiting out its timeout.
-    let value: { v?: unknown; type?: unknown; commandId?: unknown } | null = null;
+    let value: { v?: unknown; type?: unknown; commandId?: unknown } | null;
     try {
-      value = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+      value = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8')) as typeof value;
     } catch {
       return;
     }
@@ -99,7 +99,10 @@ export class DeviceAgent {
   /** Handles a validated server frame; resolves once a command is answered. */
   async handle(frame: ServerMessage): Promise<void> {
     const message = asInbound(frame);
-    if (message.type === 'welcome') return this.welcomed(message.deviceId);
+    if (message.type === 'welcome') {
+      this.welcomed(message.deviceId);
+      return;
+    }
     if (message.type === 'error') {
       this.options.log.warn(`server reported an error (${message.code}): ${message.message}`);
       return;

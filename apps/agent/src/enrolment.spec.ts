@@ -22,7 +22,7 @@ describe('enrol', () => {
       let text = '';
       req.on('data', (c: Buffer) => (text += c.toString()));
       req.on('end', () => {
-        bodies.push({ path: req.url, body: JSON.parse(text) });
+        bodies.push({ path: req.url, body: JSON.parse(text) as unknown });
         const a = answers.shift() ?? { status: 500, body: {} };
         res.writeHead(a.status, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify(a.body));

@@ -109,6 +109,7 @@ async function main(argv: string[]): Promise<void> {
     localAdministrators: o.localAdministrators,
   });
   const enrolment = await ensureEnrolled(o, store, machine, log, () => stopping);
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the signal handler during the await
   if (stopping) return;
 
   // The terminal is read when someone is there to type, or when prompting is the configured way
@@ -152,8 +153,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 process.on('unhandledRejection', (err) => {
-  process.stderr.write(`rcflow-agent: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.stderr.write(`rcflow-agent: unexpected failure: ${(err as Error | null | undefined)?.stack ?? String(err)}\n`);
   process.exit(EXIT_FAILED);
 });
 
-main(process.argv.slice(2)).catch((err: Error) => fail(`failed: ${err.message}`, EXIT_FAILED));
+main(process.argv.slice(2)).catch((err: unknown) => fail(`failed: ${(err as Error).message}`, EXIT_FAILED));

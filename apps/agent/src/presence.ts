@@ -8,17 +8,10 @@ export const OS_FAMILIES: readonly OsFamily[] = ['windows', 'linux', 'macos'];
 /** What the agent knows of the machine; the applied settings hash comes from the state store. */
 export type MachineFacts = Omit<Presence, 'appliedSettingsHash'>;
 
+const OS_FAMILY_OF: Partial<Record<NodeJS.Platform, OsFamily>> = { win32: 'windows', darwin: 'macos', linux: 'linux' };
+
 export function osFamilyOf(platform: NodeJS.Platform): OsFamily | null {
-  switch (platform) {
-    case 'win32':
-      return 'windows';
-    case 'darwin':
-      return 'macos';
-    case 'linux':
-      return 'linux';
-    default:
-      return null;
-  }
+  return OS_FAMILY_OF[platform] ?? null;
 }
 
 // Local seats only: pts/N lines are ssh sessions and terminal emulators, and the person who
@@ -38,6 +31,7 @@ export type WhoRunner = () => Promise<string>;
 
 const runWho: WhoRunner = () =>
   new Promise((resolve, reject) =>
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- err is an Error; @types/node builds its type with Omit, which loses that
     execFile('who', { timeout: 2000, maxBuffer: 256 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
   );
 

@@ -39,5 +39,5 @@ export type Outbound =
 export const asInbound = (message: ServerMessage): Inbound => message as unknown as Inbound;
 
 // Compile-time check that every Outbound is a frame the protocol accepts.
-const outboundIsAgentMessage = (frame: Outbound): AgentMessage => frame;
-void outboundIsAgentMessage;
+type AssertAgentMessage<T extends AgentMessage> = T;
+export type _OutboundIsAgentMessage = AssertAgentMessage<Outbound>;

@@ -42,6 +42,7 @@ async function main(argv: string[]): Promise<void> {
 
   fleet.loadState();
   await fleet.enrolMissing();
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the signal handler during the await
   if (stopping) return;
   if (fleet.counters.enrolFailed === o.count) fail('no virtual agent could enrol', 2);
   fleet.onAllRefused = () => {
@@ -52,5 +53,5 @@ async function main(argv: string[]): Promise<void> {
   setInterval(() => log.info(fleet.statusLine()), o.statusSeconds * 1000);
 }
 
-process.on('unhandledRejection', (err) => fail(`unexpected failure: ${(err as Error)?.stack ?? String(err)}`, 1));
-main(process.argv.slice(2)).catch((err: Error) => fail(err.message, 1));
+process.on('unhandledRejection', (err) => fail(`unexpected failure: ${(err as Error | null | undefined)?.stack ?? String(err)}`, 1));
+main(process.argv.slice(2)).catch((err: unknown) => fail((err as Error).message, 1));

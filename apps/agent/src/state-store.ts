@@ -63,7 +63,7 @@ class AnsweredCommands {
   set(commandId: string, entry: AnsweredEntry) {
     this.entries.delete(commandId);
     this.entries.set(commandId, entry);
-    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as string);
+    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 }
 

@@ -39,8 +39,8 @@ describe('VirtualFleet', () => {
     fleet.loadState();
     await fleet.enrolMissing();
     fleet.start();
-    await server.waitFor(() => log.lines.some((l) => l.startsWith('simulator ready')), 3000, 'ready').catch((e: Error) => {
-      throw new Error(`${e.message}; log:\n${log.lines.join('\n')}`);
+    await server.waitFor(() => log.lines.some((l) => l.startsWith('simulator ready')), 3000, 'ready').catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; log:\n${log.lines.join('\n')}`);
     });
     return { fleet, log };
   }
@@ -54,7 +54,7 @@ describe('VirtualFleet', () => {
     expect([...server.devices.values()].map((d) => d.hostname).sort()).toEqual(['SIM-1', 'SIM-2', 'SIM-3']);
     const file = path.join(dir, 'sim.json');
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    expect(Object.keys(JSON.parse(fs.readFileSync(file, 'utf8')).agents).sort()).toEqual(['SIM-1', 'SIM-2', 'SIM-3']);
+    expect(Object.keys((JSON.parse(fs.readFileSync(file, 'utf8')) as { agents: object }).agents).sort()).toEqual(['SIM-1', 'SIM-2', 'SIM-3']);
     expect(first.fleet.statusLine()).toMatch(/^simulator status: connected 3\/3, commands 0, answers 0/);
     await first.fleet.stop();
 

@@ -78,7 +78,7 @@ export class VirtualFleet {
   ) {
     this.gate = new Semaphore(o.concurrency);
     // Thousands of agents each logging every reconnect would bury the status lines.
-    this.agentLog = o.verbose ? log : { ...silentLogger, error: log.error };
+    this.agentLog = o.verbose ? log : { ...silentLogger, error: (m) => log.error(m) };
   }
 
   hostnames(): string[] {

@@ -74,8 +74,8 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err: Error) => {
-    process.stderr.write(`rcflow: ${err.message}\n`);
+  (err: unknown) => {
+    process.stderr.write(`rcflow: ${(err as Error).message}\n`);
     process.exit(1);
   },
 );

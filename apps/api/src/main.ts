@@ -16,6 +16,7 @@ async function main(): Promise<void> {
   const logger = new RcflowLogger(config);
   // PGlite is single-process: the embedded run keeps the workers in the API process.
   const withWorker = process.argv.includes('--with-worker') || !config.database.url;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Nest declares its options bag as a class
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, { withWorker }), {
     bodyParser: false,
     logger,
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   // Idle keep-alive connections outlive the usual proxy/load-balancer idle timeout (60 s), so a
   // client never reuses a socket the server is closing at that moment ("socket hang up"; Node's
   // default is 5 s). headersTimeout must exceed it.
-  const server = app.getHttpServer() as import('node:http').Server;
+  const server: import('node:http').Server = app.getHttpServer();
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   const url = await app.getUrl();
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   if (demo) await runDemo(url.replace('[::1]', 'localhost'), demo, dirname(config.database.pgliteDir), (line) => process.stdout.write(`${line}\n`));
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`rcflow api failed to start: ${err.message}\n`);
+main().catch((err: unknown) => {
+  process.stderr.write(`rcflow api failed to start: ${(err as Error).message}\n`);
   process.exit(1);
 });

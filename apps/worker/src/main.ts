@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     process.stderr.write('the worker needs DATABASE_URL: embedded PGlite is single-process, run `npm run start:all` instead\n');
     process.exit(78);
   }
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Nest declares its options bag as a class
   const app = await NestFactory.createApplicationContext(WorkerAppModule.forRoot(config), {
     logger,
   });
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
   new Logger('rcflow').log(`worker running, concurrency ${config.jobs.concurrency}`);
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`rcflow worker failed to start: ${err.message}\n`);
+main().catch((err: unknown) => {
+  process.stderr.write(`rcflow worker failed to start: ${(err as Error).message}\n`);
   process.exit(1);
 });

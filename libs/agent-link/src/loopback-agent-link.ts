@@ -29,12 +29,14 @@ export class LoopbackAgentLink implements AgentLink {
     return this.config.byHostname[hostname] ?? this.config.default;
   }
 
+  // async so that a throwing act() rejects, as a real link's answer would.
+  // eslint-disable-next-line @typescript-eslint/require-await
   private async once<T>(commandId: string, act: () => T): Promise<T> {
     if (this.answered.has(commandId)) return this.answered.get(commandId) as T;
     const result = act();
     this.answered.set(commandId, result);
     this.applied.set(commandId, (this.applied.get(commandId) ?? 0) + 1);
-    if (this.answered.size > 100_000) this.answered.delete(this.answered.keys().next().value as string);
+    if (this.answered.size > 100_000) this.answered.delete(this.answered.keys().next().value!);
     return result;
   }
 

@@ -134,7 +134,7 @@ function parseFrame<T>(schema: z.ZodType<T>, raw: string | Buffer): ParseResult<
   } catch {
     return { ok: false, code: 'bad_frame', error: 'frame is not valid JSON' };
   }
-  const v = (value as { v?: unknown })?.v;
+  const v = (value as { v?: unknown } | null | undefined)?.v;
   if (v !== PROTOCOL_VERSION) {
     return { ok: false, code: 'bad_version', error: `protocol version ${JSON.stringify(v)} is not supported; this server speaks ${PROTOCOL_VERSION}` };
   }
@@ -154,7 +154,7 @@ export const parseServerMessage = (raw: string | Buffer) => parseFrame(serverMes
 const CREDENTIAL = /^(rce|rcd)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
 export function parseCredential(raw: string, kind: 'rce' | 'rcd'): { id: string; secret: string } | null {
   const m = CREDENTIAL.exec(raw);
-  return m && m[1] === kind ? { id: m[2], secret: m[3] } : null;
+  return m?.[1] === kind ? { id: m[2]!, secret: m[3]! } : null; // both groups are mandatory in the pattern
 }
 export const formatCredential = (kind: 'rce' | 'rcd', credentialId: string, secret: string) => `${kind}_${credentialId}.${secret}`;
 

@@ -73,8 +73,8 @@ export class AuditCopyCheck {
     this.innerPad = Buffer.alloc(64, 0x36);
     this.outer.fill(0x5c, 0, 64);
     for (let i = 0; i < k.length; i++) {
-      this.innerPad[i] ^= k[i];
-      this.outer[i] ^= k[i];
+      this.innerPad[i]! ^= k[i]!;
+      this.outer[i]! ^= k[i]!;
     }
   }
 
@@ -94,7 +94,7 @@ export class AuditCopyCheck {
     w.field(row, C.stream);
     w.byte(COMMA);
     if (row.isNull(C.seq)) w.raw(NULL);
-    else w.copy(row.line, row.start[C.seq], row.end[C.seq]);
+    else w.copy(row.line, row.start[C.seq]!, row.end[C.seq]!);
     w.byte(COMMA);
     if (!this.timestamp(row)) return false;
     for (let i = C.actorId; i <= C.reason; i++) {
@@ -130,7 +130,7 @@ export class AuditCopyCheck {
   private timestamp(row: CopyRow): boolean {
     const i = C.at;
     if (row.isNull(i)) return false;
-    if (row.line[row.start[i]] === 0x6d /* m */) {
+    if (row.line[row.start[i]!] === 0x6d /* m */) {
       const d = new Date(Number(row.text(i)!.slice(3)));
       if (Number.isNaN(d.getTime())) return false;
       this.out.string(d.toISOString());
@@ -147,10 +147,10 @@ export class AuditCopyCheck {
    * of at most 15 digits, true, false, null. Returns false (writing nothing) for anything else.
    */
   private flatObject(row: CopyRow, i: number): boolean {
-    if (row.flags[i] & HAS_ESCAPE) return false;
+    if (row.flags[i]! & HAS_ESCAPE) return false;
     const b = row.line;
-    const end = row.end[i];
-    let p = row.start[i];
+    const end = row.end[i]!;
+    let p = row.start[i]!;
     const entries = this.entries;
     let n = 0;
     if (b[p++] !== 0x7b /* { */) return false;
@@ -160,13 +160,13 @@ export class AuditCopyCheck {
       this.out.raw(EMPTY);
       return true;
     }
-    const ascii = (row.flags[i] & NON_ASCII) === 0;
+    const ascii = (row.flags[i]! & NON_ASCII) === 0;
     for (;;) {
       if (b[p] !== 0x22) return false;
       const ks = p + 1;
       let k = ks;
       while (k < end && b[k] !== 0x22) {
-        if (!ascii && b[k] >= 0x80) return false;
+        if (!ascii && b[k]! >= 0x80) return false;
         k++;
       }
       if (k >= end) return false;
@@ -174,7 +174,7 @@ export class AuditCopyCheck {
       if (b[p] !== 0x3a /* : */) return false;
       p = skipSpaces(b, p + 1, end);
       const vs = p;
-      const c = b[p];
+      const c = b[p]!;
       if (c === 0x22) {
         p++;
         while (p < end && b[p] !== 0x22) p++;
@@ -183,7 +183,7 @@ export class AuditCopyCheck {
       } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
         if (c === 0x2d) p++;
         const ds = p;
-        while (p < end && b[p] >= 0x30 && b[p] <= 0x39) p++;
+        while (p < end && b[p]! >= 0x30 && b[p]! <= 0x39) p++;
         const digits = p - ds;
         if (digits === 0 || digits > 15 || (b[ds] === 0x30 && (digits > 1 || c === 0x2d))) return false;
       } else if (matches(b, p, end, 'true') || matches(b, p, end, 'null')) p += 4;
@@ -209,8 +209,8 @@ export class AuditCopyCheck {
     for (let x = 1; x < n; x++) {
       const cur = x;
       let y = x - 1;
-      while (y >= 0 && compareBytes(b, entries[order[y] * 4], entries[order[y] * 4 + 1], entries[cur * 4], entries[cur * 4 + 1]) > 0) {
-        order[y + 1] = order[y];
+      while (y >= 0 && compareBytes(b, entries[order[y]! * 4]!, entries[order[y]! * 4 + 1]!, entries[cur * 4]!, entries[cur * 4 + 1]!) > 0) {
+        order[y + 1] = order[y]!;
         y--;
       }
       order[y + 1] = cur;
@@ -218,11 +218,11 @@ export class AuditCopyCheck {
     const w = this.out;
     w.byte(0x7b);
     for (let x = 0; x < n; x++) {
-      const e = order[x] * 4;
+      const e = order[x]! * 4;
       if (x) w.byte(0x2c);
-      w.copy(b, entries[e] - 1, entries[e + 1] + 1);
+      w.copy(b, entries[e]! - 1, entries[e + 1]! + 1);
       w.byte(0x3a);
-      w.copy(b, entries[e + 2], entries[e + 3]);
+      w.copy(b, entries[e + 2]!, entries[e + 3]!);
     }
     w.byte(0x7d);
     return true;
@@ -243,7 +243,7 @@ function matches(b: Buffer, p: number, end: number, word: string): boolean {
 function compareBytes(b: Buffer, as: number, ae: number, bs: number, be: number): number {
   const n = Math.min(ae - as, be - bs);
   for (let k = 0; k < n; k++) {
-    const d = b[as + k] - b[bs + k];
+    const d = b[as + k]! - b[bs + k]!;
     if (d) return d;
   }
   return ae - as - (be - bs);

@@ -71,8 +71,8 @@ async function verifyByCopy(pg: ClientConfig, key: string, maxProblems: number, 
   try {
     await coordinator.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const q = async <T>(sql: string, params: unknown[] = []) => (await coordinator.query(sql, params)).rows as T[];
-    const [{ snapshot }] = await q<{ snapshot: string }>('SELECT pg_export_snapshot() AS snapshot');
-    const [{ pages }] = await q<{ pages: number }>(`SELECT (pg_relation_size('audit_events') / current_setting('block_size')::int)::int AS pages`);
+    const { snapshot } = (await q<{ snapshot: string }>('SELECT pg_export_snapshot() AS snapshot'))[0]!;
+    const { pages } = (await q<{ pages: number }>(`SELECT (pg_relation_size('audit_events') / current_setting('block_size')::int)::int AS pages`))[0]!;
     const small = pages < SMALL_TRAIL_PAGES;
     const readers = Math.max(1, options.readers ?? (small ? 1 : Math.min(availableParallelism(), 8)));
     const ranges = await splitStreams(q, pages, options.partitions ?? (small ? 1 : readers * 4));
@@ -112,7 +112,7 @@ async function runReaders(init: ReaderInit, ranges: StreamRange[], count: number
   const results: RangeResult[] = [];
   let nextIndex = 0;
   let failed = false;
-  const next = (): RangeJob | null => (failed || nextIndex >= ranges.length ? null : { index: nextIndex, range: ranges[nextIndex++] });
+  const next = (): RangeJob | null => (failed || nextIndex >= ranges.length ? null : { index: nextIndex, range: ranges[nextIndex++]! });
   const report = (r: RangeResult) => {
     results[r.index] = r;
   };
@@ -158,7 +158,7 @@ async function checkHeadsAndSessions(
     [maxProblems],
   );
   for (const h of orphans) problems.push({ stream: h.stream, seq: h.seq, eventId: null, problem: 'stream has a head but no events: events were removed' });
-  const [{ heads }] = await q<{ heads: number }>('SELECT count(*)::int AS heads FROM audit_stream_heads');
+  const { heads } = (await q<{ heads: number }>('SELECT count(*)::int AS heads FROM audit_stream_heads'))[0]!;
   // Every session transition writes one event: a session's version is its stream's length.
   const mismatched = await q<{ id: string; version: number; seq: number | null }>(
     `SELECT s.id, s.version, h.seq FROM sessions s
@@ -217,7 +217,7 @@ async function verifyByPages(dataSource: DataSource, key: string, maxProblems: n
       walk.event(row.stream, row.seq, row.prev_hash, row.hash, () => row.id, storedHashMatches(key, row), heads.get(row.stream) ?? null);
     }
     if (rows.length < pageSize) break;
-    const end = rows[rows.length - 1];
+    const end = rows[rows.length - 1]!;
     cursor = [end.stream, end.seq];
     last = end.stream;
   }

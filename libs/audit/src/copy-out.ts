@@ -43,7 +43,9 @@ export function copyOut(client: Client, query: string, onRow: (line: Buffer) => 
         failure = err;
       }
     },
-    handleCommandComplete() {},
+    handleCommandComplete() {
+      // nothing to do: COPY TO answers with CopyData only
+    },
     handleReadyForQuery() {
       if (failure) settle.reject(failure);
       else settle.resolve(rows);
@@ -53,9 +55,15 @@ export function copyOut(client: Client, query: string, onRow: (line: Buffer) => 
       // A broken connection sends no ReadyForQuery.
       settle.reject(failure);
     },
-    handleEmptyQuery() {},
-    handleRowDescription() {},
-    handleDataRow() {},
+    handleEmptyQuery() {
+      // nothing to do: COPY TO answers with CopyData only
+    },
+    handleRowDescription() {
+      // nothing to do: COPY TO answers with CopyData only
+    },
+    handleDataRow() {
+      // nothing to do: COPY TO answers with CopyData only
+    },
     handleCopyInResponse() {
       failure ??= new Error('COPY FROM is not supported here');
     },
@@ -78,6 +86,6 @@ export function supportsCopyOut(client: unknown): client is Client {
 export function pgClientConfig(options: { type: string; url?: string; ssl?: unknown; driver?: unknown }, applicationName: string): ClientConfig | null {
   if (options.type !== 'postgres' || !options.url || options.driver) return null;
   const config: ClientConfig = { connectionString: options.url, application_name: applicationName };
-  if (typeof options.ssl === 'boolean' || (typeof options.ssl === 'object' && options.ssl !== null)) config.ssl = options.ssl as ClientConfig['ssl'];
+  if (typeof options.ssl === 'boolean' || (typeof options.ssl === 'object' && options.ssl !== null)) config.ssl = options.ssl;
   return config;
 }

@@ -25,7 +25,9 @@ const CLASS = (() => {
 /**
  * One row of `COPY ... TO STDOUT` in text format, split into fields without copying: offsets into
  * the line, and per field what it contains, so callers take a fast path when nothing needs decoding.
- * Reused from row to row (`parse` resets it).
+ * Reused from row to row (`parse` resets it). Accessors take a field index below `count` (so
+ * within start/end/flags) and read bytes between a field's start and end (within line): the `!`s
+ * below state that, with no run-time check on this hot path.
  */
 export class CopyRow {
   line: Buffer = Buffer.alloc(0);
@@ -43,7 +45,7 @@ export class CopyRow {
     let s = 0;
     let f = 0;
     for (let i = 0; i < stop; i++) {
-      const c = CLASS[line[i]];
+      const c = CLASS[line[i]!]!; // i < stop <= line.length; a byte indexes all 256 entries
       if (c === 0) continue;
       if (c === FIELD_END) {
         this.put(n++, s, i, f);
@@ -74,31 +76,32 @@ export class CopyRow {
 
   /** Whether field i is SQL NULL (written `\N`). */
   isNull(i: number): boolean {
-    const s = this.start[i];
-    return this.end[i] - s === 2 && this.line[s] === BACKSLASH && this.line[s + 1] === 0x4e;
+    const s = this.start[i]!;
+    return this.end[i]! - s === 2 && this.line[s] === BACKSLASH && this.line[s + 1] === 0x4e;
   }
 
   /** Field i as text (COPY escapes decoded), or null. */
   text(i: number): string | null {
     if (this.isNull(i)) return null;
-    const s = this.start[i];
-    const e = this.end[i];
-    if ((this.flags[i] & HAS_ESCAPE) === 0) return this.flags[i] & NON_ASCII ? this.line.toString('utf8', s, e) : this.line.toString('latin1', s, e);
+    const s = this.start[i]!;
+    const e = this.end[i]!;
+    const f = this.flags[i]!;
+    if ((f & HAS_ESCAPE) === 0) return f & NON_ASCII ? this.line.toString('utf8', s, e) : this.line.toString('latin1', s, e);
     return decodeCopyText(this.line, s, e).toString('utf8');
   }
 
   /** Field i as raw bytes with COPY escapes decoded (a view when there were none), or null. */
   bytes(i: number): Buffer | null {
     if (this.isNull(i)) return null;
-    const s = this.start[i];
-    const e = this.end[i];
-    return this.flags[i] & HAS_ESCAPE ? decodeCopyText(this.line, s, e) : this.line.subarray(s, e);
+    const s = this.start[i]!;
+    const e = this.end[i]!;
+    return this.flags[i]! & HAS_ESCAPE ? decodeCopyText(this.line, s, e) : this.line.subarray(s, e);
   }
 
   /** Field i as an integer (decimal digits, optional minus), or null for NULL or anything else. */
   int(i: number): number | null {
-    let p = this.start[i];
-    const e = this.end[i];
+    let p = this.start[i]!;
+    const e = this.end[i]!;
     if (p === e || this.flags[i] !== 0) return null;
     let neg = false;
     if (this.line[p] === 0x2d) {
@@ -108,7 +111,7 @@ export class CopyRow {
     }
     let v = 0;
     for (; p < e; p++) {
-      const d = this.line[p] - 0x30;
+      const d = this.line[p]! - 0x30;
       if (d < 0 || d > 9) return null;
       v = v * 10 + d;
     }
@@ -117,8 +120,8 @@ export class CopyRow {
 
   /** Whether field i is exactly `text` (ASCII). */
   equals(i: number, text: string): boolean {
-    const s = this.start[i];
-    if (this.end[i] - s !== text.length) return false;
+    const s = this.start[i]!;
+    if (this.end[i]! - s !== text.length) return false;
     for (let k = 0; k < text.length; k++) if (this.line[s + k] !== text.charCodeAt(k)) return false;
     return true;
   }
@@ -129,12 +132,12 @@ export function decodeCopyText(line: Buffer, s: number, e: number): Buffer {
   const out = Buffer.allocUnsafe(e - s);
   let o = 0;
   for (let i = s; i < e; i++) {
-    const b = line[i];
+    const b = line[i]!; // s <= i < e <= line.length, here and below
     if (b !== BACKSLASH || i + 1 === e) {
       out[o++] = b;
       continue;
     }
-    const c = line[++i];
+    const c = line[++i]!;
     switch (c) {
       case 0x62: out[o++] = 0x08; break; // b
       case 0x66: out[o++] = 0x0c; break; // f
@@ -145,14 +148,14 @@ export function decodeCopyText(line: Buffer, s: number, e: number): Buffer {
       case 0x78: { // x: one or two hex digits
         let v = 0;
         let k = 0;
-        while (k < 2 && i + 1 < e && isHex(line[i + 1])) v = v * 16 + hexValue(line[++i]), k++;
+        for (; k < 2 && i + 1 < e && isHex(line[i + 1]!); k++) v = v * 16 + hexValue(line[++i]!);
         out[o++] = k ? v & 0xff : c;
         break;
       }
       default:
         if (c >= 0x30 && c <= 0x37) { // one to three octal digits
           let v = c - 0x30;
-          for (let k = 0; k < 2 && i + 1 < e && line[i + 1] >= 0x30 && line[i + 1] <= 0x37; k++) v = v * 8 + (line[++i] - 0x30);
+          for (let k = 0; k < 2 && i + 1 < e && line[i + 1]! >= 0x30 && line[i + 1]! <= 0x37; k++) v = v * 8 + (line[++i]! - 0x30);
           out[o++] = v & 0xff;
         } else out[o++] = c;
     }
@@ -186,7 +189,8 @@ export class JsonWriter {
     this.reserve(b.length);
     const buf = this.buf;
     let p = this.pos;
-    for (let i = 0; i < b.length; i++) buf[p++] = b[i];
+    // eslint-disable-next-line @typescript-eslint/prefer-for-of -- an indexed loop needs no iterator on this hot path
+    for (let i = 0; i < b.length; i++) buf[p++] = b[i]!;
     this.pos = p;
   }
 
@@ -202,7 +206,7 @@ export class JsonWriter {
     else {
       const buf = this.buf;
       let p = this.pos;
-      for (let i = s; i < e; i++) buf[p++] = src[i];
+      for (let i = s; i < e; i++) buf[p++] = src[i]!;
     }
     this.pos += e - s;
   }
@@ -216,7 +220,7 @@ export class JsonWriter {
 
   /** Appends field i of a COPY row as a JSON string, or `null` for SQL NULL. */
   field(row: CopyRow, i: number): void {
-    const f = row.flags[i];
+    const f = row.flags[i]!;
     if (f & HAS_ESCAPE) {
       const t = row.text(i);
       if (t === null) this.raw(NULL);
@@ -224,9 +228,11 @@ export class JsonWriter {
     } else if (f & NEEDS_JSON_ESCAPE) {
       this.string(row.line.toString('utf8', row.start[i], row.end[i]));
     } else {
-      this.reserve(row.end[i] - row.start[i] + 2);
+      const s = row.start[i]!;
+      const e = row.end[i]!;
+      this.reserve(e - s + 2);
       this.buf[this.pos++] = QUOTE;
-      this.copy(row.line, row.start[i], row.end[i]);
+      this.copy(row.line, s, e);
       this.buf[this.pos++] = QUOTE;
     }
   }

@@ -5,6 +5,7 @@ import { ConfigError, RcflowConfig, loadConfig } from './config';
 
 /** The embedded run keeps its own audit key beside its PGlite data, created on first start. */
 function embeddedAuditKey(): string {
+  // eslint-disable-next-line @typescript-eslint/prefer-nullish-coalescing -- an empty PGLITE_DIR means unset too
   const file = join(dirname(process.env.PGLITE_DIR || '.rcflow/pglite'), 'audit.key');
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true });

@@ -19,8 +19,8 @@ export class RcflowLogger extends ConsoleLogger {
     super({ json: cfg.env === 'production', logLevels: LEVELS[cfg.logLevel], colors: process.stdout.isTTY });
   }
 
-  log(message: unknown, context?: string): void;
-  log(message: unknown, ...rest: unknown[]): void {
+  override log(message: unknown, context?: string): void;
+  override log(message: unknown, ...rest: unknown[]): void {
     const context = rest[rest.length - 1];
     if (typeof context === 'string' && NOISY.has(context) && !['debug', 'trace'].includes(this.cfg.logLevel)) return;
     super.log(message, ...(rest as [string]));

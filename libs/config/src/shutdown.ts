@@ -17,8 +17,8 @@ export function exitOnSignals(app: INestApplicationContext, timeoutMs: number, l
     }, timeoutMs).unref();
     app.close().then(
       () => process.exit(0),
-      (err: Error) => {
-        logger.error(`shutdown failed: ${err.message}`, 'rcflow');
+      (err: unknown) => {
+        logger.error(`shutdown failed: ${(err as Error).message}`, 'rcflow');
         process.exit(1);
       },
     );

@@ -4,8 +4,13 @@ import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { createDataSource } from './data-source';
 import { enablePreparedStatements } from './prepared';
 
-type PgClient = { on(event: 'error', fn: (err: Error) => void): void };
-type PgPool = { on(event: 'connect', fn: (client: PgClient) => void): void; _clients?: PgClient[] };
+interface PgClient {
+  on(event: 'error', fn: (err: Error) => void): void;
+}
+interface PgPool {
+  on(event: 'connect', fn: (client: PgClient) => void): void;
+  _clients?: PgClient[];
+}
 
 /**
  * A connection the server drops while it is checked out (a restart, a failover,

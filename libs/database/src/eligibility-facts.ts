@@ -162,6 +162,7 @@ export async function loadEligibilityInput(
               ARRAY(SELECT id FROM sessions WHERE device_id = $1 AND state = ANY($4) AND id IS DISTINCT FROM $5) AS controlling`,
       [q.deviceId, q.requesterId, q.viewerId, CONTROLLING_STATES, q.sessionId],
     );
+  if (!row) throw new Error('the eligibility facts statement answered no row');
   const requester = principalOf(row.requester);
   if (!requester) return { missing: 'requester' };
   const device = deviceOf(row.device);

@@ -2,8 +2,12 @@ import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { rowsOf } from './query-results';
 
-type PgResult = { rows: unknown[] };
-type PgQueryable = { query(config: { name: string; text: string; values: unknown[] }): Promise<PgResult> };
+interface PgResult {
+  rows: unknown[];
+}
+interface PgQueryable {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<PgResult>;
+}
 
 const pools = new WeakMap<DataSource, PgQueryable>();
 const names = new Map<string, string>();
@@ -35,7 +39,7 @@ function nameOf(text: string): string | null {
  * Inside a transaction it runs on the transaction's connection. Answers the rows.
  */
 export async function queryPrepared<T = Record<string, unknown>>(manager: EntityManager, text: string, values: unknown[]): Promise<T[]> {
-  const pool = pools.get(manager.connection);
+  const pool = pools.get(manager.dataSource);
   const name = pool ? nameOf(text) : null;
   if (!pool || !name) return rowsOf<T>(await manager.query(text, values));
   const runner = manager.queryRunner;

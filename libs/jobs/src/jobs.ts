@@ -21,7 +21,7 @@ export type JobItem =
   | { queue: QueueName.Sessions; name: JobName.EndSession; data: { sessionId: string; endedBy: string } };
 
 // Compile-time guard: payloads must be JSON-compatible.
-type AssertJson<T extends { [key: string]: Json }> = T;
+type AssertJson<T extends Record<string, Json>> = T;
 export type _PayloadsAreJson = AssertJson<JobItem['data']>;
 
 export type JobData<N extends JobName> = Extract<JobItem, { name: N }>['data'];

@@ -55,7 +55,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       return;
     }
     this.draining = this.drainAll()
-      .catch((err: Error) => this.logger.warn(`outbox relay: ${err.message}; rows stay and are retried`))
+      .catch((err: unknown) => this.logger.warn(`outbox relay: ${(err as Error).message}; rows stay and are retried`))
       .finally(() => {
         this.draining = null;
         if (this.again) {
@@ -79,7 +79,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       if (rows.length === 0) return 0;
       const ids = rows.map((r) => r.id);
       try {
-        await this.queueFor(rows[0].queue).addBulk(
+        await this.queueFor(rows[0]!.queue).addBulk(
           rows.map((r) => ({ name: r.job_name, data: r.payload, opts: { jobId: r.job_id } })),
         );
       } catch (err) {
@@ -98,7 +98,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private queueFor(name: string): Queue {
-    if (name === QueueName.Sessions) return this.sessions;
+    if (name === (QueueName.Sessions as string)) return this.sessions;
     throw new Error(`outbox row names unknown queue "${name}"`);
   }
 }

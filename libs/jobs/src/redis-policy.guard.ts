@@ -52,7 +52,7 @@ export class RedisPolicyGuard implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  onApplicationShutdown(): void {
     this.client?.disconnect();
   }
 }

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import type { EntityManager } from 'typeorm';
 import { TransitionBatcher } from './transition-batcher';
 import type { SessionSnapshot, TransitionRequest } from './transition';
@@ -25,7 +26,8 @@ function fakeManager(opts: { fenced?: string[]; failBatch?: Error; failAlone?: R
       const batch = ids.length > 1;
       statements.push({ batch, ids });
       if (batch && opts.failBatch) throw opts.failBatch;
-      if (!batch && opts.failAlone?.[ids[0]!]) throw opts.failAlone[ids[0]!];
+      const alone = batch ? undefined : opts.failAlone?.[ids[0]!];
+      if (alone) throw alone;
       return ids.filter((i) => !opts.fenced?.includes(i)).map((i) => ({ id: i, version: 2, ok: 0 }));
     },
   };

@@ -21,7 +21,10 @@ const SETS = Object.entries(PATCH_SETS).map(
 );
 
 type EffectOf<K extends TransitionEffect['kind']> = Extract<TransitionEffect, { kind: K }>;
-type Owned<K extends TransitionEffect['kind']> = { sessionId: string; effect: EffectOf<K> };
+interface Owned<K extends TransitionEffect['kind']> {
+  sessionId: string;
+  effect: EffectOf<K>;
+}
 
 /**
  * Each kind of effect as a CTE body writing it for every applied session that carries it (`s` is

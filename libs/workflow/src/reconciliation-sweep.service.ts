@@ -39,8 +39,8 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
       if (this.running) return;
       this.running = Promise.all([this.sweep(), this.interruptLost()])
         .then(([a, b]) => a + b)
-        .catch((err: Error) => {
-          this.logger.warn(`sweep skipped: ${err.message}`);
+        .catch((err: unknown) => {
+          this.logger.warn(`sweep skipped: ${(err as Error).message}`);
           return 0;
         })
         .finally(() => (this.running = null));

@@ -93,7 +93,10 @@ export class FakeRcflowServer {
       res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (req.method !== 'POST' || req.url !== '/v1/agent/enrol') return reply(404, { error: { status: 404, code: 'not_found', message: 'no such route' } });
+    if (req.method !== 'POST' || req.url !== '/v1/agent/enrol') {
+      reply(404, { error: { status: 404, code: 'not_found', message: 'no such route' } });
+      return;
+    }
     let text = '';
     req.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
     req.on('end', () => {

@@ -61,7 +61,7 @@ async function settingsViews(manager: EntityManager, sets: ClientSettings[]): Pr
 
 export async function findClientSettings(manager: EntityManager, id: string): Promise<ClientSettingsView | null> {
   const set = await manager.getRepository(ClientSettings).findOneBy({ id });
-  return set ? (await settingsViews(manager, [set]))[0] : null;
+  return set ? (await settingsViews(manager, [set]))[0]! : null;
 }
 
 /** Every set, in the order the merge applies them: lowest order first, the default (10000) last. */
@@ -159,7 +159,7 @@ export async function updateClientSettings(ctx: AdminContext, id: string, input:
 export async function deleteClientSettings(ctx: AdminContext, id: string): Promise<ClientSettingsView> {
   const set = await lockForUpdate(ctx.manager, id);
   if (set.isDefault) throw new UnprocessableRequest('the default client settings apply to every device and cannot be deleted');
-  const [current] = await settingsViews(ctx.manager, [set]);
+  const current = (await settingsViews(ctx.manager, [set]))[0]!;
   await ctx.manager.getRepository(SettingsDeployment).delete({ settingsId: id });
   await ctx.manager.getRepository(ClientSettings).delete(id);
   await recordAudit(ctx, {

@@ -55,7 +55,7 @@ async function collectionViews(manager: EntityManager, collections: Collection[]
 export async function findCollection(manager: EntityManager, id: string, scope: string[] | null = null): Promise<CollectionView | null> {
   if (scope !== null && !scope.includes(id)) return null;
   const collection = await manager.getRepository(Collection).findOneBy({ id });
-  return collection ? (await collectionViews(manager, [collection]))[0] : null;
+  return collection ? (await collectionViews(manager, [collection]))[0]! : null;
 }
 
 export function listCollections(manager: EntityManager, f: PageRequest & { scope: string[] | null }): Promise<Page<CollectionView>> {
@@ -90,7 +90,7 @@ export async function createCollection(ctx: AdminContext, input: CreateCollectio
 async function lockForUpdate(manager: EntityManager, id: string): Promise<CollectionView> {
   const collection = await manager.getRepository(Collection).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
   if (!collection) throw new NotFound('collection', id);
-  return (await collectionViews(manager, [collection]))[0];
+  return (await collectionViews(manager, [collection]))[0]!;
 }
 
 export async function updateCollection(ctx: AdminContext, id: string, input: UpdateCollectionInput): Promise<CollectionView> {

@@ -88,7 +88,7 @@ export async function deviceViews(manager: EntityManager, devices: Device[]): Pr
 export async function findDevice(manager: EntityManager, id: string, scope: string[] | null = null): Promise<DeviceView | null> {
   const qb = manager.getRepository(Device).createQueryBuilder('d').where('d.id = :id', { id });
   const device = await whereDeviceInScope(qb, 'd.id', scope).getOne();
-  return device ? (await deviceViews(manager, [device]))[0] : null;
+  return device ? (await deviceViews(manager, [device]))[0]! : null;
 }
 
 export function listDevices(manager: EntityManager, f: DeviceFilter): Promise<Page<DeviceView>> {
@@ -145,7 +145,7 @@ export async function updateDevice(ctx: AdminContext, id: string, input: UpdateD
   const repo = ctx.manager.getRepository(Device);
   const locked = await repo.findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
   if (!locked) throw new NotFound('device', id);
-  const [current] = await deviceViews(ctx.manager, [locked]);
+  const current = (await deviceViews(ctx.manager, [locked]))[0]!;
   const lastHeartbeatAt = dateOrNull(patch.lastHeartbeatAt);
   const changes = changesOf(current, { ...patch, lastHeartbeatAt: lastHeartbeatAt && lastHeartbeatAt.toISOString() });
   if (Object.keys(changes).length === 0) return current;

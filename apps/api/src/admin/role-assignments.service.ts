@@ -39,7 +39,7 @@ async function assignmentViews(manager: EntityManager, assignments: RoleAssignme
 
 export async function findRoleAssignment(manager: EntityManager, id: string): Promise<RoleAssignmentView | null> {
   const assignment = await manager.getRepository(RoleAssignment).findOneBy({ id });
-  return assignment ? (await assignmentViews(manager, [assignment]))[0] : null;
+  return assignment ? (await assignmentViews(manager, [assignment]))[0]! : null;
 }
 
 export function listRoleAssignments(manager: EntityManager, f: PageRequest & { principalId?: string }): Promise<Page<RoleAssignmentView>> {
@@ -152,7 +152,7 @@ export async function deleteRoleAssignment(ctx: AdminContext, id: string): Promi
   return guardAdministration(ctx.manager, async () => {
     const assignment = await repo.findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
     if (!assignment) throw new NotFound('role assignment', id);
-    const [current] = await assignmentViews(ctx.manager, [assignment]);
+    const current = (await assignmentViews(ctx.manager, [assignment]))[0]!;
     if (current.role === 'full_administrator' && current.collectionIds === null) {
       const others = await repo
         .createQueryBuilder('r')

@@ -110,15 +110,24 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => undefined);
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (path !== AGENT_WS_PATH) return this.reject(socket, 404, 'Not Found');
-    if (this.closing) return this.reject(socket, 503, 'Service Unavailable');
+    if (path !== AGENT_WS_PATH) {
+      this.reject(socket, 404, 'Not Found');
+      return;
+    }
+    if (this.closing) {
+      this.reject(socket, 503, 'Service Unavailable');
+      return;
+    }
     let device: AuthenticatedDevice;
     try {
       device = await this.enrolment.authenticate(req.headers.authorization, req.socket.remoteAddress ?? 'unknown');
     } catch (err) {
-      if (err instanceof AgentRefused) return this.reject(socket, 401, err.message);
-      this.logger.error(`agent authentication failed: ${(err as Error).message}`);
-      return this.reject(socket, 503, 'Service Unavailable');
+      if (err instanceof AgentRefused) this.reject(socket, 401, err.message);
+      else {
+        this.logger.error(`agent authentication failed: ${(err as Error).message}`);
+        this.reject(socket, 503, 'Service Unavailable');
+      }
+      return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, device));
   }
@@ -139,8 +148,9 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     };
     this.connections.set(device.deviceId, conn);
     ws.on('message', (data, isBinary) => {
-      void this.onFrame(conn, isBinary ? Buffer.from(data as Buffer) : data.toString()).catch((err: Error) => {
-        this.logger.error(`frame from ${device.hostname} failed: ${err.message}`);
+      // binaryType is 'nodebuffer': data is one Buffer.
+      void this.onFrame(conn, isBinary ? Buffer.from(data as Buffer) : (data as Buffer).toString()).catch((err: unknown) => {
+        this.logger.error(`frame from ${device.hostname} failed: ${(err as Error).message}`);
         this.send(conn, { v: 1, type: 'error', code: 'unexpected', message: 'the server could not process this frame; it will be retried by the sender' });
       });
     });
@@ -215,7 +225,10 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
         this.send(conn, { v: 1, type: 'viewer_token_result', requestId: msg.requestId, sessionId: msg.sessionId, ...r });
         return;
       }
-      default:
+      case 'settings_applied':
+      case 'settings_rejected':
+      case 'consent':
+      case 'session_started':
         return this.reply(conn, msg);
     }
   }
@@ -232,7 +245,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   /** The user (or the agent) ended an active session on the device. */
   private async endedByAgent(conn: Connection, msg: Extract<AgentMessage, { type: 'session_ended' }>): Promise<void> {
     const s = await this.transitions.snapshot(msg.sessionId);
-    if (!s || s.deviceId !== conn.device.deviceId) {
+    if (s?.deviceId !== conn.device.deviceId) {
       this.logger.warn(`${conn.device.hostname} reported the end of session ${msg.sessionId}, which is not one of its sessions`);
       this.send(conn, { v: 1, type: 'error', code: 'unexpected', message: `session ${msg.sessionId} is not a session of this device` });
       return;
@@ -252,7 +265,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
       return;
     }
     conn.draining = this.drainInbox(conn)
-      .catch((err: Error) => this.logger.warn(`inbox of ${conn.device.hostname}: ${err.message}`))
+      .catch((err: unknown) => this.logger.warn(`inbox of ${conn.device.hostname}: ${(err as Error).message}`))
       .finally(() => {
         conn.draining = null;
         if (conn.drainAgain) {
@@ -269,7 +282,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
       // One call takes the entries, drops the expired ones and records the rest as sent to this device.
       const { entries, remaining } = await this.scripts.drain(deviceId, Date.now());
       for (let i = 0; i < entries.length; i++) {
-        if (!this.send(conn, (JSON.parse(entries[i]) as InboxEntry).command)) {
+        if (!this.send(conn, (JSON.parse(entries[i]!) as InboxEntry).command)) {
           // The socket closed meanwhile: the rest wait, in order, for the next connection.
           await this.bus.redis.lpush(this.bus.keys.inbox(deviceId), ...entries.slice(i).reverse());
           return;

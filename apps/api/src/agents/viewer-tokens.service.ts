@@ -9,6 +9,17 @@ import { Conflict, Forbidden } from '@rcflow/domain';
 const TTL_SECONDS = 60;
 const TOKEN = /^rcv_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
 
+interface TokenRow {
+  id: string;
+  secret_hash: string;
+  expires_at: Date;
+  used_at: Date | null;
+  device_id: string;
+  state: string;
+  viewer_id: string;
+  viewer: string;
+}
+
 /**
  * Short-lived, single-use tokens a viewer presents to the agent of an active session. Only their
  * hashes are stored; neither the token nor its hash is ever logged or audited.
@@ -31,7 +42,7 @@ export class ViewerTokens {
       await appendAudit(tx, this.config.audit.hmacKey, [
         { stream: `session-access:${session.id}`, actorId: viewerId, actorKind: 'principal', action: 'viewer_token.issued', outcome: 'succeeded', sessionId: session.id, deviceId: session.deviceId, viewerId, data: { tokenId: id, expiresAt: expiresAt.toISOString() } },
       ]);
-      return tx.query('SELECT connect_info FROM sessions WHERE id = $1', [session.id]);
+      return tx.query<{ connect_info: unknown }[]>('SELECT connect_info FROM sessions WHERE id = $1', [session.id]);
     });
     return { token: `rcv_${id}.${secret}`, expiresAt: expiresAt.toISOString(), connect: row?.connect_info ?? null };
   }
@@ -41,14 +52,14 @@ export class ViewerTokens {
     const m = TOKEN.exec(token);
     const outcome = await this.dataSource.transaction(async (tx) => {
       const [t] = m
-        ? await tx.query(
+        ? await tx.query<TokenRow[]>(
             `SELECT t.id, t.secret_hash, t.expires_at, t.used_at, s.device_id, s.state, s.viewer_id, p.name AS viewer
                FROM viewer_tokens t JOIN sessions s ON s.id = t.session_id JOIN principals p ON p.id = s.viewer_id
               WHERE t.id = $1 AND t.session_id = $2 FOR UPDATE OF t`,
             [m[1], sessionId],
           )
         : [];
-      const reason = !t || !secretMatches(m![2], t.secret_hash) || t.device_id !== deviceId
+      const reason = !t || !secretMatches(m![2]!, t.secret_hash) || t.device_id !== deviceId
         ? 'unknown token'
         : t.used_at
           ? 'token already used'
@@ -57,11 +68,12 @@ export class ViewerTokens {
             : t.state !== 'active'
               ? `session is ${t.state}`
               : null;
-      if (!reason) await tx.query('UPDATE viewer_tokens SET used_at = now() WHERE id = $1', [t.id]);
+      // No reason means t was found (`!t` is the first check).
+      if (!reason) await tx.query('UPDATE viewer_tokens SET used_at = now() WHERE id = $1', [t!.id]);
       await appendAudit(tx, this.config.audit.hmacKey, [
         { stream: `session-access:${sessionId}`, actorId: deviceId, actorKind: 'agent', action: 'viewer_token.redeemed', outcome: reason ? 'refused' : 'succeeded', sessionId, deviceId, viewerId: t?.viewer_id ?? null, reason, data: { tokenId: t?.id ?? null } },
       ]);
-      return { valid: !reason, viewer: reason ? null : (t.viewer as string), reason };
+      return { valid: !reason, viewer: reason ? null : t!.viewer, reason };
     });
     return outcome;
   }

@@ -153,7 +153,7 @@ export class AuditExportService implements BeforeApplicationShutdown {
         }
       }
       if (rows.length < PAGE_ROWS) return;
-      last = String(rows[rows.length - 1].id);
+      last = String(rows[rows.length - 1]!.id);
     }
   }
 }
@@ -167,14 +167,14 @@ function start(res: Response): void {
 /** One COPY row of the export query as its JSON line, the shape of auditItem. */
 function writeLine(w: JsonWriter, row: CopyRow): void {
   w.raw(K.id);
-  w.copy(row.line, row.start[0], row.end[0]);
+  w.copy(row.line, row.start[0]!, row.end[0]!);
   w.raw(K.stream);
   w.field(row, 1);
   w.raw(K.seq);
   if (row.isNull(2)) w.raw(NULL);
-  else w.copy(row.line, row.start[2], row.end[2]);
+  else w.copy(row.line, row.start[2]!, row.end[2]!);
   w.raw(K.at);
-  if (row.line[row.start[3]] === 0x6d /* 'ms:' and epoch milliseconds: a year JavaScript writes differently */) {
+  if (row.line[row.start[3]!] === 0x6d /* 'ms:' and epoch milliseconds: a year JavaScript writes differently */) {
     const d = new Date(Number(row.text(3)!.slice(3)));
     if (Number.isNaN(d.getTime())) w.raw(NULL);
     else w.string(d.toISOString());
@@ -186,10 +186,10 @@ function writeLine(w: JsonWriter, row: CopyRow): void {
   w.raw(K.data);
   // jsonb text is JSON already (PostgreSQL escapes control characters in it, so it holds no newline).
   if (row.isNull(13)) w.raw(NULL);
-  else if (row.flags[13] & HAS_ESCAPE) {
+  else if (row.flags[13]! & HAS_ESCAPE) {
     const b = row.bytes(13)!;
     w.copy(b, 0, b.length);
-  } else w.copy(row.line, row.start[13], row.end[13]);
+  } else w.copy(row.line, row.start[13]!, row.end[13]!);
   w.raw(K.hash);
   w.field(row, 14);
   w.raw(K.end);

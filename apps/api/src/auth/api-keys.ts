@@ -19,7 +19,7 @@ export function formatKey(id: string, secret: string): string {
 
 export function parseKey(raw: string): { id: string; secret: string } | null {
   const m = KEY_PATTERN.exec(raw);
-  return m ? { id: m[1], secret: m[2] } : null;
+  return m ? { id: m[1]!, secret: m[2]! } : null;
 }
 
 export function secretMatches(secret: string, storedHash: string): boolean {

@@ -25,7 +25,7 @@ export class ErrorFilter implements ExceptionFilter {
     } else if (exception instanceof HttpException) {
       status = exception.getStatus();
       const body = exception.getResponse();
-      message = typeof body === 'string' ? body : String((body as { message?: unknown }).message ?? exception.message);
+      message = typeof body === 'string' ? body : String((body as { message?: string | string[] }).message ?? exception.message);
       code = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : 'http_error';
     } else if (isBodyParserError(exception)) {
       status = exception.status;
@@ -39,6 +39,6 @@ export class ErrorFilter implements ExceptionFilter {
 }
 
 function isBodyParserError(e: unknown): e is { status: number; type: string } {
-  const x = e as { status?: unknown; type?: unknown };
+  const x = e as { status?: unknown; type?: unknown } | null | undefined;
   return typeof x?.status === 'number' && x.status >= 400 && x.status < 500 && typeof x.type === 'string';
 }

@@ -34,8 +34,8 @@ export function encodeCursor(parts: (string | number)[]): string {
 }
 export function decodeCursor(c: string, arity: number): (string | number)[] {
   try {
-    const parts = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    if (Array.isArray(parts) && parts.length === arity) return parts;
+    const parts: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
+    if (Array.isArray(parts) && parts.length === arity) return parts as (string | number)[];
   } catch {
     /* falls through to the 400 below */
   }

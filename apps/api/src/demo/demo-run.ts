@@ -35,8 +35,8 @@ function startSimulator(base: string, token: string, stateFile: string): Promise
   process.once('exit', () => child.kill());
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stderr!.on('data', (d) => {
-      out += d;
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
       if (out.includes('simulator ready')) resolve(child);
     });
     child.once('exit', (code) => reject(new Error(`simulator exited (${code}): ${out.slice(-500)}`)));

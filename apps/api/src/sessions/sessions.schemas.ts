@@ -4,6 +4,7 @@ import { cursor, limit, uuid } from '../common/validation';
 
 /** Free text PostgreSQL can store: it refuses NUL in text, and a refused row would fail its statement. */
 const text = (max: number) =>
+  // eslint-disable-next-line no-control-regex -- NUL is exactly what this refuses
   z.string().trim().min(1).max(max).regex(/^[^\u0000]*$/, 'must not contain NUL characters');
 
 /** What a caller may send to request a session; state, approver and consent are never settable. */

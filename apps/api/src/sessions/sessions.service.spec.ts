@@ -18,7 +18,7 @@ jest.setTimeout(60_000);
 let ds: DataSource;
 let service: SessionsService;
 let alice: PrincipalFacts;
-const ids: Record<string, string> = {};
+const ids = {} as { desks: string; pc: string; srv: string; alice: string };
 
 beforeAll(async () => {
   ds = createDataSource({ url: null, pgliteDir: 'memory', poolSize: 1 });
@@ -27,7 +27,7 @@ beforeAll(async () => {
   const config = loadConfig({ PGLITE_DIR: 'memory', AUDIT_HMAC_KEY: AUDIT_KEY });
   const relay = { kick: () => undefined } as unknown as OutboxRelay;
   service = new SessionsService(ds, relay, new SessionIntake(ds, relay, config), new SessionTransitions(ds, config), config);
-  const one = async (sql: string, params: unknown[] = []) => (await ds.query(sql, params))[0].id as string;
+  const one = async (sql: string, params: unknown[] = []) => (await ds.query<{ id: string }[]>(sql, params))[0]!.id;
   ids.desks = await one(`INSERT INTO collections (name) VALUES ('Desks') RETURNING id`);
   ids.pc = await one(`INSERT INTO devices (hostname, os_family) VALUES ('PC-1', 'windows') RETURNING id`);
   ids.srv = await one(`INSERT INTO devices (hostname, os_family) VALUES ('SRV-1', 'windows') RETURNING id`);
@@ -38,6 +38,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed early
   await ds?.destroy();
 });
 
@@ -52,7 +53,7 @@ describe('SessionsService on PGlite', () => {
     const cancelled = await service.cancel(alice, c.session.id, 'called back');
     expect(cancelled).toMatchObject({ state: 'cancelled', version: 2 });
     expect(await service.get(alice, c.session.id)).toEqual(cancelled);
-    expect((await ds.query('SELECT count(*)::int AS n FROM sessions'))[0].n).toBe(2);
+    expect((await ds.query<{ n: number }[]>('SELECT count(*)::int AS n FROM sessions'))[0]?.n).toBe(2);
     expect((await verifyAudit(ds, AUDIT_KEY)).problems).toEqual([]);
   });
 });

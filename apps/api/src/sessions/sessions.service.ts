@@ -34,6 +34,14 @@ import type { SessionRequestBody } from './sessions.schemas';
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 
+interface DecisionRow {
+  eligible: boolean;
+  consent_rule: string;
+  checks: unknown;
+  facts: unknown;
+  evaluated_at: Date;
+}
+
 type ScopedSessionRow = SessionRow & SnapshotColumns & { collections: string[] };
 
 function mayRead(caller: PrincipalFacts, s: ScopedSessionRow): boolean {
@@ -81,12 +89,12 @@ export class SessionsService {
   }
 
   async timeline(id: string) {
-    const rows = await this.dataSource.query(
+    const rows = await this.dataSource.query<Record<string, unknown>[]>(
       `SELECT seq, occurred_at, action, outcome, actor_id, actor_kind, reason, data FROM audit_events
         WHERE stream = $1 ORDER BY seq`,
       [sessionStream(id)],
     );
-    return rows.map((r: Record<string, unknown>) => ({
+    return rows.map((r) => ({
       seq: r.seq,
       at: iso(r.occurred_at as Date),
       action: r.action,
@@ -98,7 +106,7 @@ export class SessionsService {
   }
 
   async decision(id: string) {
-    const [d] = await this.dataSource.query(
+    const [d] = await this.dataSource.query<DecisionRow[]>(
       `SELECT eligible, consent_rule, checks, facts, evaluated_at FROM eligibility_decisions
         WHERE session_id = $1 ORDER BY evaluated_at DESC LIMIT 1`,
       [id],

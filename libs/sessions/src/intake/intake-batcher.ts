@@ -62,7 +62,7 @@ export class IntakeBatcher {
     try {
       outcomes = await this.run(batch.map((p) => p.row));
     } catch (err) {
-      if (batch.length === 1) batch[0].reject(err);
+      if (batch.length === 1) batch[0]!.reject(err);
       else await Promise.all(batch.map((p) => this.send([p])));
       return;
     }

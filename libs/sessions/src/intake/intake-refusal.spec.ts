@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import type { PrincipalFacts, RoleGrant } from '@rcflow/domain';
 import { intakeRefusal } from './intake-statement';
 

@@ -92,8 +92,18 @@ export class AdvanceSessionHandler {
           case 'awaiting_consent':
             moved = await this.start(s, run);
             break;
+          case 'scheduled':
+          case 'active':
+          case 'ended':
+          case 'rejected':
+          case 'denied':
+          case 'consent_timeout':
+          case 'failed':
+          case 'cancelled':
+          case 'expired':
+          case 'interrupted':
           default:
-            return; // active or terminal: nothing runs next
+            return; // scheduled, active or terminal: nothing runs next
         }
       } catch (err) {
         if (!attempt.final) throw err;
