@@ -319,7 +319,7 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     await b.proc.stop('SIGTERM');
     await stack.redis.kill();
     b.proc = RcflowProcess.start('api', { ...stack.env, PORT: new URL(b.api.base).port });
-    await b.proc.waitFor('api listening');
+    await b.proc.waitFor('api listening', 90_000);
     expect(b.proc.output).toMatch(/cannot subscribe to agent commands yet/);
     await stack.redis.startProcess();
     const agent = await RawAgent.connect(apiB.base, credential);

@@ -242,7 +242,7 @@ describe('fault injection', () => {
     await expectInvariants(stack.ds, ids);
   });
 
-  it('5. PostgreSQL connection killed mid-transition: nothing half-written, the jobs retry', async () => {
+  it('5. PostgreSQL connection killed mid-transition: nothing half-written, every session still finishes once', async () => {
     const devices = await bulkDevices(stack.ds, world.ids.desks, 'PGKILL', 150);
     await stack.worker.stop('SIGTERM');
     const ids = await request(alice, devices);
