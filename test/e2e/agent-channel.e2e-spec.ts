@@ -3,7 +3,7 @@ import { agentBusKeys } from '../../libs/agent-link/src/agent-bus';
 import { Api } from '../support/http';
 import { RcflowProcess, waitUntil } from '../support/processes';
 import { RawAgent, presence } from '../support/raw-agent';
-import { OperatorWorld, Stack, addDevice, seedOperatorWorld, sessionReaches, startStack } from '../support/stack';
+import { OperatorWorld, Stack, seedOperatorWorld, sessionReaches, startStack } from '../support/stack';
 
 jest.setTimeout(120_000);
 

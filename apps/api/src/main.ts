@@ -35,7 +35,13 @@ async function main(): Promise<void> {
     .addSecurityRequirements('bearer')
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
-  exitOnSignals(app, config.shutdownTimeoutMs, logger);
+  // On SIGTERM the listener stays open for a moment answering 503 (Nest's close stops listening at
+  // once, and a refused connection tells a client less than "this instance is going away").
+  const refuseWindowMs = Math.min(2000, Math.floor(config.shutdownTimeoutMs / 4));
+  exitOnSignals(app, config.shutdownTimeoutMs, logger, async () => {
+    gate.close();
+    await new Promise((resolve) => setTimeout(resolve, refuseWindowMs));
+  });
   await app.listen(config.http.port, config.http.host);
   // Idle keep-alive connections outlive the usual proxy/load-balancer idle timeout (60 s), so a
   // client never reuses a socket the server is closing at that moment ("socket hang up"; Node's

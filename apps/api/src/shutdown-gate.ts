@@ -7,8 +7,13 @@ import { ShuttingDown } from '@rcflow/domain';
 export class ShutdownGate implements BeforeApplicationShutdown, NestMiddleware {
   private closing = false;
 
-  beforeApplicationShutdown(): void {
+  /** From now on new requests get 503 (the listener stays open until the app closes). */
+  close(): void {
     this.closing = true;
+  }
+
+  beforeApplicationShutdown(): void {
+    this.close();
   }
 
   use(_req: Request, res: Response, next: NextFunction): void {
