@@ -46,10 +46,15 @@ async function seed(stack, rows, key, log) {
   const parts = cpus().length;
   await Promise.all(
     Array.from({ length: parts }, (_, part) =>
-      runToEnd(`audit-seed-${part}`, process.execPath, [
-        join(ROOT, 'bench/lib/audit-seed.mjs'),
-        JSON.stringify({ url: stack.env.DATABASE_URL, key, dist: dist(), rows, part, parts, seed: seedName, now: Date.now() }),
-      ], { logFile: stack.log('seed') }),
+      runToEnd(
+        `audit-seed-${part}`,
+        process.execPath,
+        [
+          join(ROOT, 'bench/lib/audit-seed.mjs'),
+          JSON.stringify({ url: stack.env.DATABASE_URL, key, dist: dist(), rows, part, parts, seed: seedName, now: Date.now() }),
+        ],
+        { logFile: stack.log('seed') },
+      ),
     ),
   );
   mark('copySeconds');
@@ -78,7 +83,9 @@ function psqlCopy(url, query) {
   return new Promise((resolve, reject) => {
     const t = nowMs();
     let bytes = 0;
-    const p = spawn('psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `COPY (${query}) TO STDOUT`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `COPY (${query}) TO STDOUT`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     p.stdout.on('data', (d) => (bytes += d.length));
     p.stderr.on('data', (d) => (err += d));
@@ -133,7 +140,9 @@ export async function run(ctx) {
     await stack.init();
     ctx.log(`  audit: loading ${P.auditRows} chained audit events`);
     const gen = await seed(stack, P.auditRows, stack.env.AUDIT_HMAC_KEY, ctx.log);
-    const [{ n, mib }] = await stack.q(`SELECT count(*)::int AS n, (pg_total_relation_size('audit_events') / 1048576)::int AS mib FROM audit_events`);
+    const [{ n, mib }] = await stack.q(
+      `SELECT count(*)::int AS n, (pg_total_relation_size('audit_events') / 1048576)::int AS mib FROM audit_events`,
+    );
     ctx.log(`  audit: ${n} events in the table, ${mib} MiB with its indexes`);
     await stack.startApi();
     const api = client(stack.api.url, stack.adminKey, keepAliveAgent(1));
@@ -171,7 +180,10 @@ export async function run(ctx) {
       const exportAnchorCpu = await meter();
 
       // Full verification with rcflow's CLI, and a plain read in the same order.
-      const v = new Proc('verify-audit', process.execPath, [dist('apps/api/src/cli.js'), 'verify-audit'], { env: stack.env, logFile: stack.log('verify') });
+      const v = new Proc('verify-audit', process.execPath, [dist('apps/api/src/cli.js'), 'verify-audit'], {
+        env: stack.env,
+        logFile: stack.log('verify'),
+      });
       // The CLI's own CPU is sampled with its memory: it is gone by the time the meter stops.
       meter = await cpuMeter({}, { postgres: stack.pgCpu() });
       let t = nowMs();

@@ -49,10 +49,18 @@ const params = {
   profileRate: num('BENCH_PROFILE_RATE', 0),
   auditRows: num('BENCH_AUDIT_ROWS', 1_000_000, 200_000),
   auditQueries: num('BENCH_AUDIT_QUERIES', 200, 50),
-  rcflowEnv: Object.fromEntries((env.BENCH_RCFLOW_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => kv.split(/=(.*)/s).slice(0, 2))),
+  rcflowEnv: Object.fromEntries(
+    (env.BENCH_RCFLOW_ENV ?? '')
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((kv) => kv.split(/=(.*)/s).slice(0, 2)),
+  ),
 };
 const ALL = ['e2e', 'latency', 'intake', 'fanin', 'audit', 'profile'];
-const only = (env.BENCH_ONLY ?? ALL.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+const only = (env.BENCH_ONLY ?? ALL.join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 
 const sh = (cmd, args) => {
   try {
@@ -69,7 +77,13 @@ const sh = (cmd, args) => {
  */
 async function snapshotDist(ts) {
   const target = join(ROOT, `bench/.snapshot-${ts}`);
-  const needed = ['apps/api/src/main.js', 'apps/api/src/cli.js', 'apps/worker/src/main.js', 'apps/agent/src/simulator.js', 'libs/audit/src/index.js'];
+  const needed = [
+    'apps/api/src/main.js',
+    'apps/api/src/cli.js',
+    'apps/worker/src/main.js',
+    'apps/agent/src/simulator.js',
+    'libs/audit/src/index.js',
+  ];
   for (let attempt = 0; attempt < 30; attempt++) {
     rmSync(target, { recursive: true, force: true });
     try {
@@ -96,7 +110,11 @@ function codeUnderTest(distDir) {
   walk(distDir);
   const h = createHash('sha256');
   for (const f of files.sort()) h.update(f.slice(distDir.length)).update(readFileSync(f));
-  return { distBuiltAt: statSync(join(distDir, 'apps/api/src/main.js')).mtime.toISOString(), distJsFiles: files.length, distSha256: h.digest('hex').slice(0, 16) };
+  return {
+    distBuiltAt: statSync(join(distDir, 'apps/api/src/main.js')).mtime.toISOString(),
+    distJsFiles: files.length,
+    distSha256: h.digest('hex').slice(0, 16),
+  };
 }
 
 function machine() {
@@ -140,38 +158,163 @@ function tableRows(results) {
     const a = anchor ? summary(reps.map(anchor)) : null;
     const r = ratio ? summary(reps.map(ratio)) : null;
     rows.push({
-      figure, unit, median: round(v.median, digits), min: round(v.min, digits), max: round(v.max, digits), n: v.n,
-      anchor: a ? round(a.median, digits) : null, ratio: r ? round(r.median, 4) : null, goal,
+      figure,
+      unit,
+      median: round(v.median, digits),
+      min: round(v.min, digits),
+      max: round(v.max, digits),
+      n: v.n,
+      anchor: a ? round(a.median, digits) : null,
+      ratio: r ? round(r.median, 4) : null,
+      goal,
     });
   };
   const e = results.e2e?.reps;
-  if (e) add('1 end-to-end throughput (anchor: bare BullMQ drain, jobs/s)', 'sessions/s', e, (r) => r.sessionsPerSecond, (r) => r.anchorJobsPerSecond, (r) => r.ratio, GOALS.e2e);
+  if (e)
+    add(
+      '1 end-to-end throughput (anchor: bare BullMQ drain, jobs/s)',
+      'sessions/s',
+      e,
+      (r) => r.sessionsPerSecond,
+      (r) => r.anchorJobsPerSecond,
+      (r) => r.ratio,
+      GOALS.e2e,
+    );
   for (const rate of [...new Set((results.latency?.reps ?? []).map((r) => r.rate))]) {
     const l = results.latency.reps.filter((r) => r.rate === rate);
     const at = `at ${rate}/s (achieved ${round(summary(l.map((r) => r.achievedRate)).median, 0)}/s)`;
-    add(`2 overhead latency p50 ${at} (anchor: bare BullMQ add→start)`, 'ms', l, (r) => r.p50, (r) => r.anchor.p50, (r) => r.p50 / r.anchor.p50, GOALS.latencyP50, 2);
-    add(`2 overhead latency p95 ${at}`, 'ms', l, (r) => r.p95, (r) => r.anchor.p95, (r) => r.p95 / r.anchor.p95, GOALS.latencyP95, 2);
-    add(`2 overhead latency p99 ${at}`, 'ms', l, (r) => r.p99, (r) => r.anchor.p99, (r) => r.p99 / r.anchor.p99, GOALS.latencyP99, 2);
+    add(
+      `2 overhead latency p50 ${at} (anchor: bare BullMQ add→start)`,
+      'ms',
+      l,
+      (r) => r.p50,
+      (r) => r.anchor.p50,
+      (r) => r.p50 / r.anchor.p50,
+      GOALS.latencyP50,
+      2,
+    );
+    add(
+      `2 overhead latency p95 ${at}`,
+      'ms',
+      l,
+      (r) => r.p95,
+      (r) => r.anchor.p95,
+      (r) => r.p95 / r.anchor.p95,
+      GOALS.latencyP95,
+      2,
+    );
+    add(
+      `2 overhead latency p99 ${at}`,
+      'ms',
+      l,
+      (r) => r.p99,
+      (r) => r.anchor.p99,
+      (r) => r.p99 / r.anchor.p99,
+      GOALS.latencyP99,
+      2,
+    );
   }
   const i = results.intake?.reps;
-  if (i) add('3 intake POST /v1/sessions (anchor: bare NestJS route)', 'req/s', i, (r) => r.requestsPerSecond, (r) => r.anchorRequestsPerSecond, (r) => r.ratio, GOALS.intake, 0);
+  if (i)
+    add(
+      '3 intake POST /v1/sessions (anchor: bare NestJS route)',
+      'req/s',
+      i,
+      (r) => r.requestsPerSecond,
+      (r) => r.anchorRequestsPerSecond,
+      (r) => r.ratio,
+      GOALS.intake,
+      0,
+    );
   const f = results.fanin?.reps;
   if (f) {
-    add('4 agents connected to one API (falsely offline: max over reps)', 'agents', f, (r) => r.agents, null, null, `${GOALS.faninAgents}; offline max ${Math.max(...f.map((r) => r.falselyOffline))}`, 0);
-    add('4 API resident memory with them (anchor: bare ws server)', 'MiB', f, (r) => r.apiRssMiB, (r) => r.anchorRssMiB, (r) => r.apiRssMiB / r.anchorRssMiB, GOALS.faninRss, 0);
-    add('4 memory per connection (anchor: bare ws)', 'KiB', f, (r) => r.bytesPerConnection / 1024, (r) => r.anchorBytesPerConnection / 1024, (r) => r.ratio, GOALS.faninPerConn, 1);
+    add(
+      '4 agents connected to one API (falsely offline: max over reps)',
+      'agents',
+      f,
+      (r) => r.agents,
+      null,
+      null,
+      `${GOALS.faninAgents}; offline max ${Math.max(...f.map((r) => r.falselyOffline))}`,
+      0,
+    );
+    add(
+      '4 API resident memory with them (anchor: bare ws server)',
+      'MiB',
+      f,
+      (r) => r.apiRssMiB,
+      (r) => r.anchorRssMiB,
+      (r) => r.apiRssMiB / r.anchorRssMiB,
+      GOALS.faninRss,
+      0,
+    );
+    add(
+      '4 memory per connection (anchor: bare ws)',
+      'KiB',
+      f,
+      (r) => r.bytesPerConnection / 1024,
+      (r) => r.anchorBytesPerConnection / 1024,
+      (r) => r.ratio,
+      GOALS.faninPerConn,
+      1,
+    );
   }
   const au = results.audit?.reps;
   if (au) {
     const rowsK = `${round(au[0].rows / 1e6, 2)}M rows`;
-    add(`5 audit per-viewer 30-day query p95, ${rowsK} (anchor: same SQL direct)`, 'ms', au, (r) => r.queryMs.p95, (r) => r.queryDirectMs.p95, (r) => r.queryRatioP95, GOALS.auditQuery, 1);
-    add(`5 audit export GET /v1/audit/export, ${rowsK} (anchor: psql COPY of the same rows)`, 'rows/s', au, (r) => r.exportRowsPerSecond, (r) => r.exportAnchorRowsPerSecond, (r) => r.exportRatio, GOALS.auditExport, 0);
-    add('5 audit export: API peak RSS (anchor: its RSS before)', 'MiB', au, (r) => r.exportApiPeakRssMiB, (r) => r.exportApiRssBeforeMiB, (r) => r.exportApiPeakRssMiB / r.exportApiRssBeforeMiB, GOALS.auditExportRss, 0);
+    add(
+      `5 audit per-viewer 30-day query p95, ${rowsK} (anchor: same SQL direct)`,
+      'ms',
+      au,
+      (r) => r.queryMs.p95,
+      (r) => r.queryDirectMs.p95,
+      (r) => r.queryRatioP95,
+      GOALS.auditQuery,
+      1,
+    );
+    add(
+      `5 audit export GET /v1/audit/export, ${rowsK} (anchor: psql COPY of the same rows)`,
+      'rows/s',
+      au,
+      (r) => r.exportRowsPerSecond,
+      (r) => r.exportAnchorRowsPerSecond,
+      (r) => r.exportRatio,
+      GOALS.auditExport,
+      0,
+    );
+    add(
+      '5 audit export: API peak RSS (anchor: its RSS before)',
+      'MiB',
+      au,
+      (r) => r.exportApiPeakRssMiB,
+      (r) => r.exportApiRssBeforeMiB,
+      (r) => r.exportApiPeakRssMiB / r.exportApiRssBeforeMiB,
+      GOALS.auditExportRss,
+      0,
+    );
     add('5 audit export: CPU of others on the machine meanwhile', 'cores', au, (r) => r.exportCpu.other, null, null, '(context)', 2);
-    add(`5 audit verify-audit, ${rowsK} (anchor: one plain COPY in the same order, s)`, 's', au, (r) => r.verifySeconds, (r) => r.plainReadSeconds, (r) => r.verifySeconds / r.plainReadSeconds, GOALS.auditVerify, 1);
+    add(
+      `5 audit verify-audit, ${rowsK} (anchor: one plain COPY in the same order, s)`,
+      's',
+      au,
+      (r) => r.verifySeconds,
+      (r) => r.plainReadSeconds,
+      (r) => r.verifySeconds / r.plainReadSeconds,
+      GOALS.auditVerify,
+      1,
+    );
     add('5 audit verify-audit peak RSS', 'MiB', au, (r) => r.verifyPeakRssMiB, null, null, GOALS.auditVerifyRss, 0);
     add('5 audit verify-audit: CPU of others on the machine meanwhile', 'cores', au, (r) => r.verifyCpu.other, null, null, '(context)', 2);
-    add(`5 audit verify-audit extrapolated to 10M rows (linear)`, 's', au, (r) => r.verifySecondsExtrapolatedTo10M, null, null, GOALS.auditVerify, 0);
+    add(
+      `5 audit verify-audit extrapolated to 10M rows (linear)`,
+      's',
+      au,
+      (r) => r.verifySecondsExtrapolatedTo10M,
+      null,
+      null,
+      GOALS.auditVerify,
+      0,
+    );
   }
   return rows;
 }
@@ -196,7 +339,9 @@ async function main() {
   const m = machine();
   m.postgres = (await adminQuery('SHOW server_version'))[0].server_version;
   log(`rcflow benchmarks ${quick ? '(quick) ' : ''}${ts}: ${only.join(', ')}; ${params.reps} repetitions; logs in ${logDir}`);
-  log(`machine: ${m.nproc} cores (${m.cpuModel}), ${m.memTotalGiB} GiB, node ${m.node}, PostgreSQL ${m.postgres}, load average ${m.loadavgAtStart.join(' ')}`);
+  log(
+    `machine: ${m.nproc} cores (${m.cpuModel}), ${m.memTotalGiB} GiB, node ${m.node}, PostgreSQL ${m.postgres}, load average ${m.loadavgAtStart.join(' ')}`,
+  );
 
   const redisDir = join(tmpDir, 'redis');
   mkdirSync(redisDir);
@@ -205,7 +350,9 @@ async function main() {
   const ctx = { ts, params, redisUrl: redis.url, redis: redisClient, redisProc: redis.proc, problems: {}, logDir, tmpDir, resultsDir, log };
   process.env.BENCH_DIST = await snapshotDist(ts);
   const code = codeUnderTest(process.env.BENCH_DIST);
-  log(`code under test: dist/ built ${code.distBuiltAt}, ${code.distJsFiles} files, sha256 ${code.distSha256} (run from a copy in ${process.env.BENCH_DIST})`);
+  log(
+    `code under test: dist/ built ${code.distBuiltAt}, ${code.distJsFiles} files, sha256 ${code.distSha256} (run from a copy in ${process.env.BENCH_DIST})`,
+  );
   const out = { startedAt: new Date().toISOString(), machine: m, code, params, only, results: {}, errors: {} };
   const file = join(resultsDir, `${ts}.json`);
   let failed = false;
@@ -224,8 +371,14 @@ async function main() {
 
   // What one loopback round trip costs on this machine (TCP, and a PostgreSQL statement).
   try {
-    out.roundTrips = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bench/anchors/roundtrip.mjs'), '--seconds', '3', '--pg', PG_ADMIN_URL], { encoding: 'utf8' }));
-    log(`round trips: TCP ${out.roundTrips.tcp.perSecond}/s at ${out.roundTrips.tcp.cpuMicrosPerOp} µs CPU each; PostgreSQL SELECT $1 ${out.roundTrips.pgSelectParam.perSecond}/s at ${out.roundTrips.pgSelectParam.cpuMicrosPerOp} µs client + ${out.roundTrips.pgSelectParam.backendCpuMicrosPerOp} µs server CPU each`);
+    out.roundTrips = JSON.parse(
+      execFileSync(process.execPath, [join(ROOT, 'bench/anchors/roundtrip.mjs'), '--seconds', '3', '--pg', PG_ADMIN_URL], {
+        encoding: 'utf8',
+      }),
+    );
+    log(
+      `round trips: TCP ${out.roundTrips.tcp.perSecond}/s at ${out.roundTrips.tcp.cpuMicrosPerOp} µs CPU each; PostgreSQL SELECT $1 ${out.roundTrips.pgSelectParam.perSecond}/s at ${out.roundTrips.pgSelectParam.cpuMicrosPerOp} µs client + ${out.roundTrips.pgSelectParam.backendCpuMicrosPerOp} µs server CPU each`,
+    );
   } catch (err) {
     log(`round-trip probe failed: ${err.message}`);
   }
@@ -256,7 +409,8 @@ async function main() {
   console.log('');
   printTable(out.table);
   console.log('');
-  for (const [tag, lines] of Object.entries(ctx.problems)) if (lines.length) log(`${tag}: rcflow logged ${lines.length} warning/error line(s), e.g. ${lines[0]}`);
+  for (const [tag, lines] of Object.entries(ctx.problems))
+    if (lines.length) log(`${tag}: rcflow logged ${lines.length} warning/error line(s), e.g. ${lines[0]}`);
   log(`results: ${file}`);
   if (failed || env.BENCH_KEEP_LOGS === '1') log(`logs kept in ${logDir}`);
   else rmSync(tmpDir, { recursive: true, force: true });
@@ -266,6 +420,7 @@ async function main() {
 main().catch(async (err) => {
   console.error(err.stack ?? err);
   await stopAll();
-  for (const d of readdirSync(join(ROOT, 'bench')).filter((n) => n.startsWith('.snapshot-'))) rmSync(join(ROOT, 'bench', d), { recursive: true, force: true });
+  for (const d of readdirSync(join(ROOT, 'bench')).filter((n) => n.startsWith('.snapshot-')))
+    rmSync(join(ROOT, 'bench', d), { recursive: true, force: true });
   process.exit(1);
 });

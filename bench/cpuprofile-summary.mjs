@@ -18,7 +18,9 @@ export function summarise(profile, top = 25) {
   for (const [id, us] of self) {
     const { functionName, url, lineNumber } = byId.get(id).callFrame;
     const file = url.replace(/^file:\/\//, '');
-    const short = file.includes('node_modules/') ? file.slice(file.lastIndexOf('node_modules/') + 13) : file.replace(/^.*\/dist\//, 'dist/');
+    const short = file.includes('node_modules/')
+      ? file.slice(file.lastIndexOf('node_modules/') + 13)
+      : file.replace(/^.*\/dist\//, 'dist/');
     const key = `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim();
     fns.set(key, (fns.get(key) ?? 0) + us);
     const place = placeOf(functionName, file);
@@ -29,9 +31,17 @@ export function summarise(profile, top = 25) {
   // machine) counts to that call.
   const busy = total - (places.get('(idle)') ?? 0);
   const rank = (m) =>
-    [...m].filter(([name]) => name !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top)
+    [...m]
+      .filter(([name]) => name !== '(idle)')
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
       .map(([name, us]) => ({ name, ms: Math.round(us / 1000), share: Math.round((us / busy) * 1000) / 10 }));
-  return { totalMs: Math.round(total / 1000), idleMs: Math.round((places.get('(idle)') ?? 0) / 1000), functions: rank(fns), places: rank(places) };
+  return {
+    totalMs: Math.round(total / 1000),
+    idleMs: Math.round((places.get('(idle)') ?? 0) / 1000),
+    functions: rank(fns),
+    places: rank(places),
+  };
 }
 
 function placeOf(fn, file) {
@@ -45,7 +55,10 @@ function placeOf(fn, file) {
 }
 
 export function format(s, title) {
-  const lines = [`${title}: ${s.totalMs} ms sampled, ${s.idleMs} ms idle; shares below are of the ${s.totalMs - s.idleMs} ms not idle`, '  self time by place:'];
+  const lines = [
+    `${title}: ${s.totalMs} ms sampled, ${s.idleMs} ms idle; shares below are of the ${s.totalMs - s.idleMs} ms not idle`,
+    '  self time by place:',
+  ];
   for (const p of s.places.slice(0, 12)) lines.push(`    ${String(p.share).padStart(5)}%  ${p.name}`);
   lines.push('  top functions by self time:');
   for (const f of s.functions) lines.push(`    ${String(f.share).padStart(5)}%  ${String(f.ms).padStart(6)} ms  ${f.name}`);
@@ -53,7 +66,10 @@ export function format(s, title) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, json: { type: 'boolean' } } });
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { top: { type: 'string', default: '25' }, json: { type: 'boolean' } },
+  });
   for (const file of positionals) {
     const s = summarise(JSON.parse(readFileSync(file, 'utf8')), Number(values.top));
     process.stdout.write(values.json ? `${JSON.stringify(s)}\n` : `${format(s, file)}\n`);

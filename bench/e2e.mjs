@@ -9,9 +9,23 @@ import { SessionPump } from './lib/pump.mjs';
 import { percentiles, round } from './lib/stats.mjs';
 
 export async function runAnchorDrain(ctx, prefix, jobs) {
-  const p = new Proc('anchor-drain', process.execPath, [
-    join(ROOT, 'bench/anchors/bullmq.mjs'), 'drain', '--redis', ctx.redisUrl, '--prefix', prefix, '--jobs', String(jobs), '--concurrency', '64',
-  ], { logFile: join(ctx.logDir, 'anchor-drain.log') });
+  const p = new Proc(
+    'anchor-drain',
+    process.execPath,
+    [
+      join(ROOT, 'bench/anchors/bullmq.mjs'),
+      'drain',
+      '--redis',
+      ctx.redisUrl,
+      '--prefix',
+      prefix,
+      '--jobs',
+      String(jobs),
+      '--concurrency',
+      '64',
+    ],
+    { logFile: join(ctx.logDir, 'anchor-drain.log') },
+  );
   const r = await p.done;
   if (r.code !== 0) throw new Error(`anchor drain failed:\n${p.tail()}`);
   return JSON.parse(p.stdout.trim().split('\n').pop());
@@ -53,12 +67,17 @@ export async function run(ctx) {
     const devices = await stack.addDevicesToCollection('SIM');
     for (let i = 0; i < P.reps; i++) {
       const anchor = await runAnchorDrain(ctx, `${stack.prefix}anchor${i}`, P.anchorJobs);
-      ctx.log(`  e2e rep ${i + 1}/${P.reps}: anchor (bare BullMQ drain) ${round(anchor.jobsPerSecond, 0)} jobs/s; running ${P.e2eWarmup} s warm-up + ${P.e2eSeconds} s`);
+      ctx.log(
+        `  e2e rep ${i + 1}/${P.reps}: anchor (bare BullMQ drain) ${round(anchor.jobsPerSecond, 0)} jobs/s; running ${P.e2eWarmup} s warm-up + ${P.e2eSeconds} s`,
+      );
       const pump = new SessionPump({ api: stack.api.url, key: world.operatorKey, db: stack.db, devices, posters: P.e2ePosters });
       pump.start();
       await sleep(P.e2eWarmup * 1000);
       const from = new Date();
-      const cpu = await cpuMeter({ api: stack.api.proc, worker: stack.worker, simulator: sims[0], redis: ctx.redisProc }, { postgres: stack.pgCpu() });
+      const cpu = await cpuMeter(
+        { api: stack.api.proc, worker: stack.worker, simulator: sims[0], redis: ctx.redisProc },
+        { postgres: stack.pgCpu() },
+      );
       await sleep(P.e2eSeconds * 1000);
       const to = new Date();
       const cpuUse = await cpu();
@@ -82,7 +101,9 @@ export async function run(ctx) {
         ),
         pump: { ...pump.counts, terminal: pump.terminal, leftOutstanding: left },
       };
-      ctx.log(`    → ${round(sessionsPerSecond, 1)} sessions/s active (ratio ${round(rep.ratio, 4)}), request→active p50 ${round(w.requestToActiveMs.p50, 0)} ms, cores ${JSON.stringify(cpuUse)}`);
+      ctx.log(
+        `    → ${round(sessionsPerSecond, 1)} sessions/s active (ratio ${round(rep.ratio, 4)}), request→active p50 ${round(w.requestToActiveMs.p50, 0)} ms, cores ${JSON.stringify(cpuUse)}`,
+      );
       reps.push(rep);
     }
     // Every session's version equals its number of audit events (README: how the audit holds together).

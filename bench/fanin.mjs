@@ -25,13 +25,20 @@ function slope(points) {
 
 async function bareWs(ctx, count, holdSeconds) {
   const port = await freePort();
-  const server = new Proc('bare-ws', process.execPath, [join(ROOT, 'bench/anchors/bare-ws.mjs'), 'server', '--port', String(port)], { logFile: join(ctx.logDir, 'bare-ws.log') });
+  const server = new Proc('bare-ws', process.execPath, [join(ROOT, 'bench/anchors/bare-ws.mjs'), 'server', '--port', String(port)], {
+    logFile: join(ctx.logDir, 'bare-ws.log'),
+  });
   let clients = null;
   try {
     await server.waitFor(/bare-ws listening/);
     await sleep(1000);
     const base = server.rss();
-    clients = new Proc('bare-ws-clients', process.execPath, [join(ROOT, 'bench/anchors/bare-ws.mjs'), 'clients', '--port', String(port), '--count', String(count)], { logFile: join(ctx.logDir, 'bare-ws.log') });
+    clients = new Proc(
+      'bare-ws-clients',
+      process.execPath,
+      [join(ROOT, 'bench/anchors/bare-ws.mjs'), 'clients', '--port', String(port), '--count', String(count)],
+      { logFile: join(ctx.logDir, 'bare-ws.log') },
+    );
     await clients.waitFor(/clients ready/, 300_000);
     await sleep(holdSeconds * 1000);
     const rss = server.rss();
@@ -61,7 +68,13 @@ export async function run(ctx) {
     // Enrolment once (credentials kept in state files), not timed.
     ctx.log(`  fan-in: enrolling ${N} simulated agents (${Math.ceil(N / P.faninPerProcess)} simulator processes)`);
     const t0 = Date.now();
-    await stack.startSimulators({ count: N, perProcess: P.faninPerProcess, prefix: 'FAN', enrolToken: world.enrolToken, stateDir: ctx.tmpDir });
+    await stack.startSimulators({
+      count: N,
+      perProcess: P.faninPerProcess,
+      prefix: 'FAN',
+      enrolToken: world.enrolToken,
+      stateDir: ctx.tmpDir,
+    });
     ctx.log(`  fan-in: ${N} enrolled and connected in ${round((Date.now() - t0) / 1000, 0)} s`);
     await stack.stopProcs();
 
@@ -125,7 +138,9 @@ export async function run(ctx) {
         cpuDuringHold: cpuHold,
         extrapolated100kGiB: (baseRss + perConn * 100_000) / (1024 * MiB),
       };
-      ctx.log(`  fan-in rep ${i + 1}/${P.reps}: ${connected}/${N} connected in ${round(connectSeconds, 0)} s, API RSS ${round(rep.apiRssMiB, 0)} MiB (base ${round(rep.apiBaseRssMiB, 0)}, points ${JSON.stringify(rep.rssPointsMiB)}), ${round(perConn / 1024, 1)} KiB/connection (end of hold ${round(rep.bytesPerConnectionEndOfHold / 1024, 1)}) (bare ws ${round(anchor.bytesPerConnection / 1024, 1)} KiB), offline ${maxOffline}, max heartbeat age ${round(maxAge, 0)} s, reconnects ${reconnects}; cores while holding ${JSON.stringify(cpuHold)}`);
+      ctx.log(
+        `  fan-in rep ${i + 1}/${P.reps}: ${connected}/${N} connected in ${round(connectSeconds, 0)} s, API RSS ${round(rep.apiRssMiB, 0)} MiB (base ${round(rep.apiBaseRssMiB, 0)}, points ${JSON.stringify(rep.rssPointsMiB)}), ${round(perConn / 1024, 1)} KiB/connection (end of hold ${round(rep.bytesPerConnectionEndOfHold / 1024, 1)}) (bare ws ${round(anchor.bytesPerConnection / 1024, 1)} KiB), offline ${maxOffline}, max heartbeat age ${round(maxAge, 0)} s, reconnects ${reconnects}; cores while holding ${JSON.stringify(cpuHold)}`,
+      );
       reps.push(rep);
     }
     return { reps };

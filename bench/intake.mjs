@@ -18,14 +18,32 @@ export async function run(ctx) {
     await stack.startApi();
     const world = await stack.seed();
     // One device in the operator's collection, registered through the administration API.
-    const dev = await stack.admin.post('/v1/devices', { hostname: 'INTAKE-1', osFamily: 'windows', lastHeartbeatAt: new Date().toISOString(), loggedOnUser: 'carol' });
+    const dev = await stack.admin.post('/v1/devices', {
+      hostname: 'INTAKE-1',
+      osFamily: 'windows',
+      lastHeartbeatAt: new Date().toISOString(),
+      loggedOnUser: 'carol',
+    });
     if (dev.status !== 201) throw new Error(`device: ${dev.status} ${JSON.stringify(dev.body)}`);
     await stack.admin.put(`/v1/collections/${world.collectionId}/members/${dev.body.id}`);
     const port = await freePort();
-    bare = new Proc('bare-nest', process.execPath, [join(ROOT, 'bench/anchors/bare-nest.mjs')], { env: { PORT: String(port) }, logFile: join(ctx.logDir, 'bare-nest.log') });
+    bare = new Proc('bare-nest', process.execPath, [join(ROOT, 'bench/anchors/bare-nest.mjs')], {
+      env: { PORT: String(port) },
+      logFile: join(ctx.logDir, 'bare-nest.log'),
+    });
     await bare.waitFor(/bare listening/);
     const body = { deviceId: dev.body.id, type: 'remote-control', access: 'full' };
-    const load = (base, headers) => closedLoop({ base, method: 'POST', path: '/v1/sessions', body, headers, connections: P.intakeConnections, seconds: P.intakeSeconds, expect: 202 });
+    const load = (base, headers) =>
+      closedLoop({
+        base,
+        method: 'POST',
+        path: '/v1/sessions',
+        body,
+        headers,
+        connections: P.intakeConnections,
+        seconds: P.intakeSeconds,
+        expect: 202,
+      });
     // Warm both (JIT, connection pools, caches).
     await load(`http://127.0.0.1:${port}`, {});
     await load(stack.api.url, { authorization: `Bearer ${world.operatorKey}` });
@@ -48,7 +66,9 @@ export async function run(ctx) {
         errors: r.errors + a.errors,
         cpu: { real: cpuReal, bare: cpuBare },
       };
-      ctx.log(`  intake rep ${i + 1}/${P.reps}: ${round(r.rps, 0)} req/s against bare ${round(a.rps, 0)} req/s (ratio ${round(rep.ratio, 3)}); api ${cpuReal.server} cores, machine ${cpuReal.machineCores} cores`);
+      ctx.log(
+        `  intake rep ${i + 1}/${P.reps}: ${round(r.rps, 0)} req/s against bare ${round(a.rps, 0)} req/s (ratio ${round(rep.ratio, 3)}); api ${cpuReal.server} cores, machine ${cpuReal.machineCores} cores`,
+      );
       reps.push(rep);
       await sleep(1000);
     }

@@ -13,10 +13,25 @@ import { ProbeFleet } from './lib/probe-agents.mjs';
 import { percentiles, round } from './lib/stats.mjs';
 
 async function anchorLatency(ctx, prefix, rate, seconds) {
-  const p = new Proc('anchor-latency', process.execPath, [
-    join(ROOT, 'bench/anchors/bullmq.mjs'), 'latency', '--redis', ctx.redisUrl, '--prefix', prefix,
-    '--rate', String(rate), '--seconds', String(seconds), '--concurrency', '64',
-  ], { logFile: join(ctx.logDir, 'anchor-latency.log') });
+  const p = new Proc(
+    'anchor-latency',
+    process.execPath,
+    [
+      join(ROOT, 'bench/anchors/bullmq.mjs'),
+      'latency',
+      '--redis',
+      ctx.redisUrl,
+      '--prefix',
+      prefix,
+      '--rate',
+      String(rate),
+      '--seconds',
+      String(seconds),
+      '--concurrency',
+      '64',
+    ],
+    { logFile: join(ctx.logDir, 'anchor-latency.log') },
+  );
   const r = await p.done;
   if (r.code !== 0) throw new Error(`anchor latency failed:\n${p.tail()}`);
   return JSON.parse(p.stdout.trim().split('\n').pop());
@@ -40,7 +55,12 @@ async function stageBreakdown(stack, accepted, probes) {
     if (!t.has(r.session_id)) t.set(r.session_id, {});
     t.get(r.session_id)[r.outcome] = Number(r.at);
   }
-  const stages = { acceptedToValidating: [], validatingToPushingSettings: [], pushingSettingsToAwaitingConsent: [], awaitingConsentToStartArrival: [] };
+  const stages = {
+    acceptedToValidating: [],
+    validatingToPushingSettings: [],
+    pushingSettingsToAwaitingConsent: [],
+    awaitingConsentToStartArrival: [],
+  };
   for (const [id, at] of accepted) {
     const x = t.get(id);
     const arrived = probes.sessions.get(id)?.startArrivedAt;
@@ -54,7 +74,10 @@ async function stageBreakdown(stack, accepted, probes) {
   // One session's audit timeline, ms after its 202, as an example.
   const [id, at] = [...accepted].find(([sid]) => t.has(sid)) ?? [];
   if (id) {
-    const events = await stack.q(`SELECT seq, outcome, extract(epoch FROM occurred_at) * 1000 AS at FROM audit_events WHERE session_id = $1 ORDER BY seq`, [id]);
+    const events = await stack.q(
+      `SELECT seq, outcome, extract(epoch FROM occurred_at) * 1000 AS at FROM audit_events WHERE session_id = $1 ORDER BY seq`,
+      [id],
+    );
     out.exampleTimeline = events.map((e) => [e.outcome, round(Number(e.at) - at, 1)]);
     out.exampleTimeline.push(['start_session arrived', round(probes.sessions.get(id).startArrivedAt - at, 1)]);
   }
@@ -88,7 +111,11 @@ export async function run(ctx) {
         const anchor = await anchorLatency(ctx, `${stack.prefix}anchor${i}r${rate}`, rate, Math.min(P.latencySeconds, 20));
         const accepted = new Map();
         const pump = new SessionPump({
-          api: stack.api.url, key: world.operatorKey, db: stack.db, devices, ratePerSecond: rate,
+          api: stack.api.url,
+          key: world.operatorKey,
+          db: stack.db,
+          devices,
+          ratePerSecond: rate,
           onAccepted: (id, at) => accepted.set(id, at),
         });
         const cpu = await cpuMeter({ api: stack.api.proc, worker: stack.worker, redis: ctx.redisProc }, { postgres: stack.pgCpu() });
@@ -122,8 +149,15 @@ export async function run(ctx) {
           pump: { ...pump.counts, terminal: pump.terminal },
           agentErrors: probes.errors.splice(0).slice(0, 5),
         };
-        ctx.log(`  latency rep ${i + 1}/${P.reps} at ${rate}/s (achieved ${round(rep.achievedRate, 0)}/s, ticks without a free device ${pump.counts.noFreeDevice}): p50 ${round(pct.p50, 2)} p95 ${round(pct.p95, 2)} p99 ${round(pct.p99, 2)} ms over ${samples.length} sessions (anchor p50 ${round(anchor.p50, 2)} p99 ${round(anchor.p99, 2)} ms)`);
-        ctx.log(`    stages p50/p99 ms: ${Object.entries(stages).filter(([k]) => k !== 'exampleTimeline').map(([k, v]) => `${k} ${round(v.p50, 1)}/${round(v.p99, 1)}`).join(', ')}`);
+        ctx.log(
+          `  latency rep ${i + 1}/${P.reps} at ${rate}/s (achieved ${round(rep.achievedRate, 0)}/s, ticks without a free device ${pump.counts.noFreeDevice}): p50 ${round(pct.p50, 2)} p95 ${round(pct.p95, 2)} p99 ${round(pct.p99, 2)} ms over ${samples.length} sessions (anchor p50 ${round(anchor.p50, 2)} p99 ${round(anchor.p99, 2)} ms)`,
+        );
+        ctx.log(
+          `    stages p50/p99 ms: ${Object.entries(stages)
+            .filter(([k]) => k !== 'exampleTimeline')
+            .map(([k, v]) => `${k} ${round(v.p50, 1)}/${round(v.p99, 1)}`)
+            .join(', ')}`,
+        );
         reps.push(rep);
         probes.sessions.clear();
       }

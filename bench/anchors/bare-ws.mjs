@@ -12,8 +12,16 @@ const { positionals, values: o } = parseArgs({
   options: { port: { type: 'string' }, count: { type: 'string', default: '1000' }, heartbeat: { type: 'string', default: '30' } },
 });
 const presence = {
-  agentVersion: '1.0.0', osFamily: 'windows', osBuild: '10.0.22631', fqdn: null, domainJoined: false, domain: null,
-  loggedOnUser: 'user1', locked: false, localAdministrators: [], appliedSettingsHash: null,
+  agentVersion: '1.0.0',
+  osFamily: 'windows',
+  osBuild: '10.0.22631',
+  fqdn: null,
+  domainJoined: false,
+  domain: null,
+  loggedOnUser: 'user1',
+  locked: false,
+  localAdministrators: [],
+  appliedSettingsHash: null,
 };
 
 if (positionals[0] === 'server') {

@@ -23,7 +23,12 @@ const mode = positionals[0];
 const u = new URL(o.redis);
 const connection = { host: u.hostname, port: Number(u.port || 6379), maxRetriesPerRequest: null };
 // The same options rcflow gives every job (libs/jobs/src/jobs.ts defaultJobOptions, with its defaults).
-const jobOpts = { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 604800 } };
+const jobOpts = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: 3600 },
+  removeOnFail: { age: 604800 },
+};
 const now = () => performance.timeOrigin + performance.now();
 const name = `anchor-${mode}`;
 const queue = new Queue(name, { connection, prefix: o.prefix, defaultJobOptions: jobOpts });
@@ -37,7 +42,12 @@ async function drain() {
   let t0 = 0;
   let finish;
   const finished = new Promise((r) => (finish = r));
-  const worker = new Worker(name, async () => undefined, { connection, prefix: o.prefix, concurrency: Number(o.concurrency), autorun: false });
+  const worker = new Worker(name, async () => undefined, {
+    connection,
+    prefix: o.prefix,
+    concurrency: Number(o.concurrency),
+    autorun: false,
+  });
   worker.on('completed', () => {
     if (++done === n) finish(now());
   });
@@ -72,7 +82,10 @@ async function latency() {
   await new Promise((r) => setTimeout(r, 500));
   await worker.close();
   // A job may start before add() resolves on this side: those count as 0.
-  const s = [...addedAt].filter(([id]) => startedAt.has(id)).map(([id, a]) => Math.max(0, startedAt.get(id) - a)).sort((a, b) => a - b);
+  const s = [...addedAt]
+    .filter(([id]) => startedAt.has(id))
+    .map(([id, a]) => Math.max(0, startedAt.get(id) - a))
+    .sort((a, b) => a - b);
   const q = (p) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)];
   return { mode, rate, seconds, samples: s.length, p50: q(0.5), p95: q(0.95), p99: q(0.99) };
 }

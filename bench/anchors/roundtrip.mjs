@@ -14,7 +14,9 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { cpuSecondsOfPids } from '../lib/proc.mjs';
 
-const { values: o } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, pg: { type: 'string' }, conns: { type: 'string', default: '16' } } });
+const { values: o } = parseArgs({
+  options: { seconds: { type: 'string', default: '5' }, pg: { type: 'string' }, conns: { type: 'string', default: '16' } },
+});
 const seconds = Number(o.seconds);
 const conns = Number(o.conns);
 const now = () => performance.now();
@@ -25,7 +27,11 @@ async function measure(fn) {
   const n = await fn(t0 + seconds * 1000);
   const el = (now() - t0) / 1000;
   const c = process.cpuUsage(c0);
-  return { perSecond: Math.round(n / el), cpuMicrosPerOp: Math.round((c.user + c.system) / n * 10) / 10, cpuCores: Math.round(((c.user + c.system) / 1e6 / el) * 100) / 100 };
+  return {
+    perSecond: Math.round(n / el),
+    cpuMicrosPerOp: Math.round(((c.user + c.system) / n) * 10) / 10,
+    cpuCores: Math.round(((c.user + c.system) / 1e6 / el) * 100) / 100,
+  };
 }
 
 async function tcp(port = null) {
@@ -39,16 +45,18 @@ async function tcp(port = null) {
   const r = await measure(async (end) => {
     let n = 0;
     await Promise.all(
-      Array.from({ length: conns }, () =>
-        new Promise((resolve) => {
-          const s = net.connect(port, '127.0.0.1', () => s.write(msg));
-          s.setNoDelay(true);
-          s.on('data', () => {
-            n++;
-            if (now() < end) s.write(msg);
-            else s.end(resolve);
-          });
-        }),
+      Array.from(
+        { length: conns },
+        () =>
+          new Promise((resolve) => {
+            const s = net.connect(port, '127.0.0.1', () => s.write(msg));
+            s.setNoDelay(true);
+            s.on('data', () => {
+              n++;
+              if (now() < end) s.write(msg);
+              else s.end(resolve);
+            });
+          }),
       ),
     );
     return n;
@@ -58,13 +66,20 @@ async function tcp(port = null) {
 }
 
 async function tcpCrossProcess() {
-  const echo = spawn(process.execPath, ['-e', `const s = require('node:net').createServer((c) => c.on('data', (d) => c.write(d)));
-    s.listen(0, '127.0.0.1', () => console.log(s.address().port));`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const echo = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const s = require('node:net').createServer((c) => c.on('data', (d) => c.write(d)));
+    s.listen(0, '127.0.0.1', () => console.log(s.address().port));`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const port = Number(await new Promise((r) => echo.stdout.once('data', (d) => r(String(d).trim()))));
   const s0 = cpuSecondsOfPids([echo.pid]);
   const r = await tcp(port);
   const n = r.perSecond * seconds;
-  r.serverCpuMicrosPerOp = Math.round(((cpuSecondsOfPids([echo.pid]) - s0) * 1e6) / n * 10) / 10;
+  r.serverCpuMicrosPerOp = Math.round((((cpuSecondsOfPids([echo.pid]) - s0) * 1e6) / n) * 10) / 10;
   echo.kill();
   return r;
 }

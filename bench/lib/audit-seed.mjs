@@ -52,7 +52,11 @@ async function main() {
   const sessions = Math.ceil(o.rows / STEPS.length);
   const first = Math.floor((o.part * sessions) / o.parts);
   const end = Math.floor(((o.part + 1) * sessions) / o.parts);
-  const events = copyIn(o.url, 'audit_events', 'stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id, device_id, viewer_id, ticket_ref, reason, data, prev_hash, hash');
+  const events = copyIn(
+    o.url,
+    'audit_events',
+    'stream, seq, occurred_at, actor_id, actor_kind, action, outcome, session_id, device_id, viewer_id, ticket_ref, reason, data, prev_hash, hash',
+  );
   const heads = copyIn(o.url, 'audit_stream_heads', 'stream, seq, hash');
   let lines = '';
   let headLines = '';
@@ -67,9 +71,18 @@ async function main() {
     let prev = GENESIS_HASH;
     for (let i = 0; i < n; i++) {
       const e = {
-        stream, seq: i + 1, occurredAt: new Date(Math.floor(start) + i * 20), actorId: i === 0 ? viewer : null,
-        actorKind: i === 0 ? 'principal' : 'system', action: `session.${STEPS[i]}`, outcome: STEPS[i], sessionId, deviceId: device,
-        viewerId: viewer, ticketRef: null, reason: null,
+        stream,
+        seq: i + 1,
+        occurredAt: new Date(Math.floor(start) + i * 20),
+        actorId: i === 0 ? viewer : null,
+        actorKind: i === 0 ? 'principal' : 'system',
+        action: `session.${STEPS[i]}`,
+        outcome: STEPS[i],
+        sessionId,
+        deviceId: device,
+        viewerId: viewer,
+        ticketRef: null,
+        reason: null,
         data: i === 0 ? { type: 'remote-control', access: 'full', version: 1 } : { from: STEPS[i - 1], to: STEPS[i], version: i + 1 },
         prevHash: prev,
       };

@@ -12,7 +12,7 @@ const bump = (m, k) => (m[k] = (m[k] ?? 0) + 1);
 const pg = require(require.resolve('pg', { paths: [root] }));
 const query = pg.Client.prototype.query;
 pg.Client.prototype.query = function patchedQuery(config, ...rest) {
-  const text = typeof config === 'string' ? config : config?.text ?? '';
+  const text = typeof config === 'string' ? config : (config?.text ?? '');
   bump(counts.pg, text.replace(/\s+/g, ' ').trim().slice(0, 70));
   counts.pgTotal++;
   return query.call(this, config, ...rest);

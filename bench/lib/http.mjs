@@ -48,7 +48,10 @@ export function request(base, method, path, { body, headers = {}, agent, timeout
 /** A client bound to a base URL and an API key. */
 export function client(base, key, agent = keepAliveAgent()) {
   const headers = key ? { authorization: `Bearer ${key}` } : {};
-  const call = (method) => (path, body, extra = {}) => request(base, method, path, { body, headers: { ...headers, ...extra }, agent });
+  const call =
+    (method) =>
+    (path, body, extra = {}) =>
+      request(base, method, path, { body, headers: { ...headers, ...extra }, agent });
   return { base, agent, get: call('GET'), post: call('POST'), put: call('PUT'), del: call('DELETE') };
 }
 

@@ -50,7 +50,9 @@ export class ProbeFleet {
   }
 
   async connect(agent) {
-    const ws = new WebSocket(`${this.base.replace(/^http/, 'ws')}/v1/agent/ws`, { headers: { authorization: `Bearer ${agent.credential}` } });
+    const ws = new WebSocket(`${this.base.replace(/^http/, 'ws')}/v1/agent/ws`, {
+      headers: { authorization: `Bearer ${agent.credential}` },
+    });
     agent.ws = ws;
     const send = (frame) => ws.send(JSON.stringify({ v: 1, ...frame }));
     const welcomed = new Promise((resolve, reject) => {
@@ -61,7 +63,10 @@ export class ProbeFleet {
         const m = JSON.parse(data.toString());
         switch (m.type) {
           case 'welcome':
-            agent.heartbeat = setInterval(() => send({ type: 'heartbeat', presence: presence(agent.i, agent.applied) }), m.heartbeatSeconds * 1000);
+            agent.heartbeat = setInterval(
+              () => send({ type: 'heartbeat', presence: presence(agent.i, agent.applied) }),
+              m.heartbeatSeconds * 1000,
+            );
             resolve();
             break;
           case 'apply_settings': {
@@ -73,7 +78,12 @@ export class ProbeFleet {
           case 'start_session': {
             const s = this.session(m.sessionId);
             s.startArrivedAt = arrived;
-            send({ type: 'session_started', commandId: m.commandId, sessionId: m.sessionId, connect: { host: agent.hostname, port: 5938 } });
+            send({
+              type: 'session_started',
+              commandId: m.commandId,
+              sessionId: m.sessionId,
+              connect: { host: agent.hostname, port: 5938 },
+            });
             break;
           }
           case 'end_session':

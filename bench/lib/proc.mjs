@@ -52,7 +52,8 @@ export class Proc {
         this.exited = { code, signal };
         started.delete(this);
         log?.end();
-        for (const w of this.waiters) w.reject(new Error(`${name} exited (${code ?? signal}) before printing ${w.re}; last lines:\n${this.tail()}`));
+        for (const w of this.waiters)
+          w.reject(new Error(`${name} exited (${code ?? signal}) before printing ${w.re}; last lines:\n${this.tail()}`));
         resolve(this.exited);
       });
     });
@@ -73,7 +74,10 @@ export class Proc {
     if (this.exited) return Promise.reject(new Error(`${this.name} already exited; last lines:\n${this.tail()}`));
     return new Promise((resolve, reject) => {
       const w = { re, resolve: (l) => (clear(), resolve(l)), reject: (e) => (clear(), reject(e)) };
-      const timer = setTimeout(() => w.reject(new Error(`${this.name}: no line matching ${re} within ${timeoutMs} ms; last lines:\n${this.tail()}`)), timeoutMs);
+      const timer = setTimeout(
+        () => w.reject(new Error(`${this.name}: no line matching ${re} within ${timeoutMs} ms; last lines:\n${this.tail()}`)),
+        timeoutMs,
+      );
       const clear = () => {
         clearTimeout(timer);
         this.waiters = this.waiters.filter((x) => x !== w);
@@ -212,7 +216,12 @@ export async function cpuMeter(procs, groups = {}) {
     out.benchDriver = r2((self.user + self.system) / 1e6 / secs);
     const cores = cpus().length;
     out.machineCores = r2(((m1.busy - m0.busy) / (m1.total - m0.total)) * cores);
-    out.other = r2(out.machineCores - Object.values(out).slice(0, -1).reduce((a, b) => a + (b ?? 0), 0));
+    out.other = r2(
+      out.machineCores -
+        Object.values(out)
+          .slice(0, -1)
+          .reduce((a, b) => a + (b ?? 0), 0),
+    );
     return out;
   };
 }

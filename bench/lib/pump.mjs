@@ -117,7 +117,11 @@ export class SessionPump {
     let lastSlow = 0;
     while (!this.stopped) {
       const rows = [];
-      const q = (sql, params) => this.db.query(sql, params).then((r) => rows.push(...r.rows), (err) => console.error(`  poll: ${err.message}`));
+      const q = (sql, params) =>
+        this.db.query(sql, params).then(
+          (r) => rows.push(...r.rows),
+          (err) => console.error(`  poll: ${err.message}`),
+        );
       if (this.outstanding.size) await q(`SELECT id, state FROM sessions WHERE state = 'active'`);
       if (Date.now() - lastSlow > 1000) {
         lastSlow = Date.now();

@@ -29,10 +29,12 @@ export async function adminQuery(sql, params = []) {
 /** A private redis-server for the whole run (no persistence, noeviction, loopback only). */
 export async function startRedis(dir, logDir) {
   const port = await freePort();
-  const p = new Proc('redis', 'redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--maxmemory-policy', 'noeviction', '--dir', dir,
-  ], { logFile: join(logDir, 'redis.log') });
+  const p = new Proc(
+    'redis',
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', '--dir', dir],
+    { logFile: join(logDir, 'redis.log') },
+  );
   await p.waitFor(/Ready to accept connections/, 10_000);
   return { proc: p, port, url: `redis://127.0.0.1:${port}` };
 }
@@ -88,7 +90,9 @@ export class Stack {
 
   /** Pids of rcflow's PostgreSQL backends on this benchmark's database (pools keep them open; the driver's own are left out). */
   async pgPids() {
-    const rows = await this.q(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name <> 'rcflow-bench-driver'`);
+    const rows = await this.q(
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name <> 'rcflow-bench-driver'`,
+    );
     return rows.map((r) => r.pid);
   }
 
@@ -129,9 +133,25 @@ export class Stack {
   /** Starts one simulator process for agents PREFIX-first … PREFIX-(first+n-1); resolves once all are connected. */
   async startSimulator({ first, n, index = 0, prefix = 'SIM', enrolToken, stateDir, readyTimeoutMs = 600_000 }) {
     const args = [
-      dist('apps/agent/src/simulator.js'), '--server', this.api.url, '--count', String(n), '--prefix', prefix,
-      '--first-index', String(first), '--consent-accept', '1', '--consent-deny', '0', '--consent-timeout', '0',
-      '--latency-ms', '0', '--status-seconds', '5',
+      dist('apps/agent/src/simulator.js'),
+      '--server',
+      this.api.url,
+      '--count',
+      String(n),
+      '--prefix',
+      prefix,
+      '--first-index',
+      String(first),
+      '--consent-accept',
+      '1',
+      '--consent-deny',
+      '0',
+      '--consent-timeout',
+      '0',
+      '--latency-ms',
+      '0',
+      '--status-seconds',
+      '5',
     ];
     if (enrolToken) args.push('--enrol', enrolToken);
     if (stateDir) args.push('--state-file', join(stateDir, `${prefix}-${index}.json`));
@@ -212,7 +232,8 @@ export class Stack {
         continue;
       }
       for (const line of text.split('\n')) {
-        if (/"level":"(warn|error|fatal)"|\b(WARN|ERROR|FATAL)\b/.test(line) && out.length < max) out.push(`${name}: ${line.slice(0, 400)}`);
+        if (/"level":"(warn|error|fatal)"|\b(WARN|ERROR|FATAL)\b/.test(line) && out.length < max)
+          out.push(`${name}: ${line.slice(0, 400)}`);
       }
     }
     return out;
@@ -224,7 +245,10 @@ export class Stack {
     this.ctx.problems[this.tag] = this.logProblems();
     await this.db?.end().catch(() => undefined);
     if (process.env.BENCH_KEEP_DB === '1') this.ctx.log(`  kept database ${this.dbName} (BENCH_KEEP_DB=1; drop it yourself)`);
-    else await adminQuery(`DROP DATABASE IF EXISTS ${this.dbName} WITH (FORCE)`).catch((e) => console.error(`drop ${this.dbName}: ${e.message}`));
+    else
+      await adminQuery(`DROP DATABASE IF EXISTS ${this.dbName} WITH (FORCE)`).catch((e) =>
+        console.error(`drop ${this.dbName}: ${e.message}`),
+      );
     if (redis) await deleteKeys(redis, `${this.prefix}*`);
   }
 }

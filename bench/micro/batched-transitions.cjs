@@ -25,15 +25,34 @@ async function requests(c) {
   return ids.map((id, i) => ({
     session: { id, state: 'requested', version: 0, deviceId: deviceIds[i], viewerId: principalId, ticketRef: null, head: null },
     actor: { id: null, kind: 'system' },
-    steps: [{ to: 'validating' }, { to: 'eligible', data: { consentRule: 'not_required' }, patch: { consentRule: 'not_required', settingsHash: 'abc' } }, { to: 'pushing_settings' }],
-    effects: ALSO ? [{ kind: 'decision', eligible: true, consentRule: 'not_required', checks: JSON.parse(checks), facts: { device: { id: deviceIds[i] } } }] : [],
+    steps: [
+      { to: 'validating' },
+      { to: 'eligible', data: { consentRule: 'not_required' }, patch: { consentRule: 'not_required', settingsHash: 'abc' } },
+      { to: 'pushing_settings' },
+    ],
+    effects: ALSO
+      ? [
+          {
+            kind: 'decision',
+            eligible: true,
+            consentRule: 'not_required',
+            checks: JSON.parse(checks),
+            facts: { device: { id: deviceIds[i] } },
+          },
+        ]
+      : [],
   }));
 }
 
 /** Statements as the library would send them, captured without a database. */
 async function statements(reqs, k) {
   const stmts = [];
-  const capture = { query: async (text, values) => { stmts.push({ text, values }); return []; } };
+  const capture = {
+    query: async (text, values) => {
+      stmts.push({ text, values });
+      return [];
+    },
+  };
   if (k === 0) for (const req of reqs) await applyTransitionBatch(capture, KEY, [req]);
   else for (let i = 0; i < reqs.length; i += k) await applyTransitionBatch(capture, KEY, reqs.slice(i, i + k));
   return stmts;
@@ -47,19 +66,24 @@ async function round(setup, clients, k) {
   const cpu = () => clients.reduce((sum, c) => sum + cpuMs(c.pid), 0);
   const [b0, c0, t0] = [cpu(), process.cpuUsage(), process.hrtime.bigint()];
   let applied = 0;
-  await Promise.all(clients.map(async (c, lane) => {
-    for (const { text, values } of lanes[lane]) {
-      const name = `bench_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
-      const { rows } = await c.query({ name, text, values });
-      applied += rows.length;
-    }
-  }));
+  await Promise.all(
+    clients.map(async (c, lane) => {
+      for (const { text, values } of lanes[lane]) {
+        const name = `bench_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+        const { rows } = await c.query({ name, text, values });
+        applied += rows.length;
+      }
+    }),
+  );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const client = process.cpuUsage(c0);
   if (applied !== N) throw new Error(`${applied} of ${N} transitions applied`);
   return {
-    mode: k === 0 ? 'one per statement' : `K=${k} per statement`, connections: clients.length, also: ALSO,
-    transitionsPerSecond: Math.round(N / seconds), backendUsPerTransition: Math.round(((cpu() - b0) * 1000) / N),
+    mode: k === 0 ? 'one per statement' : `K=${k} per statement`,
+    connections: clients.length,
+    also: ALSO,
+    transitionsPerSecond: Math.round(N / seconds),
+    backendUsPerTransition: Math.round(((cpu() - b0) * 1000) / N),
     clientUsPerTransition: Math.round((client.user + client.system) / N),
   };
 }
@@ -67,9 +91,20 @@ async function round(setup, clients, k) {
 withScratchDatabase('batched', async (url) => {
   const setup = await connect(url);
   const pool = await Promise.all(Array.from({ length: 16 }, () => connect(url)));
-  const plan = [[0, 16], [0, 1], [8, 1], [32, 1], [64, 1], [8, 4], [32, 4]];
+  const plan = [
+    [0, 16],
+    [0, 1],
+    [8, 1],
+    [32, 1],
+    [64, 1],
+    [8, 4],
+    [32, 4],
+  ];
   for (let rep = 0; rep < 2; rep++) {
     for (const [k, conns] of plan) console.log(JSON.stringify(await round(setup, pool.slice(0, conns), k)));
   }
   await Promise.all([setup, ...pool].map((c) => c.end()));
-}).catch((err) => { console.error(err); process.exit(1); });
+}).catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -35,7 +35,9 @@ async function withScratchDatabase(tag, fn) {
   await admin.query(`CREATE DATABASE ${db}`);
   try {
     execFileSync(process.execPath, [join(ROOT, 'dist/apps/api/src/cli.js'), 'migrate'], {
-      env: { ...process.env, DATABASE_URL: u.toString(), AUDIT_HMAC_KEY: KEY, LOG_LEVEL: 'error' }, stdio: 'ignore' });
+      env: { ...process.env, DATABASE_URL: u.toString(), AUDIT_HMAC_KEY: KEY, LOG_LEVEL: 'error' },
+      stdio: 'ignore',
+    });
     await fn(u.toString());
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
@@ -46,13 +48,18 @@ async function withScratchDatabase(tag, fn) {
 /** n sessions in `requested` at version 0, one device each (a device holds one controlling session), with genesis heads. */
 async function requestedSessions(c, n) {
   const ids = Array.from({ length: n }, () => randomUUID());
-  const { rows: [p] } = await c.query(`INSERT INTO principals (name, kind) VALUES ('u-' || gen_random_uuid(), 'user') RETURNING id`);
+  const {
+    rows: [p],
+  } = await c.query(`INSERT INTO principals (name, kind) VALUES ('u-' || gen_random_uuid(), 'user') RETURNING id`);
   const { rows: devices } = await c.query(
-    `INSERT INTO devices (hostname, os_family) SELECT 'h-' || gen_random_uuid(), 'windows' FROM generate_series(1, $1) RETURNING id`, [n]);
+    `INSERT INTO devices (hostname, os_family) SELECT 'h-' || gen_random_uuid(), 'windows' FROM generate_series(1, $1) RETURNING id`,
+    [n],
+  );
   await c.query(
     `INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, state, state_changed_at, version)
      SELECT u.id, u.device, $1, $1, 'remote-control', 'full', 'requested', now(), 0 FROM unnest($2::uuid[], $3::uuid[]) u(id, device)`,
-    [p.id, ids, devices.map((d) => d.id)]);
+    [p.id, ids, devices.map((d) => d.id)],
+  );
   return { ids, deviceIds: devices.map((d) => d.id), principalId: p.id };
 }
 

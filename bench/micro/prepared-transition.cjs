@@ -17,13 +17,20 @@ const N = Number(process.env.N || 2000);
 async function round(c, pid, mode) {
   const { ids, deviceIds, principalId } = await requestedSessions(c, N);
   const stmts = [];
-  const capture = { query: async (text, values) => { stmts.push([text, values]); return []; } };
+  const capture = {
+    query: async (text, values) => {
+      stmts.push([text, values]);
+      return [];
+    },
+  };
   for (const [i, id] of ids.entries()) {
-    await applyTransitionBatch(capture, KEY, [{
-      session: { id, state: 'requested', version: 0, deviceId: deviceIds[i], viewerId: principalId, ticketRef: null, head: null },
-      actor: { id: null, kind: 'system' },
-      steps: [{ to: 'validating' }, { to: 'eligible', patch: { consentRule: 'not_required' } }, { to: 'pushing_settings' }],
-    }]);
+    await applyTransitionBatch(capture, KEY, [
+      {
+        session: { id, state: 'requested', version: 0, deviceId: deviceIds[i], viewerId: principalId, ticketRef: null, head: null },
+        actor: { id: null, kind: 'system' },
+        steps: [{ to: 'validating' }, { to: 'eligible', patch: { consentRule: 'not_required' } }, { to: 'pushing_settings' }],
+      },
+    ]);
   }
   const name = `bench_${createHash('sha1').update(stmts[0][0]).digest('hex').slice(0, 16)}`;
   const [b0, c0, t0] = [cpuMs(pid), process.cpuUsage(), process.hrtime.bigint()];
@@ -33,11 +40,19 @@ async function round(c, pid, mode) {
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const client = process.cpuUsage(c0);
-  return { mode, perSecond: Math.round(N / seconds), backendUs: Math.round(((cpuMs(pid) - b0) * 1000) / N), clientUs: Math.round((client.user + client.system) / N) };
+  return {
+    mode,
+    perSecond: Math.round(N / seconds),
+    backendUs: Math.round(((cpuMs(pid) - b0) * 1000) / N),
+    clientUs: Math.round((client.user + client.system) / N),
+  };
 }
 
 withScratchDatabase('prepared', async (url) => {
   const c = await connect(url);
   for (const mode of ['unnamed', 'named', 'unnamed', 'named']) console.log(JSON.stringify(await round(c, c.pid, mode)));
   await c.end();
-}).catch((err) => { console.error(err); process.exit(1); });
+}).catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -83,10 +83,25 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
   /** Answers settings and consent like a cooperative agent, from the frame index `from` on. */
   const cooperate = async (agent: RawAgent, sessionId: string, consent: 'granted' | 'denied' | 'timed_out' = 'granted', from = 0) => {
     const apply = agent.received.slice(from).find((m) => m.type === 'apply_settings');
-    if (apply?.type === 'apply_settings') agent.send({ v: 1, type: 'settings_applied', commandId: apply.commandId, versionHash: apply.versionHash });
+    if (apply?.type === 'apply_settings')
+      agent.send({ v: 1, type: 'settings_applied', commandId: apply.commandId, versionHash: apply.versionHash });
     const start = await agent.next('start_session', 15_000, from);
-    agent.send({ v: 1, type: 'consent', commandId: start.commandId, sessionId, outcome: consent, answeredBy: consent === 'timed_out' ? null : 'CONTOSO\\carol' });
-    if (consent === 'granted') agent.send({ v: 1, type: 'session_started', commandId: start.commandId, sessionId, connect: { host: 'pc.contoso.test', port: 5938 } });
+    agent.send({
+      v: 1,
+      type: 'consent',
+      commandId: start.commandId,
+      sessionId,
+      outcome: consent,
+      answeredBy: consent === 'timed_out' ? null : 'CONTOSO\\carol',
+    });
+    if (consent === 'granted')
+      agent.send({
+        v: 1,
+        type: 'session_started',
+        commandId: start.commandId,
+        sessionId,
+        connect: { host: 'pc.contoso.test', port: 5938 },
+      });
     return start;
   };
 
@@ -110,9 +125,16 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     expect((await enrol(admin, 'rce_00000000-0000-4000-8000-000000000000.' + 'x'.repeat(43), 'AG-X')).status).toBe(401);
     expect((await enrol(admin, t, 'bad host name!')).status).toBe(400);
 
-    const refusals = await stack.ds.query(`SELECT data->>'reason' AS reason FROM audit_events WHERE action = 'agent.enrolment' AND outcome = 'refused'`);
+    const refusals = await stack.ds.query(
+      `SELECT data->>'reason' AS reason FROM audit_events WHERE action = 'agent.enrolment' AND outcome = 'refused'`,
+    );
     expect(refusals.map((r: { reason: string }) => r.reason)).toEqual(
-      expect.arrayContaining(['enrolment token already used', 'enrolment token expired', 'enrolment token revoked', 'unknown enrolment token']),
+      expect.arrayContaining([
+        'enrolment token already used',
+        'enrolment token expired',
+        'enrolment token revoked',
+        'unknown enrolment token',
+      ]),
     );
   });
 
@@ -138,7 +160,9 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     await stack.ds.query(`UPDATE devices SET last_heartbeat_at = now() - interval '1 hour' WHERE id = $1`, [deviceId]);
     agent.send({ v: 1, type: 'heartbeat', presence: presence() });
     await waitUntil(
-      async () => (await stack.ds.query(`SELECT last_heartbeat_at > now() - interval '1 minute' AS fresh FROM devices WHERE id = $1`, [deviceId]))[0].fresh,
+      async () =>
+        (await stack.ds.query(`SELECT last_heartbeat_at > now() - interval '1 minute' AS fresh FROM devices WHERE id = $1`, [deviceId]))[0]
+          .fresh,
       5000,
       'the batched heartbeat',
     );
@@ -151,7 +175,12 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     const apply = await agent.next('apply_settings');
     expect(apply.settings.permittedViewers).toEqual(['HELPDESK']);
     const start = await cooperate(agent, s.body.id);
-    expect(start).toMatchObject({ viewer: 'alice', sessionType: 'remote-control', access: 'full', consent: { rule: 'prompt_user', onTimeout: 'deny' } });
+    expect(start).toMatchObject({
+      viewer: 'alice',
+      sessionType: 'remote-control',
+      access: 'full',
+      consent: { rule: 'prompt_user', onTimeout: 'deny' },
+    });
     expect(start.notification).toEqual({ taskbarIcon: true, connectionBar: true, audibleSignal: 'begin_end' });
     await sessionReaches(alice, s.body.id, ['active']);
     const active = (await alice.get(`/v1/sessions/${s.body.id}`)).body;
@@ -163,9 +192,17 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     agent.send({ v: 1, type: 'settings_applied', commandId: apply.commandId, versionHash: apply.versionHash });
     agent.send({ v: 1, type: 'session_started', commandId: start.commandId, sessionId: s.body.id, connect: { host: 'x', port: 1 } });
     // Barrier: the API took both duplicates and handed them on, as it did the first answers.
-    await waitUntil(async () => (await answersTo(apply.commandId)) > applyAnswers && (await answersTo(start.commandId)) > startAnswers, 10_000, 'the duplicates to reach the bus');
+    await waitUntil(
+      async () => (await answersTo(apply.commandId)) > applyAnswers && (await answersTo(start.commandId)) > startAnswers,
+      10_000,
+      'the duplicates to reach the bus',
+    );
     const after = (await alice.get(`/v1/sessions/${s.body.id}`)).body;
-    expect({ version: after.version, state: after.state, events: after.timeline.length }).toEqual({ version: before.version, state: 'active', events: before.timeline.length });
+    expect({ version: after.version, state: after.state, events: after.timeline.length }).toEqual({
+      version: before.version,
+      state: 'active',
+      events: before.timeline.length,
+    });
 
     // The viewer's token works once.
     const vt = await alice.post(`/v1/sessions/${s.body.id}/viewer-token`);
@@ -185,7 +222,11 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
 
     // The agent now reports the applied version: no second push.
     agent.send({ v: 1, type: 'heartbeat', presence: presence({ appliedSettingsHash: apply.versionHash }) });
-    await waitUntil(async () => (await admin.get(`/v1/devices/${deviceId}`)).body.appliedSettingsHash === apply.versionHash, 5000, 'applied hash');
+    await waitUntil(
+      async () => (await admin.get(`/v1/devices/${deviceId}`)).body.appliedSettingsHash === apply.versionHash,
+      5000,
+      'applied hash',
+    );
     const from = agent.received.length;
     const s2 = await alice.post('/v1/sessions', { deviceId, type: 'remote-control', access: 'view' });
     await cooperate(agent, s2.body.id, 'granted', from);
@@ -199,10 +240,20 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     await sessionReaches(alice, s2.body.id, ['ended']);
     // Nothing the duplicates above could have done later shows in the first session's history either.
     expect((await alice.get(`/v1/sessions/${s.body.id}`)).body.timeline.map((e: { state: string }) => e.state)).toEqual([
-      'requested', 'validating', 'eligible', 'pushing_settings', 'awaiting_consent', 'active', 'ended',
+      'requested',
+      'validating',
+      'eligible',
+      'pushing_settings',
+      'awaiting_consent',
+      'active',
+      'ended',
     ]);
     const ended = (await alice.get(`/v1/sessions/${s2.body.id}`)).body;
-    expect(ended.timeline.at(-1)).toMatchObject({ state: 'ended', actor: { kind: 'agent', id: deviceId }, data: expect.objectContaining({ by: 'user' }) });
+    expect(ended.timeline.at(-1)).toMatchObject({
+      state: 'ended',
+      actor: { kind: 'agent', id: deviceId },
+      data: expect.objectContaining({ by: 'user' }),
+    });
     expect(ended.durationSeconds).not.toBeNull();
   });
 
@@ -290,10 +341,24 @@ describe('agent channel (two api processes, a worker, raw WebSocket agents)', ()
     await expectError({ v: 2, type: 'heartbeat', presence: presence() }, 'bad_version');
     await expectError({ v: 1, type: 'heartbeat', presence: { ...presence(), extra: 1 } }, 'bad_frame');
     await expectError({ v: 1, type: 'teleport' }, 'bad_frame');
-    await expectError({ v: 1, type: 'consent', commandId: 'never-sent', sessionId: '00000000-0000-4000-8000-000000000000', outcome: 'granted', answeredBy: null }, 'unknown_command');
+    await expectError(
+      {
+        v: 1,
+        type: 'consent',
+        commandId: 'never-sent',
+        sessionId: '00000000-0000-4000-8000-000000000000',
+        outcome: 'granted',
+        answeredBy: null,
+      },
+      'unknown_command',
+    );
     // Still served: a later frame on the same connection takes effect.
     agent.send({ v: 1, type: 'heartbeat', presence: presence({ loggedOnUser: 'CONTOSO\\after-errors' }) });
-    await waitUntil(async () => (await admin.get(`/v1/devices/${deviceId}`)).body.loggedOnUser === 'CONTOSO\\after-errors', 5000, 'the heartbeat after the errors');
+    await waitUntil(
+      async () => (await admin.get(`/v1/devices/${deviceId}`)).body.loggedOnUser === 'CONTOSO\\after-errors',
+      5000,
+      'the heartbeat after the errors',
+    );
     expect(agent.ws.readyState).toBe(agent.ws.OPEN);
   });
 

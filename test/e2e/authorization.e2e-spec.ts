@@ -37,7 +37,9 @@ describe('authorization at the API (api and worker processes, raw WebSocket agen
     bob = admin.as(world.keys.bob);
     bot = admin.as(world.keys.bot);
     const id = (await admin.post('/v1/principals', { name: 'audrey', kind: 'user' })).body.id;
-    expect((await admin.post('/v1/role-assignments', { principalId: id, role: 'read_only_auditor', collectionIds: [world.ids.desks] })).status).toBe(201);
+    expect(
+      (await admin.post('/v1/role-assignments', { principalId: id, role: 'read_only_auditor', collectionIds: [world.ids.desks] })).status,
+    ).toBe(201);
     auditor = admin.as((await admin.post('/v1/api-keys', { principalId: id, name: 'test' })).body.key);
   });
   afterAll(() =>
@@ -87,11 +89,15 @@ describe('authorization at the API (api and worker processes, raw WebSocket agen
     const ops = await mk('OPS', 'group');
     expect((await admin.put(`/v1/principals/${team}/members/${dave}`)).status).toBe(200);
     expect((await admin.put(`/v1/principals/${ops}/members/${team}`)).status).toBe(200);
-    expect((await admin.post('/v1/role-assignments', { principalId: ops, role: 'remote_tools_operator', collectionIds: [world.ids.desks] })).status).toBe(201);
+    expect(
+      (await admin.post('/v1/role-assignments', { principalId: ops, role: 'remote_tools_operator', collectionIds: [world.ids.desks] }))
+        .status,
+    ).toBe(201);
     const daveApi = admin.as((await admin.post('/v1/api-keys', { principalId: dave, name: 'test' })).body.key);
     const deviceId = await addDevice(admin, world.ids.desks, 'AZ-GROUPS');
     const dryRun = () => daveApi.post('/v1/eligibility/check', { deviceId, type: 'remote-control', access: 'full' });
-    const setDisabled = async (id: string, disabled: boolean) => expect((await admin.req('PATCH', `/v1/principals/${id}`, { disabled })).status).toBe(200);
+    const setDisabled = async (id: string, disabled: boolean) =>
+      expect((await admin.req('PATCH', `/v1/principals/${id}`, { disabled })).status).toBe(200);
     // The guard keeps a caller's grants for a few seconds: wait for the change, bounded.
     const becomes = (status: number, what: string) => waitUntil(async () => (await dryRun()).status === status, 20_000, what);
 
@@ -111,8 +117,21 @@ describe('authorization at the API (api and worker processes, raw WebSocket agen
     const apply = await agent.next('apply_settings');
     agent.send({ v: 1, type: 'settings_applied', commandId: apply.commandId, versionHash: apply.versionHash });
     const start = await agent.next('start_session');
-    agent.send({ v: 1, type: 'consent', commandId: start.commandId, sessionId: s.body.id, outcome: 'granted', answeredBy: 'CONTOSO\\carol' });
-    agent.send({ v: 1, type: 'session_started', commandId: start.commandId, sessionId: s.body.id, connect: { host: 'pc.contoso.test', port: 5938 } });
+    agent.send({
+      v: 1,
+      type: 'consent',
+      commandId: start.commandId,
+      sessionId: s.body.id,
+      outcome: 'granted',
+      answeredBy: 'CONTOSO\\carol',
+    });
+    agent.send({
+      v: 1,
+      type: 'session_started',
+      commandId: start.commandId,
+      sessionId: s.body.id,
+      connect: { host: 'pc.contoso.test', port: 5938 },
+    });
     await sessionReaches(alice, s.body.id, ['active']);
 
     const check = async (token: string, requestId: string) => {
@@ -141,7 +160,11 @@ describe('authorization at the API (api and worker processes, raw WebSocket agen
     const first = await bot.post('/v1/sessions', body, key);
     expect(first.status).toBe(202);
     const again = await bot.post('/v1/sessions', { ...body }, key);
-    expect({ status: again.status, id: again.body.id, replayed: again.headers.get('idempotent-replayed') }).toEqual({ status: 202, id: first.body.id, replayed: 'true' });
+    expect({ status: again.status, id: again.body.id, replayed: again.headers.get('idempotent-replayed') }).toEqual({
+      status: 202,
+      id: first.body.id,
+      replayed: 'true',
+    });
 
     const { reason: _reason, ticketRef: _ticketRef, ...bare } = body;
     const others: Record<string, unknown>[] = [

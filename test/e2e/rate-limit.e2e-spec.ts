@@ -30,7 +30,9 @@ describe('rate limit per caller (api + worker processes)', () => {
 
   it('answers a flood from one caller with 429 and Retry-After, stores nothing for it, and still serves another caller', async () => {
     const flood = await Promise.all(
-      Array.from({ length: PER_MINUTE * 2 }, () => alice.post('/v1/sessions', { deviceId: device, type: 'remote-control', access: 'view' })),
+      Array.from({ length: PER_MINUTE * 2 }, () =>
+        alice.post('/v1/sessions', { deviceId: device, type: 'remote-control', access: 'view' }),
+      ),
     );
     const statuses = flood.map((r) => r.status);
     const accepted = flood.filter((r) => r.status === 202);

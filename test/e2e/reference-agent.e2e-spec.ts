@@ -45,7 +45,11 @@ describe('reference agent processes', () => {
       remoteTools: { enabled: true, permittedViewers: ['HELPDESK'], allowRemCtrlToUnattended: false },
     });
     await admin.put(`/v1/client-settings/${locked.body.id}/deployments/${world.ids.kiosks}`);
-    await admin.post('/v1/role-assignments', { principalId: world.ids.helpdesk, role: 'remote_tools_operator', collectionIds: [world.ids.kiosks] });
+    await admin.post('/v1/role-assignments', {
+      principalId: world.ids.helpdesk,
+      role: 'remote_tools_operator',
+      collectionIds: [world.ids.kiosks],
+    });
   });
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stop('SIGKILL')));
@@ -55,7 +59,21 @@ describe('reference agent processes', () => {
   /** Starts a reference agent; on first start it enrols with a fresh token and joins `collection`. */
   const startAgent = async (hostname: string, flags: string[], opts: { stateDir?: string; collection?: string } = {}) => {
     const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), `rcflow-agent-${hostname}-`));
-    const args = ['--server', agentApi.base, '--state-dir', stateDir, '--hostname', hostname, '--os-family', 'windows', '--agent-version', '1.4.0', '--domain', 'CONTOSO', ...flags];
+    const args = [
+      '--server',
+      agentApi.base,
+      '--state-dir',
+      stateDir,
+      '--hostname',
+      hostname,
+      '--os-family',
+      'windows',
+      '--agent-version',
+      '1.4.0',
+      '--domain',
+      'CONTOSO',
+      ...flags,
+    ];
     if (!opts.stateDir) args.push('--enrol', (await admin.post('/v1/enrolment-tokens', { hostname })).body.token);
     const agent = RcflowProcess.start('agent', {}, args);
     agents.push(agent);
@@ -79,7 +97,10 @@ describe('reference agent processes', () => {
 
     const first = await request(deviceId);
     await sessionReaches(alice, first, ['active']);
-    expect(await lastEvent(first)).toMatchObject({ state: 'active', data: expect.objectContaining({ consent: 'granted', answeredBy: 'carol', consentRule: 'prompt_user' }) });
+    expect(await lastEvent(first)).toMatchObject({
+      state: 'active',
+      data: expect.objectContaining({ consent: 'granted', answeredBy: 'carol', consentRule: 'prompt_user' }),
+    });
     expect(agent.output).toMatch(/applied settings/);
     expect((await alice.post(`/v1/sessions/${first}/cancel`)).body.state).toBe('ended');
     await agent.waitFor(`session ended: ${first}`);
@@ -112,16 +133,23 @@ describe('reference agent processes', () => {
     const allowed = await startAgent('REF-UNATTENDED', ['--no-user']);
     const noReason = await request(allowed.deviceId);
     await sessionReaches(alice, noReason, ['rejected']);
-    expect((await alice.get(`/v1/sessions/${noReason}/decision`)).body.checks.find((c: { id: string }) => c.id === 'unattended_justification').passed).toBe(false);
+    expect(
+      (await alice.get(`/v1/sessions/${noReason}/decision`)).body.checks.find((c: { id: string }) => c.id === 'unattended_justification')
+        .passed,
+    ).toBe(false);
     const withReason = await request(allowed.deviceId, { reason: 'overnight patching' });
     await sessionReaches(alice, withReason, ['active']);
-    expect(await lastEvent(withReason)).toMatchObject({ data: expect.objectContaining({ consentRule: 'unattended_allowed', consent: 'not_required' }) });
+    expect(await lastEvent(withReason)).toMatchObject({
+      data: expect.objectContaining({ consentRule: 'unattended_allowed', consent: 'not_required' }),
+    });
     await alice.post(`/v1/sessions/${withReason}/cancel`);
 
     const kiosk = await startAgent('REF-KIOSK', ['--no-user'], { collection: world.ids.kiosks });
     const refused = await request(kiosk.deviceId, { reason: 'check' });
     await sessionReaches(alice, refused, ['rejected']);
-    const presence = (await alice.get(`/v1/sessions/${refused}/decision`)).body.checks.find((c: { id: string }) => c.id === 'user_presence');
+    const presence = (await alice.get(`/v1/sessions/${refused}/decision`)).body.checks.find(
+      (c: { id: string }) => c.id === 'user_presence',
+    );
     expect(presence).toMatchObject({ passed: false, detail: expect.stringMatching(/unattended computer is not allowed/) });
   });
 
@@ -137,7 +165,10 @@ describe('reference agent processes', () => {
     await sessionReaches(alice, ended, ['active']);
     user.agent.proc.kill('SIGUSR2'); // the reference agent's "the user ends all sessions"
     await sessionReaches(alice, ended, ['ended']);
-    expect(await lastEvent(ended)).toMatchObject({ actor: { kind: 'agent', id: user.deviceId }, data: expect.objectContaining({ by: 'user' }) });
+    expect(await lastEvent(ended)).toMatchObject({
+      actor: { kind: 'agent', id: user.deviceId },
+      data: expect.objectContaining({ by: 'user' }),
+    });
   });
 
   it('refuses a revoked credential: the agent stops with a clear message', async () => {

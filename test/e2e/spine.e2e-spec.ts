@@ -41,10 +41,14 @@ describe('rcflow end to end (api + worker processes)', () => {
 
   const stateOf = async (id: string, who = admin) => (await who.get(`/v1/sessions/${id}`)).body?.state;
   const until = (id: string, states: string[], timeoutMs = 20_000) =>
-    waitUntil(async () => {
-      const s = await stateOf(id);
-      return states.includes(s) ? s : null;
-    }, timeoutMs, `session ${id} to reach ${states.join('|')}`);
+    waitUntil(
+      async () => {
+        const s = await stateOf(id);
+        return states.includes(s) ? s : null;
+      },
+      timeoutMs,
+      `session ${id} to reach ${states.join('|')}`,
+    );
 
   it('carries a session to active and shows its whole timeline', async () => {
     const alice = admin.as(w.aliceKey);
@@ -55,7 +59,12 @@ describe('rcflow end to end (api + worker processes)', () => {
     await until(r.body.id, ['active']);
     const s = (await alice.get(`/v1/sessions/${r.body.id}`)).body;
     expect(s.timeline.map((e: { state: string }) => e.state)).toEqual([
-      'requested', 'validating', 'eligible', 'pushing_settings', 'awaiting_consent', 'active',
+      'requested',
+      'validating',
+      'eligible',
+      'pushing_settings',
+      'awaiting_consent',
+      'active',
     ]);
     expect(s.decision.eligible).toBe(true);
     expect(s.decision.checks).toHaveLength(10);
@@ -142,10 +151,10 @@ describe('rcflow end to end (api + worker processes)', () => {
     }
     // Bob's read scope is Desks: every session on a Desks device, plus any he asked for or views.
     const desks = [w['PC-1'], w['PC-2'], w['PC-3'], w['PC-WAITS']];
-    const mayRead: { id: string }[] = await ds.query('SELECT id FROM sessions WHERE device_id = ANY($1) OR viewer_id = $2 OR requester_id = $2', [
-      desks,
-      w.bob,
-    ]);
+    const mayRead: { id: string }[] = await ds.query(
+      'SELECT id FROM sessions WHERE device_id = ANY($1) OR viewer_id = $2 OR requester_id = $2',
+      [desks, w.bob],
+    );
     expect(mayRead.length).toBeGreaterThanOrEqual(4); // alice's, bob's rejected one, the ticket bot's, the cancelled one
     expect(seen.map((s) => s.id).sort()).toEqual(mayRead.map((r) => r.id).sort());
     expect(seen.map((s) => s.id)).toEqual(expect.arrayContaining([w.activeSession]));
@@ -203,7 +212,9 @@ describe('rcflow end to end (api + worker processes)', () => {
     const html = await fetch(`${anon.base}/docs`);
     expect(html.status).toBe(200);
     const doc = (await (await fetch(`${anon.base}/docs/openapi.json`)).json()) as { paths: Record<string, unknown> };
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/sessions', '/v1/sessions/{id}/decision', '/v1/audit/verify', '/v1/eligibility/check']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/sessions', '/v1/sessions/{id}/decision', '/v1/audit/verify', '/v1/eligibility/check']),
+    );
   });
 
   it('verifies the audit chain, then fails and says where after a row is altered in the database', async () => {

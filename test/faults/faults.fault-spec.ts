@@ -87,13 +87,17 @@ describe('fault injection', () => {
   };
   /** Backends of `app` in this test's database waiting for a lock, with what they run. */
   const waitingOnLocks = async (app: string) =>
-    (await stack.ds.query(
+    await stack.ds.query<{ pid: number; query: string; state: string; in_transaction: boolean }[]>(
       `SELECT pid, query, state, xact_start IS NOT NULL AS in_transaction FROM pg_stat_activity
         WHERE datname = $1 AND application_name = $2 AND wait_event_type = 'Lock'`,
       [dbName(), app],
-    )) as { pid: number; query: string; state: string; in_transaction: boolean }[];
+    );
   const moving = async (ids: string[]) =>
-    (await stack.ds.query(`SELECT count(*)::int AS n FROM sessions WHERE id = ANY($1) AND state NOT IN ('active','rejected','failed')`, [ids]))[0].n;
+    (
+      await stack.ds.query(`SELECT count(*)::int AS n FROM sessions WHERE id = ANY($1) AND state NOT IN ('active','rejected','failed')`, [
+        ids,
+      ])
+    )[0].n;
 
   it('1. SIGKILL one of two workers with hundreds of sessions in flight: all finish after restart', async () => {
     const second = await startWorker();
@@ -109,19 +113,22 @@ describe('fault injection', () => {
     await expectInvariants(stack.ds, ids);
   });
 
-  it.each(['after-agent-ack', 'after-commit'])('2. a worker killed %s: the session still finishes once, with one event per transition', async (point) => {
-    await stack.worker.stop('SIGTERM');
-    const markers = mkdtempSync(join(tmpdir(), 'rcflow-fault-'));
-    const faulty = await startWorker({ RCFLOW_FAULTS: point, RCFLOW_FAULT_MARKER_DIR: markers });
-    const [device] = await bulkDevices(stack.ds, world.ids.desks, `FP-${point}`, 1);
-    const [id] = await request(alice, [device]);
-    const code = await faulty.exited;
-    expect(code).toBeNull(); // killed by SIGKILL at the fault point
-    stack.worker = await startWorker({ RCFLOW_FAULTS: point, RCFLOW_FAULT_MARKER_DIR: markers });
-    await allAtRest(stack.ds, [id], 30_000);
-    expect((await stack.ds.query('SELECT state FROM sessions WHERE id = $1', [id]))[0].state).toBe('active');
-    await expectInvariants(stack.ds, [id]);
-  });
+  it.each(['after-agent-ack', 'after-commit'])(
+    '2. a worker killed %s: the session still finishes once, with one event per transition',
+    async (point) => {
+      await stack.worker.stop('SIGTERM');
+      const markers = mkdtempSync(join(tmpdir(), 'rcflow-fault-'));
+      const faulty = await startWorker({ RCFLOW_FAULTS: point, RCFLOW_FAULT_MARKER_DIR: markers });
+      const [device] = await bulkDevices(stack.ds, world.ids.desks, `FP-${point}`, 1);
+      const [id] = await request(alice, [device]);
+      const code = await faulty.exited;
+      expect(code).toBeNull(); // killed by SIGKILL at the fault point
+      stack.worker = await startWorker({ RCFLOW_FAULTS: point, RCFLOW_FAULT_MARKER_DIR: markers });
+      await allAtRest(stack.ds, [id], 30_000);
+      expect((await stack.ds.query('SELECT state FROM sessions WHERE id = $1', [id]))[0].state).toBe('active');
+      await expectInvariants(stack.ds, [id]);
+    },
+  );
 
   it('3. SIGTERM under load: intake answers 503 while an in-flight request finishes, the worker drains, both exit in bounded time', async () => {
     const devices = await bulkDevices(stack.ds, world.ids.desks, 'TERM', 120);
@@ -133,7 +140,11 @@ describe('fault injection', () => {
       // Until the API is gone; the devices come round again (later requests for one are rejected, still a 202).
       for (let i = 0; !stop; i++) {
         try {
-          const r = await alice.post('/v1/sessions', { deviceId: devices[i % (devices.length - 1)], type: 'remote-control', access: 'full' });
+          const r = await alice.post('/v1/sessions', {
+            deviceId: devices[i % (devices.length - 1)],
+            type: 'remote-control',
+            access: 'full',
+          });
           statuses.push(r.status);
           if (r.status === 202) accepted.push(r.body.id);
         } catch {
@@ -202,12 +213,20 @@ describe('fault injection', () => {
     const queue = new Queue(QueueName.Sessions, { connection, prefix: stack.env.QUEUE_PREFIX });
     let inFlight: { active: number; waiting: number; moving: number };
     try {
-      await waitUntil(async () => (await stack.ds.query('SELECT count(*)::int AS n FROM outbox'))[0].n === 0, 20_000, 'the relay to move the work to Redis');
+      await waitUntil(
+        async () => (await stack.ds.query('SELECT count(*)::int AS n FROM outbox'))[0].n === 0,
+        20_000,
+        'the relay to move the work to Redis',
+      );
       stack.worker = await startWorker();
-      inFlight = await waitUntil(async () => {
-        const c = await queue.getJobCounts('active', 'waiting');
-        return c.active > 0 && c.waiting > 0 ? { active: c.active, waiting: c.waiting, moving: 0 } : null;
-      }, 20_000, 'jobs both active and waiting');
+      inFlight = await waitUntil(
+        async () => {
+          const c = await queue.getJobCounts('active', 'waiting');
+          return c.active > 0 && c.waiting > 0 ? { active: c.active, waiting: c.waiting, moving: 0 } : null;
+        },
+        20_000,
+        'jobs both active and waiting',
+      );
     } finally {
       await queue.close();
       connection.disconnect();
@@ -221,7 +240,9 @@ describe('fault injection', () => {
 
     await allAtRest(stack.ds, ids, 90_000);
     // The jobs that were only in Redis came back through the sweep, counted on their sessions.
-    const [{ requeued }] = await stack.ds.query('SELECT count(*)::int AS requeued FROM sessions WHERE id = ANY($1) AND requeues > 0', [ids]);
+    const [{ requeued }] = await stack.ds.query('SELECT count(*)::int AS requeued FROM sessions WHERE id = ANY($1) AND requeues > 0', [
+      ids,
+    ]);
     expect(requeued).toBeGreaterThan(0);
     expect(stack.worker.output).toMatch(/re-enqueued \d+ sessions whose jobs were gone/);
     await expectInvariants(stack.ds, ids);
@@ -254,17 +275,25 @@ describe('fault injection', () => {
       await lock.query('BEGIN');
       await lock.query('SELECT id FROM sessions WHERE id = ANY($1) FOR UPDATE', [ids]);
       stack.worker = await startWorker();
-      const transitions = async () => (await waitingOnLocks('rcflow-worker')).filter((b) => b.query.includes('UPDATE sessions SET state = '));
-      const mid = await waitUntil(async () => ((await transitions()).length > 0 ? await transitions() : null), 20_000, 'a worker transition held by the lock');
+      const transitions = async () =>
+        (await waitingOnLocks('rcflow-worker')).filter((b) => b.query.includes('UPDATE sessions SET state = '));
+      const mid = await waitUntil(
+        async () => ((await transitions()).length > 0 ? await transitions() : null),
+        20_000,
+        'a worker transition held by the lock',
+      );
       killed = await stack.ds.query(
         `SELECT pid, query, xact_start IS NOT NULL AS in_transaction, pg_terminate_backend(pid) AS terminated
            FROM pg_stat_activity WHERE pid = ANY($1) AND application_name = 'rcflow-worker' AND wait_event_type = 'Lock'`,
         [mid.map((b) => b.pid)],
       );
       expect(killed.length).toBeGreaterThan(0);
-      for (const k of killed) expect(k).toMatchObject({ in_transaction: true, terminated: true, query: expect.stringContaining('UPDATE sessions SET state = ') });
+      for (const k of killed)
+        expect(k).toMatchObject({ in_transaction: true, terminated: true, query: expect.stringContaining('UPDATE sessions SET state = ') });
       await waitUntil(
-        async () => (await stack.ds.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1)', [killed.map((k) => k.pid)]))[0].n === 0,
+        async () =>
+          (await stack.ds.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1)', [killed.map((k) => k.pid)]))[0].n ===
+          0,
         10_000,
         'the killed backends to be gone',
       );
@@ -287,11 +316,18 @@ describe('fault injection', () => {
     expect(new Set(same.map((r) => r.body.id)).size).toBe(1);
 
     const [contested] = await bulkDevices(stack.ds, world.ids.desks, 'CONTEST', 1);
-    const many = await Promise.all(Array.from({ length: 200 }, () => alice.post('/v1/sessions', { deviceId: contested, type: 'remote-control', access: 'full' })));
+    const many = await Promise.all(
+      Array.from({ length: 200 }, () => alice.post('/v1/sessions', { deviceId: contested, type: 'remote-control', access: 'full' })),
+    );
     const ids = many.map((r) => r.body.id as string);
     await allAtRest(stack.ds, [...ids, same[0].body.id], 60_000);
-    const states = await stack.ds.query(`SELECT state, count(*)::int AS n FROM sessions WHERE id = ANY($1) GROUP BY state ORDER BY state`, [ids]);
-    expect(states).toEqual([{ state: 'active', n: 1 }, { state: 'rejected', n: 199 }]);
+    const states = await stack.ds.query(`SELECT state, count(*)::int AS n FROM sessions WHERE id = ANY($1) GROUP BY state ORDER BY state`, [
+      ids,
+    ]);
+    expect(states).toEqual([
+      { state: 'active', n: 1 },
+      { state: 'rejected', n: 199 },
+    ]);
     await expectInvariants(stack.ds, [...ids, same[0].body.id]);
   });
 
@@ -302,7 +338,10 @@ describe('fault injection', () => {
       `INSERT INTO client_settings (name, priority, remote_tools) VALUES ('Broken', 1, '{"enabled": true, "bogus": 1}') RETURNING id`,
     );
     await stack.ds.query('INSERT INTO settings_deployments (settings_id, collection_id) VALUES ($1, $2)', [bad.id, poisonCollection.id]);
-    await stack.ds.query(`UPDATE role_assignments SET collection_ids = collection_ids || $1::uuid WHERE principal_id = $2`, [poisonCollection.id, world.ids.helpdesk]);
+    await stack.ds.query(`UPDATE role_assignments SET collection_ids = collection_ids || $1::uuid WHERE principal_id = $2`, [
+      poisonCollection.id,
+      world.ids.helpdesk,
+    ]);
     const [poisonDevice] = await bulkDevices(stack.ds, poisonCollection.id, 'POISON', 1);
     const healthy = await bulkDevices(stack.ds, world.ids.desks, 'HEALTHY', 40);
     // The API caches a caller's grants for a while: until it reads alice's new grant, Poison is out

@@ -34,9 +34,32 @@ describe('a simulated fleet that misbehaves', () => {
     alice = stack.admin.as(world.keys.alice);
     const token = (await stack.admin.post('/v1/enrolment-tokens', { maxUses: COUNT })).body.token;
     simulator = RcflowProcess.start('simulator', {}, [
-      '--server', stack.apis[1].api.base, '--enrol', token, '--count', String(COUNT), '--prefix', 'FLEET',
-      '--consent-accept', '0.6', '--consent-deny', '0.2', '--consent-timeout', '0.2', '--seed', '7',
-      '--latency-ms', '0-100', '--duplicate-ack-rate', '0.3', '--late-ack-rate', '0.1', '--late-ack-ms', '500', '--dropout-rate', '0.1',
+      '--server',
+      stack.apis[1].api.base,
+      '--enrol',
+      token,
+      '--count',
+      String(COUNT),
+      '--prefix',
+      'FLEET',
+      '--consent-accept',
+      '0.6',
+      '--consent-deny',
+      '0.2',
+      '--consent-timeout',
+      '0.2',
+      '--seed',
+      '7',
+      '--latency-ms',
+      '0-100',
+      '--duplicate-ack-rate',
+      '0.3',
+      '--late-ack-rate',
+      '0.1',
+      '--late-ack-ms',
+      '500',
+      '--dropout-rate',
+      '0.1',
     ]);
     await simulator.waitFor(`simulator ready: ${COUNT} agents connected`, 60_000);
   });

@@ -59,7 +59,12 @@ describe('AdvanceSessionHandler on PostgreSQL', () => {
     expect(s.consent_rule).toBe('prompt_user');
     const ev = await events(id);
     expect(ev.map((e: { outcome: string }) => e.outcome)).toEqual([
-      'requested', 'validating', 'eligible', 'pushing_settings', 'awaiting_consent', 'active',
+      'requested',
+      'validating',
+      'eligible',
+      'pushing_settings',
+      'awaiting_consent',
+      'active',
     ]);
     expect(s.version).toBe(ev.length);
     const [d] = await ds.query('SELECT eligible, checks FROM eligibility_decisions WHERE session_id = $1', [id]);
@@ -94,7 +99,10 @@ describe('AdvanceSessionHandler on PostgreSQL', () => {
   it('rejects with every failing reason recorded', async () => {
     const world = await seedWorld(ds);
     const [stranger] = await ds.query(`INSERT INTO principals (name, kind) VALUES ('mallory-' || gen_random_uuid(), 'user') RETURNING id`);
-    await ds.query(`INSERT INTO role_assignments (principal_id, role, collection_ids) VALUES ($1, 'remote_tools_operator', $2)`, [stranger.id, [world.collectionId]]);
+    await ds.query(`INSERT INTO role_assignments (principal_id, role, collection_ids) VALUES ($1, 'remote_tools_operator', $2)`, [
+      stranger.id,
+      [world.collectionId],
+    ]);
     const id = await requestSession(ds, { viewerId: stranger.id, deviceId: world.deviceId });
     await handler.handle(id, final);
     const s = await session(id);
@@ -109,8 +117,11 @@ describe('AdvanceSessionHandler on PostgreSQL', () => {
 
   it('refuses an unattended device when unattended control is off', async () => {
     const world = await seedWorld(ds, { loggedOnUser: null });
-    await ds.query(`UPDATE client_settings SET remote_tools = remote_tools || '{"allowRemCtrlToUnattended": false}'
-                    WHERE id IN (SELECT settings_id FROM settings_deployments WHERE collection_id = $1)`, [world.collectionId]);
+    await ds.query(
+      `UPDATE client_settings SET remote_tools = remote_tools || '{"allowRemCtrlToUnattended": false}'
+                    WHERE id IN (SELECT settings_id FROM settings_deployments WHERE collection_id = $1)`,
+      [world.collectionId],
+    );
     const id = await requestSession(ds, world, { reason: 'INC-1' });
     await handler.handle(id, final);
     const [d] = await ds.query('SELECT checks FROM eligibility_decisions WHERE session_id = $1', [id]);

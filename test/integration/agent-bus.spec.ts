@@ -31,10 +31,10 @@ describe('agent bus (RedisAgentLink and the gateway scripts)', () => {
   const counted = (c: IORedis) => {
     const counts: Record<string, number> = {};
     const send = c.sendCommand.bind(c);
-    c.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+    c.sendCommand = (command: { name: string }, ...rest: unknown[]) => {
       counts[command.name] = (counts[command.name] ?? 0) + 1;
       return (send as (...a: unknown[]) => unknown)(command, ...rest);
-    }) as typeof c.sendCommand;
+    };
     return counts;
   };
 
@@ -42,7 +42,14 @@ describe('agent bus (RedisAgentLink and the gateway scripts)', () => {
   const clientInfo = async (name: string) => {
     const list = (await probe.client('LIST')) as string;
     const line = list.split('\n').find((l) => l.includes(` name=${name} `));
-    return line ? Object.fromEntries(line.trim().split(' ').map((kv) => kv.split('=', 2) as [string, string])) : null;
+    return line
+      ? Object.fromEntries(
+          line
+            .trim()
+            .split(' ')
+            .map((kv) => kv.split('=', 2) as [string, string]),
+        )
+      : null;
   };
 
   type Answer = (command: AgentCommand) => unknown[];
@@ -95,7 +102,8 @@ describe('agent bus (RedisAgentLink and the gateway scripts)', () => {
     settings: CONFIGMGR_DEFAULT_REMOTE_TOOLS,
     versionHash: HASH(n),
   });
-  const applied: Answer = (c) => (c.type === 'apply_settings' ? [{ v: 1, type: 'settings_applied', commandId: c.commandId, versionHash: c.versionHash }] : []);
+  const applied: Answer = (c) =>
+    c.type === 'apply_settings' ? [{ v: 1, type: 'settings_applied', commandId: c.commandId, versionHash: c.versionHash }] : [];
   const silent: Answer = () => [];
 
   beforeAll(async () => {
@@ -142,7 +150,13 @@ describe('agent bus (RedisAgentLink and the gateway scripts)', () => {
     const b = await bus(silent, { autoDrain: false });
     // The command reached the agent through an earlier attempt whose worker is gone; the agent answered.
     await probe.hset(b.keys.sent('dev-early'), 'c-early', String(Date.now() + 60_000));
-    expect(await b.apiScripts.reply('dev-early', 'c-early', JSON.stringify({ v: 1, type: 'settings_applied', commandId: 'c-early', versionHash: HASH(7) }))).toBe(true);
+    expect(
+      await b.apiScripts.reply(
+        'dev-early',
+        'c-early',
+        JSON.stringify({ v: 1, type: 'settings_applied', commandId: 'c-early', versionHash: HASH(7) }),
+      ),
+    ).toBe(true);
     expect(await b.link.applySettings(apply('dev-early', 'c-early', 7), 5000)).toEqual({ status: 'applied', versionHash: HASH(7) });
     expect(await probe.llen(b.keys.inbox('dev-early'))).toBe(0);
   });
@@ -174,7 +188,12 @@ describe('agent bus (RedisAgentLink and the gateway scripts)', () => {
     await expect(b.link.startSession(start, 300)).rejects.toBeInstanceOf(AgentTimeoutError);
     await waitUntil(async () => (await probe.llen(b.keys.replies('c-start'))) === 1, 5000, 'the consent answer');
     // The retry sees the consent, queues the command again and completes with the agent's next answer.
-    expect(await b.link.startSession(start, 5000)).toEqual({ outcome: 'started', answeredBy: 'CONTOSO\\carol', consent: 'granted', connect: { host: 'pc', port: 5938 } });
+    expect(await b.link.startSession(start, 5000)).toEqual({
+      outcome: 'started',
+      answeredBy: 'CONTOSO\\carol',
+      consent: 'granted',
+      connect: { host: 'pc', port: 5938 },
+    });
     expect(b.delivered.map((d) => d.command.commandId)).toEqual(['c-start', 'c-start']);
   });
 
@@ -213,8 +232,18 @@ describe('agent bus (RedisAgentLink and the gateway scripts)', () => {
     const scripts = new AgentBusScripts(r, keys);
     const now = Date.now();
     const entry = (commandId: string, expiresAt: number) =>
-      JSON.stringify({ command: { v: 1, type: 'end_session', commandId, sessionId: '00000000-0000-4000-8000-000000000002', reason: 'x' }, expiresAt });
-    await r.rpush(keys.inbox('d'), entry('c-1', now + 60_000), entry('c-old', now - 1), '{not json', entry('c-2', now + 60_000), entry('c-3', now + 60_000));
+      JSON.stringify({
+        command: { v: 1, type: 'end_session', commandId, sessionId: '00000000-0000-4000-8000-000000000002', reason: 'x' },
+        expiresAt,
+      });
+    await r.rpush(
+      keys.inbox('d'),
+      entry('c-1', now + 60_000),
+      entry('c-old', now - 1),
+      '{not json',
+      entry('c-2', now + 60_000),
+      entry('c-3', now + 60_000),
+    );
     await r.pexpire(keys.inbox('d'), 60_000);
     const first = await scripts.drain('d', now, 4);
     expect(first.entries.map((e) => (JSON.parse(e) as InboxEntry).command.commandId)).toEqual(['c-1', 'c-2']);

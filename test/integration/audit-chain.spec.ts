@@ -75,7 +75,12 @@ describe('audit trail on PostgreSQL', () => {
     const r = await verify();
     expect(r.ok).toBe(false);
     expect(r.problems).toContainEqual(
-      expect.objectContaining({ stream: victim.stream, seq: victim.seq, eventId: String(victim.id), problem: expect.stringMatching(/altered/) }),
+      expect.objectContaining({
+        stream: victim.stream,
+        seq: victim.seq,
+        eventId: String(victim.id),
+        problem: expect.stringMatching(/altered/),
+      }),
     );
   });
 
@@ -94,7 +99,9 @@ describe('audit trail on PostgreSQL', () => {
     await ds.query('UPDATE audit_stream_heads SET seq = $1, hash = $2 WHERE stream = $3', [prev.seq, prev.hash, tail.stream]);
     const r = await verify();
     expect(r.ok).toBe(false);
-    expect(r.problems).toContainEqual(expect.objectContaining({ stream: tail.stream, problem: expect.stringMatching(/version 6 .* 5 events/) }));
+    expect(r.problems).toContainEqual(
+      expect.objectContaining({ stream: tail.stream, problem: expect.stringMatching(/version 6 .* 5 events/) }),
+    );
   });
 
   it('detects reordered events', async () => {
@@ -118,21 +125,38 @@ describe('audit trail on PostgreSQL', () => {
     await asOwner(`DELETE FROM audit_events WHERE stream = 'device:x'`);
     const r = await verify();
     expect(r.ok).toBe(false);
-    expect(r.problems).toContainEqual({ stream: session.stream, seq: session.seq, eventId: null, problem: 'stream has events but no head' });
-    expect(r.problems).toContainEqual({ stream: 'device:x', seq: 2, eventId: null, problem: 'stream has a head but no events: events were removed' });
+    expect(r.problems).toContainEqual({
+      stream: session.stream,
+      seq: session.seq,
+      eventId: null,
+      problem: 'stream has events but no head',
+    });
+    expect(r.problems).toContainEqual({
+      stream: 'device:x',
+      seq: 2,
+      eventId: null,
+      problem: 'stream has a head but no events: events were removed',
+    });
   });
 
   it('detects a head that records another event than the last', async () => {
     await ds.query(`UPDATE audit_stream_heads SET seq = 3 WHERE stream = 'device:x'`);
     const r = await verify();
     expect(r.problems).toEqual([
-      { stream: 'device:x', seq: 2, eventId: null, problem: 'last event is seq 2 but the head records seq 3: events were removed or added' },
+      {
+        stream: 'device:x',
+        seq: 2,
+        eventId: null,
+        problem: 'last event is seq 2 but the head records seq 3: events were removed or added',
+      },
     ]);
   });
 
   it('reports at most maxProblems, the first in stream order, the same in every way', async () => {
     const r = await verify('another-key-of-sufficient-length-0000000000');
-    const capped = await Promise.all(WAYS.map((o) => verifyAudit(ds, 'another-key-of-sufficient-length-0000000000', { ...o, maxProblems: 5 })));
+    const capped = await Promise.all(
+      WAYS.map((o) => verifyAudit(ds, 'another-key-of-sufficient-length-0000000000', { ...o, maxProblems: 5 })),
+    );
     for (const c of capped) expect(c.problems).toEqual(r.problems.slice(0, 5));
     expect(r.problems.length).toBe(r.eventsChecked);
   });
@@ -148,7 +172,12 @@ describe('audit trail on PostgreSQL', () => {
     const bad = await runCli(env, args);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.output.slice(bad.output.indexOf('{'), bad.output.lastIndexOf('}') + 1)).problems).toEqual([
-      { stream: victim.stream, seq: victim.seq, eventId: String(victim.id), problem: 'hash does not match the stored content: the event was altered' },
+      {
+        stream: victim.stream,
+        seq: victim.seq,
+        eventId: String(victim.id),
+        problem: 'hash does not match the stored content: the event was altered',
+      },
     ]);
     expect((await runCli(env, ['verify-audit', '--readers', '0'])).output).toContain('--readers needs a whole number from 1 to 64');
   });

@@ -53,7 +53,13 @@ async function seed(ds: DataSource): Promise<void> {
 async function exportOf(api: Api, query = '') {
   const res = await fetch(`${api.base}/v1/audit/export${query}`, { headers: { authorization: `Bearer ${api.key}` } });
   const text = await res.text();
-  const lines = res.status === 200 && text ? text.replace(/\n$/, '').split('\n').map((l) => JSON.parse(l)) : [];
+  const lines =
+    res.status === 200 && text
+      ? text
+          .replace(/\n$/, '')
+          .split('\n')
+          .map((l) => JSON.parse(l))
+      : [];
   return { status: res.status, type: res.headers.get('content-type'), text, lines };
 }
 
@@ -108,15 +114,26 @@ describe.each([
       };
     });
     await seed(ds);
-    const config = loadConfig({ DATABASE_URL: url ?? undefined, PGLITE_DIR: 'memory', AUDIT_HMAC_KEY: TEST_AUDIT_KEY, RATE_LIMIT_PER_MINUTE: '100000' });
+    const config = loadConfig({
+      DATABASE_URL: url ?? undefined,
+      PGLITE_DIR: 'memory',
+      AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+      RATE_LIMIT_PER_MINUTE: '100000',
+    });
     @Global()
     @Module({ providers: [{ provide: DataSource, useValue: ds }], exports: [DataSource] })
     class TestDatabaseModule {}
     const moduleRef = await Test.createTestingModule({
       imports: [ConfigModule.forRoot(config), TestDatabaseModule],
       controllers: [AuditController],
-      providers: [AuditExportService, AuditQueryService, { provide: APP_GUARD, useClass: AuthGuard }, { provide: APP_FILTER, useClass: ErrorFilter }],
+      providers: [
+        AuditExportService,
+        AuditQueryService,
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ErrorFilter },
+      ],
     }).compile();
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Nest takes a plain options object; an instance of its declared class would carry own undefined fields (abortOnError, ...)
     app = moduleRef.createNestApplication({ logger: false });
     await app.listen(0, '127.0.0.1');
     const base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
@@ -140,7 +157,10 @@ describe.each([
     const numericIds = all.lines.map((l) => Number(l.id));
     expect(numericIds).toEqual([...numericIds].sort((a, b) => a - b));
     expect(all.lines).toEqual(await listOf(admin));
-    expect(all.lines.find((l) => l.reason === 'line\nbreak \u0001')).toMatchObject({ outcome: 'say "hi"\t\\ é😀', data: { i: 0, text: 'plain' } });
+    expect(all.lines.find((l) => l.reason === 'line\nbreak \u0001')).toMatchObject({
+      outcome: 'say "hi"\t\\ é😀',
+      data: { i: 0, text: 'plain' },
+    });
   });
 
   it('applies each filter as the list does', async () => {
@@ -166,7 +186,15 @@ describe.each([
   });
 
   it('refuses a malformed query with 400, before streaming anything', async () => {
-    for (const q of ['?sessionId=nope', '?limit=10', '?cursor=abc', '?from=yesterday', '?action=DROP%20TABLE', '?unknown=1', `?viewerId=${ids.viewers[0]}'--`]) {
+    for (const q of [
+      '?sessionId=nope',
+      '?limit=10',
+      '?cursor=abc',
+      '?from=yesterday',
+      '?action=DROP%20TABLE',
+      '?unknown=1',
+      `?viewerId=${ids.viewers[0]}'--`,
+    ]) {
       const r = await exportOf(admin, q);
       expect({ q, status: r.status, type: r.type }).toEqual({ q, status: 400, type: expect.stringContaining('application/json') });
       expect(JSON.parse(r.text).error).toMatchObject({ status: 400, code: 'validation_failed' });
@@ -196,7 +224,9 @@ describe.each([
     });
 
     const exportConnections = async () =>
-      onPostgres ? (await ds.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'rcflow-audit-export'`))[0].n : 0;
+      onPostgres
+        ? (await ds.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'rcflow-audit-export'`))[0].n
+        : 0;
 
     it('stays healthy when the client goes away mid-stream, and releases the connection', async () => {
       const { res, req } = await openExport(admin);
@@ -220,10 +250,14 @@ describe.each([
       expect(third.status).toBe(429);
       expect(JSON.parse(third.text).error.code).toBe('rate_limited');
       for (const h of held) h.req.destroy();
-      const after = await waitUntil(async () => {
-        const r = await exportOf(admin, '?action=bulk.row');
-        return r.status === 200 ? r : null;
-      }, 10_000, 'an export slot to free up');
+      const after = await waitUntil(
+        async () => {
+          const r = await exportOf(admin, '?action=bulk.row');
+          return r.status === 200 ? r : null;
+        },
+        10_000,
+        'an export slot to free up',
+      );
       expect(after.lines).toHaveLength(60_000);
     });
   });

@@ -15,11 +15,41 @@ import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 const TRICKY: { entry: Omit<AuditEntry, 'stream' | 'actorKind' | 'actorId'>; at?: string }[] = [
   { entry: { action: 'plain', outcome: 'ok', data: { type: 'remote-control', access: 'full', version: 1 } } },
   { entry: { action: 'quotes', outcome: 'say "hi"', reason: 'back\\slash and "quotes"', data: { q: 'a "quoted" \\ value' } } },
-  { entry: { action: 'control', outcome: 'tab\there', reason: 'line\nbreak\r\n\u0001\u001f\u007f', ticketRef: 'T\t1', data: { nl: 'a\nb', t: '\t' } } },
-  { entry: { action: 'unicode', outcome: 'é中文😀', reason: '\u2028\u2029', data: { 'é': 1, z: 'ü', 'Ω': ['😀'] } } },
+  {
+    entry: {
+      action: 'control',
+      outcome: 'tab\there',
+      reason: 'line\nbreak\r\n\u0001\u001f\u007f',
+      ticketRef: 'T\t1',
+      data: { nl: 'a\nb', t: '\t' },
+    },
+  },
+  { entry: { action: 'unicode', outcome: 'é中文😀', reason: '\u2028\u2029', data: { é: 1, z: 'ü', Ω: ['😀'] } } },
   { entry: { action: 'null-marker', outcome: '\\N', reason: 'N', ticketRef: '\\', data: { n: '\\N' } } },
-  { entry: { action: 'numbers', outcome: 'ok', data: { f: 1.5, big: 12345678901234567890, neg: -42, zero: 0, negZero: -0, exp: 1e21, tiny: 1e-7, max: 999999999999999, sixteen: 1234567890123456 } } },
-  { entry: { action: 'key-order', outcome: 'ok', data: { b: 1, B: 2, _: 3, a: 4, '10': 5, '9': 6, aa: 7, 'a-b': 8, A: true, c: false, d: null } } },
+  {
+    entry: {
+      action: 'numbers',
+      outcome: 'ok',
+      data: {
+        f: 1.5,
+        big: 12345678901234567168,
+        neg: -42,
+        zero: 0,
+        negZero: -0,
+        exp: 1e21,
+        tiny: 1e-7,
+        max: 999999999999999,
+        sixteen: 1234567890123456,
+      },
+    },
+  },
+  {
+    entry: {
+      action: 'key-order',
+      outcome: 'ok',
+      data: { b: 1, B: 2, _: 3, a: 4, '10': 5, '9': 6, aa: 7, 'a-b': 8, A: true, c: false, d: null },
+    },
+  },
   { entry: { action: 'nested', outcome: 'ok', data: { list: [3, 1, { z: 1, y: [] }], obj: { b: { d: 1, c: 2 }, a: {} }, s: '' } } },
   { entry: { action: 'empty', outcome: 'ok', data: {} } },
   { entry: { action: 'far-future', outcome: 'ok', data: {} }, at: '+010000-01-01T12:00:00.123Z' },
@@ -40,7 +70,9 @@ describe('audit verification of unusual content (PostgreSQL)', () => {
     for (const [i, t] of TRICKY.entries()) {
       const entry: AuditEntry = { stream: `tricky:${String(i).padStart(2, '0')}`, actorId: null, actorKind: 'system', ...t.entry };
       // Two events per stream, so the second links to the first.
-      await ds.transaction((tx) => appendAudit(tx, TEST_AUDIT_KEY, [entry, { ...entry, action: `${entry.action}.again` }], t.at ? new Date(t.at) : undefined));
+      await ds.transaction((tx) =>
+        appendAudit(tx, TEST_AUDIT_KEY, [entry, { ...entry, action: `${entry.action}.again` }], t.at ? new Date(t.at) : undefined),
+      );
     }
   });
   afterAll(async () => {
@@ -71,8 +103,20 @@ describe('audit verification of unusual content (PostgreSQL)', () => {
     }
     const expected = stored.map((r) =>
       canonicalJson([
-        r.prev_hash, r.stream, r.seq, (r.occurred_at as Date).toISOString(), r.actor_id, r.actor_kind, r.action, r.outcome,
-        r.session_id, r.device_id, r.viewer_id, r.ticket_ref, r.reason, r.data,
+        r.prev_hash,
+        r.stream,
+        r.seq,
+        (r.occurred_at as Date).toISOString(),
+        r.actor_id,
+        r.actor_kind,
+        r.action,
+        r.outcome,
+        r.session_id,
+        r.device_id,
+        r.viewer_id,
+        r.ticket_ref,
+        r.reason,
+        r.data,
       ]),
     );
     expect(bodies).toEqual(expected);
@@ -81,7 +125,12 @@ describe('audit verification of unusual content (PostgreSQL)', () => {
 
   it('verifies every way, and catches a change in any of these events', async () => {
     const ways = [{}, { partitions: 5, readers: 3 }, { mode: 'paged' as const, pageSize: 3 }];
-    for (const way of ways) expect(await verifyAudit(ds, TEST_AUDIT_KEY, way)).toMatchObject({ ok: true, eventsChecked: TRICKY.length * 2, streamsChecked: TRICKY.length });
+    for (const way of ways)
+      expect(await verifyAudit(ds, TEST_AUDIT_KEY, way)).toMatchObject({
+        ok: true,
+        eventsChecked: TRICKY.length * 2,
+        streamsChecked: TRICKY.length,
+      });
     const changes = [
       `reason = coalesce(reason, '') || ' '`,
       `data = data || '{"extra": 1}'`,
@@ -100,13 +149,19 @@ describe('audit verification of unusual content (PostgreSQL)', () => {
         expect({ change, way, problems: r.problems }).toEqual({
           change,
           way,
-          problems: [{ stream, seq: 2, eventId: String(victim.id), problem: 'hash does not match the stored content: the event was altered' }],
+          problems: [
+            { stream, seq: 2, eventId: String(victim.id), problem: 'hash does not match the stored content: the event was altered' },
+          ],
         });
       }
-      await asOwner(
-        `UPDATE audit_events SET reason = $2, data = $3, outcome = $4, occurred_at = $5, ticket_ref = $6 WHERE id = $1`,
-        [victim.id, before.reason, JSON.stringify(before.data), before.outcome, before.occurred_at, before.ticket_ref],
-      );
+      await asOwner(`UPDATE audit_events SET reason = $2, data = $3, outcome = $4, occurred_at = $5, ticket_ref = $6 WHERE id = $1`, [
+        victim.id,
+        before.reason,
+        JSON.stringify(before.data),
+        before.outcome,
+        before.occurred_at,
+        before.ticket_ref,
+      ]);
       expect((await verifyAudit(ds, TEST_AUDIT_KEY)).ok).toBe(true);
     }
   });
@@ -123,9 +178,20 @@ describe('audit verification of unusual content (PostgreSQL)', () => {
       const [row] = await ds.query(`SELECT * FROM audit_events WHERE stream = $1 AND seq = 2`, [stream]);
       const [head] = await ds.query(`SELECT seq, hash FROM audit_stream_heads WHERE stream = $1`, [stream]);
       const spliced = eventHash(TEST_AUDIT_KEY, {
-        stream: row.stream, seq: row.seq, occurredAt: row.occurred_at, actorId: row.actor_id, actorKind: row.actor_kind, action: row.action,
-        outcome: row.outcome, sessionId: row.session_id, deviceId: row.device_id, viewerId: row.viewer_id, ticketRef: row.ticket_ref,
-        reason: row.reason, data: row.data, prevHash,
+        stream: row.stream,
+        seq: row.seq,
+        occurredAt: row.occurred_at,
+        actorId: row.actor_id,
+        actorKind: row.actor_kind,
+        action: row.action,
+        outcome: row.outcome,
+        sessionId: row.session_id,
+        deviceId: row.device_id,
+        viewerId: row.viewer_id,
+        ticketRef: row.ticket_ref,
+        reason: row.reason,
+        data: row.data,
+        prevHash,
       });
       await asOwner(`UPDATE audit_events SET prev_hash = $2, hash = $3 WHERE id = $1`, [row.id, prevHash, spliced]);
       await ds.query(`UPDATE audit_stream_heads SET hash = $2 WHERE stream = $1`, [stream, spliced]);
@@ -135,7 +201,12 @@ describe('audit verification of unusual content (PostgreSQL)', () => {
           stream,
           way,
           problems: [
-            { stream, seq: 2, eventId: String(row.id), problem: 'prev_hash does not match the previous event: an event was removed, inserted or reordered' },
+            {
+              stream,
+              seq: 2,
+              eventId: String(row.id),
+              problem: 'prev_hash does not match the previous event: an event was removed, inserted or reordered',
+            },
           ],
         });
       }
@@ -150,9 +221,20 @@ describe('audit verification of unusual content (PostgreSQL)', () => {
     expect((row.occurred_at as Date).toISOString()).toBe('+010000-01-01T12:00:00.123Z');
     expect(
       eventHash(TEST_AUDIT_KEY, {
-        stream: row.stream, seq: row.seq, occurredAt: row.occurred_at, actorId: row.actor_id, actorKind: row.actor_kind, action: row.action,
-        outcome: row.outcome, sessionId: row.session_id, deviceId: row.device_id, viewerId: row.viewer_id, ticketRef: row.ticket_ref,
-        reason: row.reason, data: row.data, prevHash: row.prev_hash,
+        stream: row.stream,
+        seq: row.seq,
+        occurredAt: row.occurred_at,
+        actorId: row.actor_id,
+        actorKind: row.actor_kind,
+        action: row.action,
+        outcome: row.outcome,
+        sessionId: row.session_id,
+        deviceId: row.device_id,
+        viewerId: row.viewer_id,
+        ticketRef: row.ticket_ref,
+        reason: row.reason,
+        data: row.data,
+        prevHash: row.prev_hash,
       }),
     ).toBe(row.hash);
   });

@@ -31,15 +31,14 @@ describe('eligibility facts of principals in disabled groups (PostgreSQL)', () =
     const team = await principal(`TEAM-${suffix}`, 'group');
     const helpdesk = await principal(`HELPDESK-${suffix}`, 'group');
     await ds.query(`INSERT INTO group_members (group_id, member_id) VALUES ($1, $2), ($3, $1)`, [team, carol, helpdesk]);
-    await ds.query(`INSERT INTO role_assignments (principal_id, role, collection_ids) VALUES ($1, 'remote_tools_operator', $3), ($2, 'read_only_auditor', $3)`, [
-      helpdesk,
-      team,
-      [w.collectionId],
-    ]);
-    await ds.query(`UPDATE client_settings SET remote_tools = remote_tools || jsonb_build_object('permittedViewers', jsonb_build_array($1::text)) WHERE name = $2`, [
-      `HELPDESK-${suffix}`,
-      `rc-on-${suffix}`,
-    ]);
+    await ds.query(
+      `INSERT INTO role_assignments (principal_id, role, collection_ids) VALUES ($1, 'remote_tools_operator', $3), ($2, 'read_only_auditor', $3)`,
+      [helpdesk, team, [w.collectionId]],
+    );
+    await ds.query(
+      `UPDATE client_settings SET remote_tools = remote_tools || jsonb_build_object('permittedViewers', jsonb_build_array($1::text)) WHERE name = $2`,
+      [`HELPDESK-${suffix}`, `rc-on-${suffix}`],
+    );
     const disable = (id: string) => ds.query(`UPDATE principals SET disabled = true WHERE id = $1`, [id]);
     return { ...w, carol, team, helpdesk, teamName: `TEAM-${suffix}`, helpdeskName: `HELPDESK-${suffix}`, disable };
   };
@@ -88,7 +87,10 @@ describe('eligibility facts of principals in disabled groups (PostgreSQL)', () =
     await ds.query(`INSERT INTO group_members (group_id, member_id) VALUES ($1, $2)`, [w.helpdesk, w.carol]);
     await w.disable(w.team);
     const facts = await loadPrincipalFacts(ds.manager, w.carol);
-    expect(facts).toMatchObject({ groupNames: [w.helpdeskName], grants: [{ role: 'remote_tools_operator', collectionIds: [w.collectionId] }] });
+    expect(facts).toMatchObject({
+      groupNames: [w.helpdeskName],
+      grants: [{ role: 'remote_tools_operator', collectionIds: [w.collectionId] }],
+    });
     expect(await decide(w.carol, w.deviceId)).toEqual({ permittedViewer: true, rbacScope: true });
   });
 });

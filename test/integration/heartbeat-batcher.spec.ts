@@ -40,8 +40,8 @@ describe('heartbeat batcher', () => {
 
   it('moves the last heartbeat of every device seen to when it was seen, in one statement', async () => {
     const never = await device(null);
-    const stale = await device(`${new Date(Date.now() - 3600_000).toISOString()}`);
-    const untouched = await device(`${new Date(Date.now() - 3600_000).toISOString()}`);
+    const stale = await device(new Date(Date.now() - 3600_000).toISOString());
+    const untouched = await device(new Date(Date.now() - 3600_000).toISOString());
     batcher.seen(never);
     batcher.seen(stale);
     batcher.seen(randomUUID()); // a device deleted meanwhile: nothing to update, no error

@@ -36,7 +36,7 @@ describe('RedisPolicyGuard', () => {
     exit = jest.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
   });
   afterEach(async () => {
-    await Promise.allSettled(guards.splice(0).map((g) => g.onApplicationShutdown()));
+    for (const g of guards.splice(0)) g.onApplicationShutdown();
     await Promise.allSettled(servers.splice(0).map((s) => s.stop()));
     exit.mockRestore();
   });

@@ -26,7 +26,8 @@ describe('a session transition as one statement', () => {
   });
 
   const read = (id: string) => sessionWithHead(ds, id);
-  const one = async (req: TransitionRequest): Promise<TransitionResult | null> => (await applyTransitionBatch(ds.manager, TEST_AUDIT_KEY, [req]))[0]!;
+  const one = async (req: TransitionRequest): Promise<TransitionResult | null> =>
+    (await applyTransitionBatch(ds.manager, TEST_AUDIT_KEY, [req]))[0]!;
   const claim = (session: SessionSnapshot): TransitionRequest => ({
     session,
     actor: { id: null, kind: 'system' },
@@ -92,7 +93,15 @@ describe('a session transition as one statement', () => {
        VALUES ($1, $2, $2, 'remote-control', 'full', 'requested', now(), 0) RETURNING id`,
       [world.deviceId, world.viewerId],
     );
-    const snapshot: SessionSnapshot = { id, state: 'requested', version: 0, deviceId: world.deviceId, viewerId: world.viewerId, ticketRef: null, head: null };
+    const snapshot: SessionSnapshot = {
+      id,
+      state: 'requested',
+      version: 0,
+      deviceId: world.deviceId,
+      viewerId: world.viewerId,
+      ticketRef: null,
+      head: null,
+    };
     expect(await one(claim(snapshot))).toMatchObject({ state: 'eligible', version: 2, head: { seq: 2 } });
     expect(await read(id)).toMatchObject({ version: 2, seq: 2, events: 2 });
     expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
@@ -105,7 +114,9 @@ describe('a session transition as one statement', () => {
       session,
       actor: { id: null, kind: 'system' },
       steps: [{ to: 'cancelled', patch: { endedAt: new Date() } }],
-      effects: [{ kind: 'enqueue', job: { queue: QueueName.Sessions, name: JobName.EndSession, data: { sessionId: id, endedBy: 'test' } } }],
+      effects: [
+        { kind: 'enqueue', job: { queue: QueueName.Sessions, name: JobName.EndSession, data: { sessionId: id, endedBy: 'test' } } },
+      ],
     });
     expect(await one(cancel(knownOf(before)))).not.toBeNull();
     expect(await one(cancel(knownOf(before)))).toBeNull();
@@ -119,7 +130,9 @@ describe('a session transition as one statement', () => {
       await ds.transaction(async (tx) => {
         // One connection throughout, so pg_prepared_statements (per backend) sees what it prepared.
         expect((await applyTransitionBatch(tx, TEST_AUDIT_KEY, [claim(knownOf(await read(id)))]))[0]).not.toBeNull();
-        const [{ n }] = await tx.query(`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'rc_%' AND statement LIKE '%INSERT INTO eligibility_decisions%'`);
+        const [{ n }] = await tx.query(
+          `SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'rc_%' AND statement LIKE '%INSERT INTO eligibility_decisions%'`,
+        );
         expect(n).toBe(1);
       });
     }

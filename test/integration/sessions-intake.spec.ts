@@ -47,12 +47,17 @@ describe('SessionsService intake and cancel on PostgreSQL', () => {
     ds = createDataSource(config.database);
     await ds.initialize();
     enablePreparedStatements(ds); // as DatabaseModule does
-    const relay = { kick: () => void kicks.n++ } as unknown as OutboxRelay;
+    const relay = {
+      kick: () => {
+        kicks.n++;
+      },
+    } as unknown as OutboxRelay;
     service = new SessionsService(ds, relay, new SessionIntake(ds, relay, config), new SessionTransitions(ds, config), config);
 
     const principal = async (name: string, kind = 'user') =>
       (await one<{ id: string }>(`INSERT INTO principals (name, kind) VALUES ($1, $2) RETURNING id`, [name, kind])).id;
-    const collection = async (name: string) => (await one<{ id: string }>(`INSERT INTO collections (name) VALUES ($1) RETURNING id`, [name])).id;
+    const collection = async (name: string) =>
+      (await one<{ id: string }>(`INSERT INTO collections (name) VALUES ($1) RETURNING id`, [name])).id;
     const device = async (hostname: string, collectionId: string | null) => {
       const { id } = await one<{ id: string }>(`INSERT INTO devices (hostname, os_family) VALUES ($1, 'windows') RETURNING id`, [hostname]);
       if (collectionId) await ds.query('INSERT INTO collection_members (collection_id, device_id) VALUES ($1, $2)', [collectionId, id]);
@@ -88,10 +93,20 @@ describe('SessionsService intake and cancel on PostgreSQL', () => {
     const id = result.session.id;
     expect(result.session).toMatchObject({ deviceId: ids.pc, viewerId: ids.alice, requesterId: ids.alice, state: 'requested', version: 1 });
     expect(await service.get(who.alice, id)).toEqual(result.session);
-    const event = await one(`SELECT stream, seq, action, outcome, actor_id, session_id, device_id, viewer_id, reason, data FROM audit_events WHERE session_id = $1`, [id]);
+    const event = await one(
+      `SELECT stream, seq, action, outcome, actor_id, session_id, device_id, viewer_id, reason, data FROM audit_events WHERE session_id = $1`,
+      [id],
+    );
     expect(event).toEqual({
-      stream: `session:${id}`, seq: 1, action: 'session.requested', outcome: 'requested', actor_id: ids.alice,
-      session_id: id, device_id: ids.pc, viewer_id: ids.alice, reason: 'printer',
+      stream: `session:${id}`,
+      seq: 1,
+      action: 'session.requested',
+      outcome: 'requested',
+      actor_id: ids.alice,
+      session_id: id,
+      device_id: ids.pc,
+      viewer_id: ids.alice,
+      reason: 'printer',
       data: { type: 'remote-control', access: 'full', requesterId: ids.alice, version: 1 },
     });
     expect(await one('SELECT seq FROM audit_stream_heads WHERE stream = $1', [`session:${id}`])).toEqual({ seq: 1 });
@@ -121,8 +136,14 @@ describe('SessionsService intake and cancel on PostgreSQL', () => {
   it('checks requests on behalf of a viewer: the right, the viewer, its kind', async () => {
     const before = await counts();
     await expect(service.create(who.alice, rc(ids.pc, { viewerId: ids.bot }), null)).rejects.toMatchObject({ status: 403 });
-    await expect(service.create(who.bot, rc(ids.pc, { viewerId: '00000000-0000-4000-8000-000000000001' }), null)).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/not a known principal/) });
-    await expect(service.create(who.bot, rc(ids.pc, { viewerId: ids.helpdesk }), null)).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/not a group/) });
+    await expect(service.create(who.bot, rc(ids.pc, { viewerId: '00000000-0000-4000-8000-000000000001' }), null)).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/not a known principal/),
+    });
+    await expect(service.create(who.bot, rc(ids.pc, { viewerId: ids.helpdesk }), null)).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/not a group/),
+    });
     await expect(service.create(who.bot, rc(ids.srv, { viewerId: ids.alice }), null)).rejects.toMatchObject({ status: 404 });
     expect(await counts()).toEqual(before);
     const { session } = await service.create(who.bot, rc(ids.pc, { viewerId: ids.alice, ticketRef: 'INC-1' }), null);
@@ -150,7 +171,14 @@ describe('SessionsService intake and cancel on PostgreSQL', () => {
     const all = await Promise.all(Array.from({ length: 50 }, () => service.create(who.bot, body, 'INC-3')));
     expect(new Set(all.map((r) => r.session.id)).size).toBe(1);
     expect(all.filter((r) => !r.replayed)).toHaveLength(1);
-    expect(await counts()).toEqual({ ...before, sessions: before.sessions + 1, events: before.events + 1, heads: before.heads + 1, outbox: before.outbox + 1, keys: before.keys + 1 });
+    expect(await counts()).toEqual({
+      ...before,
+      sessions: before.sessions + 1,
+      events: before.events + 1,
+      heads: before.heads + 1,
+      outbox: before.outbox + 1,
+      keys: before.keys + 1,
+    });
   });
 
   it('answers each of many concurrent requests sent in one statement: created, refused, replayed', async () => {
@@ -175,7 +203,11 @@ describe('SessionsService intake and cancel on PostgreSQL', () => {
     expect(pair[0].session.id).toBe(pair[1].session.id);
     expect(pair.map((r) => r.replayed).sort()).toEqual([false, true]);
     expect(await counts()).toEqual({
-      sessions: before.sessions + 3, events: before.events + 3, heads: before.heads + 3, outbox: before.outbox + 3, keys: before.keys + 1,
+      sessions: before.sessions + 3,
+      events: before.events + 3,
+      heads: before.heads + 3,
+      outbox: before.outbox + 3,
+      keys: before.keys + 1,
     });
     expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
   });

@@ -59,9 +59,9 @@ describe('reconciliation sweep', () => {
     const [poison] = await lostSessions(1, 5);
     const [retry] = await lostSessions(1, 4);
     await sweeper(ds).sweep();
-    const byId = new Map((await rows([poison!, retry!])).map((r: { id: string }) => [r.id, r]));
-    expect(byId.get(poison!)).toEqual({ id: poison, state: 'failed', requeues: 5, failure_cause: 'poison', outbox: 0, failed_events: 1 });
-    expect(byId.get(retry!)).toEqual({ id: retry, state: 'requested', requeues: 5, failure_cause: null, outbox: 1, failed_events: 0 });
+    const byId = new Map((await rows([poison, retry])).map((r: { id: string }) => [r.id, r]));
+    expect(byId.get(poison)).toEqual({ id: poison, state: 'failed', requeues: 5, failure_cause: 'poison', outbox: 0, failed_events: 1 });
+    expect(byId.get(retry)).toEqual({ id: retry, state: 'requested', requeues: 5, failure_cause: null, outbox: 1, failed_events: 0 });
     const [event] = await ds.query(`SELECT reason, data FROM audit_events WHERE stream = $1 AND outcome = 'failed'`, [`session:${poison}`]);
     expect(event).toMatchObject({ reason: 'no progress after 5 re-enqueues', data: { cause: 'poison', from: 'requested', to: 'failed' } });
     expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);

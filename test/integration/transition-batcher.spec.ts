@@ -44,7 +44,11 @@ describe('batched transitions on PostgreSQL', () => {
   });
   const alone = (req: TransitionRequest) => applyTransitionBatch(ds.manager, TEST_AUDIT_KEY, [req]);
   const fresh = async (n: number) => Promise.all(Array.from({ length: n }, async () => requestSession(ds, await seedWorld(ds))));
-  const settle = <T>(p: Promise<T>) => p.then((value) => ({ value }), (error: unknown) => ({ error }));
+  const settle = <T>(p: Promise<T>) =>
+    p.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
 
   it('gives many concurrent sessions the same chain and rows as one statement each', async () => {
     const batched = await fresh(24);
@@ -58,10 +62,18 @@ describe('batched transitions on PostgreSQL', () => {
     for (const id of single) await alone(fail(id, await read(id)));
 
     expect(results.every((r) => r?.state === 'pushing_settings' && r.version === 4 && r.head.seq === 4)).toBe(true);
-    const expected = await eventsOf(single[0]!);
+    const expected = await eventsOf(single[0]);
     for (const id of [...batched, ...single]) {
       const row = await read(id);
-      expect(row).toMatchObject({ state: 'failed', version: 5, seq: 5, events: 5, decisions: 1, consent_rule: 'not_required', settings_hash: 'h1' });
+      expect(row).toMatchObject({
+        state: 'failed',
+        version: 5,
+        seq: 5,
+        events: 5,
+        decisions: 1,
+        consent_rule: 'not_required',
+        settings_hash: 'h1',
+      });
       expect(row.ended_at).not.toBeNull();
       expect(await eventsOf(id)).toEqual(expected);
     }
@@ -73,7 +85,11 @@ describe('batched transitions on PostgreSQL', () => {
     const stale = await read(b);
     await alone(decide(b, stale));
     const movedOn = await read(b);
-    const results = await applyTransitionBatch(ds.manager, TEST_AUDIT_KEY, [decide(a, await read(a)), decide(b, stale), decide(c, await read(c))]);
+    const results = await applyTransitionBatch(ds.manager, TEST_AUDIT_KEY, [
+      decide(a, await read(a)),
+      decide(b, stale),
+      decide(c, await read(c)),
+    ]);
     expect(results.map((r) => r?.version ?? null)).toEqual([4, null, 4]);
     expect(await read(b)).toEqual(movedOn);
     expect(await read(a)).toMatchObject({ state: 'pushing_settings', version: 4, events: 4, decisions: 1 });
@@ -117,7 +133,7 @@ describe('batched transitions on PostgreSQL', () => {
     const [oa, of, oc] = await Promise.all(reqs.map((req) => settle(batcher.apply(req))));
     expect(oa).toEqual({ value: expect.objectContaining({ state: 'pushing_settings', version: 4 }) });
     expect(oc).toEqual({ value: expect.objectContaining({ state: 'pushing_settings', version: 4 }) });
-    expect(String((of as { error: Error }).error?.message)).toMatch(/audit head of a session does not match/);
+    expect(String((of as { error?: Error }).error?.message)).toMatch(/audit head of a session does not match/);
     expect(await read(forged)).toEqual(before);
     expect(await verifyAudit(ds, TEST_AUDIT_KEY)).toMatchObject({ ok: true });
   });

@@ -26,7 +26,10 @@ async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
 
 /** A new, migrated database of this run, for one spec file; returns its URL. */
 export async function freshDatabase(tag: string): Promise<string> {
-  const name = `rcflow_${RUN}_${tag}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 63);
+  const name = `rcflow_${RUN}_${tag}`
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 63);
   await admin(async (c) => {
     await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await c.query(`CREATE DATABASE ${name}`);

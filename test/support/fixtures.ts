@@ -19,12 +19,17 @@ export async function seedWorld(ds: DataSource, opts: { hostname?: string; logge
     viewer.id,
     [collection.id],
   ]);
-  const [settings] = await ds.query(
-    `INSERT INTO client_settings (name, priority, remote_tools) VALUES ($1, 10, $2) RETURNING id`,
-    [`rc-on-${suffix}`, JSON.stringify({ enabled: true, permittedViewers: [`alice-${suffix}`], permissionRequired: true })],
-  );
+  const [settings] = await ds.query(`INSERT INTO client_settings (name, priority, remote_tools) VALUES ($1, 10, $2) RETURNING id`, [
+    `rc-on-${suffix}`,
+    JSON.stringify({ enabled: true, permittedViewers: [`alice-${suffix}`], permissionRequired: true }),
+  ]);
   await ds.query(`INSERT INTO settings_deployments (settings_id, collection_id) VALUES ($1, $2)`, [settings.id, collection.id]);
-  return { viewerId: viewer.id as string, viewerName: `alice-${suffix}`, collectionId: collection.id as string, deviceId: device.id as string };
+  return {
+    viewerId: viewer.id as string,
+    viewerName: `alice-${suffix}`,
+    collectionId: collection.id as string,
+    deviceId: device.id as string,
+  };
 }
 
 /** A session in `requested`, with its first audit event, as the API writes it. */
@@ -41,7 +46,15 @@ export async function requestSession(
       [id, world.deviceId, world.viewerId, fields.type ?? 'remote-control', fields.access ?? 'full', fields.reason ?? null],
     );
     await appendAudit(tx, TEST_AUDIT_KEY, [
-      { stream: sessionStream(id), actorId: world.viewerId, actorKind: 'principal', action: 'session.requested', outcome: 'requested', sessionId: id, data: {} },
+      {
+        stream: sessionStream(id),
+        actorId: world.viewerId,
+        actorKind: 'principal',
+        action: 'session.requested',
+        outcome: 'requested',
+        sessionId: id,
+        data: {},
+      },
     ]);
   });
   return id;

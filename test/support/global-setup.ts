@@ -1,5 +1,6 @@
 import { RUN } from './env';
 
-export default async function globalSetup(): Promise<void> {
+export default function globalSetup(): Promise<void> {
   process.env.RCFLOW_TEST_RUN = RUN;
+  return Promise.resolve();
 }

@@ -12,7 +12,10 @@ export async function bulkDevices(ds: DataSource, collectionId: string, prefix: 
      RETURNING id`,
     [prefix, n],
   );
-  await ds.query('INSERT INTO collection_members (collection_id, device_id) SELECT $1, unnest($2::uuid[])', [collectionId, rows.map((r) => r.id)]);
+  await ds.query('INSERT INTO collection_members (collection_id, device_id) SELECT $1, unnest($2::uuid[])', [
+    collectionId,
+    rows.map((r) => r.id),
+  ]);
   return rows.map((r) => r.id);
 }
 
@@ -45,7 +48,10 @@ export async function allAtRest(ds: DataSource, sessionIds: string[], timeoutMs 
   const deadline = Date.now() + timeoutMs;
   let moving = -1;
   while (Date.now() < deadline) {
-    const [r] = await ds.query('SELECT count(*)::int AS n FROM sessions WHERE id = ANY($1) AND NOT (state = ANY($2))', [sessionIds, RESTING_STATES]);
+    const [r] = await ds.query('SELECT count(*)::int AS n FROM sessions WHERE id = ANY($1) AND NOT (state = ANY($2))', [
+      sessionIds,
+      RESTING_STATES,
+    ]);
     moving = r.n;
     if (moving === 0) return;
     await new Promise((res) => setTimeout(res, 200));

@@ -21,7 +21,7 @@ export class RawAgent {
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (d) => {
       try {
-        this.received.push(JSON.parse(d.toString()));
+        this.received.push(JSON.parse((d as Buffer).toString()));
       } catch {
         /* the server only sends JSON */
       }

@@ -39,8 +39,22 @@ export class PrivateRedis {
   async startProcess(): Promise<void> {
     this.proc = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir,
-        '--maxmemory-policy', this.policy, '--maxmemory', '512mb'],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.dir,
+        '--maxmemory-policy',
+        this.policy,
+        '--maxmemory',
+        '512mb',
+      ],
       { stdio: 'ignore' },
     );
     for (let i = 0; i < 100; i++) {
@@ -71,7 +85,7 @@ export class PrivateRedis {
   /** SIGKILL: whatever Redis held is gone. */
   async kill(): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    if (p?.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill('SIGKILL');

@@ -45,7 +45,7 @@ export async function startStack(tag: string, overrides: Record<string, string>,
     };
     const boot = await runCli(env, ['bootstrap-admin', '--name', 'root']);
     if (boot.code !== 0) throw new Error(`bootstrap-admin failed:\n${boot.output}`);
-    const adminKey = boot.output.match(/rcf_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}/)![0];
+    const adminKey = /rcf_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}/.exec(boot.output)![0];
     const ports = await Promise.all(Array.from({ length: apiCount }, () => freePort()));
     const worker = RcflowProcess.start('worker', env);
     started.push(worker);
@@ -64,7 +64,7 @@ export async function startStack(tag: string, overrides: Record<string, string>,
       ds,
       apis,
       worker,
-      admin: apis[0]!.api.as(adminKey),
+      admin: apis[0].api.as(adminKey),
       async stop() {
         // The processes a test put in place of the first ones (restarts) are the ones to stop now.
         started.push(stack.worker, ...stack.apis.map((a) => a.proc));
@@ -107,7 +107,11 @@ export async function seedOperatorWorld(admin: Api, remoteTools: Record<string, 
   await put(`/v1/principals/${ids.helpdesk}/members/${ids.alice}`);
   ids.desks = await mk('/v1/collections', { name: 'Desks' });
   ids.servers = await mk('/v1/collections', { name: 'Servers' });
-  ids.settings = await mk('/v1/client-settings', { name: 'Desks RC', order: 5, remoteTools: { enabled: true, permittedViewers: ['HELPDESK'], ...remoteTools } });
+  ids.settings = await mk('/v1/client-settings', {
+    name: 'Desks RC',
+    order: 5,
+    remoteTools: { enabled: true, permittedViewers: ['HELPDESK'], ...remoteTools },
+  });
   await put(`/v1/client-settings/${ids.settings}/deployments/${ids.desks}`);
   await mk('/v1/role-assignments', { principalId: ids.helpdesk, role: 'remote_tools_operator', collectionIds: [ids.desks] });
   await mk('/v1/role-assignments', { principalId: ids.bob, role: 'remote_tools_operator', collectionIds: [ids.desks] });

@@ -50,7 +50,8 @@ class TinyServer {
         if (!r.ok) return void this.invalid.push(data.toString());
         const frame = r.message as unknown as Outbound;
         this.frames.push(frame);
-        if (frame.type === 'hello') ws.send(JSON.stringify({ v: 1, type: 'welcome', deviceId: DEVICE_ID, heartbeatSeconds: this.heartbeatSeconds }));
+        if (frame.type === 'hello')
+          ws.send(JSON.stringify({ v: 1, type: 'welcome', deviceId: DEVICE_ID, heartbeatSeconds: this.heartbeatSeconds }));
       });
     });
   }
@@ -62,7 +63,7 @@ class TinyServer {
     return `http://127.0.0.1:${(this.wss.address() as AddressInfo).port}`;
   }
   get current() {
-    return this.sockets[this.sockets.length - 1]!;
+    return this.sockets[this.sockets.length - 1];
   }
   send(frame: unknown) {
     this.current.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
@@ -92,7 +93,13 @@ describe('AgentClient', () => {
   function connect(extra: { credential?: string } = {}) {
     const log = memoryLogger();
     const store = new MemoryStateStore();
-    const agent = new DeviceAgent({ store, consent: new PolicyConsentProvider('accept'), facts: () => FACTS, viewerEndpoint: { host: 'pc-1', port: 5938 }, log });
+    const agent = new DeviceAgent({
+      store,
+      consent: new PolicyConsentProvider('accept'),
+      facts: () => FACTS,
+      viewerEndpoint: { host: 'pc-1', port: 5938 },
+      log,
+    });
     const events = { connected: 0, disconnected: 0, fatal: [] as string[] };
     client = new AgentClient({
       server: server.url,
@@ -202,7 +209,11 @@ describe('AgentClient', () => {
     const { events } = connect();
     await waitUntil(() => events.connected === 1, 'welcome');
     await waitUntil(() => server.count('heartbeat') >= 1, 'heartbeat', 3000);
-    expect(server.frames.find((f) => f.type === 'heartbeat')).toEqual({ v: 1, type: 'heartbeat', presence: { ...FACTS, appliedSettingsHash: null } });
+    expect(server.frames.find((f) => f.type === 'heartbeat')).toEqual({
+      v: 1,
+      type: 'heartbeat',
+      presence: { ...FACTS, appliedSettingsHash: null },
+    });
   });
 
   it('closes cleanly with code 1000 on stop', async () => {

@@ -1,11 +1,6 @@
 import WebSocket from 'ws';
 import type { IncomingMessage } from 'node:http';
-import {
-  AGENT_WS_PATH,
-  agentMessageSchema,
-  parseServerMessage,
-  PROTOCOL_VERSION,
-} from '@rcflow/agent-protocol';
+import { AGENT_WS_PATH, agentMessageSchema, parseServerMessage, PROTOCOL_VERSION } from '@rcflow/agent-protocol';
 import { asInbound, type Command, type Outbound } from './protocol-types';
 import { Backoff, type BackoffOptions } from './backoff';
 import { serverUrl } from './cli-args';
@@ -202,7 +197,9 @@ export class AgentClient {
         return;
       }
       if (message.type !== 'error') this.options.onCommand?.(message);
-      this.options.agent.handle(parsed.message).catch((err: unknown) => this.options.log.error(`handling ${message.type} failed: ${(err as Error).message}`));
+      this.options.agent
+        .handle(parsed.message)
+        .catch((err: unknown) => this.options.log.error(`handling ${message.type} failed: ${(err as Error).message}`));
     } catch (err) {
       this.options.log.error(`handling a server frame failed: ${(err as Error).message}`);
     }
@@ -271,7 +268,9 @@ export class AgentClient {
     // Checked here so a bug shows up as one clear line in the agent's log, not a server-side bad_frame.
     const checked = agentMessageSchema.safeParse(frame);
     if (!checked.success) {
-      this.options.log.error(`not sending an invalid ${frame.type} frame: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      this.options.log.error(
+        `not sending an invalid ${frame.type} frame: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
       return;
     }
     ws.send(JSON.stringify(frame));

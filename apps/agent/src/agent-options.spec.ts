@@ -45,9 +45,34 @@ describe('parseAgentArgs', () => {
 
   it('takes every flag', () => {
     const o = parse([
-      '--server', 'https://rcflow.example/api', '--state-dir', '/tmp/s', '--hostname', 'PC-7', '--consent', 'deny', '--user', 'alice',
-      '--locked', '--os-family', 'windows', '--os-build', '10.0.22631', '--agent-version', '2.1.0', '--domain', 'corp.example',
-      '--local-admin', 'CORP\\admins', '--local-admin', 'bob', '--reject-settings', '--viewer-host', '10.1.2.3', '--viewer-port', '6000',
+      '--server',
+      'https://rcflow.example/api',
+      '--state-dir',
+      '/tmp/s',
+      '--hostname',
+      'PC-7',
+      '--consent',
+      'deny',
+      '--user',
+      'alice',
+      '--locked',
+      '--os-family',
+      'windows',
+      '--os-build',
+      '10.0.22631',
+      '--agent-version',
+      '2.1.0',
+      '--domain',
+      'corp.example',
+      '--local-admin',
+      'CORP\\admins',
+      '--local-admin',
+      'bob',
+      '--reject-settings',
+      '--viewer-host',
+      '10.1.2.3',
+      '--viewer-port',
+      '6000',
     ]);
     expect(o).toMatchObject({
       server: 'https://rcflow.example/api',
@@ -139,7 +164,20 @@ describe('parseSimulatorArgs', () => {
   });
 
   it('parses ranges and rates', () => {
-    const o = sim(['--server', 'http://h:1', '--count', '2', '--latency-ms', '5-50', '--dropout-rate', '0.2', '--state-file', 'x.json', '--seed', 'abc']);
+    const o = sim([
+      '--server',
+      'http://h:1',
+      '--count',
+      '2',
+      '--latency-ms',
+      '5-50',
+      '--dropout-rate',
+      '0.2',
+      '--state-file',
+      'x.json',
+      '--seed',
+      'abc',
+    ]);
     expect(o.latencyMs).toEqual({ min: 5, max: 50 });
     expect(o.dropoutRate).toBe(0.2);
     expect(o.stateFile).toBe(path.resolve('x.json'));
@@ -152,7 +190,10 @@ describe('parseSimulatorArgs', () => {
     [['--server', 'http://h:1', '--count', '2', '--latency-ms', '50-5'], /--latency-ms/],
     [['--server', 'http://h:1', '--count', '2', '--dropout-rate', '2'], /--dropout-rate must be a number from 0 to 1/],
     [['--server', 'http://h:1', '--count', '2', '--prefix', 'a.b'], /--prefix/],
-    [['--server', 'http://h:1', '--count', '2', '--consent-accept', '0', '--consent-deny', '0', '--consent-timeout', '0'], /must not all be 0/],
+    [
+      ['--server', 'http://h:1', '--count', '2', '--consent-accept', '0', '--consent-deny', '0', '--consent-timeout', '0'],
+      /must not all be 0/,
+    ],
   ])('refuses %j', (argv, message) => {
     expect(() => parseSimulatorArgs(argv, {})).toThrow(message);
   });

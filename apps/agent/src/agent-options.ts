@@ -128,7 +128,8 @@ export function parseAgentArgs(
   if (f['os-build'] !== undefined && f['os-build'].length > 64) throw new UsageError('--os-build must be at most 64 characters');
 
   const agentVersion = f['agent-version'] ?? '1.0.0';
-  if (!VERSION.test(agentVersion)) throw new UsageError(`--agent-version must be a dotted version such as 1.2.3; got ${JSON.stringify(agentVersion)}`);
+  if (!VERSION.test(agentVersion))
+    throw new UsageError(`--agent-version must be a dotted version such as 1.2.3; got ${JSON.stringify(agentVersion)}`);
 
   const domain = f.domain ?? null;
   if (domain !== null && (domain === '' || domain.length > 253)) throw new UsageError('--domain must be 1-253 characters');
@@ -143,7 +144,8 @@ export function parseAgentArgs(
 
   const viewerHost = f['viewer-host'] ?? hostname;
   if (viewerHost === '' || viewerHost.length > 253) throw new UsageError('--viewer-host must be 1-253 characters');
-  const viewerPort = f['viewer-port'] === undefined ? 5938 : parseNumber('--viewer-port', f['viewer-port'], { min: 1, max: 65535, integer: true });
+  const viewerPort =
+    f['viewer-port'] === undefined ? 5938 : parseNumber('--viewer-port', f['viewer-port'], { min: 1, max: 65535, integer: true });
 
   return {
     help: false,

@@ -21,7 +21,11 @@ export function parseCli<O extends Options>(argv: string[], options: O) {
   }
 }
 
-export function parseNumber(flag: string, raw: string, { min, max, integer = false }: { min: number; max: number; integer?: boolean }): number {
+export function parseNumber(
+  flag: string,
+  raw: string,
+  { min, max, integer = false }: { min: number; max: number; integer?: boolean },
+): number {
   const value = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
     throw new UsageError(`${flag} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${JSON.stringify(raw)}`);

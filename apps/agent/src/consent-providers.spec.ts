@@ -1,5 +1,11 @@
 import { PassThrough } from 'node:stream';
-import { consentQuestion, PolicyConsentProvider, PromptConsentProvider, RatioConsentProvider, type ConsentRequest } from './consent-providers';
+import {
+  consentQuestion,
+  PolicyConsentProvider,
+  PromptConsentProvider,
+  RatioConsentProvider,
+  type ConsentRequest,
+} from './consent-providers';
 import { LineConsole } from './terminal-console';
 
 const request = (over: Partial<ConsentRequest> = {}): ConsentRequest => ({

@@ -75,7 +75,9 @@ describe('DeviceAgent', () => {
       const r = parseServerMessage(raw);
       if (r.ok) throw new Error('expected a bad frame');
       agent.malformed(raw, r);
-      expect(sink.frames).toEqual([{ v: 1, type: 'settings_rejected', commandId: 'cmd-bad', reason: expect.stringContaining('accessLevel') }]);
+      expect(sink.frames).toEqual([
+        { v: 1, type: 'settings_rejected', commandId: 'cmd-bad', reason: expect.stringContaining('accessLevel') },
+      ]);
       expect(log.lines.join('\n')).toContain('malformed frame');
     });
 
@@ -110,7 +112,9 @@ describe('DeviceAgent', () => {
       const { agent, sink, store } = setup(new PolicyConsentProvider('deny'));
       const cmd = startSession();
       await agent.handle(serverFrame(cmd));
-      expect(sink.frames).toEqual([{ v: 1, type: 'consent', commandId: cmd.commandId, sessionId: cmd.sessionId, outcome: 'denied', answeredBy: 'alice' }]);
+      expect(sink.frames).toEqual([
+        { v: 1, type: 'consent', commandId: cmd.commandId, sessionId: cmd.sessionId, outcome: 'denied', answeredBy: 'alice' },
+      ]);
       expect(store.activeSessions()).toEqual([]);
     });
 
@@ -146,7 +150,13 @@ describe('DeviceAgent', () => {
       const { agent } = setup({ ask });
       await agent.handle(serverFrame({ ...startSession({ timeoutMs: 60_000 }), access: 'view', sessionType: 'remote-assistance' }));
       expect(ask).toHaveBeenCalledWith(
-        expect.objectContaining({ viewer: 'bob', sessionType: 'remote-assistance', access: 'view', timeoutMs: 60_000, loggedOnUser: 'alice' }),
+        expect.objectContaining({
+          viewer: 'bob',
+          sessionType: 'remote-assistance',
+          access: 'view',
+          timeoutMs: 60_000,
+          loggedOnUser: 'alice',
+        }),
       );
     });
 
@@ -159,7 +169,7 @@ describe('DeviceAgent', () => {
       await agent.handle(cmd);
       expect(asked).toHaveLength(1);
       expect(sink.frames).toEqual([]);
-      asked[0]!.answer('granted');
+      asked[0].answer('granted');
       await first;
       expect(sink.frames.map((f) => f.type)).toEqual(['consent', 'session_started']);
       await agent.handle(cmd);
@@ -184,7 +194,14 @@ describe('DeviceAgent', () => {
       const end = serverFrame(endSession(start.sessionId, 'cmd-end'));
       await agent.handle(end);
       await agent.handle(end);
-      const ended = { v: 1, type: 'session_ended', sessionId: start.sessionId, by: 'viewer', reason: 'viewer closed the window', commandId: 'cmd-end' };
+      const ended = {
+        v: 1,
+        type: 'session_ended',
+        sessionId: start.sessionId,
+        by: 'viewer',
+        reason: 'viewer closed the window',
+        commandId: 'cmd-end',
+      };
       expect(sink.frames.slice(2)).toEqual([ended, ended]);
       expect(store.activeSessions()).toEqual([]);
     });

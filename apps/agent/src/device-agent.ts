@@ -4,7 +4,14 @@ import { waitForTimeout, type ConsentAnswer, type ConsentProvider, type ConsentR
 import type { Logger } from './logger';
 import type { MachineFacts } from './presence';
 import type { AgentStateStore } from './state-store';
-import { asInbound, type ApplySettingsCommand, type Command, type EndSessionCommand, type Outbound, type StartSessionCommand } from './protocol-types';
+import {
+  asInbound,
+  type ApplySettingsCommand,
+  type Command,
+  type EndSessionCommand,
+  type Outbound,
+  type StartSessionCommand,
+} from './protocol-types';
 
 /** Where the agent's frames go; `cause` is the command a frame answers, null for unsolicited ones. */
 export interface FrameSink {
@@ -74,7 +81,9 @@ export class DeviceAgent {
 
   /** Handles a frame that failed validation: logged and dropped, except settings the agent can refuse. */
   malformed(raw: string | Buffer, result: Extract<ParseResult<unknown>, { ok: false }>): void {
-    this.options.log.warn(`ignored a ${result.code === 'bad_version' ? 'frame of another protocol version' : 'malformed frame'} from the server: ${result.error.slice(0, 500)}`);
+    this.options.log.warn(
+      `ignored a ${result.code === 'bad_version' ? 'frame of another protocol version' : 'malformed frame'} from the server: ${result.error.slice(0, 500)}`,
+    );
     if (result.code !== 'bad_frame') return;
     // An apply_settings whose settings fail the schema names its command: refusing it lets the
     // server fail the step now instead of waiting out its timeout.
@@ -162,7 +171,14 @@ export class DeviceAgent {
     const { log, store } = this.options;
     if (this.options.rejectSettings) {
       log.info(`rejected settings ${cmd.versionHash.slice(0, 12)} (command ${cmd.commandId}): configured to reject`);
-      return [{ v, type: 'settings_rejected', commandId: cmd.commandId, reason: 'this agent is configured to reject settings (--reject-settings)' }];
+      return [
+        {
+          v,
+          type: 'settings_rejected',
+          commandId: cmd.commandId,
+          reason: 'this agent is configured to reject settings (--reject-settings)',
+        },
+      ];
     }
     // The server's hash is what presence reports back, so it is kept even if ours differs; a
     // difference means the two sides hash differently, worth a line but not a refusal.
@@ -171,7 +187,9 @@ export class DeviceAgent {
       log.warn(`settings ${cmd.versionHash.slice(0, 12)} hash to ${ours.slice(0, 12)} here; keeping the server's version hash`);
     }
     store.saveSettings(cmd.settings, cmd.versionHash);
-    log.info(`applied settings ${cmd.versionHash.slice(0, 12)} (command ${cmd.commandId}, remote control ${cmd.settings.enabled ? 'enabled' : 'disabled'})`);
+    log.info(
+      `applied settings ${cmd.versionHash.slice(0, 12)} (command ${cmd.commandId}, remote control ${cmd.settings.enabled ? 'enabled' : 'disabled'})`,
+    );
     return [{ v, type: 'settings_applied', commandId: cmd.commandId, versionHash: cmd.versionHash }];
   }
 
@@ -185,7 +203,9 @@ export class DeviceAgent {
       const facts = await this.options.facts();
       const withdraw = new AbortController();
       this.pendingConsent.set(cmd.sessionId, withdraw);
-      log.info(`consent asked: ${cmd.viewer} wants ${cmd.sessionType} (${cmd.access}) of session ${cmd.sessionId}; ${Math.ceil(timeoutMs / 1000)} s to answer`);
+      log.info(
+        `consent asked: ${cmd.viewer} wants ${cmd.sessionType} (${cmd.access}) of session ${cmd.sessionId}; ${Math.ceil(timeoutMs / 1000)} s to answer`,
+      );
       let answer: ConsentAnswer & { failed?: boolean };
       try {
         answer = await this.askConsent({

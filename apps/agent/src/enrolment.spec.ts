@@ -47,7 +47,10 @@ describe('enrol', () => {
   });
 
   it('reports a refused token as permanent, with the server message and without the token', async () => {
-    answers.push({ status: 403, body: { error: { status: 403, code: 'enrolment_token_revoked', message: 'the enrolment token was revoked' } } });
+    answers.push({
+      status: 403,
+      body: { error: { status: 403, code: 'enrolment_token_revoked', message: 'the enrolment token was revoked' } },
+    });
     const err = (await enrol(url, request).catch((e: unknown) => e)) as EnrolmentError;
     expect(err).toBeInstanceOf(EnrolmentError);
     expect(err.permanent).toBe(true);

@@ -43,7 +43,11 @@ export async function enrol(server: string, request: EnrolRequest, timeoutMs = 1
   if (res.status === 200 || res.status === 201) {
     const { deviceId, credential } = (body ?? {}) as Partial<EnrolResponse>;
     if (typeof deviceId !== 'string' || !UUID.test(deviceId) || typeof credential !== 'string' || !parseCredential(credential, 'rcd')) {
-      throw new EnrolmentError(`the server answered enrolment with HTTP ${res.status} but without a device id and credential`, false, res.status);
+      throw new EnrolmentError(
+        `the server answered enrolment with HTTP ${res.status} but without a device id and credential`,
+        false,
+        res.status,
+      );
     }
     return { deviceId, credential };
   }

@@ -27,7 +27,13 @@ function currentUserName(): string | null {
   }
 }
 
-async function ensureEnrolled(o: AgentOptions, store: FileStateStore, machine: MachinePresence, log: Logger, stopping: () => boolean): Promise<Enrolment> {
+async function ensureEnrolled(
+  o: AgentOptions,
+  store: FileStateStore,
+  machine: MachinePresence,
+  log: Logger,
+  stopping: () => boolean,
+): Promise<Enrolment> {
   const existing = store.enrolment();
   if (existing) {
     if (o.enrolToken) log.info(`already enrolled as ${existing.deviceId}; the enrolment token is not needed and was not used`);
@@ -143,7 +149,9 @@ async function main(argv: string[]): Promise<void> {
     agent,
     log,
     onFatal: (message) => {
-      log.error(`${message}. The device may have been revoked or deleted; to enrol again, remove ${o.stateDir}/enrolment.json and start with --enrol and a new token`);
+      log.error(
+        `${message}. The device may have been revoked or deleted; to enrol again, remove ${o.stateDir}/enrolment.json and start with --enrol and a new token`,
+      );
       store.unlock();
       process.exit(EXIT_REFUSED);
     },

@@ -2,7 +2,11 @@ import { detectLoggedOnUser, MachinePresence, osFamilyOf, parseWho } from './pre
 
 describe('parseWho', () => {
   it('takes the first user on a console or tty', () => {
-    const out = ['bob      pts/0        2024-05-01 09:12 (10.0.0.7)', 'alice    tty2         2024-05-01 08:00 (tty2)', 'carol    tty3         2024-05-01 08:30'].join('\n');
+    const out = [
+      'bob      pts/0        2024-05-01 09:12 (10.0.0.7)',
+      'alice    tty2         2024-05-01 08:00 (tty2)',
+      'carol    tty3         2024-05-01 08:30',
+    ].join('\n');
     expect(parseWho(out)).toBe('alice');
   });
 
@@ -43,7 +47,16 @@ describe('MachinePresence', () => {
 
   it('prefers flags to the machine', async () => {
     const who = jest.fn();
-    const p = new MachinePresence({ ...base, osFamily: 'windows', osBuild: '10.0.19045', user: 'alice', locked: true, domain: 'corp.example', fqdn: 'pc.corp.example', who });
+    const p = new MachinePresence({
+      ...base,
+      osFamily: 'windows',
+      osBuild: '10.0.19045',
+      user: 'alice',
+      locked: true,
+      domain: 'corp.example',
+      fqdn: 'pc.corp.example',
+      who,
+    });
     expect(await p.read()).toEqual({
       agentVersion: '1.2.3',
       osFamily: 'windows',

@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto';
  * same choice for the same agent and command, whatever order commands arrive in.
  */
 export function seededDraw(seed: string, ...parts: (string | number)[]): number {
-  const digest = createHash('sha256').update(`${seed}\u0000${parts.join('\u0000')}`).digest();
+  const digest = createHash('sha256')
+    .update(`${seed}\u0000${parts.join('\u0000')}`)
+    .digest();
   return digest.readUInt32BE(0) / 2 ** 32;
 }
 

@@ -61,7 +61,8 @@ export interface SimulatorOptions {
   verbose: boolean;
 }
 
-const rate = (flag: string, raw: string | undefined, fallback: number) => (raw === undefined ? fallback : parseNumber(flag, raw, { min: 0, max: 1 }));
+const rate = (flag: string, raw: string | undefined, fallback: number) =>
+  raw === undefined ? fallback : parseNumber(flag, raw, { min: 0, max: 1 });
 
 export function parseLatency(raw: string | undefined): { min: number; max: number } {
   if (raw === undefined) return { min: 0, max: 0 };
@@ -69,11 +70,15 @@ export function parseLatency(raw: string | undefined): { min: number; max: numbe
   if (!m) throw new UsageError(`--latency-ms must be a number of milliseconds or a range A-B; got ${JSON.stringify(raw)}`);
   const min = Number(m[1]);
   const max = m[2] === undefined ? min : Number(m[2]);
-  if (max < min || max > 600_000) throw new UsageError(`--latency-ms range must run from low to high, at most 600000; got ${JSON.stringify(raw)}`);
+  if (max < min || max > 600_000)
+    throw new UsageError(`--latency-ms range must run from low to high, at most 600000; got ${JSON.stringify(raw)}`);
   return { min, max };
 }
 
-export function parseSimulatorArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): { help: true } | { help: false; options: SimulatorOptions } {
+export function parseSimulatorArgs(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { help: true } | { help: false; options: SimulatorOptions } {
   const f = parseCli(argv, {
     server: { type: 'string' },
     enrol: { type: 'string' },
@@ -100,13 +105,17 @@ export function parseSimulatorArgs(argv: string[], env: NodeJS.ProcessEnv = proc
   if (f.help) return { help: true };
   const server = parseServerUrl(f.server);
   const enrolToken = f.enrol ?? env.RCFLOW_AGENT_ENROL ?? null;
-  if (enrolToken !== null && !parseCredential(enrolToken, 'rce')) throw new UsageError('--enrol must be an enrolment token of the form rce_<id>.<secret>');
+  if (enrolToken !== null && !parseCredential(enrolToken, 'rce'))
+    throw new UsageError('--enrol must be an enrolment token of the form rce_<id>.<secret>');
   if (f.count === undefined) throw new UsageError('--count is required');
   const count = parseNumber('--count', f.count, { min: 1, max: 1_000_000, integer: true });
-  const firstIndex = f['first-index'] === undefined ? 1 : parseNumber('--first-index', f['first-index'], { min: 0, max: 1e9, integer: true });
+  const firstIndex =
+    f['first-index'] === undefined ? 1 : parseNumber('--first-index', f['first-index'], { min: 0, max: 1e9, integer: true });
   const prefix = f.prefix ?? 'SIM';
   if (!HOSTNAME.test(`${prefix}-${firstIndex + count - 1}`)) {
-    throw new UsageError(`--prefix must be letters, digits, - or _ and leave room for the number in a 63-character host name; got ${JSON.stringify(prefix)}`);
+    throw new UsageError(
+      `--prefix must be letters, digits, - or _ and leave room for the number in a 63-character host name; got ${JSON.stringify(prefix)}`,
+    );
   }
   const consent = {
     accept: rate('--consent-accept', f['consent-accept'], 0.8),
@@ -132,7 +141,8 @@ export function parseSimulatorArgs(argv: string[], env: NodeJS.ProcessEnv = proc
       dropoutRate: rate('--dropout-rate', f['dropout-rate'], 0),
       duplicateAckRate: rate('--duplicate-ack-rate', f['duplicate-ack-rate'], 0),
       lateAckRate: rate('--late-ack-rate', f['late-ack-rate'], 0),
-      lateAckMs: f['late-ack-ms'] === undefined ? 11_000 : parseNumber('--late-ack-ms', f['late-ack-ms'], { min: 0, max: 3_600_000, integer: true }),
+      lateAckMs:
+        f['late-ack-ms'] === undefined ? 11_000 : parseNumber('--late-ack-ms', f['late-ack-ms'], { min: 0, max: 3_600_000, integer: true }),
       stateFile: f['state-file'] === undefined ? null : path.resolve(f['state-file']),
       concurrency: f.concurrency === undefined ? 50 : parseNumber('--concurrency', f.concurrency, { min: 1, max: 10_000, integer: true }),
       osFamily: osFamily as OsFamily,

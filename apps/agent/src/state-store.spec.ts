@@ -10,7 +10,13 @@ import { FileStateStore, MemoryStateStore, writeFileAtomic, type Enrolment } fro
 import { applySettings, collectingSink, FACTS, serverFrame, SETTINGS, SETTINGS_HASH, startSession } from './testing/fixtures';
 
 const credential = formatCredential('rcd', randomUUID(), 'a'.repeat(43));
-const enrolment: Enrolment = { deviceId: randomUUID(), credential, hostname: 'pc-1', server: 'http://127.0.0.1:3000', enrolledAt: new Date().toISOString() };
+const enrolment: Enrolment = {
+  deviceId: randomUUID(),
+  credential,
+  hostname: 'pc-1',
+  server: 'http://127.0.0.1:3000',
+  enrolledAt: new Date().toISOString(),
+};
 
 describe('FileStateStore', () => {
   let dir: string;
@@ -30,7 +36,13 @@ describe('FileStateStore', () => {
   it('gives a new instance on the same directory the credential, settings, answers and sessions', async () => {
     const first = new FileStateStore(dir);
     first.saveEnrolment(enrolment);
-    const agent = new DeviceAgent({ store: first, consent: new PolicyConsentProvider('accept'), facts: () => FACTS, viewerEndpoint: { host: 'h', port: 1 }, log: silentLogger });
+    const agent = new DeviceAgent({
+      store: first,
+      consent: new PolicyConsentProvider('accept'),
+      facts: () => FACTS,
+      viewerEndpoint: { host: 'h', port: 1 },
+      log: silentLogger,
+    });
     agent.attach(collectingSink());
     await agent.handle(serverFrame(applySettings('cmd-1')));
     const start = startSession({ commandId: 'cmd-2' });
@@ -46,7 +58,13 @@ describe('FileStateStore', () => {
 
     // An agent restarted on that state answers a redelivered command from it, without applying it again.
     const log = memoryLogger();
-    const restarted = new DeviceAgent({ store: second, consent: new PolicyConsentProvider('deny'), facts: () => FACTS, viewerEndpoint: { host: 'h', port: 1 }, log });
+    const restarted = new DeviceAgent({
+      store: second,
+      consent: new PolicyConsentProvider('deny'),
+      facts: () => FACTS,
+      viewerEndpoint: { host: 'h', port: 1 },
+      log,
+    });
     const sink = collectingSink();
     restarted.attach(sink);
     const save = jest.spyOn(second, 'saveSettings');

@@ -39,9 +39,11 @@ describe('VirtualFleet', () => {
     fleet.loadState();
     await fleet.enrolMissing();
     fleet.start();
-    await server.waitFor(() => log.lines.some((l) => l.startsWith('simulator ready')), 3000, 'ready').catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}; log:\n${log.lines.join('\n')}`);
-    });
+    await server
+      .waitFor(() => log.lines.some((l) => l.startsWith('simulator ready')), 3000, 'ready')
+      .catch((e: unknown) => {
+        throw new Error(`${(e as Error).message}; log:\n${log.lines.join('\n')}`);
+      });
     return { fleet, log };
   }
 
@@ -54,7 +56,11 @@ describe('VirtualFleet', () => {
     expect([...server.devices.values()].map((d) => d.hostname).sort()).toEqual(['SIM-1', 'SIM-2', 'SIM-3']);
     const file = path.join(dir, 'sim.json');
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    expect(Object.keys((JSON.parse(fs.readFileSync(file, 'utf8')) as { agents: object }).agents).sort()).toEqual(['SIM-1', 'SIM-2', 'SIM-3']);
+    expect(Object.keys((JSON.parse(fs.readFileSync(file, 'utf8')) as { agents: object }).agents).sort()).toEqual([
+      'SIM-1',
+      'SIM-2',
+      'SIM-3',
+    ]);
     expect(first.fleet.statusLine()).toMatch(/^simulator status: connected 3\/3, commands 0, answers 0/);
     await first.fleet.stop();
 
@@ -65,26 +71,44 @@ describe('VirtualFleet', () => {
   });
 
   it('answers commands once per command id, with drawn consent, duplicates and latency', async () => {
-    const { fleet } = await run(options(server.newToken(3), ['--duplicate-ack-rate', '1', '--latency-ms', '5-20', '--consent-accept', '1', '--consent-deny', '0', '--consent-timeout', '0']));
+    const { fleet } = await run(
+      options(server.newToken(3), [
+        '--duplicate-ack-rate',
+        '1',
+        '--latency-ms',
+        '5-20',
+        '--consent-accept',
+        '1',
+        '--consent-deny',
+        '0',
+        '--consent-timeout',
+        '0',
+      ]),
+    );
     const [a, b] = deviceIds();
-    server.send(a!, applySettings('cmd-1'));
+    server.send(a, applySettings('cmd-1'));
     const start = startSession({ commandId: 'cmd-2' });
-    server.send(b!, start);
-    await server.waitFor(() => server.framesOf(b!, 'session_started').length === 2, 5000, 'answers');
-    await server.waitFor(() => server.framesOf(a!, 'settings_applied').length === 2, 5000, 'answers');
+    server.send(b, start);
+    await server.waitFor(() => server.framesOf(b, 'session_started').length === 2, 5000, 'answers');
+    await server.waitFor(() => server.framesOf(a, 'settings_applied').length === 2, 5000, 'answers');
     // Duplicated, and consent still ahead of session_started.
-    expect(server.framesOf(b!).filter((f) => f.type !== 'hello').map((f) => f.type)).toEqual(['consent', 'consent', 'session_started', 'session_started']);
-    expect(server.framesOf(b!, 'consent')[0]).toMatchObject({ outcome: 'granted', answeredBy: 'user2' });
+    expect(
+      server
+        .framesOf(b)
+        .filter((f) => f.type !== 'hello')
+        .map((f) => f.type),
+    ).toEqual(['consent', 'consent', 'session_started', 'session_started']);
+    expect(server.framesOf(b, 'consent')[0]).toMatchObject({ outcome: 'granted', answeredBy: 'user2' });
     expect(fleet.counters).toMatchObject({ commands: 2, answers: 3, duplicates: 3 });
   });
 
   it('holds answers back past the timeout when told to be late', async () => {
     const { fleet } = await run(options(server.newToken(3), ['--late-ack-rate', '1', '--late-ack-ms', '300']));
     const [a] = deviceIds();
-    server.send(a!, applySettings('cmd-late'));
+    server.send(a, applySettings('cmd-late'));
     await new Promise((r) => setTimeout(r, 150));
-    expect(server.framesOf(a!, 'settings_applied')).toHaveLength(0);
-    await server.waitFor(() => server.framesOf(a!, 'settings_applied').length === 1, 2000, 'late answer');
+    expect(server.framesOf(a, 'settings_applied')).toHaveLength(0);
+    await server.waitFor(() => server.framesOf(a, 'settings_applied').length === 1, 2000, 'late answer');
     expect(fleet.counters.late).toBe(1);
   });
 
@@ -92,11 +116,11 @@ describe('VirtualFleet', () => {
     const { fleet } = await run(options(server.newToken(3), ['--dropout-rate', '1']));
     const [a] = deviceIds();
     const before = server.connections;
-    server.send(a!, applySettings('cmd-drop'));
-    await server.waitFor(() => server.framesOf(a!, 'settings_applied').length === 1, 5000, 'answer after reconnect');
+    server.send(a, applySettings('cmd-drop'));
+    await server.waitFor(() => server.framesOf(a, 'settings_applied').length === 1, 5000, 'answer after reconnect');
     expect(server.connections).toBe(before + 1);
     expect(fleet.counters.dropouts).toBe(1);
-    expect(server.framesOf(a!, 'hello')).toHaveLength(2);
+    expect(server.framesOf(a, 'hello')).toHaveLength(2);
   });
 
   it('draws the same consent outcomes for the same seed', async () => {
@@ -110,7 +134,9 @@ describe('VirtualFleet', () => {
       return ids.map((id) => (server.framesOf(id, 'consent')[0] as { outcome: string }).outcome);
     };
     const got = await outcomes();
-    expect(got).toEqual(['SIM-1', 'SIM-2', 'SIM-3'].map((h, i) => (seededDraw('1', 'consent', h, `cmd-seed-${i}`) < 0.5 ? 'granted' : 'denied')));
+    expect(got).toEqual(
+      ['SIM-1', 'SIM-2', 'SIM-3'].map((h, i) => (seededDraw('1', 'consent', h, `cmd-seed-${i}`) < 0.5 ? 'granted' : 'denied')),
+    );
   });
 
   it('carries on when some hosts cannot enrol', async () => {

@@ -102,7 +102,8 @@ export class VirtualFleet {
     } catch {
       throw new Error(`state file ${file} is not a simulator state file; move it aside to start over`);
     }
-    if (parsed.server !== this.o.server) this.log.warn(`state file ${file} was written for ${parsed.server}; using its credentials with ${this.o.server}`);
+    if (parsed.server !== this.o.server)
+      this.log.warn(`state file ${file} was written for ${parsed.server}; using its credentials with ${this.o.server}`);
     for (const [hostname, creds] of Object.entries(parsed.agents)) this.credentials.set(hostname, creds);
   }
 
@@ -209,7 +210,14 @@ export class VirtualFleet {
       viewerEndpoint: { host: facts.fqdn ?? hostname, port: 5938 },
       log,
     });
-    const va: VirtualAgent = { hostname, index, deviceId: creds.deviceId, client: null as unknown as AgentClient, received: 0, refused: false };
+    const va: VirtualAgent = {
+      hostname,
+      index,
+      deviceId: creds.deviceId,
+      client: null as unknown as AgentClient,
+      received: 0,
+      refused: false,
+    };
     va.client = new AgentClient({
       server: o.server,
       credential: creds.credential,

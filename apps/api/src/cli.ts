@@ -45,7 +45,11 @@ async function main(argv: string[]): Promise<number> {
         if (!name) throw new Error('--name needs a value');
         const key = await ds.transaction(async (manager) => {
           const ctx = { manager, auditKey: config.audit.hmacKey, actorId: null };
-          const existing = await manager.getRepository(Principal).createQueryBuilder('p').where('lower(p.name) = lower(:name)', { name }).getOne();
+          const existing = await manager
+            .getRepository(Principal)
+            .createQueryBuilder('p')
+            .where('lower(p.name) = lower(:name)', { name })
+            .getOne();
           const id = existing?.id ?? (await createPrincipal(ctx, { name, kind: 'user' })).id;
           const granted = await manager
             .getRepository(RoleAssignment)
@@ -58,9 +62,16 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'verify-audit': {
-        const r = await verifyAudit(ds, config.audit.hmacKey, { readers: count(rest, '--readers'), partitions: count(rest, '--partitions') });
+        const r = await verifyAudit(ds, config.audit.hmacKey, {
+          readers: count(rest, '--readers'),
+          partitions: count(rest, '--partitions'),
+        });
         process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-        process.stderr.write(r.ok ? `audit trail verifies: ${r.eventsChecked} events in ${r.streamsChecked} streams\n` : `AUDIT TRAIL BROKEN: ${r.problems.length} problem(s), first: ${r.problems[0]?.stream} seq ${r.problems[0]?.seq}: ${r.problems[0]?.problem}\n`);
+        process.stderr.write(
+          r.ok
+            ? `audit trail verifies: ${r.eventsChecked} events in ${r.streamsChecked} streams\n`
+            : `AUDIT TRAIL BROKEN: ${r.problems.length} problem(s), first: ${r.problems[0]?.stream} seq ${r.problems[0]?.seq}: ${r.problems[0]?.problem}\n`,
+        );
         return r.ok ? 0 : 1;
       }
       default:

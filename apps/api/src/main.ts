@@ -51,7 +51,8 @@ async function main(): Promise<void> {
   server.headersTimeout = 66_000;
   const url = await app.getUrl();
   new Logger('rcflow').log(`api listening on ${url} (docs at ${url}/docs)${withWorker ? ', workers in this process' : ''}`);
-  if (demo) await runDemo(url.replace('[::1]', 'localhost'), demo, dirname(config.database.pgliteDir), (line) => process.stdout.write(`${line}\n`));
+  if (demo)
+    await runDemo(url.replace('[::1]', 'localhost'), demo, dirname(config.database.pgliteDir), (line) => process.stdout.write(`${line}\n`));
 }
 
 main().catch((err: unknown) => {

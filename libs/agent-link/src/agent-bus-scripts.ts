@@ -106,7 +106,13 @@ export class AgentBusScripts {
 
   /** Inbox entries of the device still worth delivering, now recorded as sent to it; `remaining` are left for another call. */
   async drain(deviceId: string, now: number, max = DRAIN_BATCH): Promise<{ entries: string[]; remaining: number }> {
-    const [entries, remaining] = await this.redis.rcflowAgentDrain(this.keys.inbox(deviceId), this.keys.sent(deviceId), now, SENT_TTL_SECONDS, max);
+    const [entries, remaining] = await this.redis.rcflowAgentDrain(
+      this.keys.inbox(deviceId),
+      this.keys.sent(deviceId),
+      now,
+      SENT_TTL_SECONDS,
+      max,
+    );
     return { entries, remaining };
   }
 

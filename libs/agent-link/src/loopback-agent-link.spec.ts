@@ -40,7 +40,15 @@ describe('LoopbackAgentLink', () => {
   it('asks consent only under the prompt rule', async () => {
     const link = new LoopbackAgentLink(cfg);
     expect(await link.startSession(start('quiet', 'prompt_user'), 100)).toEqual({ outcome: 'consent_timeout' });
-    expect(await link.startSession(start('quiet', 'not_required'), 100)).toMatchObject({ outcome: 'started', answeredBy: null, consent: 'not_required' });
-    expect(await link.startSession(start('pc', 'prompt_user'), 100)).toMatchObject({ outcome: 'started', answeredBy: 'loopback-user@pc', consent: 'granted' });
+    expect(await link.startSession(start('quiet', 'not_required'), 100)).toMatchObject({
+      outcome: 'started',
+      answeredBy: null,
+      consent: 'not_required',
+    });
+    expect(await link.startSession(start('pc', 'prompt_user'), 100)).toMatchObject({
+      outcome: 'started',
+      answeredBy: 'loopback-user@pc',
+      consent: 'granted',
+    });
   });
 });

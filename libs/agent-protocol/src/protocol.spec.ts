@@ -26,7 +26,12 @@ describe('agent protocol', () => {
     ['unknown type', JSON.stringify({ v: 1, type: 'teleport' }), 'bad_frame', /type/],
     ['extra field', JSON.stringify({ v: 1, type: 'hello', presence, admin: true }), 'bad_frame', /admin|Unrecognized/],
     ['wrong field type', JSON.stringify({ v: 1, type: 'hello', presence: { ...presence, locked: 'no' } }), 'bad_frame', /presence.locked/],
-    ['bad version string', JSON.stringify({ v: 1, type: 'hello', presence: { ...presence, agentVersion: 'latest' } }), 'bad_frame', /agentVersion/],
+    [
+      'bad version string',
+      JSON.stringify({ v: 1, type: 'hello', presence: { ...presence, agentVersion: 'latest' } }),
+      'bad_frame',
+      /agentVersion/,
+    ],
     ['oversized', JSON.stringify({ v: 1, type: 'hello', presence, pad: 'x'.repeat(MAX_FRAME_BYTES) }), 'bad_frame', /exceeds/],
     ['bad hash', JSON.stringify({ v: 1, type: 'settings_applied', commandId: 'c1', versionHash: 'abc' }), 'bad_frame', /SHA-256/],
   ])('refuses %s', (_, raw, code, message) => {
@@ -39,7 +44,10 @@ describe('agent protocol', () => {
   });
 
   it('validates what the server sends too', () => {
-    expect(parseServerMessage(JSON.stringify({ v: 1, type: 'welcome', deviceId: '00000000-0000-4000-8000-000000000000', heartbeatSeconds: 30 })).ok).toBe(true);
+    expect(
+      parseServerMessage(JSON.stringify({ v: 1, type: 'welcome', deviceId: '00000000-0000-4000-8000-000000000000', heartbeatSeconds: 30 }))
+        .ok,
+    ).toBe(true);
     expect(parseServerMessage(JSON.stringify({ v: 1, type: 'welcome', deviceId: 'x', heartbeatSeconds: 30 })).ok).toBe(false);
   });
 

@@ -136,7 +136,11 @@ function parseFrame<T>(schema: z.ZodType<T>, raw: string | Buffer): ParseResult<
   }
   const v = (value as { v?: unknown } | null | undefined)?.v;
   if (v !== PROTOCOL_VERSION) {
-    return { ok: false, code: 'bad_version', error: `protocol version ${JSON.stringify(v)} is not supported; this server speaks ${PROTOCOL_VERSION}` };
+    return {
+      ok: false,
+      code: 'bad_version',
+      error: `protocol version ${JSON.stringify(v)} is not supported; this server speaks ${PROTOCOL_VERSION}`,
+    };
   }
   const r = schema.safeParse(value);
   if (!r.success) {

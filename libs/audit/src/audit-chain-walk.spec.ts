@@ -25,7 +25,8 @@ function walk(events: Ev[], heads: Record<string, StreamHead>, maxProblems = 100
 }
 
 describe('ChainWalk', () => {
-  const headsOf = (...streams: Ev[][]) => Object.fromEntries(streams.map((s) => [s[0].stream, { seq: s.length, hash: s[s.length - 1].hash }]));
+  const headsOf = (...streams: Ev[][]) =>
+    Object.fromEntries(streams.map((s) => [s[0].stream, { seq: s.length, hash: s[s.length - 1].hash }]));
 
   it('accepts well-chained streams and counts events and streams', () => {
     const a = stream('a', 3);

@@ -36,7 +36,15 @@ export class ChainWalk {
    * event's stored hash recomputes from its content and its prev_hash. `id` is called only
    * to name the event in a problem, during this call.
    */
-  event(stream: string, seq: number | null, prevHash: string | null, hash: string | null, id: () => string, hashOk: boolean, head: StreamHead): void {
+  event(
+    stream: string,
+    seq: number | null,
+    prevHash: string | null,
+    hash: string | null,
+    id: () => string,
+    hashOk: boolean,
+    head: StreamHead,
+  ): void {
     this.events++;
     if (stream !== this.stream) {
       this.endStream();
@@ -51,7 +59,12 @@ export class ChainWalk {
       this.add({ stream, seq, eventId: id(), problem: `expected seq ${expected}, found ${seq}: events missing or reordered` });
     }
     if (prevHash !== this.hash) {
-      this.add({ stream, seq, eventId: id(), problem: 'prev_hash does not match the previous event: an event was removed, inserted or reordered' });
+      this.add({
+        stream,
+        seq,
+        eventId: id(),
+        problem: 'prev_hash does not match the previous event: an event was removed, inserted or reordered',
+      });
     }
     if (!hashOk) {
       this.add({ stream, seq, eventId: id(), problem: 'hash does not match the stored content: the event was altered' });

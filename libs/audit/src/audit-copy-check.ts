@@ -23,7 +23,25 @@ export interface StreamRange {
 }
 
 // Column order of the chunk query, shared with AuditCopyCheck.
-const C = { stream: 0, seq: 1, prevHash: 2, hash: 3, at: 4, actorId: 5, actorKind: 6, action: 7, outcome: 8, sessionId: 9, deviceId: 10, viewerId: 11, ticketRef: 12, reason: 13, data: 14, id: 15, head: 16 };
+const C = {
+  stream: 0,
+  seq: 1,
+  prevHash: 2,
+  hash: 3,
+  at: 4,
+  actorId: 5,
+  actorKind: 6,
+  action: 7,
+  outcome: 8,
+  sessionId: 9,
+  deviceId: 10,
+  viewerId: 11,
+  ticketRef: 12,
+  reason: 13,
+  data: 14,
+  id: 15,
+  head: 16,
+};
 
 /**
  * Every event of a stream range in (stream, seq) order, with what eventHash covers, its id, and on
@@ -209,7 +227,10 @@ export class AuditCopyCheck {
     for (let x = 1; x < n; x++) {
       const cur = x;
       let y = x - 1;
-      while (y >= 0 && compareBytes(b, entries[order[y]! * 4]!, entries[order[y]! * 4 + 1]!, entries[cur * 4]!, entries[cur * 4 + 1]!) > 0) {
+      while (
+        y >= 0 &&
+        compareBytes(b, entries[order[y]! * 4]!, entries[order[y]! * 4 + 1]!, entries[cur * 4]!, entries[cur * 4 + 1]!) > 0
+      ) {
         order[y + 1] = order[y]!;
         y--;
       }

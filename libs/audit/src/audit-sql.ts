@@ -56,7 +56,14 @@ export function auditAppendSql(
     row.forEach((value, i) => columns[i]!.push(value));
     if (!firstSession.has(row[0] as string)) firstSession.set(row[0] as string, row[7]);
   }
-  const k = { stream: [] as string[], oldSeq: [] as number[], oldHash: [] as string[], newSeq: [] as number[], newHash: [] as string[], gate: [] as unknown[] };
+  const k = {
+    stream: [] as string[],
+    oldSeq: [] as number[],
+    oldHash: [] as string[],
+    newSeq: [] as number[],
+    newHash: [] as string[],
+    gate: [] as unknown[],
+  };
   for (const [stream, sessionId] of firstSession) {
     const old = before.get(stream) ?? { seq: 0, hash: GENESIS_HASH };
     const moved = chained.heads.get(stream)!;

@@ -58,7 +58,7 @@ const SMALL_TRAIL_PAGES = 1000;
  */
 export async function verifyAudit(dataSource: DataSource, key: string, options: VerifyOptions = {}): Promise<AuditVerification> {
   const maxProblems = options.maxProblems ?? 100;
-  const pg = pgClientConfig(dataSource.options as never, 'rcflow-verify-audit');
+  const pg = pgClientConfig(dataSource.options, 'rcflow-verify-audit');
   if (options.mode === 'copy' && !pg) throw new Error('verifyAudit: COPY mode needs a PostgreSQL connection URL');
   if (pg && options.mode !== 'paged') return verifyByCopy(pg, key, maxProblems, options);
   return verifyByPages(dataSource, key, maxProblems, options.pageSize ?? 5000);
@@ -72,7 +72,9 @@ async function verifyByCopy(pg: ClientConfig, key: string, maxProblems: number, 
     await coordinator.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const q = async <T>(sql: string, params: unknown[] = []) => (await coordinator.query(sql, params)).rows as T[];
     const { snapshot } = (await q<{ snapshot: string }>('SELECT pg_export_snapshot() AS snapshot'))[0]!;
-    const { pages } = (await q<{ pages: number }>(`SELECT (pg_relation_size('audit_events') / current_setting('block_size')::int)::int AS pages`))[0]!;
+    const { pages } = (
+      await q<{ pages: number }>(`SELECT (pg_relation_size('audit_events') / current_setting('block_size')::int)::int AS pages`)
+    )[0]!;
     const small = pages < SMALL_TRAIL_PAGES;
     const readers = Math.max(1, options.readers ?? (small ? 1 : Math.min(availableParallelism(), 8)));
     const ranges = await splitStreams(q, pages, options.partitions ?? (small ? 1 : readers * 4));
@@ -98,7 +100,9 @@ async function verifyByCopy(pg: ClientConfig, key: string, maxProblems: number, 
 async function splitStreams(q: <T>(sql: string, p?: unknown[]) => Promise<T[]>, pages: number, n: number): Promise<StreamRange[]> {
   if (n <= 1) return [{ from: null, to: null }];
   const percent = Math.min(100, (100 * 2000) / Math.max(1, pages));
-  const sample = (await q<{ stream: string }>(`SELECT stream FROM audit_events TABLESAMPLE SYSTEM (${percent.toFixed(6)}) ORDER BY stream`)).map((r) => r.stream);
+  const sample = (
+    await q<{ stream: string }>(`SELECT stream FROM audit_events TABLESAMPLE SYSTEM (${percent.toFixed(6)}) ORDER BY stream`)
+  ).map((r) => r.stream);
   const bounds: string[] = [];
   for (let k = 1; k < n; k++) {
     const b = sample[Math.floor((k * sample.length) / n)];
@@ -116,8 +120,15 @@ async function runReaders(init: ReaderInit, ranges: StreamRange[], count: number
   const report = (r: RangeResult) => {
     results[r.index] = r;
   };
-  const one = threads ? () => inThread(init, next, report) : () => runReader(init, async () => next(), report);
-  const settled = await Promise.allSettled(Array.from({ length: count }, () => one().catch((err) => ((failed = true), Promise.reject(err)))));
+  const one = threads ? () => inThread(init, next, report) : () => runReader(init, () => Promise.resolve(next()), report);
+  const settled = await Promise.allSettled(
+    Array.from({ length: count }, () =>
+      one().catch((err: unknown) => {
+        failed = true;
+        throw err;
+      }),
+    ),
+  );
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw failure.reason;
   return results;
@@ -157,7 +168,8 @@ async function checkHeadsAndSessions(
       WHERE (SELECT 1 FROM audit_events e WHERE e.stream = h.stream LIMIT 1) IS NULL ORDER BY h.stream LIMIT $1`,
     [maxProblems],
   );
-  for (const h of orphans) problems.push({ stream: h.stream, seq: h.seq, eventId: null, problem: 'stream has a head but no events: events were removed' });
+  for (const h of orphans)
+    problems.push({ stream: h.stream, seq: h.seq, eventId: null, problem: 'stream has a head but no events: events were removed' });
   const { heads } = (await q<{ heads: number }>('SELECT count(*)::int AS heads FROM audit_stream_heads'))[0]!;
   // Every session transition writes one event: a session's version is its stream's length.
   const mismatched = await q<{ id: string; version: number; seq: number | null }>(
@@ -167,7 +179,12 @@ async function checkHeadsAndSessions(
     [maxProblems],
   );
   for (const m of mismatched) {
-    problems.push({ stream: `session:${m.id}`, seq: m.seq, eventId: null, problem: `session is at version ${m.version} but its audit stream has ${m.seq ?? 0} events` });
+    problems.push({
+      stream: `session:${m.id}`,
+      seq: m.seq,
+      eventId: null,
+      problem: `session is at version ${m.version} but its audit stream has ${m.seq ?? 0} events`,
+    });
   }
   return { heads, problems };
 }

@@ -40,7 +40,9 @@ export async function runReader(init: ReaderInit, next: () => Promise<RangeJob |
     // Walk the (stream, seq) index: for a range of a large table the planner would otherwise
     // rather scan the whole table (in parallel workers) and sort, per range. Parallelism is
     // ours (the readers), and JIT compiles nothing worth its time in these queries.
-    await client.query(`SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off`);
+    await client.query(
+      `SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off`,
+    );
     const check = new AuditCopyCheck(init.key);
     for (let job = await next(); job; job = await next()) {
       const walk = new ChainWalk(init.maxProblems);

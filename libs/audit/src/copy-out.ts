@@ -83,7 +83,10 @@ export function supportsCopyOut(client: unknown): client is Client {
 }
 
 /** Connection settings for a dedicated node-postgres client to the same database as a DataSource, or null (PGlite). */
-export function pgClientConfig(options: { type: string; url?: string; ssl?: unknown; driver?: unknown }, applicationName: string): ClientConfig | null {
+export function pgClientConfig(
+  options: { type: string; url?: string; ssl?: unknown; driver?: unknown },
+  applicationName: string,
+): ClientConfig | null {
   if (options.type !== 'postgres' || !options.url || options.driver) return null;
   const config: ClientConfig = { connectionString: options.url, application_name: applicationName };
   if (typeof options.ssl === 'boolean' || (typeof options.ssl === 'object' && options.ssl !== null)) config.ssl = options.ssl;

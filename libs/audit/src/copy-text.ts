@@ -139,13 +139,26 @@ export function decodeCopyText(line: Buffer, s: number, e: number): Buffer {
     }
     const c = line[++i]!;
     switch (c) {
-      case 0x62: out[o++] = 0x08; break; // b
-      case 0x66: out[o++] = 0x0c; break; // f
-      case 0x6e: out[o++] = 0x0a; break; // n
-      case 0x72: out[o++] = 0x0d; break; // r
-      case 0x74: out[o++] = 0x09; break; // t
-      case 0x76: out[o++] = 0x0b; break; // v
-      case 0x78: { // x: one or two hex digits
+      case 0x62:
+        out[o++] = 0x08;
+        break; // b
+      case 0x66:
+        out[o++] = 0x0c;
+        break; // f
+      case 0x6e:
+        out[o++] = 0x0a;
+        break; // n
+      case 0x72:
+        out[o++] = 0x0d;
+        break; // r
+      case 0x74:
+        out[o++] = 0x09;
+        break; // t
+      case 0x76:
+        out[o++] = 0x0b;
+        break; // v
+      case 0x78: {
+        // x: one or two hex digits
         let v = 0;
         let k = 0;
         for (; k < 2 && i + 1 < e && isHex(line[i + 1]!); k++) v = v * 16 + hexValue(line[++i]!);
@@ -153,7 +166,8 @@ export function decodeCopyText(line: Buffer, s: number, e: number): Buffer {
         break;
       }
       default:
-        if (c >= 0x30 && c <= 0x37) { // one to three octal digits
+        if (c >= 0x30 && c <= 0x37) {
+          // one to three octal digits
           let v = c - 0x30;
           for (let k = 0; k < 2 && i + 1 < e && line[i + 1]! >= 0x30 && line[i + 1]! <= 0x37; k++) v = v * 8 + (line[++i]! - 0x30);
           out[o++] = v & 0xff;

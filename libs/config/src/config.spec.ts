@@ -13,7 +13,9 @@ describe('loadConfig', () => {
   });
 
   it('requires an audit key with a real PostgreSQL', () => {
-    expect(() => loadConfig({ DATABASE_URL: 'postgres://x@h/db' }, { embeddedAuditKey: () => KEY })).toThrow(/AUDIT_HMAC_KEY: required with DATABASE_URL/);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://x@h/db' }, { embeddedAuditKey: () => KEY })).toThrow(
+      /AUDIT_HMAC_KEY: required with DATABASE_URL/,
+    );
   });
 
   it('lists every invalid variable with what to fix', () => {

@@ -1,8 +1,6 @@
 import { z } from 'zod';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const loopbackBehaviour = z
@@ -23,14 +21,17 @@ export const loopbackAgentSchema = z
 export type LoopbackAgentConfig = z.infer<typeof loopbackAgentSchema>;
 
 const jsonOf = <T extends z.ZodType>(schema: T) =>
-  z.string().transform((raw, ctx) => {
-    try {
-      return JSON.parse(raw) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-      return z.NEVER;
-    }
-  }).pipe(schema);
+  z
+    .string()
+    .transform((raw, ctx) => {
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
 
 /** Environment variables rcflow reads, validated once at start-up. */
 export const envSchema = z.object({
@@ -137,10 +138,7 @@ export class ConfigError extends Error {
  * Validates the environment. The audit key is required whenever a real PostgreSQL is used;
  * the embedded run may supply one of its own (`embeddedAuditKey`).
  */
-export function loadConfig(
-  source: NodeJS.ProcessEnv = process.env,
-  options: { embeddedAuditKey?: () => string } = {},
-): RcflowConfig {
+export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { embeddedAuditKey?: () => string } = {}): RcflowConfig {
   const known = Object.keys(envSchema.shape);
   const picked: Record<string, string> = {};
   for (const key of known) {
@@ -149,9 +147,7 @@ export function loadConfig(
   }
   const parsed = envSchema.safeParse(picked);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
-    );
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`));
   }
   const e = parsed.data;
   let hmacKey = e.AUDIT_HMAC_KEY;

@@ -14,8 +14,14 @@ import {
 } from '@rcflow/domain';
 import { queryPrepared } from './prepared';
 
-type SettingsRow = { id: string; name: string; priority: number; is_default: boolean; remote_tools: SettingsSet['remoteTools'] };
-type DeviceRow = {
+interface SettingsRow {
+  id: string;
+  name: string;
+  priority: number;
+  is_default: boolean;
+  remote_tools: SettingsSet['remoteTools'];
+}
+interface DeviceRow {
   id: string;
   hostname: string;
   enrolled: boolean;
@@ -29,15 +35,15 @@ type DeviceRow = {
   locked: boolean;
   local_administrators: string[] | null;
   collection_ids: string[] | null;
-};
-type PrincipalRow = {
+}
+interface PrincipalRow {
   id: string;
   name: string;
   kind: PrincipalFacts['kind'];
   disabled: boolean;
   group_names: string[] | null;
   grants: { role: RoleGrant['role']; collection_ids: string[] | null }[] | null;
-};
+}
 
 /*
  * The facts as SQL expressions, each one json value (or null) for the id expression given, so that
@@ -62,18 +68,19 @@ const deviceSql = (deviceId: string) => `(SELECT row_to_json(r) FROM (
  * disabled group passes nothing on: neither its own name and grants nor those of the groups it is
  * in, so the walk stops at it (a group reached another way through enabled groups still counts).
  */
-const principalSql = (principalId: string) => `(SELECT row_to_json(r) FROM (
+const principalSql = (principalId: string) =>
+  `(SELECT row_to_json(r) FROM (
     SELECT p.id, p.name, p.kind, p.disabled,
            (SELECT array_agg(gp.name) FROM groups_of(p.id) gp) AS group_names,
            (SELECT json_agg(json_build_object('role', ra.role, 'collection_ids', ra.collection_ids)) FROM role_assignments ra
              WHERE ra.principal_id = p.id OR ra.principal_id IN (SELECT gp.id FROM groups_of(p.id) gp)) AS grants
       FROM principals p WHERE p.id = ${principalId}) r)`.replace(
-  /groups_of\(p\.id\) gp/g,
-  `(WITH RECURSIVE g(id) AS (
+    /groups_of\(p\.id\) gp/g,
+    `(WITH RECURSIVE g(id) AS (
        SELECT gm.group_id FROM group_members gm JOIN principals e ON e.id = gm.group_id AND NOT e.disabled WHERE gm.member_id = p.id
        UNION SELECT gm.group_id FROM group_members gm JOIN g ON gm.member_id = g.id JOIN principals e ON e.id = gm.group_id AND NOT e.disabled)
      SELECT pg.id, pg.name FROM g JOIN principals pg ON pg.id = g.id) gp`,
-);
+  );
 
 function settingsOf(rows: SettingsRow[]): EffectiveSettings {
   if (!rows.some((r) => r.is_default)) {
@@ -84,7 +91,9 @@ function settingsOf(rows: SettingsRow[]): EffectiveSettings {
       // Stored settings were validated on the way in; anything else was written around the API.
       const parsed = remoteToolsPartialSchema.safeParse(r.remote_tools);
       if (!parsed.success) {
-        throw new Error(`client settings "${r.name}" (${r.id}) hold invalid remote-tools values: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+        throw new Error(
+          `client settings "${r.name}" (${r.id}) hold invalid remote-tools values: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        );
       }
       return { id: r.id, name: r.name, order: r.priority, isDefault: r.is_default, remoteTools: parsed.data };
     }),
@@ -124,7 +133,7 @@ function principalOf(p: PrincipalRow | null): PrincipalFacts | null {
 
 /** The default set and every custom set deployed to a collection holding the device, merged. */
 export async function loadEffectiveSettings(manager: EntityManager, deviceId: string | null): Promise<EffectiveSettings> {
-  const [row] = await manager.query(`SELECT ${settingsRowsSql('$1')} AS settings`, [deviceId]);
+  const [row] = await manager.query<[{ settings: SettingsRow[] }]>(`SELECT ${settingsRowsSql('$1')} AS settings`, [deviceId]);
   return settingsOf(row.settings);
 }
 
@@ -133,7 +142,7 @@ export async function loadEffectiveSettings(manager: EntityManager, deviceId: st
  * grants it holds directly or through those groups.
  */
 export async function loadPrincipalFacts(manager: EntityManager, principalId: string): Promise<PrincipalFacts | null> {
-  const [row] = await manager.query(`SELECT ${principalSql('$1')} AS principal`, [principalId]);
+  const [row] = await manager.query<[{ principal: PrincipalRow | null }]>(`SELECT ${principalSql('$1')} AS principal`, [principalId]);
   return principalOf(row.principal);
 }
 
@@ -153,15 +162,20 @@ export async function loadEligibilityInput(
   manager: EntityManager,
   q: EligibilityQuery,
 ): Promise<EligibilityInput | { missing: 'requester' }> {
-  const [row]: { device: DeviceRow | null; requester: PrincipalRow | null; viewer: PrincipalRow | null; settings: SettingsRow[] | null; controlling: string[] }[] =
-    await queryPrepared(
-      manager,
-      `SELECT ${deviceSql('$1')} AS device, ${principalSql('$2')} AS requester,
+  const [row]: {
+    device: DeviceRow | null;
+    requester: PrincipalRow | null;
+    viewer: PrincipalRow | null;
+    settings: SettingsRow[] | null;
+    controlling: string[];
+  }[] = await queryPrepared(
+    manager,
+    `SELECT ${deviceSql('$1')} AS device, ${principalSql('$2')} AS requester,
               CASE WHEN $3::uuid = $2::uuid THEN NULL ELSE ${principalSql('$3')} END AS viewer,
               CASE WHEN EXISTS (SELECT 1 FROM devices WHERE id = $1) THEN ${settingsRowsSql('$1')} END AS settings,
               ARRAY(SELECT id FROM sessions WHERE device_id = $1 AND state = ANY($4) AND id IS DISTINCT FROM $5) AS controlling`,
-      [q.deviceId, q.requesterId, q.viewerId, CONTROLLING_STATES, q.sessionId],
-    );
+    [q.deviceId, q.requesterId, q.viewerId, CONTROLLING_STATES, q.sessionId],
+  );
   if (!row) throw new Error('the eligibility facts statement answered no row');
   const requester = principalOf(row.requester);
   if (!requester) return { missing: 'requester' };

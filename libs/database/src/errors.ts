@@ -2,7 +2,8 @@
 export const PG_UNIQUE_VIOLATION = '23505';
 
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {
-  const e = err as { code?: string; driverError?: { code?: string; constraint?: string }; constraint?: string; message?: string } | null | undefined;
+  const e = err as
+    { code?: string; driverError?: { code?: string; constraint?: string }; constraint?: string; message?: string } | null | undefined;
   const code = e?.driverError?.code ?? e?.code;
   if (code !== PG_UNIQUE_VIOLATION) return false;
   if (!constraint) return true;

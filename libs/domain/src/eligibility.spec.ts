@@ -90,7 +90,7 @@ const failing = (d: EligibilityDecision) => d.checks.filter((c) => !c.passed).ma
 function expectOnlyFailing(d: EligibilityDecision, ...ids: CheckId[]): string {
   expect(failing(d)).toEqual(ids);
   expect(d.eligible).toBe(ids.length === 0);
-  return ids.length > 0 ? checkOf(d, ids[0]!).detail : '';
+  return ids.length > 0 ? checkOf(d, ids[0]).detail : '';
 }
 
 function expectPassing(d: EligibilityDecision, id: CheckId): string {
@@ -261,10 +261,7 @@ describe('check 2 rbac_scope', () => {
 
   it('fails when asking on behalf of another viewer without session.request_on_behalf', () => {
     const viewer = { ...bob, grants: [{ role: 'remote_tools_operator' as const, collectionIds: ['c-helpdesk'] }] };
-    const detail = expectOnlyFailing(
-      evaluate({ viewer, settings: { permittedViewers: ['bob'] } }),
-      'rbac_scope',
-    );
+    const detail = expectOnlyFailing(evaluate({ viewer, settings: { permittedViewers: ['bob'] } }), 'rbac_scope');
     expect(detail).toContain('session.request_on_behalf');
     expect(detail).toContain('viewer bob');
     expect(detail).not.toContain('holds no role with session.request over');
@@ -444,9 +441,7 @@ describe('check 4 type_enabled', () => {
 
     it('fails when the RA level is view and full access is asked', () => {
       const d = ra({ remoteAssistanceLevel: 'view' }, { ask: { access: 'full' } });
-      expect(expectOnlyFailing(d, 'type_enabled', 'access_level')).toContain(
-        'remote assistance level view does not cover full access',
-      );
+      expect(expectOnlyFailing(d, 'type_enabled', 'access_level')).toContain('remote assistance level view does not cover full access');
     });
 
     it('passes when the RA level is view and view access is asked', () => {
@@ -644,7 +639,11 @@ describe('check 7 user_presence', () => {
   });
 
   it('refuses remote assistance with nobody to accept it, even with unattended allowed', () => {
-    const d = evaluate({ device: { loggedOnUser: null }, ask: { type: 'remote-assistance', reason: 'r' }, settings: { ...RA_SETTINGS, allowRemCtrlToUnattended: true } });
+    const d = evaluate({
+      device: { loggedOnUser: null },
+      ask: { type: 'remote-assistance', reason: 'r' },
+      settings: { ...RA_SETTINGS, allowRemCtrlToUnattended: true },
+    });
     expect(expectOnlyFailing(d, 'user_presence')).toContain('remote assistance needs a user present');
     expect(d.consentRule).toBe('refused');
   });
@@ -782,9 +781,7 @@ describe('check 10 agent_requirements', () => {
   });
 
   it('fails when the agent version is unknown', () => {
-    expect(expectOnlyFailing(evaluate({ device: { agentVersion: null } }), 'agent_requirements')).toContain(
-      'agent version unknown',
-    );
+    expect(expectOnlyFailing(evaluate({ device: { agentVersion: null } }), 'agent_requirements')).toContain('agent version unknown');
   });
 
   it('fails when the agent version is below the minimum', () => {
@@ -824,10 +821,7 @@ describe('check 10 agent_requirements', () => {
 
   it('fails when the OS build is below the minimum', () => {
     const policy = withRequirements('remote-control', '1.0.0', '10.0.19041');
-    const detail = expectOnlyFailing(
-      evaluate({ policy, device: { osBuild: '10.0.17763.5000' } }),
-      'agent_requirements',
-    );
+    const detail = expectOnlyFailing(evaluate({ policy, device: { osBuild: '10.0.17763.5000' } }), 'agent_requirements');
     expect(detail).toContain('OS build 10.0.17763.5000 is below the minimum 10.0.19041');
   });
 

@@ -46,18 +46,19 @@ const TYPE_LABEL: Record<SessionType, string> = {
   'remote-desktop': 'remote desktop',
 };
 
-type Outcome = { passed: boolean; detail: string };
+interface Outcome {
+  passed: boolean;
+  detail: string;
+}
 
 const pass = (detail: string): Outcome => ({ passed: true, detail });
 const fail = (detail: string): Outcome => ({ passed: false, detail });
 /** One outcome from every reason found: failing when any reason is present. */
-const fromReasons = (reasons: string[], passDetail: string): Outcome =>
-  reasons.length > 0 ? fail(reasons.join('; ')) : pass(passDetail);
+const fromReasons = (reasons: string[], passDetail: string): Outcome => (reasons.length > 0 ? fail(reasons.join('; ')) : pass(passDetail));
 
 const list = (items: readonly string[]): string => `[${items.join(', ')}]`;
 const sameName = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
-const sourceOf = (settings: EffectiveSettings, key: RemoteToolsSettingKey): string =>
-  `set "${settings.provenance[key].setName}"`;
+const sourceOf = (settings: EffectiveSettings, key: RemoteToolsSettingKey): string => `set "${settings.provenance[key].setName}"`;
 
 /** Access levels that allow each asked access ('none' allows nothing). */
 function levelCovers(level: 'none' | 'view' | 'full', access: AccessMode): boolean {
@@ -98,16 +99,12 @@ function checkRbacScope(input: EligibilityInput): Outcome {
   return fromReasons(
     reasons,
     `requester ${requester.name} may request sessions on device ${device.hostname}` +
-      (onBehalf ? ` on behalf of viewer ${viewer!.name}` : '') +
+      (onBehalf ? ` on behalf of viewer ${viewer.name}` : '') +
       ` and viewer ${viewer?.name} may control it`,
   );
 }
 
-function checkPermittedViewer(
-  device: DeviceFacts | null,
-  viewer: PrincipalFacts | null,
-  settings: EffectiveSettings | null,
-): Outcome {
+function checkPermittedViewer(device: DeviceFacts | null, viewer: PrincipalFacts | null, settings: EffectiveSettings | null): Outcome {
   const reasons: string[] = [];
   if (!device) reasons.push(DEVICE_UNKNOWN);
   else if (!settings) reasons.push(`no effective settings for device ${device.hostname}`);
@@ -178,7 +175,7 @@ function checkAccessLevel(device: DeviceFacts | null, settings: EffectiveSetting
   if (!device) return fail(DEVICE_UNKNOWN);
   if (!settings) return fail(`no effective settings for device ${device.hostname}`);
   const key: RemoteToolsSettingKey = ask.type === 'remote-assistance' ? 'remoteAssistanceLevel' : 'accessLevel';
-  const level = settings.values[key] as 'none' | 'view' | 'full';
+  const level = settings.values[key];
   const what = ask.type === 'remote-assistance' ? 'remote assistance level' : 'access level allowed';
   if (level === 'none') {
     return fail(`${what} is none, which refuses all access (${sourceOf(settings, key)})`);
@@ -273,16 +270,15 @@ function checkUnattendedJustification(device: DeviceFacts | null, unattended: bo
   if (reason === '' && ticket === '') {
     return fail('unattended session needs a reason or a ticket reference and neither was given');
   }
-  const given = [reason !== '' ? `reason "${reason}"` : '', ticket !== '' ? `ticket ${ticket}` : '']
-    .filter(Boolean)
-    .join(' and ');
+  const given = [reason !== '' ? `reason "${reason}"` : '', ticket !== '' ? `ticket ${ticket}` : ''].filter(Boolean).join(' and ');
   return pass(`unattended session justified by ${given}`);
 }
 
 function checkAgentRequirements(device: DeviceFacts | null, ask: SessionAsk, policy: EligibilityPolicy): Outcome {
   if (!device) return fail(DEVICE_UNKNOWN);
-  const req = policy.requirements[ask.type];
-  if (!req) return fail(`no requirements defined for session type ${String(ask.type)}`);
+  // A policy read from configuration may lack a type the SessionType union names.
+  const req = policy.requirements[ask.type] as EligibilityPolicy['requirements'][SessionType] | undefined;
+  if (!req) return fail(`no requirements defined for session type ${ask.type}`);
   const type = TYPE_LABEL[ask.type];
   const reasons: string[] = [];
   if (device.agentVersion === null || device.agentVersion.trim() === '') {

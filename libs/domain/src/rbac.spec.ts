@@ -26,9 +26,9 @@ describe('ROLE_PERMISSIONS', () => {
     };
     expect(Object.keys(ROLE_PERMISSIONS).sort()).toEqual([...ROLE_NAMES].sort());
     for (const role of ROLE_NAMES) {
-      expect([...ROLE_PERMISSIONS[role]].sort()).toEqual([...expected[role]!].sort());
+      expect([...ROLE_PERMISSIONS[role]].sort()).toEqual([...expected[role]].sort());
       for (const permission of PERMISSIONS) {
-        expect(roleHasPermission(role, permission)).toBe(expected[role]!.includes(permission));
+        expect(roleHasPermission(role, permission)).toBe(expected[role].includes(permission));
       }
     }
   });
@@ -73,10 +73,7 @@ describe('hasPermission', () => {
   });
 
   it('ignores grants whose role lacks the permission, even in scope', () => {
-    const grants: RoleGrant[] = [
-      { role: 'read_only_auditor', collectionIds: null },
-      operatorOn('c1'),
-    ];
+    const grants: RoleGrant[] = [{ role: 'read_only_auditor', collectionIds: null }, operatorOn('c1')];
     expect(hasPermission(grants, 'session.request_on_behalf', ['c1'])).toBe(false);
     expect(hasPermission(grants, 'audit.read', ['c1'])).toBe(true);
     expect(hasPermission(grants, 'session.control', ['c2'])).toBe(false);

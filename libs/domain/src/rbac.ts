@@ -18,19 +18,9 @@ export const PERMISSIONS: readonly Permission[] = Object.freeze(Object.keys(PERM
 /** What each role allows. */
 export const ROLE_PERMISSIONS: Readonly<Record<RoleName, readonly Permission[]>> = Object.freeze({
   full_administrator: PERMISSIONS,
-  remote_tools_operator: Object.freeze<Permission[]>([
-    'session.request',
-    'session.control',
-    'session.read',
-    'session.cancel',
-  ]),
+  remote_tools_operator: Object.freeze<Permission[]>(['session.request', 'session.control', 'session.read', 'session.cancel']),
   read_only_auditor: Object.freeze<Permission[]>(['session.read', 'audit.read', 'admin.read']),
-  ticket_integration: Object.freeze<Permission[]>([
-    'session.request',
-    'session.request_on_behalf',
-    'session.read',
-    'session.cancel',
-  ]),
+  ticket_integration: Object.freeze<Permission[]>(['session.request', 'session.request_on_behalf', 'session.read', 'session.cancel']),
 });
 
 /** Whether `role` includes `permission`. Unknown role names grant nothing. */

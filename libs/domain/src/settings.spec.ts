@@ -65,9 +65,7 @@ describe('CONFIGMGR_DEFAULT_REMOTE_TOOLS', () => {
 
 describe('canonicalJson', () => {
   it('sorts object keys recursively and keeps array order', () => {
-    expect(canonicalJson({ b: 1, a: { d: [3, 1, { z: 1, y: 2 }], c: 'x' } })).toBe(
-      '{"a":{"c":"x","d":[3,1,{"y":2,"z":1}]},"b":1}',
-    );
+    expect(canonicalJson({ b: 1, a: { d: [3, 1, { z: 1, y: 2 }], c: 'x' } })).toBe('{"a":{"c":"x","d":[3,1,{"y":2,"z":1}]},"b":1}');
   });
 
   it('is independent of key insertion order', () => {
@@ -172,8 +170,8 @@ describe('mergeSettings', () => {
     const reference = mergeSettings(sets);
     const permutations = [
       [...sets].reverse(),
-      [sets[2]!, sets[0]!, sets[4]!, sets[1]!, sets[3]!],
-      [sets[3]!, sets[1]!, sets[4]!, sets[2]!, sets[0]!],
+      [sets[2], sets[0], sets[4], sets[1], sets[3]],
+      [sets[3], sets[1], sets[4], sets[2], sets[0]],
     ];
     for (const permutation of permutations) expect(mergeSettings(permutation)).toEqual(reference);
     expect(reference.values.permittedViewers).toEqual(['y', 'z']);
@@ -209,10 +207,7 @@ describe('mergeSettings', () => {
   });
 
   it('ignores unknown keys in a set', () => {
-    const result = mergeSettings([
-      defaultSet(),
-      custom('c', 1, { bogus: true } as unknown as Partial<RemoteToolsSettings>),
-    ]);
+    const result = mergeSettings([defaultSet(), custom('c', 1, { bogus: true } as unknown as Partial<RemoteToolsSettings>)]);
     expect(Object.keys(result.values).sort()).toEqual([...REMOTE_TOOLS_SETTING_KEYS].sort());
   });
 
@@ -234,9 +229,7 @@ describe('mergeSettings', () => {
   });
 
   it('throws naming every key the default set lacks', () => {
-    const { enabled, accessLevel, ...rest } = CONFIGMGR_DEFAULT_REMOTE_TOOLS;
-    void enabled;
-    void accessLevel;
+    const { enabled: _enabled, accessLevel: _accessLevel, ...rest } = CONFIGMGR_DEFAULT_REMOTE_TOOLS;
     const incomplete: SettingsSet = { ...defaultSet(), remoteTools: rest };
     expect(() => mergeSettings([incomplete])).toThrow(Error);
     expect(() => mergeSettings([incomplete])).toThrow(/enabled.*accessLevel|accessLevel.*enabled/);
@@ -265,12 +258,8 @@ describe('versionHash', () => {
   });
 
   it('is stable under reordering of viewers and firewall profiles', () => {
-    expect(hashOf({ permittedViewers: ['alice', 'HELPDESK', 'bob'] })).toBe(
-      hashOf({ permittedViewers: ['bob', 'alice', 'HELPDESK'] }),
-    );
-    expect(hashOf({ firewallExceptionProfiles: ['public', 'domain'] })).toBe(
-      hashOf({ firewallExceptionProfiles: ['domain', 'public'] }),
-    );
+    expect(hashOf({ permittedViewers: ['alice', 'HELPDESK', 'bob'] })).toBe(hashOf({ permittedViewers: ['bob', 'alice', 'HELPDESK'] }));
+    expect(hashOf({ firewallExceptionProfiles: ['public', 'domain'] })).toBe(hashOf({ firewallExceptionProfiles: ['domain', 'public'] }));
   });
 
   it('does not depend on which set supplied a value', () => {
@@ -315,8 +304,7 @@ describe('remoteToolsFullSchema', () => {
   });
 
   it('refuses a missing key', () => {
-    const { enabled, ...rest } = valid;
-    void enabled;
+    const { enabled: _enabled, ...rest } = valid;
     expect(remoteToolsFullSchema.safeParse(rest).success).toBe(false);
   });
 
@@ -347,13 +335,10 @@ describe('remoteToolsFullSchema', () => {
 
   it('accepts the limits', () => {
     expect(remoteToolsFullSchema.safeParse({ ...valid, permittedViewers: ['x'.repeat(256)] }).success).toBe(true);
-    expect(
-      remoteToolsFullSchema.safeParse({ ...valid, permittedViewers: Array.from({ length: 500 }, (_, i) => `u${i}`) })
-        .success,
-    ).toBe(true);
-    expect(
-      remoteToolsFullSchema.safeParse({ ...valid, firewallExceptionProfiles: ['domain', 'private', 'public'] }).success,
-    ).toBe(true);
+    expect(remoteToolsFullSchema.safeParse({ ...valid, permittedViewers: Array.from({ length: 500 }, (_, i) => `u${i}`) }).success).toBe(
+      true,
+    );
+    expect(remoteToolsFullSchema.safeParse({ ...valid, firewallExceptionProfiles: ['domain', 'private', 'public'] }).success).toBe(true);
   });
 });
 

@@ -38,11 +38,9 @@ export const REMOTE_TOOLS_SETTING_KEYS: readonly RemoteToolsSettingKey[] = Objec
   Object.keys(CONFIGMGR_DEFAULT_REMOTE_TOOLS) as RemoteToolsSettingKey[],
 );
 
-const firewallProfilesSchema = z
-  .array(z.enum(FIREWALL_PROFILES))
-  .refine((profiles) => new Set(profiles).size === profiles.length, {
-    message: 'firewall profiles must be unique',
-  });
+const firewallProfilesSchema = z.array(z.enum(FIREWALL_PROFILES)).refine((profiles) => new Set(profiles).size === profiles.length, {
+  message: 'firewall profiles must be unique',
+});
 
 const permittedViewersSchema = z
   .array(
@@ -82,10 +80,10 @@ export const remoteToolsPartialSchema = remoteToolsFullSchema.partial();
 
 // Compile-time proof that the schemas and the interface describe the same shape.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const schemaMatchesInterface: Same<z.infer<typeof remoteToolsFullSchema>, RemoteToolsSettings> = true;
-const partialMatchesInterface: Same<z.infer<typeof remoteToolsPartialSchema>, Partial<RemoteToolsSettings>> = true;
-void schemaMatchesInterface;
-void partialMatchesInterface;
+const [_schemaMatchesInterface, _partialMatchesInterface]: [
+  Same<z.infer<typeof remoteToolsFullSchema>, RemoteToolsSettings>,
+  Same<z.infer<typeof remoteToolsPartialSchema>, Partial<RemoteToolsSettings>>,
+] = [true, true];
 
 function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -110,7 +108,7 @@ function write(value: unknown): string | undefined {
   }
   if (value === null || typeof value !== 'object') {
     if (typeof value === 'bigint') throw new TypeError('cannot serialize bigint as JSON');
-    return JSON.stringify(value) as string | undefined;
+    return JSON.stringify(value);
   }
   if (Array.isArray(value)) {
     return `[${value.map((item) => write(item) ?? 'null').join(',')}]`;
@@ -167,9 +165,7 @@ export function mergeSettings(sets: SettingsSet[]): EffectiveSettings {
     ids.add(set.id);
   }
 
-  const ordered = sets
-    .filter((set) => !set.isDefault)
-    .sort((a, b) => a.order - b.order || compareKeys(a.id, b.id));
+  const ordered = sets.filter((set) => !set.isDefault).sort((a, b) => a.order - b.order || compareKeys(a.id, b.id));
   ordered.push(defaultSet);
 
   const values: Partial<Record<RemoteToolsSettingKey, unknown>> = {};

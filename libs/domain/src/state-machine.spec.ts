@@ -73,16 +73,7 @@ describe('canTransition / assertTransition over every pair', () => {
 });
 
 describe('terminal states', () => {
-  const terminal: SessionState[] = [
-    'ended',
-    'rejected',
-    'denied',
-    'consent_timeout',
-    'failed',
-    'cancelled',
-    'expired',
-    'interrupted',
-  ];
+  const terminal: SessionState[] = ['ended', 'rejected', 'denied', 'consent_timeout', 'failed', 'cancelled', 'expired', 'interrupted'];
 
   it('are exactly the states without exits', () => {
     expect([...TERMINAL_STATES].sort()).toEqual([...terminal].sort());

@@ -23,9 +23,7 @@ export const TRANSITIONS: Readonly<Record<SessionState, readonly SessionState[]>
 });
 
 /** States with no way out; each request ends in exactly one of them. */
-export const TERMINAL_STATES: readonly SessionState[] = Object.freeze(
-  SESSION_STATES.filter((s) => TRANSITIONS[s].length === 0),
-);
+export const TERMINAL_STATES: readonly SessionState[] = Object.freeze(SESSION_STATES.filter((s) => TRANSITIONS[s].length === 0));
 
 /** States that hold the device; the database enforces at most one per device. */
 export const CONTROLLING_STATES: readonly SessionState[] = Object.freeze([
@@ -48,9 +46,7 @@ export const MOVING_STATES: readonly SessionState[] = Object.freeze([
 ] as const);
 
 /** States a session waits in for something outside rcflow: the user at the device, or the clock. */
-export const RESTING_STATES: readonly SessionState[] = Object.freeze(
-  SESSION_STATES.filter((s) => !MOVING_STATES.includes(s)),
-);
+export const RESTING_STATES: readonly SessionState[] = Object.freeze(SESSION_STATES.filter((s) => !MOVING_STATES.includes(s)));
 
 /** States in which the device's agent may know of the session: leaving one tells the agent. */
 export const AGENT_AWARE_STATES: readonly SessionState[] = Object.freeze(['pushing_settings', 'awaiting_consent', 'active'] as const);

@@ -96,12 +96,7 @@ export type Permission =
   | 'admin.read'
   | 'admin.write';
 
-export const ROLE_NAMES = [
-  'full_administrator',
-  'remote_tools_operator',
-  'read_only_auditor',
-  'ticket_integration',
-] as const;
+export const ROLE_NAMES = ['full_administrator', 'remote_tools_operator', 'read_only_auditor', 'ticket_integration'] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];
 
 /** A role held by a principal (directly or through a group) over a scope of collections. */

@@ -79,9 +79,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       if (rows.length === 0) return 0;
       const ids = rows.map((r) => r.id);
       try {
-        await this.queueFor(rows[0]!.queue).addBulk(
-          rows.map((r) => ({ name: r.job_name, data: r.payload, opts: { jobId: r.job_id } })),
-        );
+        await this.queueFor(rows[0]!.queue).addBulk(rows.map((r) => ({ name: r.job_name, data: r.payload, opts: { jobId: r.job_id } })));
       } catch (err) {
         await tx.query(
           `UPDATE outbox SET attempts = attempts + 1,

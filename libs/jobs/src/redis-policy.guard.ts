@@ -33,7 +33,10 @@ export class RedisPolicyGuard implements OnApplicationBootstrap, OnApplicationSh
       });
     });
     const connected = await Promise.race([
-      this.client.connect().then(() => true, () => false),
+      this.client.connect().then(
+        () => true,
+        () => false,
+      ),
       new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref()),
     ]);
     if (!connected) {

@@ -7,7 +7,16 @@ const KEY = 'k'.repeat(40);
 const HEAD = { seq: 1, hash: '0'.repeat(64) };
 
 const request = (sessionId: string, extra: Partial<TransitionRequest> = {}, session: Partial<SessionSnapshot> = {}): TransitionRequest => ({
-  session: { id: sessionId, state: 'eligible', version: 1, head: HEAD, deviceId: `device-${sessionId}`, viewerId: 'viewer', ticketRef: null, ...session },
+  session: {
+    id: sessionId,
+    state: 'eligible',
+    version: 1,
+    head: HEAD,
+    deviceId: `device-${sessionId}`,
+    viewerId: 'viewer',
+    ticketRef: null,
+    ...session,
+  },
   actor: { id: null, kind: 'system' },
   steps: [{ to: 'pushing_settings' }],
   ...extra,
@@ -26,7 +35,7 @@ function fakeManager(opts: { fenced?: string[]; failBatch?: Error; failAlone?: R
       const batch = ids.length > 1;
       statements.push({ batch, ids });
       if (batch && opts.failBatch) throw opts.failBatch;
-      const alone = batch ? undefined : opts.failAlone?.[ids[0]!];
+      const alone = batch ? undefined : opts.failAlone?.[ids[0]];
       if (alone) throw alone;
       return ids.filter((i) => !opts.fenced?.includes(i)).map((i) => ({ id: i, version: 2, ok: 0 }));
     },
@@ -65,10 +74,17 @@ describe('TransitionBatcher', () => {
   });
 
   it('runs every request again alone when the batch fails, so only the failing one gets the error', async () => {
-    const violation = Object.assign(new Error('duplicate key value violates unique constraint "uq_sessions_one_controller"'), { code: '23505' });
+    const violation = Object.assign(new Error('duplicate key value violates unique constraint "uq_sessions_one_controller"'), {
+      code: '23505',
+    });
     const { manager, statements } = fakeManager({ failBatch: violation, failAlone: { s2: violation }, fenced: ['s3'] });
     const batcher = new TransitionBatcher(manager, KEY, { max: 8, waitMs: 60_000 });
-    const pending = ['s1', 's2', 's3'].map((id) => batcher.apply(request(id)).then((r) => ({ r }), (e: unknown) => ({ e })));
+    const pending = ['s1', 's2', 's3'].map((id) =>
+      batcher.apply(request(id)).then(
+        (r) => ({ r }),
+        (e: unknown) => ({ e }),
+      ),
+    );
     batcher.flush();
     const [a, b, c] = await Promise.all(pending);
     expect(a).toEqual({ r: expect.objectContaining({ version: 2 }) });
@@ -97,7 +113,9 @@ describe('TransitionBatcher', () => {
   it('checks every step against the lifecycle before sending anything', async () => {
     const { manager, statements } = fakeManager();
     const batcher = new TransitionBatcher(manager, KEY, { max: 1, waitMs: 60_000 });
-    await expect(batcher.apply(request('s1', { steps: [{ to: 'active' }] }))).rejects.toThrow(/illegal session transition eligible → active/);
+    await expect(batcher.apply(request('s1', { steps: [{ to: 'active' }] }))).rejects.toThrow(
+      /illegal session transition eligible → active/,
+    );
     expect(statements).toEqual([]);
   });
 });

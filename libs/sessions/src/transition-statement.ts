@@ -88,7 +88,14 @@ export async function applyTransitionBatch(
   reqs: readonly TransitionRequest[],
   now: Date = new Date(),
 ): Promise<(TransitionResult | null)[]> {
-  const r = { id: [] as string[], from: [] as string[], expected: [] as number[], to: [] as string[], steps: [] as number[], patch: [] as string[] };
+  const r = {
+    id: [] as string[],
+    from: [] as string[],
+    expected: [] as number[],
+    to: [] as string[],
+    steps: [] as number[],
+    patch: [] as string[],
+  };
   const entries: AuditEntry[] = [];
   const before = new Map<string, StreamHead>();
   const effects = new Map<TransitionEffect['kind'], Owned<TransitionEffect['kind']>[]>();

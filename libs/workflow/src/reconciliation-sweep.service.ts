@@ -129,7 +129,7 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
       // Fenced by the count read: of several sweepers that found the same session, one re-enqueues it.
       const rows = rowsOf<{ id: string }>(
         await tx.query(
-        `UPDATE sessions SET requeues = sessions.requeues + 1 FROM unnest($1::uuid[], $2::int[]) AS u(id, requeues)
+          `UPDATE sessions SET requeues = sessions.requeues + 1 FROM unnest($1::uuid[], $2::int[]) AS u(id, requeues)
           WHERE sessions.id = u.id AND sessions.requeues = u.requeues RETURNING sessions.id`,
           [lost.map((l) => l.item.data.sessionId), lost.map((l) => l.requeues)],
         ),

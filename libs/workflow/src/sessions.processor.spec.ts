@@ -11,7 +11,8 @@ function processor() {
   const p = new SessionsProcessor(advance as unknown as AdvanceSessionHandler, end as unknown as EndSessionHandler, {} as RcflowConfig);
   return { p, advance, end };
 }
-const job = (name: string, data: unknown, attemptsMade = 0, attempts = 3) => ({ name, data, attemptsMade, opts: { attempts } }) as unknown as Job;
+const job = (name: string, data: unknown, attemptsMade = 0, attempts = 3) =>
+  ({ name, data, attemptsMade, opts: { attempts } }) as unknown as Job;
 
 describe('SessionsProcessor', () => {
   it('routes each job name to its own handler with its payload', async () => {

@@ -102,7 +102,10 @@ export class FakeRcflowServer {
     req.on('end', () => {
       const body = JSON.parse(text) as { token: string; hostname: string };
       const uses = this.tokens.get(body.token);
-      if (!uses) return reply(401, { error: { status: 401, code: 'enrolment_token_invalid', message: 'the enrolment token is unknown, expired or used up' } });
+      if (!uses)
+        return reply(401, {
+          error: { status: 401, code: 'enrolment_token_invalid', message: 'the enrolment token is unknown, expired or used up' },
+        });
       this.tokens.set(body.token, uses - 1);
       const { deviceId, credential } = this.addDevice(body.hostname);
       reply(201, { deviceId, credential });
@@ -114,7 +117,9 @@ export class FakeRcflowServer {
     const device = credential ? this.devices.get(credential) : undefined;
     if (req.url !== AGENT_WS_PATH || !device || device.revoked) {
       const body = JSON.stringify({ error: { status: 401, code: 'unauthorized', message: 'unknown or revoked device credential' } });
-      socket.end(`HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -129,7 +134,9 @@ export class FakeRcflowServer {
         this.frames.push({ deviceId: device.deviceId, frame });
         if (frame.type === 'hello') {
           this.sockets.set(device.deviceId, ws);
-          ws.send(JSON.stringify({ v: PROTOCOL_VERSION, type: 'welcome', deviceId: device.deviceId, heartbeatSeconds: this.heartbeatSeconds }));
+          ws.send(
+            JSON.stringify({ v: PROTOCOL_VERSION, type: 'welcome', deviceId: device.deviceId, heartbeatSeconds: this.heartbeatSeconds }),
+          );
         }
       });
       ws.on('close', () => {

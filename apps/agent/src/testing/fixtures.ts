@@ -36,7 +36,13 @@ export const applySettings = (commandId = `cmd-${randomUUID()}`, settings = SETT
 });
 
 export const startSession = (
-  over: { commandId?: string; sessionId?: string; rule?: 'prompt_user' | 'unattended_allowed' | 'not_required'; timeoutMs?: number; onTimeout?: 'deny' | 'allow' } = {},
+  over: {
+    commandId?: string;
+    sessionId?: string;
+    rule?: 'prompt_user' | 'unattended_allowed' | 'not_required';
+    timeoutMs?: number;
+    onTimeout?: 'deny' | 'allow';
+  } = {},
 ) => ({
   v: 1,
   type: 'start_session',

@@ -45,7 +45,9 @@ export class AdminConnection {
   /** Runs `work` in one transaction as `caller`, after checking admin.write over all collections. */
   write<T>(caller: PrincipalFacts, work: (ctx: AdminContext) => Promise<T>): Promise<T> {
     if (scopeOf(caller.grants, 'admin.write') !== null) {
-      throw new Forbidden(`${caller.name} holds admin.write over some collections only; administration changes need it over all collections`);
+      throw new Forbidden(
+        `${caller.name} holds admin.write over some collections only; administration changes need it over all collections`,
+      );
     }
     return this.transaction(caller.id, work);
   }
@@ -67,10 +69,7 @@ export class AdminConnection {
 }
 
 /** Appends the succeeded event of an administration change in the change's transaction. */
-export async function recordAudit(
-  ctx: AdminContext,
-  entry: Omit<AuditEntry, 'actorId' | 'actorKind' | 'outcome'>,
-): Promise<void> {
+export async function recordAudit(ctx: AdminContext, entry: Omit<AuditEntry, 'actorId' | 'actorKind' | 'outcome'>): Promise<void> {
   await appendAudit(ctx.manager, ctx.auditKey, [
     { ...entry, actorId: ctx.actorId, actorKind: ctx.actorId === null ? 'system' : 'principal', outcome: 'succeeded' },
   ]);

@@ -36,7 +36,10 @@ export async function keysetPage<E extends { id: string }, V>(
     if (typeof us !== 'string' || !/^\d{1,18}$/.test(us) || typeof id !== 'string' || !UUID_RE.test(id)) {
       throw new ValidationFailed('invalid cursor: use the nextCursor of a previous page');
     }
-    qb.andWhere(`(${createdAtMicros(alias)}, ${alias}.id) > (CAST(:afterUs AS bigint), CAST(:afterId AS uuid))`, { afterUs: us, afterId: id });
+    qb.andWhere(`(${createdAtMicros(alias)}, ${alias}.id) > (CAST(:afterUs AS bigint), CAST(:afterId AS uuid))`, {
+      afterUs: us,
+      afterId: id,
+    });
   }
   const { raw, entities } = await qb
     .addSelect(`${createdAtMicros(alias)}::text`, 'cursor_us')

@@ -10,7 +10,14 @@ import { cursor, limit, uuid } from '../common/validation';
  * same defaults hold for the seed and for HTTP, and /docs shows which fields are optional.
  */
 
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+/** Whether `s` holds a C0 control character (U+0000..U+001F) or DEL (U+007F). */
+function hasControlChar(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x1f || c === 0x7f) return true;
+  }
+  return false;
+}
 const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Whether every string inside `value` can be stored in text and jsonb columns. */
@@ -35,15 +42,13 @@ export const line = (max: number) =>
     .trim()
     .min(1, 'must not be blank')
     .max(max)
-    .refine((s) => !CONTROL_CHARS.test(s) && !UNPAIRED_SURROGATE.test(s), 'must not contain control characters');
+    .refine((s) => !hasControlChar(s) && !UNPAIRED_SURROGATE.test(s), 'must not contain control characters');
 
 /** An ISO 8601 date-time with an offset that JavaScript and PostgreSQL both read the same way. */
-const dateTime = z.iso
-  .datetime({ offset: true })
-  .refine((s) => {
-    const t = Date.parse(s);
-    return Number.isFinite(t) && new Date(t).getUTCFullYear() >= 1970 && new Date(t).getUTCFullYear() <= 9999;
-  }, 'must be a real date-time between 1970 and 9999');
+const dateTime = z.iso.datetime({ offset: true }).refine((s) => {
+  const t = Date.parse(s);
+  return Number.isFinite(t) && new Date(t).getUTCFullYear() >= 1970 && new Date(t).getUTCFullYear() <= 9999;
+}, 'must be a real date-time between 1970 and 9999');
 
 /** A heartbeat may not claim to come from the future (a little clock skew is tolerated). */
 const HEARTBEAT_SKEW_MS = 5 * 60_000;
@@ -103,7 +108,10 @@ const domain = z
   .trim()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/, 'must be a NetBIOS or DNS domain name such as CONTOSO or contoso.com');
 export const OS_FAMILIES = ['windows', 'linux', 'macos'] as const;
-const osBuild = z.string().trim().regex(/^[A-Za-z0-9._+ -]{0,64}$/, 'must be up to 64 letters, digits, . _ + - or spaces');
+const osBuild = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9._+ -]{0,64}$/, 'must be up to 64 letters, digits, . _ + - or spaces');
 const agentVersion = z
   .string()
   .trim()
@@ -160,7 +168,11 @@ export const pageQuery = body({ limit, cursor: cursor.optional() });
 
 /** Custom order numbers; 10000 belongs to the default set. */
 export const DEFAULT_SETTINGS_ORDER = 10000;
-const order = z.number().int().min(1).max(DEFAULT_SETTINGS_ORDER - 1);
+const order = z
+  .number()
+  .int()
+  .min(1)
+  .max(DEFAULT_SETTINGS_ORDER - 1);
 
 export const remoteToolsPartialInput = remoteToolsFullSchema.partial();
 
@@ -170,9 +182,9 @@ export const remoteToolsPartialInput = remoteToolsFullSchema.partial();
  * default supply it). The default set must stay complete, so null is refused there.
  */
 export const remoteToolsPatchSchema = z.strictObject(
-  Object.fromEntries(
-    Object.entries(remoteToolsFullSchema.shape).map(([k, s]) => [k, (s as z.ZodType).nullable().optional()]),
-  ) as { [K in keyof typeof remoteToolsFullSchema.shape]: z.ZodOptional<z.ZodNullable<(typeof remoteToolsFullSchema.shape)[K]>> },
+  Object.fromEntries(Object.entries(remoteToolsFullSchema.shape).map(([k, s]) => [k, (s as z.ZodType).nullable().optional()])) as {
+    [K in keyof typeof remoteToolsFullSchema.shape]: z.ZodOptional<z.ZodNullable<(typeof remoteToolsFullSchema.shape)[K]>>;
+  },
 );
 export type RemoteToolsPatch = z.infer<typeof remoteToolsPatchSchema>;
 
@@ -213,7 +225,10 @@ export const listRoleAssignmentsQuery = body({ principalId: uuid.optional(), lim
 export const createApiKeySchema = body({
   principalId: uuid,
   name: line(256),
-  expiresAt: dateTime.refine((s) => Date.parse(s) > Date.now(), 'must be in the future').nullable().optional(),
+  expiresAt: dateTime
+    .refine((s) => Date.parse(s) > Date.now(), 'must be in the future')
+    .nullable()
+    .optional(),
 });
 export type CreateApiKeyInput = z.infer<typeof createApiKeySchema>;
 
@@ -230,8 +245,16 @@ export const groupMemberParams = z.strictObject({ groupId: uuid, memberId: uuid 
 // Enrolment tokens
 
 export const createEnrolmentTokenSchema = z.strictObject({
-  hostname: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be a host name').optional(),
+  hostname: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be a host name')
+    .optional(),
   maxUses: z.number().int().min(1).max(100_000).default(1),
-  expiresInSeconds: z.number().int().min(60).max(30 * 86_400).default(3600),
+  expiresInSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86_400)
+    .default(3600),
 });
 export type CreateEnrolmentTokenInput = z.input<typeof createEnrolmentTokenSchema>;

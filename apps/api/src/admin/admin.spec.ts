@@ -66,6 +66,7 @@ beforeAll(async () => {
       { provide: APP_FILTER, useClass: ErrorFilter },
     ],
   }).compile();
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Nest declares its options bag as a class
   app = moduleRef.createNestApplication({ logger: false });
   await app.init();
 });
@@ -93,7 +94,11 @@ describe('authentication and authorization', () => {
     const scoped = await admin().post('/v1/principals', { name: 'scoped-admin', kind: 'user' });
     await admin().post('/v1/role-assignments', { principalId: scoped.body.id, role: 'full_administrator', collectionIds: [coll.body.id] });
     const scopedKey = (await admin().post('/v1/api-keys', { principalId: scoped.body.id, name: 'k' })).body.key;
-    const res = await as(scopedKey).post('/v1/role-assignments', { principalId: scoped.body.id, role: 'full_administrator', collectionIds: null });
+    const res = await as(scopedKey).post('/v1/role-assignments', {
+      principalId: scoped.body.id,
+      role: 'full_administrator',
+      collectionIds: null,
+    });
     expect(res.status).toBe(403);
     expect((await as(scopedKey).get('/v1/collections')).body.items.map((c: { id: string }) => c.id)).toEqual([coll.body.id]);
   });
@@ -115,7 +120,14 @@ describe('devices and collections', () => {
       loggedOnUser: 'CONTOSO\\bob',
     });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ hostname: 'PC-0001', osFamily: 'windows', enrolled: true, retired: false, locked: false, collectionIds: [] });
+    expect(res.body).toMatchObject({
+      hostname: 'PC-0001',
+      osFamily: 'windows',
+      enrolled: true,
+      retired: false,
+      locked: false,
+      collectionIds: [],
+    });
     deviceId = res.body.id;
     expect((await admin().post('/v1/devices', { hostname: 'pc-0001' })).status).toBe(409);
     expect((await admin().post('/v1/devices', { hostname: 'PC-0002', state: 'x' })).status).toBe(400);
@@ -224,7 +236,7 @@ describe('devices and collections', () => {
     expect((await admin().get(`/v1/devices/${deviceId}/effective-settings`)).body.values.enabled).toBe(false);
   });
 
-  it('hides devices and collections outside a scoped reader\'s collections', async () => {
+  it("hides devices and collections outside a scoped reader's collections", async () => {
     const p = await admin().post('/v1/principals', { name: 'scoped-auditor', kind: 'user' });
     const other = await admin().post('/v1/collections', { name: 'other scope' });
     await admin().post('/v1/role-assignments', { principalId: p.body.id, role: 'read_only_auditor', collectionIds: [other.body.id] });
@@ -237,7 +249,9 @@ describe('devices and collections', () => {
     await admin().put(`/v1/collections/${other.body.id}/members/${inside.id}`);
     expect((await as(key).get('/v1/devices')).body.items.map((d: { id: string }) => d.id)).toEqual([inside.id]);
     expect((await as(key).get(`/v1/devices/${inside.id}`)).body.collectionIds).toEqual([other.body.id]);
-    expect((await as(key).get(`/v1/collections/${other.body.id}/members`)).body.items.map((d: { id: string }) => d.id)).toEqual([inside.id]);
+    expect((await as(key).get(`/v1/collections/${other.body.id}/members`)).body.items.map((d: { id: string }) => d.id)).toEqual([
+      inside.id,
+    ]);
   });
 });
 
@@ -283,7 +297,9 @@ describe('principals, groups, roles and keys', () => {
     const ra = await admin().post('/v1/role-assignments', { principalId: p.id, role: 'remote_tools_operator', collectionIds: null });
     expect(ra.status).toBe(201);
     expect(ra.body).toMatchObject({ principalId: p.id, principalName: 'ops', role: 'remote_tools_operator', collectionIds: null });
-    expect((await admin().post('/v1/role-assignments', { principalId: p.id, role: 'remote_tools_operator', collectionIds: null })).status).toBe(409);
+    expect(
+      (await admin().post('/v1/role-assignments', { principalId: p.id, role: 'remote_tools_operator', collectionIds: null })).status,
+    ).toBe(409);
     expect((await admin().get(`/v1/role-assignments?principalId=${p.id}`)).body.items).toHaveLength(1);
     expect((await admin().delete(`/v1/role-assignments/${ra.body.id}`)).status).toBe(200);
     expect((await admin().delete(`/v1/role-assignments/${ra.body.id}`)).status).toBe(404);
@@ -421,7 +437,10 @@ describe('concurrency', () => {
   it('lets only one of two crossing group additions through, so no cycle forms', async () => {
     const x = (await admin().post('/v1/principals', { name: 'race-x', kind: 'group' })).body;
     const y = (await admin().post('/v1/principals', { name: 'race-y', kind: 'group' })).body;
-    const results = await Promise.all([admin().put(`/v1/principals/${x.id}/members/${y.id}`), admin().put(`/v1/principals/${y.id}/members/${x.id}`)]);
+    const results = await Promise.all([
+      admin().put(`/v1/principals/${x.id}/members/${y.id}`),
+      admin().put(`/v1/principals/${y.id}/members/${x.id}`),
+    ]);
     expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
   });
 
@@ -430,7 +449,9 @@ describe('concurrency', () => {
     const keys: string[] = [];
     for (const name of ['admin-2', 'admin-3']) {
       const p = (await admin().post('/v1/principals', { name, kind: 'user' })).body;
-      ids.push((await admin().post('/v1/role-assignments', { principalId: p.id, role: 'full_administrator', collectionIds: null })).body.id);
+      ids.push(
+        (await admin().post('/v1/role-assignments', { principalId: p.id, role: 'full_administrator', collectionIds: null })).body.id,
+      );
       keys.push((await admin().post('/v1/api-keys', { principalId: p.id, name: 'k' })).body.key);
     }
     expect((await admin().delete(`/v1/role-assignments/${adminAssignmentId}`)).status).toBe(200);

@@ -58,14 +58,18 @@ export function listApiKeys(manager: EntityManager, f: PageRequest & { principal
  */
 export async function createApiKey(ctx: AdminContext, input: CreateApiKeyInput): Promise<IssuedApiKey> {
   const k = parseOrThrow(createApiKeySchema, input);
-  const principal = await ctx.manager.getRepository(Principal).findOne({ where: { id: k.principalId }, lock: { mode: 'pessimistic_read' } });
+  const principal = await ctx.manager
+    .getRepository(Principal)
+    .findOne({ where: { id: k.principalId }, lock: { mode: 'pessimistic_read' } });
   if (!principal) throw new UnprocessableRequest(`principalId ${k.principalId} is not a known principal`);
   if (principal.kind === 'group') throw new UnprocessableRequest(`${principal.name} is a group; API keys belong to users and services`);
   if (principal.disabled) throw new UnprocessableRequest(`${principal.name} is disabled; enable it before issuing keys`);
   const id = randomUUID();
   const { secret, hash } = newKeySecret();
   const expiresAtDate = k.expiresAt ? new Date(k.expiresAt) : null;
-  await ctx.manager.getRepository(ApiKey).insert({ id, principalId: k.principalId, name: k.name, secretHash: hash, expiresAt: expiresAtDate });
+  await ctx.manager
+    .getRepository(ApiKey)
+    .insert({ id, principalId: k.principalId, name: k.name, secretHash: hash, expiresAt: expiresAtDate });
   const expiresAt = isoOrNull(expiresAtDate);
   await recordAudit(ctx, {
     stream: `api_key:${id}`,

@@ -51,8 +51,8 @@ async function settingsViews(manager: EntityManager, sets: ClientSettings[]): Pr
     id: s.id,
     name: s.name,
     isDefault: s.isDefault,
-    order: Number(s.order),
-    remoteTools: s.remoteTools ?? {},
+    order: s.order,
+    remoteTools: s.remoteTools,
     collectionIds: deployments.filter((d) => d.settingsId === s.id).map((d) => d.collectionId),
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),
@@ -79,13 +79,14 @@ async function assertNameFree(manager: EntityManager, name: string, exceptId: st
 
 /** Applies a merge patch: a value sets the key, null removes it. */
 function applyRemoteToolsPatch(stored: Partial<RemoteToolsSettings>, patch: RemoteToolsPatch): Record<string, unknown> {
-  const merged: Record<string, unknown> = { ...stored };
-  for (const [k, v] of Object.entries(patch)) {
+  const merged = new Map<string, unknown>(Object.entries(stored));
+  const entries: [string, unknown][] = Object.entries(patch);
+  for (const [k, v] of entries) {
     if (v === undefined) continue;
-    if (v === null) delete merged[k];
-    else merged[k] = v;
+    if (v === null) merged.delete(k);
+    else merged.set(k, v);
   }
-  return merged;
+  return Object.fromEntries(merged);
 }
 
 function remoteToolsChanges(from: Partial<RemoteToolsSettings>, to: Partial<RemoteToolsSettings>): Changes {
@@ -130,7 +131,7 @@ export async function updateClientSettings(ctx: AdminContext, id: string, input:
     throw new UnprocessableRequest(`the default client settings always have order ${DEFAULT_SETTINGS_ORDER}; order cannot be set`);
   }
   const changes = changesOf({ name: set.name, order: set.order }, { name: patch.name, order: patch.order });
-  const stored = set.remoteTools ?? {};
+  const stored = set.remoteTools;
   let remoteTools: Partial<RemoteToolsSettings> = stored;
   let remoteToolsChanged: Changes = {};
   if (patch.remoteTools) {

@@ -4,15 +4,7 @@ import { ArrayContains, EntityManager, In } from 'typeorm';
 import { Collection, CollectionMember, Device, RoleAssignment, SettingsDeployment } from '@rcflow/database';
 import { Conflict, NotFound, PrincipalFacts } from '@rcflow/domain';
 import { parseOrThrow } from '../common/validation';
-import {
-  AdminConnection,
-  AdminContext,
-  MembershipResult,
-  changesOf,
-  conflictOnDuplicate,
-  pickChanged,
-  recordAudit,
-} from './admin-context';
+import { AdminConnection, AdminContext, MembershipResult, changesOf, conflictOnDuplicate, pickChanged, recordAudit } from './admin-context';
 import { Page, PageRequest, keysetPage } from './admin-page';
 import { CreateCollectionInput, UpdateCollectionInput, createCollectionSchema, updateCollectionSchema } from './admin.schemas';
 import { DeviceView, listDevices } from './devices.service';
@@ -41,7 +33,7 @@ async function collectionViews(manager: EntityManager, collections: Collection[]
     .addSelect('count(*)::int', 'members')
     .where({ collectionId: In(collections.map((c) => c.id)) })
     .groupBy('m.collectionId')
-    .getRawMany<{ collectionId: string; members: number }>();
+    .getRawMany<{ collectionId: string; members: number | string }>();
   return collections.map((c) => ({
     id: c.id,
     name: c.name,

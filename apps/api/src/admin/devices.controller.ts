@@ -7,13 +7,7 @@ import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
 import { BodyOf, QueryParams } from './admin-docs';
 import { DevicesService } from './devices.service';
-import {
-  CreateDeviceInput,
-  UpdateDeviceInput,
-  createDeviceSchema,
-  listDevicesQuery,
-  updateDeviceSchema,
-} from './admin.schemas';
+import { CreateDeviceInput, UpdateDeviceInput, createDeviceSchema, listDevicesQuery, updateDeviceSchema } from './admin.schemas';
 
 @ApiTags('admin: devices')
 @Controller('v1')
@@ -64,7 +58,8 @@ export class DevicesController {
   @Requires('admin.read')
   @ApiOperation({
     summary: "The device's resultant client settings",
-    description: 'The default set overridden by the custom sets deployed to its collections, lowest order winning, with the set that supplied each value.',
+    description:
+      'The default set overridden by the custom sets deployed to its collections, lowest order winning, with the set that supplied each value.',
   })
   effective(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.devices.effectiveSettings(caller, p.id);

@@ -75,7 +75,7 @@ export async function deviceViews(manager: EntityManager, devices: Device[]): Pr
     lastHeartbeatAt: isoOrNull(d.lastHeartbeatAt),
     loggedOnUser: d.loggedOnUser,
     locked: d.locked,
-    localAdministrators: d.localAdministrators ?? [],
+    localAdministrators: d.localAdministrators,
     enrolled: d.enrolled,
     retired: d.retired,
     appliedSettingsHash: d.appliedSettingsHash,
@@ -126,7 +126,7 @@ export async function createDevice(ctx: AdminContext, input: CreateDeviceInput):
       osFamily: d.osFamily ?? 'windows',
       osBuild: d.osBuild ?? '',
       agentVersion: d.agentVersion ?? null,
-      localAdministrators: d.localAdministrators ?? [],
+      localAdministrators: d.localAdministrators,
       enrolled: d.enrolled ?? true,
       lastHeartbeatAt: dateOrNull(d.lastHeartbeatAt) ?? null,
       loggedOnUser: d.loggedOnUser ?? null,
@@ -147,7 +147,7 @@ export async function updateDevice(ctx: AdminContext, id: string, input: UpdateD
   if (!locked) throw new NotFound('device', id);
   const current = (await deviceViews(ctx.manager, [locked]))[0]!;
   const lastHeartbeatAt = dateOrNull(patch.lastHeartbeatAt);
-  const changes = changesOf(current, { ...patch, lastHeartbeatAt: lastHeartbeatAt && lastHeartbeatAt.toISOString() });
+  const changes = changesOf(current, { ...patch, lastHeartbeatAt: lastHeartbeatAt?.toISOString() });
   if (Object.keys(changes).length === 0) return current;
   if (changes.hostname) await assertHostnameFree(ctx.manager, patch.hostname!, id);
   await conflictOnDuplicate(`a device with hostname ${patch.hostname} already exists`, () =>

@@ -18,7 +18,10 @@ export class EnrolmentAdminController {
   @Requires('admin.write')
   @ApiOperation({ summary: 'Create an expiring enrolment token (shown once); maxUses > 1 for bulk enrolment' })
   @BodyOf(createEnrolmentTokenSchema)
-  createToken(@Caller() caller: PrincipalFacts, @Body(new Zod(createEnrolmentTokenSchema)) body: z.infer<typeof createEnrolmentTokenSchema>) {
+  createToken(
+    @Caller() caller: PrincipalFacts,
+    @Body(new Zod(createEnrolmentTokenSchema)) body: z.infer<typeof createEnrolmentTokenSchema>,
+  ) {
     return this.enrolment.createToken(caller, body);
   }
 

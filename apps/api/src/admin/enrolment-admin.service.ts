@@ -87,9 +87,7 @@ export async function revokeEnrolmentToken(ctx: AdminContext, id: string): Promi
 /** Revokes every credential of a device: its agent is refused until it enrols again. */
 export async function revokeDeviceCredentials(ctx: AdminContext, deviceId: string): Promise<{ deviceId: string; revoked: number }> {
   if (!(await ctx.manager.getRepository(Device).existsBy({ id: deviceId }))) throw new NotFound('device', deviceId);
-  const result = await ctx.manager
-    .getRepository(DeviceCredential)
-    .update({ deviceId, revokedAt: IsNull() }, { revokedAt: () => 'now()' });
+  const result = await ctx.manager.getRepository(DeviceCredential).update({ deviceId, revokedAt: IsNull() }, { revokedAt: () => 'now()' });
   const revoked = result.affected ?? 0;
   await recordAudit(ctx, { stream: `device:${deviceId}`, action: 'device.credentials_revoked', deviceId, data: { revoked } });
   return { deviceId, revoked };

@@ -4,15 +4,7 @@ import { EntityManager, In } from 'typeorm';
 import { GroupMember, Principal } from '@rcflow/database';
 import { Conflict, NotFound, PrincipalFacts, UnprocessableRequest } from '@rcflow/domain';
 import { parseOrThrow } from '../common/validation';
-import {
-  AdminConnection,
-  AdminContext,
-  MembershipResult,
-  changesOf,
-  conflictOnDuplicate,
-  pickChanged,
-  recordAudit,
-} from './admin-context';
+import { AdminConnection, AdminContext, MembershipResult, changesOf, conflictOnDuplicate, pickChanged, recordAudit } from './admin-context';
 import { Page, PageRequest, keysetPage, prefixPattern } from './admin-page';
 import { CreatePrincipalInput, UpdatePrincipalInput, createPrincipalSchema, updatePrincipalSchema } from './admin.schemas';
 import { guardAdministration } from './role-assignments.service';
@@ -103,12 +95,18 @@ export async function findPrincipalDetail(manager: EntityManager, id: string): P
   const all = [...(await reachable(manager, id, 'groups'))].filter((g) => g !== id);
   const detail: PrincipalDetailView = {
     ...p,
-    groups: await refsByName(manager, direct.map((m) => m.groupId)),
+    groups: await refsByName(
+      manager,
+      direct.map((m) => m.groupId),
+    ),
     allGroups: await refsByName(manager, all),
   };
   if (p.kind === 'group') {
     const members = await manager.getRepository(GroupMember).find({ select: { groupId: true, memberId: true }, where: { groupId: id } });
-    detail.members = await refsByName(manager, members.map((m) => m.memberId));
+    detail.members = await refsByName(
+      manager,
+      members.map((m) => m.memberId),
+    );
   }
   return detail;
 }

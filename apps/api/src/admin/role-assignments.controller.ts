@@ -41,7 +41,8 @@ export class RoleAssignmentsController {
   @Requires('admin.write')
   @ApiOperation({
     summary: 'Remove a role assignment',
-    description: 'Refused (409) for the last full_administrator over all collections, or when nobody enabled could administer rcflow afterwards.',
+    description:
+      'Refused (409) for the last full_administrator over all collections, or when nobody enabled could administer rcflow afterwards.',
   })
   remove(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.roleAssignments.remove(caller, p.id);

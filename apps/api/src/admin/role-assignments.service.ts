@@ -70,7 +70,9 @@ async function someoneAdministersEverything(manager: EntityManager): Promise<boo
     if (enabled.some((p) => p.kind !== 'group')) return true;
     const groups = enabled.map((p) => p.id);
     if (groups.length === 0) return false;
-    const members = await manager.getRepository(GroupMember).find({ select: { groupId: true, memberId: true }, where: { groupId: In(groups) } });
+    const members = await manager
+      .getRepository(GroupMember)
+      .find({ select: { groupId: true, memberId: true }, where: { groupId: In(groups) } });
     frontier = [...new Set(members.map((m) => m.memberId))].filter((id) => !seen.has(id));
     for (const id of frontier) seen.add(id);
   }
@@ -106,7 +108,9 @@ export async function guardAdministration<T>(manager: EntityManager, change: () 
 /** Grants `role` to a principal over `collectionIds` (null = every collection); each collection must exist. */
 export async function assignRole(ctx: AdminContext, input: CreateRoleAssignmentInput): Promise<RoleAssignmentView> {
   const a = parseOrThrow(createRoleAssignmentSchema, input);
-  const principal = await ctx.manager.getRepository(Principal).findOne({ where: { id: a.principalId }, lock: { mode: 'pessimistic_read' } });
+  const principal = await ctx.manager
+    .getRepository(Principal)
+    .findOne({ where: { id: a.principalId }, lock: { mode: 'pessimistic_read' } });
   if (!principal) throw new UnprocessableRequest(`principalId ${a.principalId} is not a known principal`);
   const collectionIds = a.collectionIds === null ? null : a.collectionIds.map((c) => c.toLowerCase()).sort();
   if (collectionIds) {
@@ -167,7 +171,12 @@ export async function deleteRoleAssignment(ctx: AdminContext, id: string): Promi
     await recordAudit(ctx, {
       stream: `role_assignment:${id}`,
       action: 'role_assignment.deleted',
-      data: { principalId: current.principalId, principalName: current.principalName, role: current.role, collectionIds: current.collectionIds },
+      data: {
+        principalId: current.principalId,
+        principalName: current.principalName,
+        role: current.role,
+        collectionIds: current.collectionIds,
+      },
     });
     return current;
   });

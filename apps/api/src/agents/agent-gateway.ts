@@ -104,7 +104,9 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   private reject(socket: Duplex, status: number, text: string) {
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+    );
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -151,7 +153,12 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
       // binaryType is 'nodebuffer': data is one Buffer.
       void this.onFrame(conn, isBinary ? Buffer.from(data as Buffer) : (data as Buffer).toString()).catch((err: unknown) => {
         this.logger.error(`frame from ${device.hostname} failed: ${(err as Error).message}`);
-        this.send(conn, { v: 1, type: 'error', code: 'unexpected', message: 'the server could not process this frame; it will be retried by the sender' });
+        this.send(conn, {
+          v: 1,
+          type: 'error',
+          code: 'unexpected',
+          message: 'the server could not process this frame; it will be retried by the sender',
+        });
       });
     });
     ws.on('close', () => {
@@ -179,7 +186,12 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     conn.violations++;
     if (conn.violations > MAX_VIOLATIONS) conn.ws.close(1008, 'message rate exceeded');
     else if (conn.violations === 1 || conn.violations % 10 === 0) {
-      this.send(conn, { v: 1, type: 'error', code: 'rate_limited', message: `more than ${rate} messages per second; frames are being dropped` });
+      this.send(conn, {
+        v: 1,
+        type: 'error',
+        code: 'rate_limited',
+        message: `more than ${rate} messages per second; frames are being dropped`,
+      });
     }
     return false;
   }

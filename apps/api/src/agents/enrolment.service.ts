@@ -20,6 +20,25 @@ export interface AuthenticatedDevice {
   credentialId: string;
 }
 
+/** The columns of enrolment_tokens that enrolment reads. */
+interface EnrolmentTokenRow {
+  secret_hash: string;
+  revoked_at: Date | null;
+  expires_at: Date | string;
+  uses: number;
+  max_uses: number;
+  hostname: string | null;
+}
+
+/** A device credential with the device it belongs to. */
+interface CredentialRow {
+  device_id: string;
+  secret_hash: string;
+  revoked_at: Date | null;
+  hostname: string;
+  retired: boolean;
+}
+
 /** Writes the presence an agent reports onto its device row. */
 export async function recordPresence(tx: EntityManager, deviceId: string, p: Presence): Promise<void> {
   await tx.query(
@@ -27,8 +46,19 @@ export async function recordPresence(tx: EntityManager, deviceId: string, p: Pre
         logged_on_user = $8, locked = $9, local_administrators = $10::text[], applied_settings_hash = $11,
         last_heartbeat_at = now(), updated_at = now()
       WHERE id = $1`,
-    [deviceId, p.agentVersion, p.osFamily, p.osBuild, p.fqdn, p.domainJoined, p.domain, p.loggedOnUser, p.locked,
-      p.localAdministrators, p.appliedSettingsHash],
+    [
+      deviceId,
+      p.agentVersion,
+      p.osFamily,
+      p.osBuild,
+      p.fqdn,
+      p.domainJoined,
+      p.domain,
+      p.loggedOnUser,
+      p.locked,
+      p.localAdministrators,
+      p.appliedSettingsHash,
+    ],
   );
 }
 
@@ -44,13 +74,27 @@ export class EnrolmentService {
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {}
 
-  private audit(tx: EntityManager, stream: string, actorId: string | null, action: string, outcome: string, data: Record<string, unknown>, deviceId: string | null = null) {
+  private audit(
+    tx: EntityManager,
+    stream: string,
+    actorId: string | null,
+    action: string,
+    outcome: string,
+    data: Record<string, unknown>,
+    deviceId: string | null = null,
+  ) {
     return appendAudit(tx, this.config.audit.hmacKey, [
       { stream, actorId, actorKind: actorId ? 'principal' : 'agent', action, outcome, deviceId, data },
     ]);
   }
 
-  private async refuse(stream: string, action: string, reason: string, data: Record<string, unknown>, deviceId: string | null = null): Promise<never> {
+  private async refuse(
+    stream: string,
+    action: string,
+    reason: string,
+    data: Record<string, unknown>,
+    deviceId: string | null = null,
+  ): Promise<never> {
     await this.dataSource.transaction((tx) => this.audit(tx, stream, null, action, 'refused', { reason, ...data }, deviceId));
     throw new AgentRefused(reason);
   }
@@ -62,46 +106,67 @@ export class EnrolmentService {
     const credentialId = randomUUID();
     const { secret, hash } = newKeySecret();
     const outcome = await this.dataSource.transaction(async (tx) => {
-      const [t] = await tx.query('SELECT * FROM enrolment_tokens WHERE id = $1 FOR UPDATE', [parsed.id]);
-      const problem = !t || !secretMatches(parsed.secret, t.secret_hash)
-        ? 'unknown enrolment token'
-        : t.revoked_at
-          ? 'enrolment token revoked'
-          : new Date(t.expires_at) <= new Date()
-            ? 'enrolment token expired'
-            : t.uses >= t.max_uses
-              ? 'enrolment token already used'
-              : t.hostname && t.hostname.toLowerCase() !== req.hostname.toLowerCase()
-                ? `enrolment token is bound to another host name than ${req.hostname}`
-                : null;
+      const [t] = await tx.query<EnrolmentTokenRow[]>('SELECT * FROM enrolment_tokens WHERE id = $1 FOR UPDATE', [parsed.id]);
+      const problem =
+        !t || !secretMatches(parsed.secret, t.secret_hash)
+          ? 'unknown enrolment token'
+          : t.revoked_at
+            ? 'enrolment token revoked'
+            : new Date(t.expires_at) <= new Date()
+              ? 'enrolment token expired'
+              : t.uses >= t.max_uses
+                ? 'enrolment token already used'
+                : t.hostname && t.hostname.toLowerCase() !== req.hostname.toLowerCase()
+                  ? `enrolment token is bound to another host name than ${req.hostname}`
+                  : null;
       if (problem) return { problem, tokenKnown: Boolean(t) };
-      const [existing] = await tx.query('SELECT id, retired FROM devices WHERE lower(hostname) = lower($1) FOR UPDATE', [req.hostname]);
+      const [existing] = await tx.query<{ id: string; retired: boolean }[]>(
+        'SELECT id, retired FROM devices WHERE lower(hostname) = lower($1) FOR UPDATE',
+        [req.hostname],
+      );
       if (existing?.retired) return { problem: `device ${req.hostname} is retired`, tokenKnown: true };
-      let deviceId: string = existing?.id;
+      let deviceId = existing?.id;
       if (!deviceId) {
         deviceId = randomUUID();
-        await tx.query(`INSERT INTO devices (id, hostname, os_family, enrolled) VALUES ($1, $2, $3, true)`, [deviceId, req.hostname, req.presence.osFamily]);
+        await tx.query(`INSERT INTO devices (id, hostname, os_family, enrolled) VALUES ($1, $2, $3, true)`, [
+          deviceId,
+          req.hostname,
+          req.presence.osFamily,
+        ]);
       }
       await tx.query('UPDATE devices SET enrolled = true WHERE id = $1', [deviceId]);
       await recordPresence(tx, deviceId, req.presence);
       // Enrolling again replaces the device's earlier credentials.
       await tx.query('UPDATE device_credentials SET revoked_at = now() WHERE device_id = $1 AND revoked_at IS NULL', [deviceId]);
-      await tx.query(
-        'INSERT INTO device_credentials (id, device_id, secret_hash, enrolment_token_id) VALUES ($1, $2, $3, $4)',
-        [credentialId, deviceId, hash, parsed.id],
-      );
-      await tx.query('UPDATE enrolment_tokens SET uses = uses + 1 WHERE id = $1', [parsed.id]);
-      await this.audit(tx, `device:${deviceId}`, null, 'agent.enrolled', 'succeeded', {
-        hostname: req.hostname,
-        enrolmentTokenId: parsed.id,
+      await tx.query('INSERT INTO device_credentials (id, device_id, secret_hash, enrolment_token_id) VALUES ($1, $2, $3, $4)', [
         credentialId,
-        created: !existing,
-        remote,
-      }, deviceId);
+        deviceId,
+        hash,
+        parsed.id,
+      ]);
+      await tx.query('UPDATE enrolment_tokens SET uses = uses + 1 WHERE id = $1', [parsed.id]);
+      await this.audit(
+        tx,
+        `device:${deviceId}`,
+        null,
+        'agent.enrolled',
+        'succeeded',
+        {
+          hostname: req.hostname,
+          enrolmentTokenId: parsed.id,
+          credentialId,
+          created: !existing,
+          remote,
+        },
+        deviceId,
+      );
       return { deviceId };
     });
     if ('problem' in outcome) {
-      return this.refuse(`enrolment:${outcome.tokenKnown ? parsed.id : 'unknown'}`, 'agent.enrolment', outcome.problem!, { hostname: req.hostname, remote });
+      return this.refuse(`enrolment:${outcome.tokenKnown ? parsed.id : 'unknown'}`, 'agent.enrolment', outcome.problem!, {
+        hostname: req.hostname,
+        remote,
+      });
     }
     return { deviceId: outcome.deviceId, credential: formatCredential('rcd', credentialId, secret) };
   }
@@ -111,7 +176,7 @@ export class EnrolmentService {
     const value = raw?.startsWith('Bearer ') ? raw.slice(7).trim() : '';
     const parsed = parseCredential(value, 'rcd');
     if (!parsed) return this.refuse('agent-auth:unknown', 'agent.connect', 'missing or malformed device credential', { remote });
-    const [c] = await this.dataSource.query(
+    const [c] = await this.dataSource.query<CredentialRow[]>(
       `SELECT c.device_id, c.secret_hash, c.revoked_at, d.hostname, d.retired FROM device_credentials c
          JOIN devices d ON d.id = c.device_id WHERE c.id = $1`,
       [parsed.id],
@@ -119,7 +184,14 @@ export class EnrolmentService {
     if (!c || !secretMatches(parsed.secret, c.secret_hash)) {
       return this.refuse('agent-auth:unknown', 'agent.connect', 'unknown device credential', { remote });
     }
-    if (c.revoked_at) return this.refuse(`device:${c.device_id}`, 'agent.connect', 'device credential revoked', { remote, credentialId: parsed.id }, c.device_id);
+    if (c.revoked_at)
+      return this.refuse(
+        `device:${c.device_id}`,
+        'agent.connect',
+        'device credential revoked',
+        { remote, credentialId: parsed.id },
+        c.device_id,
+      );
     if (c.retired) return this.refuse(`device:${c.device_id}`, 'agent.connect', 'device is retired', { remote }, c.device_id);
     return { deviceId: c.device_id, hostname: c.hostname, credentialId: parsed.id };
   }

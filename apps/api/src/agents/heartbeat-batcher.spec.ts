@@ -42,11 +42,11 @@ describe('HeartbeatBatcher', () => {
     expect(b.size).toBe(3);
     await b.flush();
     expect(ds.calls).toHaveLength(1);
-    const [ids, ages] = ds.calls[0]!.params;
+    const [ids, ages] = ds.calls[0].params;
     expect(ids).toEqual(['a', 'b', 'c']);
     expect(ages).toHaveLength(3);
     for (const age of ages) expect(age).toBeGreaterThanOrEqual(0);
-    expect(ds.calls[0]!.sql).toMatch(/GREATEST\(d\.last_heartbeat_at/);
+    expect(ds.calls[0].sql).toMatch(/GREATEST\(d\.last_heartbeat_at/);
     expect(b.size).toBe(0);
     await b.flush();
     expect(ds.calls).toHaveLength(1);
@@ -62,7 +62,10 @@ describe('HeartbeatBatcher', () => {
     expect(b.size).toBe(2);
     b.seen('c');
     await b.flush();
-    expect(ds.calls.map((c) => c.params[0])).toEqual([['a', 'b'], ['a', 'b', 'c']]);
+    expect(ds.calls.map((c) => c.params[0])).toEqual([
+      ['a', 'b'],
+      ['a', 'b', 'c'],
+    ]);
     expect(b.size).toBe(0);
   });
 

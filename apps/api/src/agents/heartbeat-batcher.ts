@@ -85,7 +85,9 @@ export class HeartbeatBatcher {
         const later = this.pending.get(id);
         if (later === undefined || later < at) this.pending.set(id, at);
       }
-      this.logger.warn(`could not record the heartbeats of ${batch.size} devices (${(err as Error).message}); retried in ${this.intervalMs} ms`);
+      this.logger.warn(
+        `could not record the heartbeats of ${batch.size} devices (${(err as Error).message}); retried in ${this.intervalMs} ms`,
+      );
     }
   }
 }

@@ -33,14 +33,30 @@ export class ViewerTokens {
 
   async issue(viewerId: string, session: { id: string; viewerId: string; deviceId: string; state: string }) {
     if (session.viewerId !== viewerId) throw new Forbidden('only the session viewer may obtain a viewer token');
-    if (session.state !== 'active') throw new Conflict(`the session is ${session.state}; viewer tokens are issued for active sessions only`);
+    if (session.state !== 'active')
+      throw new Conflict(`the session is ${session.state}; viewer tokens are issued for active sessions only`);
     const id = randomUUID();
     const { secret, hash } = newKeySecret();
     const expiresAt = new Date(Date.now() + TTL_SECONDS * 1000);
     const [row] = await this.dataSource.transaction(async (tx) => {
-      await tx.query('INSERT INTO viewer_tokens (id, session_id, secret_hash, expires_at) VALUES ($1, $2, $3, $4)', [id, session.id, hash, expiresAt]);
+      await tx.query('INSERT INTO viewer_tokens (id, session_id, secret_hash, expires_at) VALUES ($1, $2, $3, $4)', [
+        id,
+        session.id,
+        hash,
+        expiresAt,
+      ]);
       await appendAudit(tx, this.config.audit.hmacKey, [
-        { stream: `session-access:${session.id}`, actorId: viewerId, actorKind: 'principal', action: 'viewer_token.issued', outcome: 'succeeded', sessionId: session.id, deviceId: session.deviceId, viewerId, data: { tokenId: id, expiresAt: expiresAt.toISOString() } },
+        {
+          stream: `session-access:${session.id}`,
+          actorId: viewerId,
+          actorKind: 'principal',
+          action: 'viewer_token.issued',
+          outcome: 'succeeded',
+          sessionId: session.id,
+          deviceId: session.deviceId,
+          viewerId,
+          data: { tokenId: id, expiresAt: expiresAt.toISOString() },
+        },
       ]);
       return tx.query<{ connect_info: unknown }[]>('SELECT connect_info FROM sessions WHERE id = $1', [session.id]);
     });
@@ -48,7 +64,11 @@ export class ViewerTokens {
   }
 
   /** Redeems a token for the agent of `deviceId`: valid once, before it expires, for that device's active session. */
-  async redeem(deviceId: string, sessionId: string, token: string): Promise<{ valid: boolean; viewer: string | null; reason: string | null }> {
+  async redeem(
+    deviceId: string,
+    sessionId: string,
+    token: string,
+  ): Promise<{ valid: boolean; viewer: string | null; reason: string | null }> {
     const m = TOKEN.exec(token);
     const outcome = await this.dataSource.transaction(async (tx) => {
       const [t] = m
@@ -59,19 +79,31 @@ export class ViewerTokens {
             [m[1], sessionId],
           )
         : [];
-      const reason = !t || !secretMatches(m![2]!, t.secret_hash) || t.device_id !== deviceId
-        ? 'unknown token'
-        : t.used_at
-          ? 'token already used'
-          : new Date(t.expires_at) <= new Date()
-            ? 'token expired'
-            : t.state !== 'active'
-              ? `session is ${t.state}`
-              : null;
+      const reason =
+        !t || !secretMatches(m![2]!, t.secret_hash) || t.device_id !== deviceId
+          ? 'unknown token'
+          : t.used_at
+            ? 'token already used'
+            : new Date(t.expires_at) <= new Date()
+              ? 'token expired'
+              : t.state !== 'active'
+                ? `session is ${t.state}`
+                : null;
       // No reason means t was found (`!t` is the first check).
       if (!reason) await tx.query('UPDATE viewer_tokens SET used_at = now() WHERE id = $1', [t!.id]);
       await appendAudit(tx, this.config.audit.hmacKey, [
-        { stream: `session-access:${sessionId}`, actorId: deviceId, actorKind: 'agent', action: 'viewer_token.redeemed', outcome: reason ? 'refused' : 'succeeded', sessionId, deviceId, viewerId: t?.viewer_id ?? null, reason, data: { tokenId: t?.id ?? null } },
+        {
+          stream: `session-access:${sessionId}`,
+          actorId: deviceId,
+          actorKind: 'agent',
+          action: 'viewer_token.redeemed',
+          outcome: reason ? 'refused' : 'succeeded',
+          sessionId,
+          deviceId,
+          viewerId: t?.viewer_id ?? null,
+          reason,
+          data: { tokenId: t?.id ?? null },
+        },
       ]);
       return { valid: !reason, viewer: reason ? null : t!.viewer, reason };
     });

@@ -35,8 +35,15 @@ const K = {
 
 /** The fields from actor to reason: each its key, then its COPY column as a JSON value. */
 const PLAIN_FIELDS: [Buffer, number][] = [
-  [K.actorId, 4], [K.kind, 5], [K.action, 6], [K.outcome, 7], [K.sessionId, 8],
-  [K.deviceId, 9], [K.viewerId, 10], [K.ticketRef, 11], [K.reason, 12],
+  [K.actorId, 4],
+  [K.kind, 5],
+  [K.action, 6],
+  [K.outcome, 7],
+  [K.sessionId, 8],
+  [K.deviceId, 9],
+  [K.viewerId, 10],
+  [K.ticketRef, 11],
+  [K.reason, 12],
 ];
 
 class ExportAborted extends Error {}
@@ -65,7 +72,7 @@ export class AuditExportService implements BeforeApplicationShutdown {
     res.on('close', onClose);
     res.on('error', onClose);
     try {
-      const pg = pgClientConfig(this.dataSource.options as never, 'rcflow-audit-export');
+      const pg = pgClientConfig(this.dataSource.options, 'rcflow-audit-export');
       if (pg) await this.byCopy(pg, filter, res, aborted);
       else await this.byPages(filter, res, aborted);
       if (!res.headersSent) start(res);
@@ -88,10 +95,15 @@ export class AuditExportService implements BeforeApplicationShutdown {
     for (const abort of this.running) abort(new ExportAborted('shutting down'));
   }
 
-  private async byCopy(pg: ConstructorParameters<typeof Client>[0], filter: AuditFilter, res: Response, aborted: Promise<never>): Promise<void> {
+  private async byCopy(
+    pg: ConstructorParameters<typeof Client>[0],
+    filter: AuditFilter,
+    res: Response,
+    aborted: Promise<never>,
+  ): Promise<void> {
     const client = new Client(pg);
     client.on('error', () => undefined); // the COPY in flight rejects with it
-    await Promise.race([client.connect(), aborted]).catch(async (err) => {
+    await Promise.race([client.connect(), aborted]).catch(async (err: unknown) => {
       await client.end().catch(() => undefined);
       throw err;
     });
@@ -139,8 +151,8 @@ export class AuditExportService implements BeforeApplicationShutdown {
         params.push(last);
         where.push(`id > $${params.length}`);
       }
-      const rows: Record<string, unknown>[] = await Promise.race([
-        this.dataSource.query(
+      const rows = await Promise.race([
+        this.dataSource.query<Record<string, unknown>[]>(
           `SELECT ${AUDIT_ITEM_COLUMNS} FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ${PAGE_ROWS}`,
           params,
         ),

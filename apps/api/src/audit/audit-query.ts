@@ -8,14 +8,22 @@ export const auditFilters = {
   deviceId: uuid.optional(),
   viewerId: uuid.optional(),
   actorId: uuid.optional(),
-  action: z.string().regex(/^[a-z_.]{1,64}$/).optional(),
+  action: z
+    .string()
+    .regex(/^[a-z_.]{1,64}$/)
+    .optional(),
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
 };
 export const auditFilterQuery = z.strictObject(auditFilters);
 export type AuditFilter = z.infer<typeof auditFilterQuery>;
 
-type Condition = { column: string; op: '=' | '>=' | '<'; value: string; type: 'uuid' | 'text' | 'timestamptz' };
+interface Condition {
+  column: string;
+  op: '=' | '>=' | '<';
+  value: string;
+  type: 'uuid' | 'text' | 'timestamptz';
+}
 
 function conditions(f: AuditFilter): Condition[] {
   const c: Condition[] = [];

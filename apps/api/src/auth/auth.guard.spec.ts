@@ -8,14 +8,21 @@ import { formatKey, newKeySecret } from './api-keys';
 const KEY_ID = '00000000-0000-4000-8000-00000000000a';
 const PRINCIPAL = '00000000-0000-4000-8000-0000000000b1';
 
+/** Route handlers whose metadata the guard reads; they are never called. */
 class Routes {
   @Requires('session.request')
-  create() {}
+  create() {
+    // needs session.request
+  }
 
   @Public()
-  health() {}
+  health() {
+    // public
+  }
 
-  read() {}
+  read() {
+    // authenticated, no permission
+  }
 }
 
 const mockGrant = { role: 'remote_tools_operator' };
@@ -42,10 +49,13 @@ function fakeDataSource(hash: string) {
   return { ds: { query, manager: { query } } as unknown as DataSource, seen };
 }
 
+/** The handler functions as Nest hands them to the guard (metadata lives on these very functions). */
+const handlers: Record<keyof Routes, unknown> = Routes.prototype;
+
 const context = (handler: keyof Routes, headers: Record<string, string>) => {
   const req = { headers, ip: '127.0.0.1' } as Record<string, unknown>;
   const ctx = {
-    getHandler: () => Routes.prototype[handler],
+    getHandler: () => handlers[handler],
     getClass: () => Routes,
     switchToHttp: () => ({ getRequest: () => req }),
   } as unknown as ExecutionContext;
@@ -53,7 +63,11 @@ const context = (handler: keyof Routes, headers: Record<string, string>) => {
 };
 
 describe('AuthGuard', () => {
-  const config = loadConfig({ PGLITE_DIR: 'memory', AUDIT_HMAC_KEY: 'guard-spec-audit-key-0123456789abcdef012345', RATE_LIMIT_PER_MINUTE: '100000' });
+  const config = loadConfig({
+    PGLITE_DIR: 'memory',
+    AUDIT_HMAC_KEY: 'guard-spec-audit-key-0123456789abcdef012345',
+    RATE_LIMIT_PER_MINUTE: '100000',
+  });
   const { secret, hash } = newKeySecret();
   const bearer = { authorization: `Bearer ${formatKey(KEY_ID, secret)}` };
 

@@ -88,7 +88,7 @@ export class AuthGuard implements CanActivate {
     if (!rule) {
       const targets = [handler, controller];
       rule = {
-        isPublic: this.reflector.getAllAndOverride<boolean>(PUBLIC, targets) === true,
+        isPublic: this.reflector.getAllAndOverride<boolean>(PUBLIC, targets),
         needed: this.reflector.getAllAndOverride<Permission | undefined>(REQUIRES, targets),
       };
       byHandler.set(handler, rule);
@@ -113,7 +113,7 @@ export class AuthGuard implements CanActivate {
   }
 
   private async fetch(keyId: string): Promise<CachedKey | null> {
-    const [key] = await this.dataSource.query(
+    const [key] = await this.dataSource.query<{ principal_id: string; secret_hash: string }[]>(
       `SELECT k.principal_id, k.secret_hash FROM api_keys k JOIN principals p ON p.id = k.principal_id
         WHERE k.id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now()) AND NOT p.disabled`,
       [keyId],

@@ -28,8 +28,29 @@ function startSimulator(base: string, token: string, stateFile: string): Promise
   const script = join(__dirname, '..', '..', '..', 'agent', 'src', 'simulator.js');
   const child = spawn(
     process.execPath,
-    [script, '--server', base, '--count', '3', '--prefix', 'WS', '--consent-accept', '1', '--consent-deny', '0', '--consent-timeout', '0',
-      '--latency-ms', '300', '--domain', 'CONTOSO', '--state-file', stateFile, '--status-seconds', '3600'],
+    [
+      script,
+      '--server',
+      base,
+      '--count',
+      '3',
+      '--prefix',
+      'WS',
+      '--consent-accept',
+      '1',
+      '--consent-deny',
+      '0',
+      '--consent-timeout',
+      '0',
+      '--latency-ms',
+      '300',
+      '--domain',
+      'CONTOSO',
+      '--state-file',
+      stateFile,
+      '--status-seconds',
+      '3600',
+    ],
     { env: { ...process.env, RCFLOW_AGENT_ENROL: token }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   process.once('exit', () => child.kill());
@@ -60,9 +81,27 @@ export async function runDemo(base: string, setup: DemoSetup, stateDir: string, 
   const { world } = setup;
   await startSimulator(base, setup.simulatorToken, join(stateDir, 'demo-simulator.json'));
   const asked = [
-    { who: 'alice (HELPDESK) controls WS-1; the simulated user says yes', key: world.keys.alice, body: { deviceId: world.devices.ws1, type: 'remote-control', access: 'full', reason: 'printer driver' } },
-    { who: 'bob (not a permitted viewer) asks for WS-2', key: world.keys.bob, body: { deviceId: world.devices.ws2, type: 'remote-control', access: 'view' } },
-    { who: 'helpdesk-bot for alice: remote assistance on WS-3', key: world.keys.helpdeskBot, body: { deviceId: world.devices.ws3, viewerId: world.principals.alice, type: 'remote-assistance', access: 'full', ticketRef: 'INC0012345' } },
+    {
+      who: 'alice (HELPDESK) controls WS-1; the simulated user says yes',
+      key: world.keys.alice,
+      body: { deviceId: world.devices.ws1, type: 'remote-control', access: 'full', reason: 'printer driver' },
+    },
+    {
+      who: 'bob (not a permitted viewer) asks for WS-2',
+      key: world.keys.bob,
+      body: { deviceId: world.devices.ws2, type: 'remote-control', access: 'view' },
+    },
+    {
+      who: 'helpdesk-bot for alice: remote assistance on WS-3',
+      key: world.keys.helpdeskBot,
+      body: {
+        deviceId: world.devices.ws3,
+        viewerId: world.principals.alice,
+        type: 'remote-assistance',
+        access: 'full',
+        ticketRef: 'INC0012345',
+      },
+    },
   ];
   const ids: { who: string; id: string }[] = [];
   for (const a of asked) {
@@ -80,7 +119,11 @@ export async function runDemo(base: string, setup: DemoSetup, stateDir: string, 
       state = String(r.body.state);
       if (atRest.has(state)) {
         const d = r.body.decision as { checks?: { passed: boolean; detail: string }[] } | null;
-        why = d?.checks?.filter((c) => !c.passed).map((c) => c.detail).join('; ') ?? '';
+        why =
+          d?.checks
+            ?.filter((c) => !c.passed)
+            .map((c) => c.detail)
+            .join('; ') ?? '';
         break;
       }
       await new Promise((r2) => setTimeout(r2, 200));
@@ -92,15 +135,18 @@ export async function runDemo(base: string, setup: DemoSetup, stateDir: string, 
   print('rcflow demo is running: embedded PostgreSQL, API and workers in this process, 3 simulated agents.');
   print(`  API docs:   ${base}/docs`);
   print('  Demo sessions:');
-  for (const r of results) print(`    ${r.state.padEnd(10)} ${r.who}\n               ${base}/v1/sessions/${r.id}${r.why ? `\n               why: ${r.why}` : ''}`);
+  for (const r of results)
+    print(`    ${r.state.padEnd(10)} ${r.who}\n               ${base}/v1/sessions/${r.id}${r.why ? `\n               why: ${r.why}` : ''}`);
   print('  API keys (shown once; they stay valid across restarts until revoked):');
   print(`    admin        ${world.keys.admin}`);
   print(`    alice        ${world.keys.alice}`);
   print(`    helpdesk-bot ${world.keys.helpdeskBot}`);
   print('');
   print('  Your own agent: in a second terminal start the reference agent for DEMO-PC, then ask for a');
-  print('  session and answer the consent prompt in the agent\'s terminal:');
-  print(`    npm run agent -- --server ${base} --enrol ${setup.demoPcToken} --hostname DEMO-PC --state-dir .rcflow/agent-demo-pc --consent prompt --user "$USER"`);
+  print("  session and answer the consent prompt in the agent's terminal:");
+  print(
+    `    npm run agent -- --server ${base} --enrol ${setup.demoPcToken} --hostname DEMO-PC --state-dir .rcflow/agent-demo-pc --consent prompt --user "$USER"`,
+  );
   print(`    curl -s -X POST ${base}/v1/sessions ${auth(world.keys.alice)} -H 'Content-Type: application/json' \\`);
   print(`      -d '{"deviceId":"${world.devices.demoPc}","type":"remote-control","access":"full","reason":"demo"}'`);
   print(`    curl -s ${base}/v1/sessions/<id> ${auth(world.keys.alice)}                  # state and timeline`);

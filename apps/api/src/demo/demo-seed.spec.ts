@@ -30,7 +30,12 @@ it('seeds the demo world once and issues fresh keys and enrolment tokens on ever
   const names = (await ds.getRepository(Principal).find()).map((p) => p.name).sort();
   expect(names).toEqual(['HELPDESK', 'alice', 'bob', 'demo-admin', 'helpdesk-bot']);
   const hosts = (await ds.getRepository(Device).find()).map((d) => [d.hostname, d.enrolled]).sort();
-  expect(hosts).toEqual([['DEMO-PC', false], ['WS-1', false], ['WS-2', false], ['WS-3', false]]);
+  expect(hosts).toEqual([
+    ['DEMO-PC', false],
+    ['WS-1', false],
+    ['WS-2', false],
+    ['WS-3', false],
+  ]);
   const settings = await loadEffectiveSettings(ds.manager, first.world.devices.ws1);
   expect(settings.values).toMatchObject({ enabled: true, permittedViewers: ['HELPDESK'], accessLevel: 'full' });
   const tokens: { created_by: string }[] = await ds.query('SELECT created_by FROM enrolment_tokens');

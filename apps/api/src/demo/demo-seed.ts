@@ -25,7 +25,11 @@ async function principalId(manager: EntityManager, name: string): Promise<string
 
 /** The id of the device with `hostname` (without regard to case); it was seeded. */
 async function deviceId(manager: EntityManager, hostname: string): Promise<string> {
-  const d = await manager.getRepository(Device).createQueryBuilder('d').where('lower(d.hostname) = lower(:hostname)', { hostname }).getOneOrFail();
+  const d = await manager
+    .getRepository(Device)
+    .createQueryBuilder('d')
+    .where('lower(d.hostname) = lower(:hostname)', { hostname })
+    .getOneOrFail();
   return d.id;
 }
 

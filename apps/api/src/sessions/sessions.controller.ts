@@ -9,13 +9,7 @@ import { NotFound } from '@rcflow/domain';
 import { Zod, idParam, parseOrThrow } from '../common/validation';
 import { SessionsService } from './sessions.service';
 import { ViewerTokens } from '../agents/viewer-tokens.service';
-import {
-  SessionRequestBody,
-  cancelSchema,
-  idempotencyKeySchema,
-  listSessionsQuery,
-  sessionRequestSchema,
-} from './sessions.schemas';
+import { SessionRequestBody, cancelSchema, idempotencyKeySchema, listSessionsQuery, sessionRequestSchema } from './sessions.schemas';
 
 const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s) as Record<string, unknown>;
 

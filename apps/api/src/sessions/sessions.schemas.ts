@@ -3,9 +3,9 @@ import { ACCESS_MODES, SESSION_STATES, SESSION_TYPES } from '@rcflow/domain';
 import { cursor, limit, uuid } from '../common/validation';
 
 /** Free text PostgreSQL can store: it refuses NUL in text, and a refused row would fail its statement. */
-const text = (max: number) =>
-  // eslint-disable-next-line no-control-regex -- NUL is exactly what this refuses
-  z.string().trim().min(1).max(max).regex(/^[^\u0000]*$/, 'must not contain NUL characters');
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this refuses
+const NO_NUL = /^[^\u0000]*$/;
+const text = (max: number) => z.string().trim().min(1).max(max).regex(NO_NUL, 'must not contain NUL characters');
 
 /** What a caller may send to request a session; state, approver and consent are never settable. */
 export const sessionRequestSchema = z.strictObject({

@@ -27,25 +27,31 @@ beforeAll(async () => {
   const config = loadConfig({ PGLITE_DIR: 'memory', AUDIT_HMAC_KEY: AUDIT_KEY });
   const relay = { kick: () => undefined } as unknown as OutboxRelay;
   service = new SessionsService(ds, relay, new SessionIntake(ds, relay, config), new SessionTransitions(ds, config), config);
-  const one = async (sql: string, params: unknown[] = []) => (await ds.query<{ id: string }[]>(sql, params))[0]!.id;
+  const one = async (sql: string, params: unknown[] = []) => (await ds.query<{ id: string }[]>(sql, params))[0].id;
   ids.desks = await one(`INSERT INTO collections (name) VALUES ('Desks') RETURNING id`);
   ids.pc = await one(`INSERT INTO devices (hostname, os_family) VALUES ('PC-1', 'windows') RETURNING id`);
   ids.srv = await one(`INSERT INTO devices (hostname, os_family) VALUES ('SRV-1', 'windows') RETURNING id`);
   await ds.query('INSERT INTO collection_members (collection_id, device_id) VALUES ($1, $2)', [ids.desks, ids.pc]);
   ids.alice = await one(`INSERT INTO principals (name, kind) VALUES ('alice', 'user') RETURNING id`);
-  await ds.query(`INSERT INTO role_assignments (principal_id, role, collection_ids) VALUES ($1, 'remote_tools_operator', $2)`, [ids.alice, [ids.desks]]);
+  await ds.query(`INSERT INTO role_assignments (principal_id, role, collection_ids) VALUES ($1, 'remote_tools_operator', $2)`, [
+    ids.alice,
+    [ids.desks],
+  ]);
   alice = (await loadPrincipalFacts(ds.manager, ids.alice))!;
 });
 
 afterAll(async () => {
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed early
   await ds?.destroy();
 });
 
 describe('SessionsService on PGlite', () => {
   it('accepts, replays a key, refuses an out-of-scope device, cancels, and the audit chain verifies', async () => {
     const body = { deviceId: ids.pc, type: 'remote-control', access: 'full', reason: 'printer' } as const;
-    const [a, b, c] = await Promise.all([service.create(alice, body, 'K-1'), service.create(alice, body, 'K-1'), service.create(alice, body, null)]);
+    const [a, b, c] = await Promise.all([
+      service.create(alice, body, 'K-1'),
+      service.create(alice, body, 'K-1'),
+      service.create(alice, body, null),
+    ]);
     expect(a.session.id).toBe(b.session.id);
     expect([a.replayed, b.replayed].sort()).toEqual([false, true]);
     expect(c.session.id).not.toBe(a.session.id);

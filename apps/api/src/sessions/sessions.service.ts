@@ -67,7 +67,11 @@ export class SessionsService {
   ) {}
 
   /** A request through the one intake; see SessionIntake.submit. */
-  create(caller: PrincipalFacts, body: SessionRequestBody, idempotencyKey: string | null): Promise<{ session: SessionView; replayed: boolean }> {
+  create(
+    caller: PrincipalFacts,
+    body: SessionRequestBody,
+    idempotencyKey: string | null,
+  ): Promise<{ session: SessionView; replayed: boolean }> {
     return this.intake.submit(caller, body, idempotencyKey);
   }
 
@@ -199,4 +203,3 @@ export class SessionsService {
     return evaluateEligibility(input);
   }
 }
-

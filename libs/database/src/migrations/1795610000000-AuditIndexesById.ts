@@ -10,14 +10,22 @@ export class AuditIndexesById1795610000000 implements MigrationInterface {
   name = 'AuditIndexesById1795610000000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
-    for (const [name, column] of [['ix_audit_viewer', 'viewer_id'], ['ix_audit_device', 'device_id'], ['ix_audit_actor', 'actor_id']]) {
+    for (const [name, column] of [
+      ['ix_audit_viewer', 'viewer_id'],
+      ['ix_audit_device', 'device_id'],
+      ['ix_audit_actor', 'actor_id'],
+    ]) {
       await queryRunner.query(`DROP INDEX "public"."${name}"`);
       await queryRunner.query(`CREATE INDEX "${name}" ON "audit_events" ("${column}", "id")`);
     }
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
-    for (const [name, column] of [['ix_audit_viewer', 'viewer_id'], ['ix_audit_device', 'device_id'], ['ix_audit_actor', 'actor_id']]) {
+    for (const [name, column] of [
+      ['ix_audit_viewer', 'viewer_id'],
+      ['ix_audit_device', 'device_id'],
+      ['ix_audit_actor', 'actor_id'],
+    ]) {
       await queryRunner.query(`DROP INDEX "public"."${name}"`);
       await queryRunner.query(`CREATE INDEX "${name}" ON "audit_events" ("${column}", "occurred_at")`);
     }

@@ -9,7 +9,9 @@ import { AuditIndexesById1795610000000 } from './1795610000000-AuditIndexesById'
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
-  Init1795551796619, AuditAppendOnly1795551796700, DefaultClientSettings1795551796800,
+  Init1795551796619,
+  AuditAppendOnly1795551796700,
+  DefaultClientSettings1795551796800,
   CaseInsensitiveNames1795551796900,
   AgentChannel1795553106657,
   SessionRequeues1795554095905,

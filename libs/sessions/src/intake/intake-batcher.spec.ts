@@ -28,11 +28,14 @@ describe('IntakeBatcher', () => {
     const second = ['c', 'd', 'e'].map((id) => batcher.submit(row(id)));
     await turn();
     expect(calls).toHaveLength(1); // the only slot is taken
-    calls[0]!.finish();
+    calls[0].finish();
     await expect(Promise.all(first)).resolves.toEqual([created, created]);
     await turn();
-    expect(calls.map((c) => c.ids)).toEqual([['a', 'b'], ['c', 'd', 'e']]);
-    calls[1]!.finish();
+    expect(calls.map((c) => c.ids)).toEqual([
+      ['a', 'b'],
+      ['c', 'd', 'e'],
+    ]);
+    calls[1].finish();
     await expect(Promise.all(second)).resolves.toHaveLength(3);
   });
 
@@ -41,13 +44,16 @@ describe('IntakeBatcher', () => {
     const batcher = new IntakeBatcher(run, 2, 2);
     const all = ['a', 'b', 'c', 'd', 'e'].map((id) => batcher.submit(row(id)));
     await turn();
-    expect(calls.map((c) => c.ids)).toEqual([['a', 'b'], ['c', 'd']]);
-    calls[0]!.finish();
+    expect(calls.map((c) => c.ids)).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+    calls[0].finish();
     await turn();
     await turn();
     expect(calls.map((c) => c.ids)).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
-    calls[1]!.finish();
-    calls[2]!.finish();
+    calls[1].finish();
+    calls[2].finish();
     await expect(Promise.all(all)).resolves.toHaveLength(5);
   });
 

@@ -4,7 +4,14 @@ import { intakeRefusal } from './intake-statement';
 
 const DEVICE = '00000000-0000-4000-8000-0000000000d1';
 const VIEWER = '00000000-0000-4000-8000-0000000000a2';
-const caller = (...grants: RoleGrant[]): PrincipalFacts => ({ id: 'me', name: 'me', kind: 'user', disabled: false, groupNames: [], grants });
+const caller = (...grants: RoleGrant[]): PrincipalFacts => ({
+  id: 'me',
+  name: 'me',
+  kind: 'user',
+  disabled: false,
+  groupNames: [],
+  grants,
+});
 const refusal = (who: PrincipalFacts, collections: string[] | null, viewerId = who.id, viewerKind: string | null = null) => {
   const e = intakeRefusal(who, DEVICE, viewerId, { collections, viewerKind });
   return e && { status: e.status, message: e.message };

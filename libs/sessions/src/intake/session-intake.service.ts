@@ -49,7 +49,11 @@ export class SessionIntake {
    * row commit together, in one statement (shared with concurrent requests, see IntakeBatcher),
    * so an accepted request holds even while Redis is down. Throws a DomainError when refused.
    */
-  async submit(caller: PrincipalFacts, ask: SessionAsk, idempotencyKey: string | null): Promise<{ session: SessionView; replayed: boolean }> {
+  async submit(
+    caller: PrincipalFacts,
+    ask: SessionAsk,
+    idempotencyKey: string | null,
+  ): Promise<{ session: SessionView; replayed: boolean }> {
     const viewerId = ask.viewerId ?? caller.id;
     const requestHash = idempotencyKey ? idempotencyRequestHash({ ...ask, viewerId }) : null;
     const id = randomUUID();
@@ -71,7 +75,10 @@ export class SessionIntake {
         const prior = await this.priorForKey(caller.id, idempotencyKey, requestHash);
         if (prior) return { session: prior, replayed: true };
       }
-      throw intakeRefusal(caller, ask.deviceId, viewerId, answer) ?? new Conflict('the request raced a change to its device or Idempotency-Key; retry');
+      throw (
+        intakeRefusal(caller, ask.deviceId, viewerId, answer) ??
+        new Conflict('the request raced a change to its device or Idempotency-Key; retry')
+      );
     }
     this.relay.kick();
     return {
@@ -98,7 +105,10 @@ export class SessionIntake {
   }
 
   private async priorForKey(principalId: string, key: string, requestHash: string): Promise<SessionView | null> {
-    const [row] = await queryPrepared<SessionRow & { request_hash: string }>(this.dataSource.manager, SESSION_BY_KEY_SQL, [principalId, key]);
+    const [row] = await queryPrepared<SessionRow & { request_hash: string }>(this.dataSource.manager, SESSION_BY_KEY_SQL, [
+      principalId,
+      key,
+    ]);
     if (!row) return null;
     if (row.request_hash !== requestHash) throw new Conflict('this Idempotency-Key was already used with a different request body');
     return sessionView(row);
@@ -110,7 +120,10 @@ export class SessionIntake {
       deviceId,
       viewerId === caller.id ? null : viewerId,
     ]);
-    const refused = intakeRefusal(caller, deviceId, viewerId, { collections: facts?.collections ?? null, viewerKind: facts?.viewer_kind ?? null });
+    const refused = intakeRefusal(caller, deviceId, viewerId, {
+      collections: facts?.collections ?? null,
+      viewerKind: facts?.viewer_kind ?? null,
+    });
     if (refused) throw refused;
   }
 }

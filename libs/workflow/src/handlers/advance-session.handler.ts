@@ -117,11 +117,7 @@ export class AdvanceSessionHandler {
   }
 
   private async load(id: string): Promise<SessionRow | null> {
-    const rows = await queryPrepared<SessionRow>(
-      this.dataSource.manager,
-      LOAD_SQL,
-      [id],
-    );
+    const rows = await queryPrepared<SessionRow>(this.dataSource.manager, LOAD_SQL, [id]);
     return rows[0] ?? null;
   }
 
@@ -221,15 +217,20 @@ export class AdvanceSessionHandler {
             patch: { endedAt: new Date() },
           },
         ];
-    return this.transition(s, SYSTEM, [...claim, ...outcome], [
-      { kind: 'decision', eligible: decision.eligible, consentRule: decision.consentRule, checks: decision.checks, facts },
-    ]);
+    return this.transition(
+      s,
+      SYSTEM,
+      [...claim, ...outcome],
+      [{ kind: 'decision', eligible: decision.eligible, consentRule: decision.consentRule, checks: decision.checks, facts }],
+    );
   }
 
   private async pushSettings(s: SessionRow, run: RunContext): Promise<boolean> {
     const settings = await this.settingsFor(s, run);
     if (s.applied_settings_hash === settings.versionHash) {
-      return this.transition(s, SYSTEM, [{ to: 'awaiting_consent', data: { settings: 'already_current', versionHash: settings.versionHash } }]);
+      return this.transition(s, SYSTEM, [
+        { to: 'awaiting_consent', data: { settings: 'already_current', versionHash: settings.versionHash } },
+      ]);
     }
     const result = await this.agent.applySettings(
       {
