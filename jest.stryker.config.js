@@ -11,6 +11,7 @@ module.exports = {
     '<rootDir>/libs/domain/src/**/*.spec.ts',
     '<rootDir>/libs/audit/src/**/*.spec.ts',
     '<rootDir>/apps/api/src/auth/**/*.spec.ts',
-    // TRANSITIONS-LIB: the specs of the new lib holding the transition owner and intake go here.
+    '<rootDir>/libs/sessions/src/**/*.spec.ts',
+    '<rootDir>/libs/workflow/src/**/*.spec.ts',
   ],
 };
