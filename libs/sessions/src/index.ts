@@ -7,3 +7,4 @@ export * from './intake/intake-statement';
 export * from './intake/intake-batcher';
 export * from './intake/session-intake.service';
 export * from './sessions-core.module';
+export * from './session-reads';

@@ -1,38 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig, faultPoint } from '@rcflow/config';
-import { isUniqueViolation, loadEffectiveSettings, loadEligibilityInput, queryPrepared } from '@rcflow/database';
-import { SessionTransitions, TransitionEffect, TransitionStep, snapshotOf } from '@rcflow/sessions';
+import { isUniqueViolation, loadEffectiveSettings, loadEligibilityInput } from '@rcflow/database';
 import {
-  ConsentRule,
-  DEFAULT_ELIGIBILITY_POLICY,
-  EffectiveSettings,
-  EligibilityDecision,
-  SessionState,
-  evaluateEligibility,
-} from '@rcflow/domain';
-import { sessionStreamSql } from '@rcflow/audit';
+  SessionTransitions,
+  TransitionEffect,
+  TransitionStep,
+  WorkflowSessionRow as SessionRow,
+  loadWorkflowSession,
+  snapshotOf,
+} from '@rcflow/sessions';
+import { DEFAULT_ELIGIBILITY_POLICY, EffectiveSettings, EligibilityDecision, evaluateEligibility } from '@rcflow/domain';
 import { AGENT_LINK, AgentLink, AgentTimeoutError, notificationOf } from '@rcflow/agent-link';
-
-interface SessionRow {
-  id: string;
-  state: SessionState;
-  version: number;
-  device_id: string;
-  viewer_id: string;
-  requester_id: string;
-  type: 'remote-control' | 'remote-assistance' | 'remote-desktop';
-  access: 'view' | 'full';
-  reason: string | null;
-  ticket_ref: string | null;
-  consent_rule: ConsentRule | null;
-  hostname: string;
-  viewer_name: string;
-  applied_settings_hash: string | null;
-  /** The session stream's audit head, read in the same snapshot as version. */
-  head_seq: number | null;
-  head_hash: string | null;
-}
 
 export interface AttemptInfo {
   /** True when this is the job's last attempt: a failure now is final. */
@@ -44,14 +23,6 @@ const SYSTEM = { id: null, kind: 'system' as const };
 interface RunContext {
   settings: EffectiveSettings | null;
 }
-/** A session with what the workflow needs of its device and viewer, and its audit head in the same snapshot. */
-const LOAD_SQL = `SELECT s.id, s.state, s.version, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason,
-              s.ticket_ref, s.consent_rule, d.hostname, d.applied_settings_hash, p.name AS viewer_name,
-              h.seq AS head_seq, h.hash AS head_hash
-         FROM sessions s LEFT JOIN devices d ON d.id = s.device_id LEFT JOIN principals p ON p.id = s.viewer_id
-         LEFT JOIN audit_stream_heads h ON h.stream = ${sessionStreamSql('s.id')}
-        WHERE s.id = $1`;
-
 /** Bounds the loop; a session passes at most six states on its way to active. */
 const MAX_STEPS = 12;
 
@@ -116,9 +87,8 @@ export class AdvanceSessionHandler {
     }
   }
 
-  private async load(id: string): Promise<SessionRow | null> {
-    const rows = await queryPrepared<SessionRow>(this.dataSource.manager, LOAD_SQL, [id]);
-    return rows[0] ?? null;
+  private load(id: string): Promise<SessionRow | null> {
+    return loadWorkflowSession(this.dataSource.manager, id);
   }
 
   /**

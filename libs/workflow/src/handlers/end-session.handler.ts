@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { AGENT_LINK, AgentLink } from '@rcflow/agent-link';
-import { queryPrepared } from '@rcflow/database';
+import { loadSessionDevice } from '@rcflow/sessions';
 
 /** Tells the agent a session is over. The database already says so; this only reaches the device. */
 @Injectable()
@@ -14,11 +14,7 @@ export class EndSessionHandler {
   ) {}
 
   async handle(sessionId: string, endedBy: string): Promise<void> {
-    const [s] = await queryPrepared<{ id: string; device_id: string; hostname: string }>(
-      this.dataSource.manager,
-      'SELECT s.id, s.device_id, d.hostname FROM sessions s JOIN devices d ON d.id = s.device_id WHERE s.id = $1',
-      [sessionId],
-    );
+    const s = await loadSessionDevice(this.dataSource.manager, sessionId);
     if (!s) return;
     await this.agent.endSession(
       { commandId: `${s.id}:end`, deviceId: s.device_id, hostname: s.hostname, sessionId: s.id, reason: `ended by ${endedBy}` },
