@@ -1,12 +1,10 @@
 import { DataSource } from 'typeorm';
-import { createDataSource, enablePreparedStatements } from '../../libs/database/src';
-import { loadConfig } from '../../libs/config/src';
 import { verifyAudit } from '../../libs/audit/src';
 import { IllegalTransitionError } from '../../libs/domain/src';
 import { JobName, QueueName } from '../../libs/jobs/src';
 import { applyTransitionBatch, SessionSnapshot, TransitionRequest, TransitionResult } from '../../libs/sessions/src';
-import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
-import { knownOf, requestSession, seedWorld, sessionWithHead } from '../support/fixtures';
+import { TEST_AUDIT_KEY } from '../support/env';
+import { knownOf, requestSession, seedWorld, sessionWithHead, preparedDataSource } from '../support/fixtures';
 
 /**
  * The transition owner's statement for one session: fenced by state, version and audit head, all
@@ -16,10 +14,7 @@ describe('a session transition as one statement', () => {
   let ds: DataSource;
 
   beforeAll(async () => {
-    const config = loadConfig({ DATABASE_URL: await freshDatabase('store'), AUDIT_HMAC_KEY: TEST_AUDIT_KEY });
-    ds = createDataSource(config.database);
-    await ds.initialize();
-    enablePreparedStatements(ds);
+    ds = await preparedDataSource('store');
   });
   afterAll(async () => {
     await ds.destroy();

@@ -1,10 +1,9 @@
 import { DataSource } from 'typeorm';
-import { createDataSource, enablePreparedStatements, isUniqueViolation } from '../../libs/database/src';
+import { isUniqueViolation } from '../../libs/database/src';
 import { applyTransitionBatch, TransitionBatcher, TransitionRequest } from '../../libs/sessions/src';
-import { loadConfig } from '../../libs/config/src';
 import { verifyAudit } from '../../libs/audit/src';
-import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
-import { knownOf, requestSession, seedWorld, sessionWithHead } from '../support/fixtures';
+import { TEST_AUDIT_KEY } from '../support/env';
+import { knownOf, requestSession, seedWorld, sessionWithHead, preparedDataSource } from '../support/fixtures';
 
 /**
  * Transitions of many sessions in one statement: per session exactly what a statement of its own does,
@@ -14,10 +13,7 @@ describe('batched transitions on PostgreSQL', () => {
   let ds: DataSource;
 
   beforeAll(async () => {
-    const config = loadConfig({ DATABASE_URL: await freshDatabase('batch'), AUDIT_HMAC_KEY: TEST_AUDIT_KEY });
-    ds = createDataSource(config.database);
-    await ds.initialize();
-    enablePreparedStatements(ds);
+    ds = await preparedDataSource('batch');
   });
   afterAll(async () => {
     await ds.destroy();

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
+import { loadConfig } from '../../libs/config/src';
+import { createDataSource, enablePreparedStatements } from '../../libs/database/src';
 import { appendAudit, sessionStream } from '../../libs/audit/src';
 import type { SessionSnapshot } from '../../libs/sessions/src';
-import { TEST_AUDIT_KEY } from './env';
+import { TEST_AUDIT_KEY, freshDatabase } from './env';
 
 /** Minimal rows for integration tests of the pipeline, written with plain SQL. */
 export async function seedWorld(ds: DataSource, opts: { hostname?: string; loggedOnUser?: string | null } = {}) {
@@ -82,3 +84,12 @@ export const knownOf = (row: Awaited<ReturnType<typeof sessionWithHead>>): Sessi
   ticketRef: row.ticket_ref,
   head: { seq: row.seq, hash: row.hash },
 });
+
+/** A fresh migrated database of this run with prepared statements on, as the apps connect to theirs. */
+export async function preparedDataSource(tag: string): Promise<DataSource> {
+  const config = loadConfig({ DATABASE_URL: await freshDatabase(tag), AUDIT_HMAC_KEY: TEST_AUDIT_KEY });
+  const ds = createDataSource(config.database);
+  await ds.initialize();
+  enablePreparedStatements(ds);
+  return ds;
+}
