@@ -1,0 +1,4 @@
+export * from './kinds';
+export * from './signatures';
+export * from './delivery';
+export * from './rules';
