@@ -2,3 +2,4 @@ export * from './kinds';
 export * from './signatures';
 export * from './delivery';
 export * from './rules';
+export * from './secret-box';

@@ -5,12 +5,17 @@ import { BaseEntity } from './base.entity';
 /** A managed computer and what its agent last reported. */
 @Entity('devices')
 @Index('uq_devices_hostname', ['hostname'], { unique: true })
+@Index('uq_devices_external_id', ['externalId'], { unique: true, where: '"external_id" IS NOT NULL' })
 export class Device extends BaseEntity {
   @Column({ type: 'text' })
   hostname: string;
 
   @Column({ type: 'text', nullable: true })
   fqdn: string | null;
+
+  /** The device's id in another inventory (a CMDB sys_id, an asset tag), set by an admin; ticket rules match it. */
+  @Column({ name: 'external_id', type: 'text', nullable: true })
+  externalId: string | null;
 
   @Column({ name: 'domain_joined', type: 'boolean', default: false })
   domainJoined: boolean;

@@ -16,6 +16,10 @@ import { Principal } from './principal.entity';
 import { RoleAssignment } from './role-assignment.entity';
 import { Session } from './session.entity';
 import { SettingsDeployment } from './settings-deployment.entity';
+import { PrincipalIdentity } from './principal-identity.entity';
+import { TicketDelivery } from './ticket-delivery.entity';
+import { TicketIntegration } from './ticket-integration.entity';
+import { TicketWriteback } from './ticket-writeback.entity';
 
 export {
   ApiKey,
@@ -32,9 +36,13 @@ export {
   IdempotencyKey,
   OutboxRow,
   Principal,
+  PrincipalIdentity,
   RoleAssignment,
   Session,
   SettingsDeployment,
+  TicketDelivery,
+  TicketIntegration,
+  TicketWriteback,
   ViewerToken,
 };
 
@@ -53,8 +61,12 @@ export const ENTITIES = [
   IdempotencyKey,
   OutboxRow,
   Principal,
+  PrincipalIdentity,
   RoleAssignment,
   Session,
   SettingsDeployment,
+  TicketDelivery,
+  TicketIntegration,
+  TicketWriteback,
   ViewerToken,
 ];
