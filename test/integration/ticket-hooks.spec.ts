@@ -1,0 +1,218 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { loadConfig } from '../../libs/config/src';
+import { createDataSource, enablePreparedStatements } from '../../libs/database/src';
+import { verifyAudit } from '../../libs/audit/src';
+import type { OutboxRelay } from '../../libs/jobs/src';
+import { SessionIntake } from '../../libs/sessions/src';
+import { SecretBox, defaultRules, type MappingRule } from '../../libs/tickets/src';
+import { fixture } from '../../libs/tickets/src/testing/fixtures';
+import { TicketHooks } from '../../apps/api/src/tickets/ticket-hooks.service';
+import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
+
+/**
+ * The webhook intake of ticket triggers on a real PostgreSQL: a signed Jira delivery becomes a
+ * session through the one intake; redeliveries (50 at once) make one session and one log line
+ * each; every refusal leaves its log line and nothing else.
+ */
+describe('TicketHooks on PostgreSQL', () => {
+  let ds: DataSource;
+  let hooks: TicketHooks;
+  const box = new SecretBox(randomBytes(32));
+  const secret = 'jira-secret-0123456789';
+  const ids: Record<string, string> = {};
+
+  const one = async <T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T> => (await ds.query(sql, params))[0];
+  const count = async (table: string) => (await one<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).n;
+  const sign = (raw: Buffer) => `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
+  const jiraHeaders = (raw: Buffer, delivery: string) => ({
+    'content-type': 'application/json; charset=utf-8',
+    'x-hub-signature': sign(raw),
+    'x-atlassian-webhook-identifier': delivery,
+  });
+
+  /** The published "assigned" payload, labelled for remote help and naming the device in its summary. */
+  const assigned = (summary = 'Outlook hangs on device: PC-1', accountId?: string): Buffer => {
+    const body = structuredClone(fixture<Record<string, any>>('jira_issue_updated_assigned.json'));
+    body.issue.fields.labels.push('remote-help');
+    body.issue.fields.summary = summary;
+    if (accountId) body.issue.fields.assignee.accountId = accountId;
+    return Buffer.from(JSON.stringify(body));
+  };
+  const jiraAccountId = () => fixture<Record<string, any>>('jira_issue_updated_assigned.json').issue.fields.assignee.accountId as string;
+
+  beforeAll(async () => {
+    const config = loadConfig({ DATABASE_URL: await freshDatabase('ticket_hooks'), AUDIT_HMAC_KEY: TEST_AUDIT_KEY, DB_POOL_SIZE: '10' });
+    ds = createDataSource(config.database);
+    await ds.initialize();
+    enablePreparedStatements(ds);
+    const relay = { kick: () => undefined } as unknown as OutboxRelay;
+    hooks = new TicketHooks(ds, new SessionIntake(ds, relay, config), box);
+
+    const id = async (sql: string, params: unknown[]) => (await one<{ id: string }>(sql, params)).id;
+    ids.desks = await id(`INSERT INTO collections (name) VALUES ('Desks') RETURNING id`, []);
+    for (const host of ['PC-1', 'PC-2', 'TWIN-A', 'TWIN-B']) {
+      ids[host] = await id(`INSERT INTO devices (hostname, os_family) VALUES ($1, 'windows') RETURNING id`, [host]);
+      await ds.query('INSERT INTO collection_members (collection_id, device_id) VALUES ($1, $2)', [ids.desks, ids[host]]);
+    }
+    await ds.query(`UPDATE devices SET external_id = 'cmdb-twin' WHERE hostname IN ('TWIN-A')`);
+    ids.bot = await id(`INSERT INTO principals (name, kind) VALUES ('jira-bot', 'service') RETURNING id`, []);
+    ids.alice = await id(`INSERT INTO principals (name, kind) VALUES ('alice', 'user') RETURNING id`, []);
+    await ds.query(`INSERT INTO role_assignments (principal_id, role, collection_ids) VALUES ($1, 'ticket_integration', $2)`, [
+      ids.bot,
+      [ids.desks],
+    ]);
+    await ds.query(`INSERT INTO role_assignments (principal_id, role, collection_ids) VALUES ($1, 'remote_tools_operator', $2)`, [
+      ids.alice,
+      [ids.desks],
+    ]);
+    await ds.query(`INSERT INTO principal_identities (system, external_id, principal_id) VALUES ('jira', $1, $2)`, [
+      jiraAccountId(),
+      ids.alice,
+    ]);
+
+    const integration = async (name: string, rules: MappingRule[], enabled = true) => {
+      const row = await one<{ id: string }>(
+        `INSERT INTO ticket_integrations (name, kind, principal_id, inbound_secrets_sealed, rules, enabled) VALUES ($1, 'jira', $2, '', $3, $4) RETURNING id`,
+        [name, ids.bot, JSON.stringify(rules), enabled],
+      );
+      await ds.query('UPDATE ticket_integrations SET inbound_secrets_sealed = $2 WHERE id = $1', [
+        row.id,
+        box.seal(JSON.stringify([secret]), row.id),
+      ]);
+      return row.id;
+    };
+    ids.jira = await integration('Jira', defaultRules('jira'));
+    ids.off = await integration('Jira (off)', defaultRules('jira'), false);
+  });
+  afterAll(async () => {
+    await ds?.destroy();
+  });
+
+  it('turns a signed delivery into a session through the intake, with the ticket on it and in its audit', async () => {
+    const raw = assigned();
+    const answer = await hooks.receive(ids.jira, raw, jiraHeaders(raw, 'd-1'));
+    expect(answer).toEqual({
+      status: 202,
+      body: { deliveryId: expect.any(String), outcome: 'session_requested', sessionId: expect.any(String), reason: null },
+    });
+    const session = await one(
+      'SELECT device_id, viewer_id, requester_id, ticket_ref, type, access, reason, state FROM sessions WHERE id = $1',
+      [answer.body.sessionId],
+    );
+    expect(session).toEqual({
+      device_id: ids['PC-1'],
+      viewer_id: ids.alice,
+      requester_id: ids.bot,
+      ticket_ref: 'TES-41',
+      type: 'remote-assistance',
+      access: 'full',
+      reason: 'Jira TES-41: Outlook hangs on device: PC-1',
+      state: 'requested',
+    });
+    expect(
+      await one(
+        'SELECT outcome, rule, ticket_ref, device_id, viewer_id, session_id, first, signature FROM ticket_deliveries WHERE id = $1',
+        [answer.body.deliveryId],
+      ),
+    ).toEqual({
+      outcome: 'session_requested',
+      rule: 'Jira: assigned with label remote-help',
+      ticket_ref: 'TES-41',
+      device_id: ids['PC-1'],
+      viewer_id: ids.alice,
+      session_id: answer.body.sessionId,
+      first: true,
+      signature: 'ok',
+    });
+    expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
+  });
+
+  it('makes one session of 50 concurrent redeliveries, and answers each as the first', async () => {
+    const raw = assigned('device: PC-2 is slow');
+    const sessionsBefore = await count('sessions');
+    const answers = await Promise.all(Array.from({ length: 50 }, () => hooks.receive(ids.jira, raw, jiraHeaders(raw, 'd-50'))));
+    expect(await count('sessions')).toBe(sessionsBefore + 1);
+    const lines = await ds.query<{ first: boolean; outcome: string }[]>(
+      `SELECT first, outcome FROM ticket_deliveries WHERE delivery_key = 'd-50'`,
+    );
+    expect(lines).toHaveLength(50);
+    expect(lines.filter((l) => l.first)).toEqual([{ first: true, outcome: 'session_requested' }]);
+    expect(new Set(answers.map((a) => a.body.deliveryId)).size).toBe(1);
+    // A redelivery that arrived while the first was still being processed says so; later ones carry its session.
+    const late = await hooks.receive(ids.jira, raw, jiraHeaders(raw, 'd-50'));
+    expect(late.body).toMatchObject({
+      outcome: 'session_requested',
+      duplicateOf: answers[0]?.body.deliveryId,
+      sessionId: expect.any(String),
+    });
+  });
+
+  it.each([
+    [
+      'a wrong signature',
+      (raw: Buffer) => ({ ...jiraHeaders(raw, 'x'), 'x-hub-signature': sign(Buffer.from('other')) }),
+      401,
+      'signature_refused',
+    ],
+    ['no signature', () => ({ 'content-type': 'application/json', 'x-atlassian-webhook-identifier': 'x' }), 401, 'signature_refused'],
+    ['another content type', (raw: Buffer) => ({ ...jiraHeaders(raw, 'x'), 'content-type': 'text/plain' }), 415, 'malformed'],
+  ])('refuses %s with its status, one log line, no session', async (_, headersOf, status, outcome) => {
+    const raw = assigned();
+    const [sessions, lines] = [await count('sessions'), await count('ticket_deliveries')];
+    const answer = await hooks.receive(ids.jira, raw, headersOf(raw));
+    expect(answer).toMatchObject({ status, body: { outcome } });
+    expect([await count('sessions'), await count('ticket_deliveries')]).toEqual([sessions, lines + 1]);
+  });
+
+  it('refuses malformed JSON with 400 and records it', async () => {
+    const raw = Buffer.from('{"webhookEvent": ');
+    const answer = await hooks.receive(ids.jira, raw, jiraHeaders(raw, 'bad-json'));
+    expect(answer).toMatchObject({ status: 400, body: { outcome: 'malformed', reason: 'the body is not valid JSON' } });
+  });
+
+  it.each([
+    [
+      'no rule triggers',
+      () => Buffer.from(JSON.stringify(fixture('jira_issue_updated_assigned.json'))),
+      'unmatched',
+      /condition is not met/,
+    ],
+    ['no device has the name', () => assigned('device: NOPE-9'), 'device_not_found', /no device matches NOPE-9/],
+    ['the assignee is nobody here', () => assigned('device: PC-1', 'unknown-account'), 'viewer_unknown', /jira identity unknown-account/],
+  ])('records, with its reason, a delivery where %s (202, no session)', async (_, body, outcome, reason) => {
+    const raw = body();
+    const sessions = await count('sessions');
+    const answer = await hooks.receive(ids.jira, raw, jiraHeaders(raw, `why-${outcome}`));
+    expect(answer).toMatchObject({ status: 202, body: { outcome, sessionId: null, reason: expect.stringMatching(reason) } });
+    expect(await one('SELECT outcome, reason FROM ticket_deliveries WHERE id = $1', [answer.body.deliveryId])).toEqual({
+      outcome,
+      reason: answer.body.reason,
+    });
+    expect(await count('sessions')).toBe(sessions);
+  });
+
+  it('refuses several matching devices when the rule says so, naming them', async () => {
+    const raw = assigned('device: TWIN-A');
+    await ds.query(`UPDATE ticket_integrations SET rules = $2 WHERE id = $1`, [
+      ids.jira,
+      JSON.stringify(defaultRules('jira').map((r) => ({ ...r, device: { from: "['TWIN-B', 'cmdb-twin']", matchBy: 'either' } }))),
+    ]);
+    try {
+      const answer = await hooks.receive(ids.jira, raw, jiraHeaders(raw, 'twins'));
+      expect(answer.body).toMatchObject({ outcome: 'several_devices', reason: 'several devices match: TWIN-A, TWIN-B' });
+    } finally {
+      await ds.query(`UPDATE ticket_integrations SET rules = $2 WHERE id = $1`, [ids.jira, JSON.stringify(defaultRules('jira'))]);
+    }
+  });
+
+  it('answers 404 for a disabled or unknown integration and records nothing', async () => {
+    const raw = assigned();
+    const lines = await count('ticket_deliveries');
+    await expect(hooks.receive(ids.off, raw, jiraHeaders(raw, 'off'))).rejects.toMatchObject({ status: 404 });
+    await expect(hooks.receive('00000000-0000-4000-8000-000000000000', raw, jiraHeaders(raw, 'off'))).rejects.toMatchObject({
+      status: 404,
+    });
+    expect(await count('ticket_deliveries')).toBe(lines);
+  });
+});
