@@ -2,8 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { loadPrincipalFacts, rowsOf } from '@rcflow/database';
-import { DomainError, NotFound } from '@rcflow/domain';
-import { SessionIntake } from '@rcflow/sessions';
+import { DomainError, NotFound, type PrincipalFacts } from '@rcflow/domain';
+import { SessionIntake, type SessionAsk } from '@rcflow/sessions';
 import {
   SecretBox,
   deliveryKey,
@@ -42,8 +42,9 @@ export type DeliveryOutcome =
   | 'refused'
   | 'session_requested';
 
-interface IntegrationRow {
+export interface IntegrationRow {
   id: string;
+  enabled: boolean;
   kind: TicketKind;
   principal_id: string;
   inbound_auth: InboundAuth;
@@ -83,11 +84,8 @@ export class TicketHooks {
   ) {}
 
   async receive(integrationId: string, raw: Buffer, headers: DeliveryHeaders, nowMs = Date.now()): Promise<HookAnswer> {
-    const [integration] = await this.dataSource.query<IntegrationRow[]>(
-      `SELECT id, kind, principal_id, inbound_auth, inbound_secrets_sealed, rules FROM ticket_integrations WHERE id = $1::uuid AND enabled`,
-      [integrationId],
-    );
-    if (!integration || !this.box) throw new NotFound('ticket integration', integrationId);
+    const integration = await this.integration(integrationId);
+    if (!integration?.enabled || !this.box) throw new NotFound('ticket integration', integrationId);
     const secrets = JSON.parse(this.box.open(integration.inbound_secrets_sealed, integration.id)) as string[];
 
     const verdict = verifyDelivery(integration.kind, integration.inbound_auth, raw, headers, secrets, nowMs);
@@ -136,6 +134,28 @@ export class TicketHooks {
 
   /** What the rules make of a verified delivery, up to and including the session request. */
   private async apply(integration: IntegrationRow, body: unknown, headers: DeliveryHeaders, key: string): Promise<DeliveryLine> {
+    const resolved = await this.resolve(integration, body, headers);
+    if (!('ask' in resolved)) return resolved;
+    const { ask, caller, line } = resolved;
+    try {
+      const { session } = await this.intake.submit(caller, ask, idempotencyKeyOf(integration.id, key));
+      return { ...line, sessionId: session.id, outcome: 'session_requested', reason: null };
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      return { ...line, outcome: 'refused', reason: err.message };
+    }
+  }
+
+  /**
+   * The integration's rules over a delivery, the device and viewer they name resolved: either a
+   * final line for the delivery log (unmatched, not found, unknown…) or the session to ask for and
+   * who asks. Reads only.
+   */
+  async resolve(
+    integration: IntegrationRow,
+    body: unknown,
+    headers: DeliveryHeaders,
+  ): Promise<DeliveryLine | { ask: SessionAsk & { viewerId: string }; caller: PrincipalFacts; line: DeliveryLine }> {
     const rules = mappingRuleSchema.array().safeParse(integration.rules);
     if (!rules.success)
       return {
@@ -154,65 +174,49 @@ export class TicketHooks {
         rule: rule.name,
         reason: 'the payload’s text holds characters rcflow cannot store (NUL or a lone surrogate)',
       };
-    const base = { rule: rule.name, ticketRef: outcome.ticketRef };
+    const base = { rule: rule.name, ticketRef: outcome.ticketRef, statusCode: 202 };
 
     const devices = await this.devicesNamed(outcome.deviceNames, outcome.matchBy);
     if (devices.length === 0)
-      return {
-        ...base,
-        outcome: 'device_not_found',
-        statusCode: 202,
-        reason: `no device matches ${outcome.deviceNames.join(', ')} by ${outcome.matchBy}`,
-      };
+      return { ...base, outcome: 'device_not_found', reason: `no device matches ${outcome.deviceNames.join(', ')} by ${outcome.matchBy}` };
     if (devices.length > 1 && rule.severalDevices === 'refuse')
-      return {
-        ...base,
-        outcome: 'several_devices',
-        statusCode: 202,
-        reason: `several devices match: ${devices.map((d) => d.hostname).join(', ')}`,
-      };
+      return { ...base, outcome: 'several_devices', reason: `several devices match: ${devices.map((d) => d.hostname).join(', ')}` };
     const device = devices[0] as { id: string; hostname: string };
 
-    if (!outcome.viewer)
-      return { ...base, deviceId: device.id, outcome: 'viewer_unknown', statusCode: 202, reason: `no assignee at ${rule.viewer.from}` };
+    if (!outcome.viewer) return { ...base, deviceId: device.id, outcome: 'viewer_unknown', reason: `no assignee at ${rule.viewer.from}` };
     const viewerId = await this.principalWithIdentity(outcome.viewer.identity, outcome.viewer.externalId);
     if (!viewerId)
       return {
         ...base,
         deviceId: device.id,
         outcome: 'viewer_unknown',
-        statusCode: 202,
         reason: `no principal has the ${outcome.viewer.identity} identity ${outcome.viewer.externalId}`,
       };
 
     const caller = await loadPrincipalFacts(this.dataSource.manager, integration.principal_id);
     if (!caller)
-      return {
-        ...base,
+      return { ...base, deviceId: device.id, viewerId, outcome: 'refused', reason: 'the integration’s principal is disabled or gone' };
+    return {
+      ask: {
         deviceId: device.id,
         viewerId,
-        outcome: 'refused',
-        statusCode: 202,
-        reason: 'the integration’s principal is disabled or gone',
-      };
-    try {
-      const { session } = await this.intake.submit(
-        caller,
-        {
-          deviceId: device.id,
-          viewerId,
-          type: outcome.type,
-          access: outcome.access,
-          reason: outcome.reason || undefined,
-          ticketRef: outcome.ticketRef,
-        },
-        idempotencyKeyOf(integration.id, key),
-      );
-      return { ...base, deviceId: device.id, viewerId, sessionId: session.id, outcome: 'session_requested', statusCode: 202, reason: null };
-    } catch (err) {
-      if (!(err instanceof DomainError)) throw err;
-      return { ...base, deviceId: device.id, viewerId, outcome: 'refused', statusCode: 202, reason: err.message };
-    }
+        type: outcome.type,
+        access: outcome.access,
+        reason: outcome.reason === '' ? undefined : outcome.reason,
+        ticketRef: outcome.ticketRef,
+      },
+      caller,
+      line: { ...base, deviceId: device.id, viewerId, outcome: 'received' },
+    };
+  }
+
+  /** The integration (enabled or not) as the hook reads it. */
+  async integration(id: string): Promise<IntegrationRow | null> {
+    const [row] = await this.dataSource.query<IntegrationRow[]>(
+      `SELECT id, kind, principal_id, inbound_auth, inbound_secrets_sealed, rules, enabled FROM ticket_integrations WHERE id = $1::uuid`,
+      [id],
+    );
+    return row ?? null;
   }
 
   private async devicesNamed(names: string[], matchBy: MappingRule['device']['matchBy']): Promise<{ id: string; hostname: string }[]> {

@@ -37,7 +37,7 @@ export class TicketIntegration extends BaseEntity {
 
   /** The mapping rules, in order (libs/tickets MappingRule[]). */
   @Column({ type: 'jsonb' })
-  rules: unknown;
+  rules: object[];
 
   @Column({ type: 'boolean', default: true })
   enabled: boolean;
