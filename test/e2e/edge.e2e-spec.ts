@@ -91,6 +91,8 @@ describe('the API edge, with two API processes on one Redis and PostgreSQL', () 
     const html = await docs.text();
     expect(docs.status).toBe(200);
     expect(headersOf(docs.headers)).toMatchObject(HELMET);
+    // Served over plain http here (no https PUBLIC_URL): the browser must not be told to fetch the scripts over https.
+    expect(docs.headers.get('content-security-policy')).not.toContain('upgrade-insecure-requests');
     const scripts = [...html.matchAll(/<script([^>]*)>/g)].map((m) => m[1]);
     expect(scripts.length).toBeGreaterThanOrEqual(3);
     for (const attrs of scripts) {

@@ -11,7 +11,11 @@ import type { RcflowConfig } from '@rcflow/config';
  * X-Forwarded-For is believed only from TRUST_PROXY's proxies; CORS only for CORS_ORIGINS.
  */
 export function hardenHttp(app: NestExpressApplication, config: RcflowConfig): void {
-  app.use(helmet());
+  // upgrade-insecure-requests makes browsers fetch the Swagger page's scripts over https, which an
+  // API served over plain http (the compose file's, the demo's) does not answer: kept only when
+  // PUBLIC_URL says the API is reached over https.
+  const overHttps = config.http.publicUrl?.startsWith('https:') ?? false;
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: overHttps ? [] : null } } }));
   app.use((_req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Cache-Control', 'no-store');
     next();
