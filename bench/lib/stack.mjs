@@ -64,6 +64,10 @@ export class Stack {
       LOG_LEVEL: 'info', // start-up lines only; nothing is logged per request or job at info
       AGENT_TRANSPORT: 'websocket',
       RATE_LIMIT_PER_MINUTE: '1000000', // the maximum rcflow accepts: ~16,700 requests/s per caller
+      // Thousands of simulated agents enrol and connect from this one address.
+      RATE_LIMIT_ADDRESS_PER_MINUTE: '1000000',
+      RATE_LIMIT_ENROL_PER_MINUTE: '1000000',
+      RATE_LIMIT_UPGRADE_PER_MINUTE: '1000000',
       AGENT_HEARTBEAT_SECONDS: '30',
       ...env,
     };

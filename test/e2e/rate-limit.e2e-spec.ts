@@ -7,8 +7,9 @@ const PER_MINUTE = 60;
 
 /**
  * DESIGN.md "Rate and size limits on every entry point; a flood from one caller does not starve
- * others": each caller has its own bucket of RATE_LIMIT_PER_MINUTE; beyond it the API answers 429
- * with Retry-After, stores nothing, and keeps serving everybody else.
+ * others": each caller has its own budget of RATE_LIMIT_PER_MINUTE a minute (a window in Redis
+ * opened by its first request); beyond it the API answers 429 with Retry-After, stores nothing,
+ * and keeps serving everybody else.
  */
 describe('rate limit per caller (api + worker processes)', () => {
   let stack: Stack;
@@ -39,7 +40,7 @@ describe('rate limit per caller (api + worker processes)', () => {
     const limited = flood.filter((r) => r.status === 429);
     expect(accepted.length + limited.length).toBe(flood.length);
     expect(accepted.length).toBeGreaterThan(0);
-    expect(limited.length).toBeGreaterThanOrEqual(PER_MINUTE / 2); // 120 asked against a bucket of 60 refilled at 1/s
+    expect(limited.length).toBeGreaterThanOrEqual(PER_MINUTE / 2); // 120 asked against a budget of 60 a minute
     for (const r of limited) {
       expect(r.headers.get('retry-after')).toMatch(/^[1-9][0-9]*$/);
       expect(r.body.error).toMatchObject({ status: 429, code: 'rate_limited', message: expect.stringMatching(/retry after \d+ s/) });
@@ -49,7 +50,7 @@ describe('rate limit per caller (api + worker processes)', () => {
     expect(stored.map((s) => s.id).sort()).toEqual(accepted.map((r) => r.body.id).sort());
     expect(statuses.filter((s) => s === 202)).toHaveLength(stored.length);
 
-    // Another caller is served at once, its bucket untouched by alice's flood.
+    // Another caller is served at once, its budget untouched by alice's flood.
     const other = await bob.get('/v1/sessions?limit=1');
     expect(other.status).toBe(200);
     const bobsOwn = await bob.post('/v1/sessions', { deviceId: device, type: 'remote-control', access: 'view' });
@@ -62,7 +63,7 @@ describe('rate limit per caller (api + worker processes)', () => {
     expect(refused.status).toBe(429);
     const seconds = Number(refused.headers.get('retry-after'));
     expect(seconds).toBeGreaterThanOrEqual(1);
-    // What the header promises, waited for as it says (the bucket refills with time only).
+    // What the header promises, waited for as it says (the window ends with time only).
     await new Promise((r) => setTimeout(r, seconds * 1000));
     expect((await alice.get('/v1/sessions?limit=1')).status).toBe(200);
   });

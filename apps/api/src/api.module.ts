@@ -10,8 +10,10 @@ import { AgentsModule } from './agents/agents.module';
 import { AuditExportService } from './audit/audit-export.service';
 import { AuditQueryService } from './audit/audit-query.service';
 import { AuditController } from './audit/audit.controller';
+import { VerifyLock } from './audit/verify-lock';
 import { AuthGuard } from './auth/auth.guard';
 import { ErrorFilter } from './common/exception.filter';
+import { EdgeModule } from './edge/edge.module';
 import { HealthController } from './health.controller';
 import { ShutdownGate } from './shutdown-gate';
 import { SessionsController } from './sessions/sessions.controller';
@@ -25,6 +27,7 @@ export class ApiModule {
       module: ApiModule,
       imports: [
         ConfigModule.forRoot(config),
+        EdgeModule.forRoot(config),
         DatabaseModule,
         options.withWorker ? WorkerModule.forRoot(config) : QueueModule.forRoot(config),
         SessionsCoreModule,
@@ -36,6 +39,7 @@ export class ApiModule {
         SessionsService,
         AuditExportService,
         AuditQueryService,
+        VerifyLock,
         ShutdownGate,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },

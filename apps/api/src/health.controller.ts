@@ -2,6 +2,7 @@ import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { Public } from './auth/auth.guard';
+import { RateBudgeted } from './edge/rate-limits';
 
 @ApiTags('health')
 @Controller('health')
@@ -11,6 +12,7 @@ export class HealthController {
   /** Unauthenticated on purpose, for load balancers; it reveals nothing but liveness. */
   @Get()
   @Public()
+  @RateBudgeted('health')
   @ApiOperation({ summary: 'Liveness and database reachability' })
   async health() {
     await this.dataSource.query('SELECT 1');

@@ -9,6 +9,7 @@ import { DataSource } from 'typeorm';
 import { dirname } from 'node:path';
 import { prepareDemo, runDemo } from './demo/demo-run';
 import { ApiModule } from './api.module';
+import { hardenHttp } from './edge/http-hardening';
 import { ShutdownGate } from './shutdown-gate';
 
 async function main(): Promise<void> {
@@ -22,11 +23,11 @@ async function main(): Promise<void> {
     logger,
   });
   const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey) : null;
+  hardenHttp(app, config);
   const gate = app.get(ShutdownGate);
   app.use((req: Parameters<ShutdownGate['use']>[0], res: Parameters<ShutdownGate['use']>[1], next: () => void) => gate.use(req, res, next));
   app.use(json({ limit: config.http.bodyLimitBytes, strict: true }));
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
   const doc = new DocumentBuilder()
     .setTitle('rcflow')
     .setDescription('Orchestrates remote-control, remote-assistance and remote-desktop sessions to managed computers.')

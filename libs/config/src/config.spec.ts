@@ -49,4 +49,23 @@ describe('loadConfig', () => {
     const c = loadConfig({ AUDIT_HMAC_KEY: KEY, PORT: '', SOMETHING_ELSE: 'x' });
     expect(c.http.port).toBe(3000);
   });
+
+  it('trusts no proxy and allows no CORS origin unless told, and refuses what Express or a browser would not mean', () => {
+    const plain = loadConfig({ AUDIT_HMAC_KEY: KEY });
+    expect(plain.http.trustProxy).toEqual([]);
+    expect(plain.http.corsOrigins).toEqual([]);
+    expect(plain.http.rateLimits).toEqual({ principal: 6000, address: 600, health: 600, enrol: 120, webhook: 1200, upgrade: 600 });
+    const set = loadConfig({
+      AUDIT_HMAC_KEY: KEY,
+      TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,loopback,fd00::/8',
+      CORS_ORIGINS: 'https://console.example.com,http://localhost:5173',
+    });
+    expect(set.http.trustProxy).toEqual(['10.0.0.0/8', '192.168.1.7', 'loopback', 'fd00::/8']);
+    expect(set.http.corsOrigins).toEqual(['https://console.example.com', 'http://localhost:5173']);
+    expect(loadConfig({ AUDIT_HMAC_KEY: KEY, TRUST_PROXY: 'off' }).http.trustProxy).toEqual([]);
+    for (const bad of ['true', '*', '10.0.0.0/33', 'proxy.example.com', '1', '::1/129'])
+      expect(() => loadConfig({ AUDIT_HMAC_KEY: KEY, TRUST_PROXY: bad })).toThrow(/TRUST_PROXY/);
+    for (const bad of ['*', 'https://console.example.com/', 'console.example.com', 'ftp://x.example'])
+      expect(() => loadConfig({ AUDIT_HMAC_KEY: KEY, CORS_ORIGINS: bad })).toThrow(/CORS_ORIGINS/);
+  });
 });

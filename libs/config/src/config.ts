@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -19,6 +20,43 @@ export const loopbackAgentSchema = z
   })
   .strict();
 export type LoopbackAgentConfig = z.infer<typeof loopbackAgentSchema>;
+
+/** `off` (the default) or a comma-separated list; every entry must pass `valid`. */
+const listOrOff = (what: string, valid: (entry: string) => boolean) =>
+  z.string().transform((raw, ctx) => {
+    if (['off', 'false', 'none', ''].includes(raw.trim().toLowerCase())) return [];
+    const entries = raw.split(',').map((e) => e.trim());
+    const bad = entries.filter((e) => !valid(e));
+    if (bad.length) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${bad.map((b) => JSON.stringify(b)).join(', ')} ${bad.length > 1 ? 'are not' : 'is not'} ${what}`,
+      });
+      return z.NEVER;
+    }
+    return entries;
+  });
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+/** An address, a CIDR block, or one of Express' names for a range (what `trust proxy` compiles). */
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true;
+  const [address, bits, extra] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (!family || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** A browser origin exactly as it is sent: scheme, host and port, nothing else. */
+function isOrigin(entry: string): boolean {
+  try {
+    const u = new URL(entry);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === entry;
+  } catch {
+    return false;
+  }
+}
 
 const jsonOf = <T extends z.ZodType>(schema: T) =>
   z
@@ -70,6 +108,14 @@ export const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(25_000),
   BODY_LIMIT_BYTES: int(256, 10_485_760).default(16_384),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(6000),
+  RATE_LIMIT_ADDRESS_PER_MINUTE: int(1, 1_000_000).default(600),
+  RATE_LIMIT_HEALTH_PER_MINUTE: int(1, 1_000_000).default(600),
+  RATE_LIMIT_ENROL_PER_MINUTE: int(1, 1_000_000).default(120),
+  RATE_LIMIT_WEBHOOK_PER_MINUTE: int(1, 1_000_000).default(1200),
+  RATE_LIMIT_UPGRADE_PER_MINUTE: int(1, 1_000_000).default(600),
+  TRUST_PROXY: listOrOff('an IP address, a CIDR block or one of loopback, linklocal, uniquelocal', isProxyEntry).default([]),
+  CORS_ORIGINS: listOrOff('an origin like https://console.example.com (scheme, host, optional port; no path)', isOrigin).default([]),
+  AGENT_REFUSAL_AUDIT_SECONDS: int(1, 3600).default(60),
   AGENT_TRANSPORT: z.enum(['websocket', 'loopback']).default('websocket'),
   AGENT_HEARTBEAT_SECONDS: int(1, 3600).default(30),
   AGENT_LOST_GRACE_SECONDS: int(1, 86_400).default(60),
@@ -83,12 +129,34 @@ export const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Per-minute budgets: per principal for authenticated calls, per client address for the rest. */
+export interface RateLimitBudgets {
+  principal: number;
+  /** Calls without a valid API key (and public routes without a budget of their own). */
+  address: number;
+  health: number;
+  enrol: number;
+  webhook: number;
+  upgrade: number;
+}
+
 /** The validated configuration every app and lib reads; nothing else touches process.env. */
 export interface RcflowConfig {
   env: Env['NODE_ENV'];
   /** Which program this is; set by its entry point. */
   role: 'api' | 'worker' | 'cli';
-  http: { host: string; port: number; publicUrl: string | null; bodyLimitBytes: number; rateLimitPerMinute: number };
+  http: {
+    host: string;
+    port: number;
+    publicUrl: string | null;
+    bodyLimitBytes: number;
+    /** Requests per minute of each budget, counted in Redis across every API process. */
+    rateLimits: RateLimitBudgets;
+    /** Proxies whose X-Forwarded-For is believed (addresses, CIDR blocks, Express' range names); empty: none. */
+    trustProxy: string[];
+    /** Browser origins allowed by CORS; empty: CORS off. */
+    corsOrigins: string[];
+  };
   database: { url: string | null; pgliteDir: string; poolSize: number };
   redis: { url: string; prefix: string; requireNoeviction: boolean };
   audit: { hmacKey: string };
@@ -116,6 +184,8 @@ export interface RcflowConfig {
     /** How long past the presence grace an active session's agent may be silent before it is interrupted. */
     lostGraceSeconds: number;
     messagesPerSecond: number;
+    /** Refused WebSocket upgrades are audited as one event per source and window of this length. */
+    refusalAuditSeconds: number;
     loopback: LoopbackAgentConfig;
   };
   presenceGraceSeconds: number;
@@ -167,7 +237,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
       port: e.PORT,
       publicUrl: e.PUBLIC_URL ?? null,
       bodyLimitBytes: e.BODY_LIMIT_BYTES,
-      rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+      rateLimits: {
+        principal: e.RATE_LIMIT_PER_MINUTE,
+        address: e.RATE_LIMIT_ADDRESS_PER_MINUTE,
+        health: e.RATE_LIMIT_HEALTH_PER_MINUTE,
+        enrol: e.RATE_LIMIT_ENROL_PER_MINUTE,
+        webhook: e.RATE_LIMIT_WEBHOOK_PER_MINUTE,
+        upgrade: e.RATE_LIMIT_UPGRADE_PER_MINUTE,
+      },
+      trustProxy: e.TRUST_PROXY,
+      corsOrigins: e.CORS_ORIGINS,
     },
     database: { url: e.DATABASE_URL ?? null, pgliteDir: e.PGLITE_DIR, poolSize: e.DB_POOL_SIZE },
     redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX, requireNoeviction: e.REQUIRE_NOEVICTION },
@@ -189,6 +268,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
       heartbeatSeconds: e.AGENT_HEARTBEAT_SECONDS,
       lostGraceSeconds: e.AGENT_LOST_GRACE_SECONDS,
       messagesPerSecond: e.AGENT_MESSAGES_PER_SECOND,
+      refusalAuditSeconds: e.AGENT_REFUSAL_AUDIT_SECONDS,
       loopback: e.LOOPBACK_AGENT ?? loopbackAgentSchema.parse({}),
     },
     presenceGraceSeconds: e.PRESENCE_GRACE_SECONDS,

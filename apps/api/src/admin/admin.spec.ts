@@ -10,6 +10,8 @@ import { verifyAudit } from '@rcflow/audit';
 import { DeviceCredential, createDataSource } from '@rcflow/database';
 import { AuthGuard } from '../auth/auth.guard';
 import { ErrorFilter } from '../common/exception.filter';
+import { KeyRevocations, LocalKeyRevocations } from '../edge/key-revocations';
+import { RateLimits } from '../edge/rate-limits';
 import { AdminModule } from './admin.module';
 import { createApiKey } from './api-keys.service';
 import { createPrincipal } from './principals.service';
@@ -59,8 +61,18 @@ beforeAll(async () => {
   @Global()
   @Module({ providers: [{ provide: DataSource, useValue: ds }], exports: [DataSource] })
   class TestDatabaseModule {}
+  /** The edge without Redis: nothing rate-limited, revocations told within this process. */
+  @Global()
+  @Module({
+    providers: [
+      { provide: RateLimits, useValue: { consume: () => Promise.resolve() } },
+      { provide: KeyRevocations, useValue: new LocalKeyRevocations() },
+    ],
+    exports: [RateLimits, KeyRevocations],
+  })
+  class TestEdgeModule {}
   const moduleRef = await Test.createTestingModule({
-    imports: [ConfigModule.forRoot(config), TestDatabaseModule, AdminModule],
+    imports: [ConfigModule.forRoot(config), TestDatabaseModule, TestEdgeModule, AdminModule],
     providers: [
       { provide: APP_GUARD, useClass: AuthGuard },
       { provide: APP_FILTER, useClass: ErrorFilter },

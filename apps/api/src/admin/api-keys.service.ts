@@ -4,6 +4,7 @@ import { EntityManager } from 'typeorm';
 import { ApiKey, Principal } from '@rcflow/database';
 import { NotFound, PrincipalFacts, UnprocessableRequest } from '@rcflow/domain';
 import { formatKey, newKeySecret } from '../auth/api-keys';
+import { KeyRevocations } from '../edge/key-revocations';
 import { parseOrThrow } from '../common/validation';
 import { AdminConnection, AdminContext, MembershipResult, isoOrNull, recordAudit } from './admin-context';
 import { Page, PageRequest, keysetPage } from './admin-page';
@@ -95,14 +96,20 @@ export async function revokeApiKey(ctx: AdminContext, id: string): Promise<ApiKe
 /** API keys: listed without secrets to any admin.read holder; issued and revoked with admin.write over all collections. */
 @Injectable()
 export class ApiKeysService {
-  constructor(private readonly admin: AdminConnection) {}
+  constructor(
+    private readonly admin: AdminConnection,
+    private readonly revocations: KeyRevocations,
+  ) {}
 
   create(caller: PrincipalFacts, input: CreateApiKeyInput): Promise<IssuedApiKey> {
     return this.admin.write(caller, (ctx) => createApiKey(ctx, input));
   }
 
-  revoke(caller: PrincipalFacts, id: string): Promise<ApiKeyView & MembershipResult> {
-    return this.admin.write(caller, (ctx) => revokeApiKey(ctx, id));
+  /** Once committed, every API process is told to drop the key from its cache. */
+  async revoke(caller: PrincipalFacts, id: string): Promise<ApiKeyView & MembershipResult> {
+    const revoked = await this.admin.write(caller, (ctx) => revokeApiKey(ctx, id));
+    await this.revocations.publish(id);
+    return revoked;
   }
 
   async get(id: string): Promise<ApiKeyView> {

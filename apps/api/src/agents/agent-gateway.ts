@@ -9,8 +9,12 @@ import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { SessionTransitions } from '@rcflow/sessions';
 import { AGENT_WS_PATH, AgentMessage, MAX_FRAME_BYTES, ServerMessage, parseAgentMessage } from '@rcflow/agent-protocol';
 import { AgentBusKeys, AgentBusScripts, InboxEntry } from '@rcflow/agent-link';
-import { AgentRefused, AuthenticatedDevice, EnrolmentService, recordPresence } from './enrolment.service';
+import { TooManyRequests } from '@rcflow/domain';
+import { clientAddress } from '../edge/client-address';
+import { RateLimits } from '../edge/rate-limits';
+import { AuthenticatedDevice, EnrolmentService, recordPresence } from './enrolment.service';
 import { HeartbeatBatcher } from './heartbeat-batcher';
+import { UpgradeRefusals } from './upgrade-refusals';
 import { ViewerTokens } from './viewer-tokens.service';
 
 export const AGENT_BUS_REDIS = Symbol('AGENT_BUS_REDIS');
@@ -61,6 +65,8 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly transitions: SessionTransitions,
     @Inject(AGENT_BUS_REDIS) private readonly bus: AgentBusClients,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
+    private readonly limits: RateLimits,
+    private readonly refusals: UpgradeRefusals,
   ) {
     this.scripts = new AgentBusScripts(bus.redis, bus.keys);
   }
@@ -103,9 +109,9 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     this.wss.close();
   }
 
-  private reject(socket: Duplex, status: number, text: string) {
+  private reject(socket: Duplex, status: number, text: string, headers = '') {
     socket.end(
-      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n${headers}\r\n${text}`,
     );
   }
 
@@ -120,17 +126,29 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
       this.reject(socket, 503, 'Service Unavailable');
       return;
     }
-    let device: AuthenticatedDevice;
+    // The address by the same TRUST_PROXY rule as HTTP requests; upgrades have a budget of their own.
+    const remote = clientAddress(req, this.adapterHost.httpAdapter.getInstance());
+    let authenticated: Awaited<ReturnType<EnrolmentService['authenticate']>>;
     try {
-      device = await this.enrolment.authenticate(req.headers.authorization, req.socket.remoteAddress ?? 'unknown');
+      await this.limits.consume('upgrade', remote);
+      authenticated = await this.enrolment.authenticate(req.headers.authorization);
     } catch (err) {
-      if (err instanceof AgentRefused) this.reject(socket, 401, err.message);
-      else {
+      if (err instanceof TooManyRequests) {
+        this.refusals.record(remote, { refused: 'rate limited', stream: 'agent-auth:unknown', deviceId: null });
+        const retryAfter = (err.details as { retryAfterSeconds: number }).retryAfterSeconds;
+        this.reject(socket, 429, 'Too Many Requests', `Retry-After: ${retryAfter}\r\n`);
+      } else {
         this.logger.error(`agent authentication failed: ${(err as Error).message}`);
         this.reject(socket, 503, 'Service Unavailable');
       }
       return;
     }
+    if ('refused' in authenticated) {
+      this.refusals.record(remote, authenticated);
+      this.reject(socket, 401, authenticated.refused);
+      return;
+    }
+    const device = authenticated;
     this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, device));
   }
 

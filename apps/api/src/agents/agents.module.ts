@@ -8,6 +8,7 @@ import { AGENT_BUS_REDIS, AgentBusClients, AgentGateway } from './agent-gateway'
 import { AgentsController } from './agents.controller';
 import { EnrolmentService } from './enrolment.service';
 import { HeartbeatBatcher } from './heartbeat-batcher';
+import { UpgradeRefusals } from './upgrade-refusals';
 import { ViewerTokens } from './viewer-tokens.service';
 
 /** Enrolment, device credentials and the agents' WebSocket. */
@@ -25,6 +26,7 @@ export class AgentsModule implements OnApplicationShutdown {
         ViewerTokens,
         HeartbeatBatcher,
         AgentGateway,
+        UpgradeRefusals,
         {
           provide: AGENT_BUS_REDIS,
           useFactory: (): AgentBusClients => {

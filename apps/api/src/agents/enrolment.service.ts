@@ -20,6 +20,13 @@ export interface AuthenticatedDevice {
   credentialId: string;
 }
 
+/** Why a device credential is refused, and the audit stream (and device) the refusal belongs to. */
+export interface CredentialRefusal {
+  refused: string;
+  stream: string;
+  deviceId: string | null;
+}
+
 /** The columns of enrolment_tokens that enrolment reads. */
 interface EnrolmentTokenRow {
   secret_hash: string;
@@ -171,28 +178,25 @@ export class EnrolmentService {
     return { deviceId: outcome.deviceId, credential: formatCredential('rcd', credentialId, secret) };
   }
 
-  /** The device a credential belongs to, or a refusal (audited) when it is unknown, revoked or its device retired. */
-  async authenticate(raw: string | undefined, remote: string): Promise<AuthenticatedDevice> {
+  /**
+   * The device a credential belongs to, or why it is refused and in which audit stream that
+   * belongs. Not audited here: the gateway audits refused upgrades in aggregates (a flood of bad
+   * credentials must not become a flood of audit events).
+   */
+  async authenticate(raw: string | undefined): Promise<AuthenticatedDevice | CredentialRefusal> {
     const value = raw?.startsWith('Bearer ') ? raw.slice(7).trim() : '';
     const parsed = parseCredential(value, 'rcd');
-    if (!parsed) return this.refuse('agent-auth:unknown', 'agent.connect', 'missing or malformed device credential', { remote });
+    if (!parsed) return { refused: 'missing or malformed device credential', stream: 'agent-auth:unknown', deviceId: null };
     const [c] = await this.dataSource.query<CredentialRow[]>(
       `SELECT c.device_id, c.secret_hash, c.revoked_at, d.hostname, d.retired FROM device_credentials c
          JOIN devices d ON d.id = c.device_id WHERE c.id = $1`,
       [parsed.id],
     );
     if (!c || !secretMatches(parsed.secret, c.secret_hash)) {
-      return this.refuse('agent-auth:unknown', 'agent.connect', 'unknown device credential', { remote });
+      return { refused: 'unknown device credential', stream: 'agent-auth:unknown', deviceId: null };
     }
-    if (c.revoked_at)
-      return this.refuse(
-        `device:${c.device_id}`,
-        'agent.connect',
-        'device credential revoked',
-        { remote, credentialId: parsed.id },
-        c.device_id,
-      );
-    if (c.retired) return this.refuse(`device:${c.device_id}`, 'agent.connect', 'device is retired', { remote }, c.device_id);
+    if (c.revoked_at) return { refused: 'device credential revoked', stream: `device:${c.device_id}`, deviceId: c.device_id };
+    if (c.retired) return { refused: 'device is retired', stream: `device:${c.device_id}`, deviceId: c.device_id };
     return { deviceId: c.device_id, hostname: c.hostname, credentialId: parsed.id };
   }
 }

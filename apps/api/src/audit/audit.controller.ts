@@ -7,6 +7,7 @@ import { Zod, cursor, limit } from '../common/validation';
 import { AuditExportService } from './audit-export.service';
 import { AuditFilter, auditFilterQuery, auditFilters } from './audit-query';
 import { AuditQueryService } from './audit-query.service';
+import { VerifyLock } from './verify-lock';
 
 const auditQuery = z.strictObject({ ...auditFilters, limit, cursor: cursor.optional() });
 
@@ -16,6 +17,7 @@ export class AuditController {
   constructor(
     private readonly audit: AuditQueryService,
     private readonly exporter: AuditExportService,
+    private readonly verifyLock: VerifyLock,
   ) {}
 
   @Get()
@@ -37,8 +39,11 @@ export class AuditController {
 
   @Get('verify')
   @Requires('audit.read')
-  @ApiOperation({ summary: 'Verify the tamper evidence of every audit event; ok=false names where it breaks' })
+  @ApiOperation({
+    summary: 'Verify the tamper evidence of every audit event; ok=false names where it breaks',
+    description: 'One verification runs at a time across the API processes; a caller meanwhile gets 429 with Retry-After.',
+  })
   verify() {
-    return this.audit.verify();
+    return this.verifyLock.run(() => this.audit.verify());
   }
 }

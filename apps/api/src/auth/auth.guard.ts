@@ -1,12 +1,14 @@
-import { CanActivate, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { randomBytes } from 'node:crypto';
 import type { Request } from 'express';
 import { DataSource } from 'typeorm';
-import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { loadPrincipalFacts } from '@rcflow/database';
 import { Permission, PrincipalFacts, hasPermission } from '@rcflow/domain';
-import { Forbidden, TooManyRequests, Unauthenticated } from '@rcflow/domain';
-import { digestMatches, parseKey } from './api-keys';
+import { Forbidden, Unauthenticated } from '@rcflow/domain';
+import { KeyRevocations } from '../edge/key-revocations';
+import { RATE_BUDGET, RateBudget, RateLimits } from '../edge/rate-limits';
+import { digestMatches, hashSecret, parseKey } from './api-keys';
 
 export const PUBLIC = 'rcflow:public';
 export const REQUIRES = 'rcflow:requires';
@@ -19,11 +21,18 @@ export interface AuthedRequest extends Request {
   principal: PrincipalFacts;
 }
 
+/** How long a key's lookup is reused; revocations announced over Redis end it at once. */
 const CACHE_MS = 5000;
+const MAX_CACHED = 10_000;
+/** The principal looked up for an unknown key, so that it costs the same round trips as a known one. */
+const NO_PRINCIPAL = '00000000-0000-0000-0000-000000000000';
+/** What an unknown key's secret is compared with: the same work as for a known key, never a match. */
+const DUMMY_DIGEST = Buffer.from(hashSecret(randomBytes(32).toString('base64url')), 'hex');
 
 interface CachedKey {
-  principal: PrincipalFacts;
-  /** The key's stored SHA-256, decoded. */
+  /** null: no such valid key (unknown, revoked, expired, or its principal disabled). */
+  principal: PrincipalFacts | null;
+  /** The key's stored SHA-256, decoded; a random one for an unknown key. */
   digest: Buffer;
   until: number;
 }
@@ -31,47 +40,55 @@ interface CachedKey {
 interface RouteRule {
   isPublic: boolean;
   needed: Permission | undefined;
+  budget: RateBudget;
 }
 
 /**
  * Authenticates every request by API key (Authorization: Bearer rcf_…), rate-limits per
- * principal (or per address before authentication) and checks the route's permission.
+ * principal (or per address without a valid key; public routes per address on their own budget)
+ * and checks the route's permission. Known and unknown key ids take the same path: both are
+ * looked up once per cache period and compared in constant time.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
   private readonly cache = new Map<string, CachedKey>();
   /** Lookups under way, so that the requests that find a key's entry expired together share one. */
-  private readonly loading = new Map<string, Promise<CachedKey | null>>();
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly loading = new Map<string, Promise<CachedKey>>();
+  /** Bumped by every revocation: a lookup that started before it does not fill the cache. */
+  private epoch = 0;
   /** Each route's rule, read from its decorators once. */
   private readonly rules = new WeakMap<object, WeakMap<object, RouteRule>>();
 
   constructor(
     private readonly reflector: Reflector,
     private readonly dataSource: DataSource,
-    @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
-  ) {}
+    private readonly limits: RateLimits,
+    revocations: KeyRevocations,
+  ) {
+    revocations.onRevoked((keyId) => this.forget(keyId));
+  }
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const rule = this.ruleOf(ctx);
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
+    const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     if (rule.isPublic) {
-      this.take(`ip:${req.ip}`);
+      await this.limits.consume(rule.budget, address);
       return true;
     }
     const header = req.headers.authorization ?? '';
     const raw = header.startsWith('Bearer ') ? header.slice(7).trim() : String(req.headers['x-api-key'] ?? '');
     const parsed = parseKey(raw);
     if (!parsed) {
-      this.take(`ip:${req.ip}`);
+      await this.limits.consume('address', address);
       throw new Unauthenticated();
     }
     const principal = await this.principalFor(parsed.id, parsed.secret);
     if (!principal) {
-      this.take(`ip:${req.ip}`);
+      await this.limits.consume('address', address);
       throw new Unauthenticated('the API key is unknown, revoked or expired');
     }
-    this.take(`p:${principal.id}`);
+    await this.limits.consume('principal', principal.id);
     req.principal = principal;
     if (rule.needed && !hasPermission(principal.grants, rule.needed)) {
       throw new Forbidden(`${principal.name} lacks the permission ${rule.needed}`);
@@ -90,6 +107,7 @@ export class AuthGuard implements CanActivate {
       rule = {
         isPublic: this.reflector.getAllAndOverride<boolean>(PUBLIC, targets),
         needed: this.reflector.getAllAndOverride<Permission | undefined>(REQUIRES, targets),
+        budget: this.reflector.getAllAndOverride<RateBudget | undefined>(RATE_BUDGET, targets) ?? 'address',
       };
       byHandler.set(handler, rule);
     }
@@ -98,50 +116,53 @@ export class AuthGuard implements CanActivate {
 
   /** The principal of a valid, current key whose secret matches; null otherwise. */
   private async principalFor(keyId: string, secret: string): Promise<PrincipalFacts | null> {
-    let entry: CachedKey | null | undefined = this.cache.get(keyId);
+    let entry = this.cache.get(keyId);
     if (!entry || entry.until <= Date.now()) entry = await this.load(keyId);
-    return entry && digestMatches(secret, entry.digest) ? entry.principal : null;
+    // Compared even when the key is unknown (against a random digest): the same work either way.
+    const matches = digestMatches(secret, entry.digest);
+    return matches && entry.principal ? entry.principal : null;
   }
 
-  private load(keyId: string): Promise<CachedKey | null> {
+  private load(keyId: string): Promise<CachedKey> {
     let pending = this.loading.get(keyId);
     if (!pending) {
-      pending = this.fetch(keyId).finally(() => this.loading.delete(keyId));
-      this.loading.set(keyId, pending);
+      const p = this.fetch(keyId).finally(() => {
+        if (this.loading.get(keyId) === p) this.loading.delete(keyId);
+      });
+      this.loading.set(keyId, (pending = p));
     }
     return pending;
   }
 
-  private async fetch(keyId: string): Promise<CachedKey | null> {
+  private async fetch(keyId: string): Promise<CachedKey> {
+    const epoch = this.epoch;
     const [key] = await this.dataSource.query<{ principal_id: string; secret_hash: string }[]>(
       `SELECT k.principal_id, k.secret_hash FROM api_keys k JOIN principals p ON p.id = k.principal_id
         WHERE k.id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now()) AND NOT p.disabled`,
       [keyId],
     );
-    const principal = key ? await loadPrincipalFacts(this.dataSource.manager, key.principal_id) : null;
-    if (!key || !principal) {
-      this.cache.delete(keyId);
-      return null;
+    const principal = await loadPrincipalFacts(this.dataSource.manager, key?.principal_id ?? NO_PRINCIPAL);
+    const entry: CachedKey =
+      key && principal
+        ? { principal, digest: Buffer.from(key.secret_hash, 'hex'), until: Date.now() + CACHE_MS }
+        : { principal: null, digest: DUMMY_DIGEST, until: Date.now() + CACHE_MS };
+    // A revocation announced while this lookup ran may postdate what it read: use it once, keep nothing.
+    if (epoch === this.epoch) {
+      if (this.cache.size >= MAX_CACHED) this.cache.clear();
+      this.cache.set(keyId, entry);
     }
-    if (this.cache.size > 10_000) this.cache.clear();
-    const entry = { principal, digest: Buffer.from(key.secret_hash, 'hex'), until: Date.now() + CACHE_MS };
-    this.cache.set(keyId, entry);
     return entry;
   }
 
-  /** Token bucket: RATE_LIMIT_PER_MINUTE per caller, refilled continuously. */
-  private take(who: string): void {
-    const perMinute = this.config.http.rateLimitPerMinute;
-    const now = Date.now();
-    const b = this.buckets.get(who) ?? { tokens: perMinute, at: now };
-    b.tokens = Math.min(perMinute, b.tokens + ((now - b.at) / 60_000) * perMinute);
-    b.at = now;
-    if (b.tokens < 1) {
-      this.buckets.set(who, b);
-      throw new TooManyRequests(Math.ceil(((1 - b.tokens) * 60) / perMinute));
+  /** A key was revoked (null: revocations may have been missed, so every key). */
+  private forget(keyId: string | null): void {
+    this.epoch++;
+    if (keyId === null) {
+      this.cache.clear();
+      this.loading.clear();
+    } else {
+      this.cache.delete(keyId);
+      this.loading.delete(keyId);
     }
-    b.tokens -= 1;
-    if (this.buckets.size > 100_000) this.buckets.clear();
-    this.buckets.set(who, b);
   }
 }
