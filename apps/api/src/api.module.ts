@@ -7,6 +7,7 @@ import { WorkerModule } from '@rcflow/workflow';
 import { SessionsCoreModule } from '@rcflow/sessions';
 import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
+import { TicketsModule } from './tickets/tickets.module';
 import { AuditExportService } from './audit/audit-export.service';
 import { AuditQueryService } from './audit/audit-query.service';
 import { AuditController } from './audit/audit.controller';
@@ -32,6 +33,7 @@ export class ApiModule {
         options.withWorker ? WorkerModule.forRoot(config) : QueueModule.forRoot(config),
         SessionsCoreModule,
         AdminModule,
+        TicketsModule,
         AgentsModule.forRoot(config),
       ],
       controllers: [SessionsController, AuditController, HealthController],

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { json } from 'express';
+import { json, raw } from 'express';
 import { RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
 import { DataSource } from 'typeorm';
 import { dirname } from 'node:path';
@@ -26,6 +26,8 @@ async function main(): Promise<void> {
   hardenHttp(app, config);
   const gate = app.get(ShutdownGate);
   app.use((req: Parameters<ShutdownGate['use']>[0], res: Parameters<ShutdownGate['use']>[1], next: () => void) => gate.use(req, res, next));
+  // Ticket webhooks are verified on the bytes received: their bodies stay raw (any content type; 415 is the hook's to say).
+  app.use('/v1/hooks', raw({ limit: config.http.bodyLimitBytes, type: () => true }));
   app.use(json({ limit: config.http.bodyLimitBytes, strict: true }));
   app.disable('x-powered-by');
   const doc = new DocumentBuilder()

@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 
@@ -92,6 +93,10 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9_{}:.-]{1,64}$/, 'letters, digits and _ { } : . - only (hash tags allowed for Redis Cluster)')
     .default('rcflow'),
   AUDIT_HMAC_KEY: z.string().min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)').optional(),
+  TICKET_SECRETS_KEY: z
+    .string()
+    .regex(/^(?:[0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'must be 32 bytes as 64 hex digits or base64 (use `openssl rand -hex 32`)')
+    .optional(),
   WORKER_CONCURRENCY: int(1, 1000).default(64),
   TRANSITION_BATCH_MAX: int(1, 256).default(32),
   JOB_ATTEMPTS: int(1, 50).default(5),
@@ -160,6 +165,8 @@ export interface RcflowConfig {
   database: { url: string | null; pgliteDir: string; poolSize: number };
   redis: { url: string; prefix: string; requireNoeviction: boolean };
   audit: { hmacKey: string };
+  /** Seals ticket integrations' secrets at rest; null: ticket integrations cannot be created or used. */
+  tickets: { secretsKey: Buffer | null };
   jobs: {
     concurrency: number;
     attempts: number;
@@ -202,6 +209,17 @@ export class ConfigError extends Error {
     super(`rcflow cannot start, its configuration is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
+}
+
+/**
+ * TICKET_SECRETS_KEY as bytes. The embedded run (no DATABASE_URL) derives one from its own audit
+ * key when none is set, so the demo can show ticket triggers; a real deployment sets its own or
+ * runs without ticket integrations.
+ */
+function ticketSecretsKey(configured: string | undefined, embeddedAuditKey: string | null): Buffer | null {
+  if (configured) return Buffer.from(configured, configured.length === 64 ? 'hex' : 'base64');
+  if (embeddedAuditKey === null) return null;
+  return Buffer.from(hkdfSync('sha256', embeddedAuditKey, '', 'rcflow ticket secrets', 32));
 }
 
 /**
@@ -251,6 +269,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
     database: { url: e.DATABASE_URL ?? null, pgliteDir: e.PGLITE_DIR, poolSize: e.DB_POOL_SIZE },
     redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX, requireNoeviction: e.REQUIRE_NOEVICTION },
     audit: { hmacKey },
+    tickets: { secretsKey: ticketSecretsKey(e.TICKET_SECRETS_KEY, e.DATABASE_URL ? null : hmacKey) },
     jobs: {
       concurrency: e.WORKER_CONCURRENCY,
       attempts: e.JOB_ATTEMPTS,

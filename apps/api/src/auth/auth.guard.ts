@@ -73,7 +73,9 @@ export class AuthGuard implements CanActivate {
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
     const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     if (rule.isPublic) {
-      await this.limits.consume(rule.budget, address);
+      // Ticket webhooks count per integration, so a flood to one does not starve the others (their senders share vendors' addresses).
+      const integration = rule.budget === 'webhook' ? req.params.integrationId : undefined;
+      await this.limits.consume(rule.budget, typeof integration === 'string' ? `integration:${integration.slice(0, 64)}` : address);
       return true;
     }
     const header = req.headers.authorization ?? '';

@@ -1,0 +1,38 @@
+import { Controller, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { Public } from '../auth/auth.guard';
+import { Zod } from '../common/validation';
+import { RateBudgeted } from '../edge/rate-limits';
+import { TicketHooks } from './ticket-hooks.service';
+import { z } from 'zod';
+import { uuid } from '../common/validation';
+
+const hookParam = z.strictObject({ integrationId: uuid });
+
+/** Where ticket systems deliver: no API key, the signature over the raw body is the credential. */
+@ApiTags('ticket integrations')
+@Controller('v1/hooks')
+export class TicketHooksController {
+  constructor(private readonly hooks: TicketHooks) {}
+
+  @Post(':integrationId')
+  @Public()
+  @RateBudgeted('webhook')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Receive a ticket system’s delivery',
+    description:
+      'Signed per vendor (Jira X-Hub-Signature, GitHub X-Hub-Signature-256, Zendesk X-Zendesk-Webhook-Signature with its timestamp; others X-Rcflow-Signature + X-Rcflow-Timestamp, or X-Rcflow-Token). 202 with the delivery id and what became of it; a redelivery gets the first answer. 401 bad signature, 404 unknown or disabled integration, 413 too large, 415 not JSON, 400 malformed JSON.',
+  })
+  async receive(
+    @Param(new Zod(hookParam, 'path')) p: z.infer<typeof hookParam>,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const answer = await this.hooks.receive(p.integrationId, raw, req.headers);
+    res.status(answer.status);
+    return answer.body;
+  }
+}
