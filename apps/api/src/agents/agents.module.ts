@@ -5,6 +5,7 @@ import { agentBusKeys } from '@rcflow/agent-link';
 import { redisOptionsFromUrl } from '@rcflow/jobs';
 import { SessionsCoreModule } from '@rcflow/sessions';
 import { AGENT_BUS_REDIS, AgentBusClients, AgentGateway } from './agent-gateway';
+import { AgentSockets } from './agent-sockets';
 import { AgentsController } from './agents.controller';
 import { EnrolmentService } from './enrolment.service';
 import { HeartbeatBatcher } from './heartbeat-batcher';
@@ -18,6 +19,8 @@ export class AgentsModule implements OnApplicationShutdown {
   static forRoot(config: RcflowConfig): DynamicModule {
     return {
       module: AgentsModule,
+      // AgentSockets and ViewerTokens serve administration too (revoking a credential closes its sockets).
+      global: true,
       imports: [SessionsCoreModule],
       controllers: [AgentsController],
       providers: [
@@ -25,6 +28,7 @@ export class AgentsModule implements OnApplicationShutdown {
         ViewerTokens,
         HeartbeatBatcher,
         AgentGateway,
+        AgentSockets,
         {
           provide: AGENT_BUS_REDIS,
           useFactory: (): AgentBusClients => {
@@ -36,7 +40,7 @@ export class AgentsModule implements OnApplicationShutdown {
           },
         },
       ],
-      exports: [EnrolmentService, AgentGateway, ViewerTokens],
+      exports: [EnrolmentService, AgentGateway, ViewerTokens, AgentSockets],
     };
   }
 
