@@ -2,23 +2,18 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import IORedis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { WebSocket, WebSocketServer } from 'ws';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { SessionTransitions } from '@rcflow/sessions';
 import { AGENT_WS_PATH, AgentMessage, MAX_FRAME_BYTES, ServerMessage, parseAgentMessage } from '@rcflow/agent-protocol';
-import { AgentBusKeys, AgentBusScripts, CredentialsRevoked, InboxEntry } from '@rcflow/agent-link';
+import { AgentBusScripts, CredentialsRevoked, InboxEntry } from '@rcflow/agent-link';
+import { AGENT_BUS_REDIS, type AgentBusClients } from './agent-bus-clients';
 import { AgentRefused, AuthenticatedDevice, EnrolmentService, recordPresence } from './enrolment.service';
 import { HeartbeatBatcher } from './heartbeat-batcher';
 import { ViewerTokens } from './viewer-tokens.service';
 
-export const AGENT_BUS_REDIS = Symbol('AGENT_BUS_REDIS');
-export interface AgentBusClients {
-  redis: IORedis;
-  subscriber: IORedis;
-  keys: AgentBusKeys;
-}
+export { AGENT_BUS_REDIS, type AgentBusClients } from './agent-bus-clients';
 
 interface Connection {
   device: AuthenticatedDevice;

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { CredentialsRevoked } from '@rcflow/agent-link';
-import { AGENT_BUS_REDIS, type AgentBusClients } from './agent-gateway';
+import { AGENT_BUS_REDIS, type AgentBusClients } from './agent-bus-clients';
 
 /**
  * Tells every API process (AgentGateway, on the agent bus's `revoked` channel) that a device's
