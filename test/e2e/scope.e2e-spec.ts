@@ -219,23 +219,28 @@ describe('scope everywhere (two api processes, a worker, raw WebSocket agents)',
     expect(await sessionReaches(alice, r.body.id, ['failed', 'rejected', 'active'])).not.toBe('active');
   });
 
-  it('refuses viewer tokens at once and ends active sessions when a grant is removed or the principal disabled', async () => {
+  it('refuses viewer tokens at once and ends active sessions when a grant is removed, the principal disabled or the device leaves the collection', async () => {
     const vic = await principal('vic', 'remote_tools_operator', [world.ids.desks]);
     const wes = await principal('wes', 'remote_tools_operator', [world.ids.desks]);
     const a = await connected('SC-VIC', admin);
     const b = await connected('SC-WES', apiB);
     const vicSession = await active(vic.api, a.agent, a.deviceId);
     const wesSession = await active(wes.api, b.agent, b.deviceId);
+    const alice = admin.as(world.keys.alice);
+    const c = await connected('SC-ALICE', admin);
+    const aliceSession = await active(alice, c.agent, c.deviceId);
     expect((await vic.api.post(`/v1/sessions/${vicSession}/viewer-token`)).status).toBe(201);
 
     expect((await admin.req('DELETE', `/v1/role-assignments/${vic.assignmentId}`)).status).toBe(200);
     const refused = await vic.api.post(`/v1/sessions/${vicSession}/viewer-token`);
     expect(refused.status).toBe(403);
     expect((await admin.req('PATCH', `/v1/principals/${wes.id}`, { disabled: true })).status).toBe(200);
+    expect((await admin.req('DELETE', `/v1/collections/${world.ids.desks}/members/${c.deviceId}`)).status).toBe(200);
 
     for (const [id, agent] of [
       [vicSession, a.agent],
       [wesSession, b.agent],
+      [aliceSession, c.agent],
     ] as const) {
       await waitUntil(async () => (await admin.get(`/v1/sessions/${id}`)).body.state === 'ended', 10_000, `session ${id} ended`);
       const [ended] = await stack.ds.query(
