@@ -97,6 +97,8 @@ describe.each([
   let admin: Api;
   let nobody: Api;
   let anon: Api;
+  /** read_only_auditor over one collection holding ids.devices[0]. */
+  let scoped: Api;
 
   beforeAll(async () => {
     const url = onPostgres ? await freshDatabase('audit_export') : null;
@@ -108,9 +110,14 @@ describe.each([
       const root = await createPrincipal(ctx, { name: 'root', kind: 'user' });
       await assignRole(ctx, { principalId: root.id, role: 'read_only_auditor', collectionIds: null });
       const plain = await createPrincipal(ctx, { name: 'plain', kind: 'user' });
+      const [{ id: collectionId }] = await manager.query<{ id: string }[]>(`INSERT INTO collections (name) VALUES ('one') RETURNING id`);
+      await manager.query('INSERT INTO collection_members (collection_id, device_id) VALUES ($1, $2)', [collectionId, ids.devices[0]]);
+      const narrow = await createPrincipal(ctx, { name: 'narrow', kind: 'user' });
+      await assignRole(ctx, { principalId: narrow.id, role: 'read_only_auditor', collectionIds: [collectionId] });
       return {
         root: (await createApiKey(ctx, { principalId: root.id, name: 'test' })).key,
         plain: (await createApiKey(ctx, { principalId: plain.id, name: 'test' })).key,
+        narrow: (await createApiKey(ctx, { principalId: narrow.id, name: 'test' })).key,
       };
     });
     await seed(ds);
@@ -140,6 +147,22 @@ describe.each([
     anon = new Api(base);
     admin = anon.as(keys.root);
     nobody = anon.as(keys.plain);
+    scoped = anon.as(keys.narrow);
+  });
+
+  it('shows a caller scoped to one collection the events of its devices only, in the export and the list alike', async () => {
+    const own = await exportOf(scoped);
+    expect(own.status).toBe(200);
+    // 30 of the 60 seeded events are about ids.devices[0]; the administration events (no device) are not shown.
+    expect(own.lines).toHaveLength(30);
+    expect(own.lines.filter((l) => l.deviceId !== ids.devices[0])).toEqual([]);
+    expect(own.lines).toEqual(await listOf(scoped));
+    expect((await exportOf(admin)).lines.length).toBeGreaterThan(60);
+    for (const q of [`?deviceId=${ids.devices[1]}`, `?viewerId=${ids.viewers[1]}&deviceId=${ids.devices[1]}`]) {
+      expect({ q, lines: (await exportOf(scoped, q)).lines }).toEqual({ q, lines: [] });
+      expect({ q, items: await listOf(scoped, q) }).toEqual({ q, items: [] });
+    }
+    expect((await scoped.get('/v1/audit/verify')).status).toBe(403);
   });
 
   afterAll(async () => {

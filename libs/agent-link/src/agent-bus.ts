@@ -14,6 +14,8 @@ export function agentBusKeys(prefix: string) {
     inbox: (deviceId: string) => `${prefix}:agent:inbox:${deviceId}`,
     sent: (deviceId: string) => `${prefix}:agent:sent:${deviceId}`,
     notify: `${prefix}:agent:notify`,
+    /** Carries `CredentialsRevoked`: every API process closes the device's sockets it holds. */
+    revoked: `${prefix}:agent:revoked`,
     replyChannelPrefix,
     replyChannel: (commandId: string) => `${replyChannelPrefix}${commandId}`,
     /** Matches every reply channel of this prefix, and only those. */
@@ -22,6 +24,12 @@ export function agentBusKeys(prefix: string) {
   };
 }
 export type AgentBusKeys = ReturnType<typeof agentBusKeys>;
+
+/** A device's credentials were revoked or replaced: close its sockets, but one authenticated by `keep` (the new credential). */
+export interface CredentialsRevoked {
+  deviceId: string;
+  keep: string | null;
+}
 
 /** An inbox entry: the command and when it stops being worth delivering. */
 export interface InboxEntry {

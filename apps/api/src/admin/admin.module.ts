@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { SessionsCoreModule } from '@rcflow/sessions';
+import { AccessRevocation } from './access-revocation.service';
 import { AdminConnection } from './admin-context';
 import { ApiKeysController } from './api-keys.controller';
 import { ApiKeysService } from './api-keys.service';
@@ -21,6 +23,7 @@ import { RoleAssignmentsService } from './role-assignments.service';
  * one transaction with its audit event) and its reads; controllers only call them.
  */
 @Module({
+  imports: [SessionsCoreModule],
   controllers: [
     DevicesController,
     CollectionsController,
@@ -32,6 +35,7 @@ import { RoleAssignmentsService } from './role-assignments.service';
   ],
   providers: [
     AdminConnection,
+    AccessRevocation,
     DevicesService,
     CollectionsService,
     ClientSettingsService,

@@ -248,7 +248,14 @@ export const createEnrolmentTokenSchema = z.strictObject({
   hostname: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be a host name')
-    .optional(),
+    .optional()
+    .describe('Only an agent reporting this host name may use the token; if a device of that name exists, the token re-keys it'),
+  deviceId: uuid
+    .optional()
+    .describe('Re-key this existing device: the token replaces its credential and enrols nothing else (not with hostname or collectionId)'),
+  collectionId: uuid
+    .optional()
+    .describe('New devices enrolled with the token join this collection; required from an administrator scoped to some collections'),
   maxUses: z.number().int().min(1).max(100_000).default(1),
   expiresInSeconds: z
     .number()

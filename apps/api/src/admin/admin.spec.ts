@@ -8,6 +8,8 @@ import { DataSource } from 'typeorm';
 import { ConfigModule, loadConfig } from '@rcflow/config';
 import { verifyAudit } from '@rcflow/audit';
 import { DeviceCredential, createDataSource } from '@rcflow/database';
+import { OutboxRelay } from '@rcflow/jobs';
+import { AgentSockets } from '../agents/agent-sockets';
 import { AuthGuard } from '../auth/auth.guard';
 import { ErrorFilter } from '../common/exception.filter';
 import { KeyRevocations, LocalKeyRevocations } from '../edge/key-revocations';
@@ -71,8 +73,18 @@ beforeAll(async () => {
     exports: [RateLimits, KeyRevocations],
   })
   class TestEdgeModule {}
+  // What the API's agents and queue modules give administration: no sockets and no queue here.
+  @Global()
+  @Module({
+    providers: [
+      { provide: AgentSockets, useValue: { credentialsRevoked: () => Promise.resolve() } },
+      { provide: OutboxRelay, useValue: { kick: () => undefined } },
+    ],
+    exports: [AgentSockets, OutboxRelay],
+  })
+  class TestAgentsModule {}
   const moduleRef = await Test.createTestingModule({
-    imports: [ConfigModule.forRoot(config), TestDatabaseModule, TestEdgeModule, AdminModule],
+    imports: [ConfigModule.forRoot(config), TestDatabaseModule, TestEdgeModule, TestAgentsModule, AdminModule],
     providers: [
       { provide: APP_GUARD, useClass: AuthGuard },
       { provide: APP_FILTER, useClass: ErrorFilter },
@@ -400,7 +412,7 @@ describe('enrolment tokens and device credentials', () => {
   it('issues tokens shown once, lists them without secrets and revokes them', async () => {
     const created = await admin().post('/v1/enrolment-tokens', { hostname: 'PC-ENROL', maxUses: 2, expiresInSeconds: 600 });
     expect(created.status).toBe(201);
-    expect(Object.keys(created.body).sort()).toEqual(['expiresAt', 'hostname', 'id', 'maxUses', 'token']);
+    expect(Object.keys(created.body).sort()).toEqual(['collectionId', 'deviceId', 'expiresAt', 'hostname', 'id', 'maxUses', 'token']);
     expect(created.body).toMatchObject({ hostname: 'PC-ENROL', maxUses: 2 });
     expect(created.body.token).toMatch(/^rce_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}$/);
     expect((await admin().post('/v1/enrolment-tokens', { maxUses: 0 })).status).toBe(400);
@@ -412,6 +424,8 @@ describe('enrolment tokens and device credentials', () => {
     expect(list.body.items[1]).toEqual({
       id: created.body.id,
       hostname: 'PC-ENROL',
+      deviceId: null,
+      collectionId: null,
       maxUses: 2,
       uses: 0,
       expiresAt: created.body.expiresAt,

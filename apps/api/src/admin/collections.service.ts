@@ -4,6 +4,7 @@ import { ArrayContains, EntityManager, In } from 'typeorm';
 import { Collection, CollectionMember, Device, RoleAssignment, SettingsDeployment } from '@rcflow/database';
 import { Conflict, NotFound, PrincipalFacts } from '@rcflow/domain';
 import { parseOrThrow } from '../common/validation';
+import { AccessRevocation } from './access-revocation.service';
 import { AdminConnection, AdminContext, MembershipResult, changesOf, conflictOnDuplicate, pickChanged, recordAudit } from './admin-context';
 import { Page, PageRequest, keysetPage } from './admin-page';
 import { CreateCollectionInput, UpdateCollectionInput, createCollectionSchema, updateCollectionSchema } from './admin.schemas';
@@ -171,7 +172,10 @@ export async function removeCollectionMember(ctx: AdminContext, collectionId: st
 /** Collections and their members: changes need admin.write over all collections; reads see the caller's admin.read scope. */
 @Injectable()
 export class CollectionsService {
-  constructor(private readonly admin: AdminConnection) {}
+  constructor(
+    private readonly admin: AdminConnection,
+    private readonly revocation: AccessRevocation,
+  ) {}
 
   create(caller: PrincipalFacts, input: CreateCollectionInput): Promise<CollectionView> {
     return this.admin.write(caller, (ctx) => createCollection(ctx, input));
@@ -189,8 +193,11 @@ export class CollectionsService {
     return this.admin.write(caller, (ctx) => addCollectionMember(ctx, collectionId, deviceId));
   }
 
-  removeMember(caller: PrincipalFacts, collectionId: string, deviceId: string): Promise<CollectionMembership> {
-    return this.admin.write(caller, (ctx) => removeCollectionMember(ctx, collectionId, deviceId));
+  /** The device's sessions whose viewer reached it through this collection only end. */
+  async removeMember(caller: PrincipalFacts, collectionId: string, deviceId: string): Promise<CollectionMembership> {
+    const result = await this.admin.write(caller, (ctx) => removeCollectionMember(ctx, collectionId, deviceId));
+    if (result.changed) await this.revocation.endOutOfReachOnDevice(deviceId, caller);
+    return result;
   }
 
   /** A collection in the caller's scope; one outside it answers 404 like an unknown one. */

@@ -16,7 +16,13 @@ export class EnrolmentAdminController {
 
   @Post('enrolment-tokens')
   @Requires('admin.write')
-  @ApiOperation({ summary: 'Create an expiring enrolment token (shown once); maxUses > 1 for bulk enrolment' })
+  @ApiOperation({
+    summary: 'Create an expiring enrolment token (shown once); maxUses > 1 for bulk enrolment',
+    description:
+      'A token either creates new devices only (joining collectionId, which a scoped administrator must give) or, with deviceId ' +
+      '(or the hostname of an existing device), re-keys that one device: enrolling with it replaces the device credential and ' +
+      'closes its open connections. Devices and collections outside your scope answer 404 and 403.',
+  })
   @BodyOf(createEnrolmentTokenSchema)
   createToken(
     @Caller() caller: PrincipalFacts,
@@ -27,9 +33,9 @@ export class EnrolmentAdminController {
 
   @Get('enrolment-tokens')
   @Requires('admin.read')
-  @ApiOperation({ summary: 'Enrolment tokens (never their secrets)' })
-  listTokens() {
-    return this.enrolment.listTokens();
+  @ApiOperation({ summary: 'Enrolment tokens in your scope (never their secrets)' })
+  listTokens(@Caller() caller: PrincipalFacts) {
+    return this.enrolment.listTokens(caller);
   }
 
   @Delete('enrolment-tokens/:id')

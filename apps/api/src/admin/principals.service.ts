@@ -4,6 +4,7 @@ import { EntityManager, In } from 'typeorm';
 import { GroupMember, Principal } from '@rcflow/database';
 import { Conflict, NotFound, PrincipalFacts, UnprocessableRequest } from '@rcflow/domain';
 import { parseOrThrow } from '../common/validation';
+import { AccessRevocation } from './access-revocation.service';
 import { AdminConnection, AdminContext, MembershipResult, changesOf, conflictOnDuplicate, pickChanged, recordAudit } from './admin-context';
 import { Page, PageRequest, keysetPage, prefixPattern } from './admin-page';
 import { CreatePrincipalInput, UpdatePrincipalInput, createPrincipalSchema, updatePrincipalSchema } from './admin.schemas';
@@ -224,22 +225,31 @@ export async function removeGroupMember(ctx: AdminContext, groupId: string, memb
 /** Principals and groups: global objects any admin.read holder sees; changes need admin.write over all collections. */
 @Injectable()
 export class PrincipalsService {
-  constructor(private readonly admin: AdminConnection) {}
+  constructor(
+    private readonly admin: AdminConnection,
+    private readonly revocation: AccessRevocation,
+  ) {}
 
   create(caller: PrincipalFacts, input: CreatePrincipalInput): Promise<PrincipalView> {
     return this.admin.write(caller, (ctx) => createPrincipal(ctx, input));
   }
 
-  update(caller: PrincipalFacts, id: string, input: UpdatePrincipalInput): Promise<PrincipalView> {
-    return this.admin.write(caller, (ctx) => updatePrincipal(ctx, id, input));
+  /** A principal disabled (or a group: its members) loses its sessions on devices now out of reach. */
+  async update(caller: PrincipalFacts, id: string, input: UpdatePrincipalInput): Promise<PrincipalView> {
+    const view = await this.admin.write(caller, (ctx) => updatePrincipal(ctx, id, input));
+    if (view.disabled) await this.revocation.endOutOfReach(id, caller);
+    return view;
   }
 
   addMember(caller: PrincipalFacts, groupId: string, memberId: string): Promise<GroupMembership> {
     return this.admin.write(caller, (ctx) => addGroupMember(ctx, groupId, memberId));
   }
 
-  removeMember(caller: PrincipalFacts, groupId: string, memberId: string): Promise<GroupMembership> {
-    return this.admin.write(caller, (ctx) => removeGroupMember(ctx, groupId, memberId));
+  /** The member (or, for a group, its members) loses its sessions on devices the group gave it. */
+  async removeMember(caller: PrincipalFacts, groupId: string, memberId: string): Promise<GroupMembership> {
+    const result = await this.admin.write(caller, (ctx) => removeGroupMember(ctx, groupId, memberId));
+    if (result.changed) await this.revocation.endOutOfReach(memberId, caller);
+    return result;
   }
 
   async get(id: string): Promise<PrincipalDetailView> {

@@ -4,6 +4,7 @@ import { EntityManager, In, IsNull } from 'typeorm';
 import { Collection, GroupMember, Principal, RoleAssignment } from '@rcflow/database';
 import { Conflict, NotFound, PrincipalFacts, RoleName, UnprocessableRequest } from '@rcflow/domain';
 import { parseOrThrow } from '../common/validation';
+import { AccessRevocation } from './access-revocation.service';
 import { AdminConnection, AdminContext, recordAudit } from './admin-context';
 import { Page, PageRequest, keysetPage } from './admin-page';
 import { CreateRoleAssignmentInput, createRoleAssignmentSchema } from './admin.schemas';
@@ -185,14 +186,20 @@ export async function deleteRoleAssignment(ctx: AdminContext, id: string): Promi
 /** Role assignments: global objects any admin.read holder sees; changes need admin.write over all collections. */
 @Injectable()
 export class RoleAssignmentsService {
-  constructor(private readonly admin: AdminConnection) {}
+  constructor(
+    private readonly admin: AdminConnection,
+    private readonly revocation: AccessRevocation,
+  ) {}
 
   assign(caller: PrincipalFacts, input: CreateRoleAssignmentInput): Promise<RoleAssignmentView> {
     return this.admin.write(caller, (ctx) => assignRole(ctx, input));
   }
 
-  remove(caller: PrincipalFacts, id: string): Promise<RoleAssignmentView> {
-    return this.admin.write(caller, (ctx) => deleteRoleAssignment(ctx, id));
+  /** Once the grant is gone, its holder's (or its members') sessions on devices now out of reach end. */
+  async remove(caller: PrincipalFacts, id: string): Promise<RoleAssignmentView> {
+    const removed = await this.admin.write(caller, (ctx) => deleteRoleAssignment(ctx, id));
+    await this.revocation.endOutOfReach(removed.principalId, caller);
+    return removed;
   }
 
   async get(id: string): Promise<RoleAssignmentView> {

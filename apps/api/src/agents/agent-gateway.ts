@@ -2,27 +2,22 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import IORedis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { WebSocket, WebSocketServer } from 'ws';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { SessionTransitions } from '@rcflow/sessions';
 import { AGENT_WS_PATH, AgentMessage, MAX_FRAME_BYTES, ServerMessage, parseAgentMessage } from '@rcflow/agent-protocol';
-import { AgentBusKeys, AgentBusScripts, InboxEntry } from '@rcflow/agent-link';
+import { AgentBusScripts, CredentialsRevoked, InboxEntry } from '@rcflow/agent-link';
 import { TooManyRequests } from '@rcflow/domain';
 import { clientAddress } from '../edge/client-address';
 import { RateLimits } from '../edge/rate-limits';
+import { AGENT_BUS_REDIS, type AgentBusClients } from './agent-bus-clients';
 import { AuthenticatedDevice, EnrolmentService, recordPresence } from './enrolment.service';
 import { HeartbeatBatcher } from './heartbeat-batcher';
 import { UpgradeRefusals } from './upgrade-refusals';
 import { ViewerTokens } from './viewer-tokens.service';
 
-export const AGENT_BUS_REDIS = Symbol('AGENT_BUS_REDIS');
-export interface AgentBusClients {
-  redis: IORedis;
-  subscriber: IORedis;
-  keys: AgentBusKeys;
-}
+export { AGENT_BUS_REDIS, type AgentBusClients } from './agent-bus-clients';
 
 interface Connection {
   device: AuthenticatedDevice;
@@ -75,8 +70,9 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.server.on('upgrade', this.onUpgrade);
     this.heartbeats.start();
-    this.bus.subscriber.on('message', (_channel: string, deviceId: string) => {
-      const conn = this.connections.get(deviceId);
+    this.bus.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.bus.keys.revoked) return this.closeRevoked(message);
+      const conn = this.connections.get(message);
       if (conn) this.drain(conn);
     });
     this.bus.subscriber.on('ready', () => void this.listen());
@@ -90,12 +86,24 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
    */
   private async listen(): Promise<void> {
     try {
-      await this.bus.subscriber.subscribe(this.bus.keys.notify);
+      await this.bus.subscriber.subscribe(this.bus.keys.notify, this.bus.keys.revoked);
     } catch (err) {
       this.logger.warn(`cannot subscribe to agent commands yet (${(err as Error).message}); retried on reconnect`);
       return;
     }
     for (const conn of this.connections.values()) this.drain(conn);
+  }
+
+  /** A device's credentials were revoked or replaced (AgentSockets): its socket here closes now, unless the new credential opened it. */
+  private closeRevoked(message: string): void {
+    const { deviceId, keep } = JSON.parse(message) as CredentialsRevoked;
+    const conn = this.connections.get(deviceId);
+    if (!conn || conn.device.credentialId === keep) return;
+    // Out of the map at once: no command is delivered to it while it closes.
+    this.connections.delete(deviceId);
+    conn.ws.close(4001, 'device credential revoked');
+    // An agent that does not answer the close handshake is cut off.
+    setTimeout(() => conn.ws.terminate(), 1000).unref();
   }
 
   async beforeApplicationShutdown(): Promise<void> {

@@ -5,6 +5,7 @@ import { agentBusKeys } from '@rcflow/agent-link';
 import { redisOptionsFromUrl } from '@rcflow/jobs';
 import { SessionsCoreModule } from '@rcflow/sessions';
 import { AGENT_BUS_REDIS, AgentBusClients, AgentGateway } from './agent-gateway';
+import { AgentSockets } from './agent-sockets';
 import { AgentsController } from './agents.controller';
 import { EnrolmentService } from './enrolment.service';
 import { HeartbeatBatcher } from './heartbeat-batcher';
@@ -19,6 +20,8 @@ export class AgentsModule implements OnApplicationShutdown {
   static forRoot(config: RcflowConfig): DynamicModule {
     return {
       module: AgentsModule,
+      // AgentSockets and ViewerTokens serve administration too (revoking a credential closes its sockets).
+      global: true,
       imports: [SessionsCoreModule],
       controllers: [AgentsController],
       providers: [
@@ -27,6 +30,7 @@ export class AgentsModule implements OnApplicationShutdown {
         HeartbeatBatcher,
         AgentGateway,
         UpgradeRefusals,
+        AgentSockets,
         {
           provide: AGENT_BUS_REDIS,
           useFactory: (): AgentBusClients => {
@@ -38,7 +42,7 @@ export class AgentsModule implements OnApplicationShutdown {
           },
         },
       ],
-      exports: [EnrolmentService, AgentGateway, ViewerTokens],
+      exports: [EnrolmentService, AgentGateway, ViewerTokens, AgentSockets],
     };
   }
 

@@ -6,6 +6,7 @@ import { appendAudit } from '@rcflow/audit';
 import { EnrolRequest, Presence, formatCredential, parseCredential } from '@rcflow/agent-protocol';
 import { newKeySecret, secretMatches } from '../auth/api-keys';
 import { DomainError } from '@rcflow/domain';
+import { AgentSockets } from './agent-sockets';
 
 /** An agent's enrolment or connection was refused; the reason is audited and told to the agent. */
 export class AgentRefused extends DomainError {
@@ -35,6 +36,8 @@ interface EnrolmentTokenRow {
   uses: number;
   max_uses: number;
   hostname: string | null;
+  device_id: string | null;
+  collection_id: string | null;
 }
 
 /** A device credential with the device it belongs to. */
@@ -78,6 +81,7 @@ export async function recordPresence(tx: EntityManager, deviceId: string, p: Pre
 export class EnrolmentService {
   constructor(
     private readonly dataSource: DataSource,
+    private readonly sockets: AgentSockets,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {}
 
@@ -106,7 +110,12 @@ export class EnrolmentService {
     throw new AgentRefused(reason);
   }
 
-  /** Exchanges an enrolment token for a credential bound to one device (created on first enrolment). */
+  /**
+   * Exchanges an enrolment token for a credential bound to one device. A token bound to a device
+   * (deviceId) re-keys that device only: its earlier credentials are revoked and its open sockets
+   * closed. Any other token creates a new device (joining the token's collection) and is refused
+   * for the host name of an existing one: no takeover.
+   */
   async enrol(req: EnrolRequest, remote: string): Promise<{ deviceId: string; credential: string }> {
     const parsed = parseCredential(req.token, 'rce');
     if (!parsed) return this.refuse('enrolment:unknown', 'agent.enrolment', 'unknown enrolment token', { hostname: req.hostname, remote });
@@ -126,24 +135,40 @@ export class EnrolmentService {
                 : t.hostname && t.hostname.toLowerCase() !== req.hostname.toLowerCase()
                   ? `enrolment token is bound to another host name than ${req.hostname}`
                   : null;
-      if (problem) return { problem, tokenKnown: Boolean(t) };
+      if (problem || !t) return { problem: problem ?? 'unknown enrolment token', tokenKnown: Boolean(t) };
       const [existing] = await tx.query<{ id: string; retired: boolean }[]>(
         'SELECT id, retired FROM devices WHERE lower(hostname) = lower($1) FOR UPDATE',
         [req.hostname],
       );
       if (existing?.retired) return { problem: `device ${req.hostname} is retired`, tokenKnown: true };
+      if (t.device_id && existing?.id !== t.device_id) {
+        return { problem: `enrolment token is bound to another device than ${req.hostname}`, tokenKnown: true };
+      }
+      if (!t.device_id && existing) {
+        return {
+          problem: `a device named ${req.hostname} already exists; only a token bound to it (deviceId) may replace its credential`,
+          tokenKnown: true,
+        };
+      }
       let deviceId = existing?.id;
       if (!deviceId) {
+        if (t.collection_id) {
+          const [collection] = await tx.query<unknown[]>('SELECT 1 FROM collections WHERE id = $1 FOR SHARE', [t.collection_id]);
+          if (!collection) return { problem: "the enrolment token's collection no longer exists", tokenKnown: true };
+        }
         deviceId = randomUUID();
         await tx.query(`INSERT INTO devices (id, hostname, os_family, enrolled) VALUES ($1, $2, $3, true)`, [
           deviceId,
           req.hostname,
           req.presence.osFamily,
         ]);
+        if (t.collection_id) {
+          await tx.query('INSERT INTO collection_members (collection_id, device_id) VALUES ($1, $2)', [t.collection_id, deviceId]);
+        }
       }
       await tx.query('UPDATE devices SET enrolled = true WHERE id = $1', [deviceId]);
       await recordPresence(tx, deviceId, req.presence);
-      // Enrolling again replaces the device's earlier credentials.
+      // A re-key replaces the device's earlier credentials.
       await tx.query('UPDATE device_credentials SET revoked_at = now() WHERE device_id = $1 AND revoked_at IS NULL', [deviceId]);
       await tx.query('INSERT INTO device_credentials (id, device_id, secret_hash, enrolment_token_id) VALUES ($1, $2, $3, $4)', [
         credentialId,
@@ -163,11 +188,12 @@ export class EnrolmentService {
           enrolmentTokenId: parsed.id,
           credentialId,
           created: !existing,
+          collectionId: existing ? null : t.collection_id,
           remote,
         },
         deviceId,
       );
-      return { deviceId };
+      return { deviceId, rekeyed: Boolean(existing) };
     });
     if ('problem' in outcome) {
       return this.refuse(`enrolment:${outcome.tokenKnown ? parsed.id : 'unknown'}`, 'agent.enrolment', outcome.problem!, {
@@ -175,6 +201,8 @@ export class EnrolmentService {
         remote,
       });
     }
+    // The replaced credentials' sockets close on every API process; the new one is kept.
+    if (outcome.rekeyed) await this.sockets.credentialsRevoked(outcome.deviceId, credentialId);
     return { deviceId: outcome.deviceId, credential: formatCredential('rcd', credentialId, secret) };
   }
 

@@ -3,8 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { appendAudit } from '@rcflow/audit';
+import { loadPrincipalFacts } from '@rcflow/database';
 import { newKeySecret, secretMatches } from '../auth/api-keys';
-import { Conflict, Forbidden } from '@rcflow/domain';
+import { Conflict, Forbidden, hasPermission } from '@rcflow/domain';
 
 const TTL_SECONDS = 60;
 const TOKEN = /^rcv_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
@@ -33,6 +34,17 @@ export class ViewerTokens {
 
   async issue(viewerId: string, session: { id: string; viewerId: string; deviceId: string; state: string }) {
     if (session.viewerId !== viewerId) throw new Forbidden('only the session viewer may obtain a viewer token');
+    // Read now, not from the caller's cached grants: a grant taken away refuses the next token at once.
+    const [viewer, [device]] = await Promise.all([
+      loadPrincipalFacts(this.dataSource.manager, viewerId),
+      this.dataSource.query<{ collections: string[] }[]>(
+        'SELECT ARRAY(SELECT collection_id FROM collection_members WHERE device_id = $1)::text[] AS collections',
+        [session.deviceId],
+      ),
+    ]);
+    if (!viewer || viewer.disabled || !hasPermission(viewer.grants, 'session.control', device?.collections ?? [])) {
+      throw new Forbidden('the viewer no longer holds session.control over the device');
+    }
     if (session.state !== 'active')
       throw new Conflict(`the session is ${session.state}; viewer tokens are issued for active sessions only`);
     const id = randomUUID();

@@ -4,7 +4,15 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { CopyRow, HAS_ESCAPE, JsonWriter, NULL, copyOut, isoTimestampSql, pgClientConfig } from '@rcflow/audit';
 import { TooManyRequests } from '@rcflow/domain';
-import { AUDIT_ITEM_COLUMNS, AuditFilter, auditItem, filterSql, filterSqlLiterals } from './audit-query';
+import {
+  AUDIT_ITEM_COLUMNS,
+  AuditFilter,
+  auditItem,
+  auditScopeSql,
+  auditScopeSqlLiterals,
+  filterSql,
+  filterSqlLiterals,
+} from './audit-query';
 
 /** Exports running at once in one API process; each holds a database connection of its own. */
 const MAX_CONCURRENT_EXPORTS = 2;
@@ -62,7 +70,8 @@ export class AuditExportService implements BeforeApplicationShutdown {
 
   constructor(private readonly dataSource: DataSource) {}
 
-  async export(filter: AuditFilter, res: Response): Promise<void> {
+  /** Exports the events matching `filter` among those `scope` covers (auditScopeSql; null = all). */
+  async export(filter: AuditFilter, scope: readonly string[] | null, res: Response): Promise<void> {
     if (this.running.size >= MAX_CONCURRENT_EXPORTS) throw new TooManyRequests(5);
     let abort!: (reason: Error) => void;
     const aborted = new Promise<never>((_, reject) => (abort = reject));
@@ -73,8 +82,8 @@ export class AuditExportService implements BeforeApplicationShutdown {
     res.on('error', onClose);
     try {
       const pg = pgClientConfig(this.dataSource.options, 'rcflow-audit-export');
-      if (pg) await this.byCopy(pg, filter, res, aborted);
-      else await this.byPages(filter, res, aborted);
+      if (pg) await this.byCopy(pg, filter, scope, res, aborted);
+      else await this.byPages(filter, scope, res, aborted);
       if (!res.headersSent) start(res);
       res.end();
     } catch (err) {
@@ -98,6 +107,7 @@ export class AuditExportService implements BeforeApplicationShutdown {
   private async byCopy(
     pg: ConstructorParameters<typeof Client>[0],
     filter: AuditFilter,
+    scope: readonly string[] | null,
     res: Response,
     aborted: Promise<never>,
   ): Promise<void> {
@@ -107,7 +117,7 @@ export class AuditExportService implements BeforeApplicationShutdown {
       await client.end().catch(() => undefined);
       throw err;
     });
-    const where = filterSqlLiterals(filter);
+    const where = [...filterSqlLiterals(filter), ...auditScopeSqlLiterals(scope)];
     const sql = `SELECT id, stream, seq, ${isoTimestampSql('occurred_at')}, actor_id, actor_kind, action, outcome, session_id, device_id,
         viewer_id, ticket_ref, reason, data, hash FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
     const row = new CopyRow();
@@ -142,11 +152,17 @@ export class AuditExportService implements BeforeApplicationShutdown {
     }
   }
 
-  private async byPages(filter: AuditFilter, res: Response, aborted: Promise<never>): Promise<void> {
+  private async byPages(filter: AuditFilter, scope: readonly string[] | null, res: Response, aborted: Promise<never>): Promise<void> {
     let last: string | null = null;
     for (;;) {
       const params: unknown[] = [];
       const where = filterSql(filter, params);
+      where.push(
+        ...auditScopeSql(scope, (v) => {
+          params.push(v);
+          return `$${params.length}`;
+        }),
+      );
       if (last !== null) {
         params.push(last);
         where.push(`id > $${params.length}`);

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { verifyAudit } from '@rcflow/audit';
 import { decodeCursor, encodeCursor } from '../common/validation';
-import { AUDIT_ITEM_COLUMNS, AuditEventRow, AuditFilter, AuditItem, auditItem, filterSql } from './audit-query';
+import { AUDIT_ITEM_COLUMNS, AuditEventRow, AuditFilter, AuditItem, auditItem, auditScopeSql, filterSql } from './audit-query';
 
 export interface AuditPage {
   items: AuditItem[];
@@ -18,10 +18,19 @@ export class AuditQueryService {
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {}
 
-  /** One page of events matching `filter`, newest first; the cursor is the last id shown. */
-  async list(filter: AuditFilter & { limit: number; cursor?: string }): Promise<AuditPage> {
+  /**
+   * One page of events matching `filter` among those `scope` covers (auditScopeSql; null = all),
+   * newest first; the cursor is the last id shown.
+   */
+  async list(filter: AuditFilter & { limit: number; cursor?: string }, scope: readonly string[] | null): Promise<AuditPage> {
     const params: unknown[] = [];
     const where = filterSql(filter, params);
+    where.push(
+      ...auditScopeSql(scope, (v) => {
+        params.push(v);
+        return `$${params.length}`;
+      }),
+    );
     if (filter.cursor) {
       params.push(String(decodeCursor(filter.cursor, 1)[0]));
       where.push(`id < $${params.length}`);

@@ -1,5 +1,6 @@
 import { escapeLiteral } from 'pg';
 import { z } from 'zod';
+import { deviceInScopeSql } from '@rcflow/database';
 import { uuid } from '../common/validation';
 
 /** The filters of the audit list and of the export. */
@@ -48,6 +49,22 @@ export function filterSql(f: AuditFilter, params: unknown[]): string[] {
 /** The filters as SQL with quoted literals, for statements that take no parameters (COPY). */
 export function filterSqlLiterals(f: AuditFilter): string[] {
   return conditions(f).map((c) => `${c.column} ${c.op} ${escapeLiteral(c.value)}::${c.type}`);
+}
+
+/**
+ * The events a caller whose audit.read covers `scope` may see, as one more condition (none for a
+ * caller over all collections, so its statement stays the one BENCHMARKS.md measured): events
+ * about a device in scope. An event about no device (principals, keys, settings, collections) is
+ * global, visible only over all collections; a session's events carry its device.
+ */
+export function auditScopeSql(scope: readonly string[] | null, p: (value: unknown) => string): string[] {
+  if (scope === null) return [];
+  return [`audit_events.device_id IS NOT NULL`, deviceInScopeSql('audit_events.device_id', scope, p)];
+}
+
+/** `auditScopeSql` with the scope as a literal, for COPY. */
+export function auditScopeSqlLiterals(scope: readonly string[] | null): string[] {
+  return auditScopeSql(scope, (ids) => escapeLiteral(`{${(ids as string[]).join(',')}}`));
 }
 
 /** A row of `SELECT ${AUDIT_ITEM_COLUMNS} FROM audit_events`. */

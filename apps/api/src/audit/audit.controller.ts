@@ -1,8 +1,11 @@
-import { Controller, Get, Query, Res } from '@nestjs/common';
+import { Controller, Get, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { Requires } from '../auth/auth.guard';
+import { Caller } from '../auth/caller.decorator';
+import { allCollections } from '../common/all-collections.guard';
+import { type PrincipalFacts, scopeOf } from '@rcflow/domain';
 import { Zod, cursor, limit } from '../common/validation';
 import { AuditExportService } from './audit-export.service';
 import { AuditFilter, auditFilterQuery, auditFilters } from './audit-query';
@@ -22,9 +25,12 @@ export class AuditController {
 
   @Get()
   @Requires('audit.read')
-  @ApiOperation({ summary: 'Audit events, newest first, with filters and keyset pagination' })
-  list(@Query(new Zod(auditQuery, 'query')) q: z.infer<typeof auditQuery>) {
-    return this.audit.list(q);
+  @ApiOperation({
+    summary: 'Audit events, newest first, with filters and keyset pagination',
+    description: 'A caller scoped to some collections sees the events of devices (and their sessions) in them only.',
+  })
+  list(@Caller() caller: PrincipalFacts, @Query(new Zod(auditQuery, 'query')) q: z.infer<typeof auditQuery>) {
+    return this.audit.list(q, scopeOf(caller.grants, 'audit.read'));
   }
 
   @Get('export')
@@ -33,11 +39,17 @@ export class AuditController {
   @ApiOperation({
     summary: 'Every audit event matching the filters as NDJSON (one list item per line), oldest first, streamed',
   })
-  async export(@Query(new Zod(auditFilterQuery, 'query')) q: AuditFilter, @Res() res: Response): Promise<void> {
-    await this.exporter.export(q, res);
+  async export(
+    @Caller() caller: PrincipalFacts,
+    @Query(new Zod(auditFilterQuery, 'query')) q: AuditFilter,
+    @Res() res: Response,
+  ): Promise<void> {
+    await this.exporter.export(q, scopeOf(caller.grants, 'audit.read'), res);
   }
 
   @Get('verify')
+  // The verification walks every stream: a caller scoped to some collections is refused (403).
+  @UseGuards(allCollections('audit.read'))
   @Requires('audit.read')
   @ApiOperation({
     summary: 'Verify the tamper evidence of every audit event; ok=false names where it breaks',

@@ -16,6 +16,18 @@ export class EnrolmentToken {
   @Column({ type: 'text', nullable: true })
   hostname: string | null;
 
+  /**
+   * When set, the token re-keys this existing device (replaces its credential) and nothing else;
+   * when null, it creates new devices only. No foreign key: a token outlives nothing it names
+   * (enrolment checks the device again).
+   */
+  @Column({ name: 'device_id', type: 'uuid', nullable: true })
+  deviceId: string | null;
+
+  /** The collection a device created with this token joins (a scoped administrator's tokens always name one). */
+  @Column({ name: 'collection_id', type: 'uuid', nullable: true })
+  collectionId: string | null;
+
   @Column({ name: 'max_uses', type: 'integer', default: 1 })
   maxUses: number;
 

@@ -6,6 +6,7 @@ import { AgentChannel1795553106657 } from './1795553106657-AgentChannel';
 import { SessionRequeues1795554095905 } from './1795554095905-SessionRequeues';
 import { FailFunction1795600000000 } from './1795600000000-FailFunction';
 import { AuditIndexesById1795610000000 } from './1795610000000-AuditIndexesById';
+import { EnrolmentTokenScope1795620000000 } from './1795620000000-EnrolmentTokenScope';
 import { TicketTriggers1795700000000 } from './1795700000000-TicketTriggers';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
@@ -18,5 +19,6 @@ export const MIGRATIONS = [
   SessionRequeues1795554095905,
   FailFunction1795600000000,
   AuditIndexesById1795610000000,
+  EnrolmentTokenScope1795620000000,
   TicketTriggers1795700000000,
 ];

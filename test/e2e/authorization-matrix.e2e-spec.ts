@@ -1,0 +1,387 @@
+import { Api } from '../support/http';
+import { OperatorWorld, Stack, addDevice, seedOperatorWorld, sessionReaches, startStack } from '../support/stack';
+import { tearDown } from '../support/teardown';
+
+jest.setTimeout(300_000);
+
+/**
+ * Every route of the OpenAPI document × every kind of caller × an object in and out of the
+ * caller's scope, against the real API process. The matrix below is the specification: a route
+ * the API serves without an entry here, or an entry for a route it no longer serves, fails the
+ * first test — a new route is not done until someone has said who may call it.
+ *
+ * Outcomes: 'ok' = authorized (any answer but 401, 403, 404 and 5xx: a 400, 409 or 422 is the
+ * route refusing the request on its merits, after authorization); 'absent' = 200 without the
+ * out-of-scope object anywhere in the body (lists, exports); 401, 403, 404 as such.
+ */
+
+type Who = 'anon' | 'root' | 'deskAdmin' | 'auditor' | 'deskAuditor' | 'operator' | 'ticket' | 'nobody';
+type Outcome = 'ok' | 'absent' | 401 | 403 | 404;
+/** One outcome for a route without a scoped object, or [in scope, out of scope]. */
+type Expect = Outcome | [Outcome, Outcome];
+type Where = 'in' | 'out';
+
+interface Fixtures {
+  world: OperatorWorld;
+  root: Api;
+  devIn: string;
+  devOut: string;
+  sesIn: string;
+  sesOut: string;
+  tokenOut: string;
+  settings: string;
+  group: string;
+  member: string;
+  nobodyId: string;
+  roleAssignment: string;
+  apiKey: string;
+  fresh: () => string;
+}
+interface Req {
+  path: string;
+  body?: unknown;
+}
+interface Entry {
+  /** The request for an object in or out of scope (`where` is 'in' for unscoped routes). May create a fresh object as root. */
+  req: (f: Fixtures, where: Where) => Req | Promise<Req>;
+  expect: Record<Who, Expect>;
+}
+
+const WHO: Who[] = ['anon', 'root', 'deskAdmin', 'auditor', 'deskAuditor', 'operator', 'ticket', 'nobody'];
+
+const all = (o: Outcome): Record<Who, Expect> => Object.fromEntries(WHO.map((w) => [w, o])) as Record<Who, Expect>;
+/** admin.read on a global object (principals, role assignments, keys, client settings). */
+const adminRead: Record<Who, Expect> = { ...all(403), anon: 401, root: 'ok', deskAdmin: 'ok', auditor: 'ok', deskAuditor: 'ok' };
+/** admin.write on a global object: over all collections only. */
+const adminWrite: Record<Who, Expect> = { ...all(403), anon: 401, root: 'ok' };
+/** admin.read on a device or collection: outside the scope it does not exist. */
+const adminReadScoped: Record<Who, Expect> = { ...adminRead, deskAdmin: ['ok', 404], deskAuditor: ['ok', 404] };
+/** admin.read listing: outside the scope is left out. */
+const adminReadListed: Record<Who, Expect> = { ...adminRead, deskAdmin: ['ok', 'absent'], deskAuditor: ['ok', 'absent'] };
+/** admin.write on a device, within the writer's scope. */
+const adminWriteScoped: Record<Who, Expect> = { ...adminWrite, deskAdmin: ['ok', 404] };
+/** audit.read: events outside the scope are left out. */
+const auditListed: Record<Who, Expect> = {
+  ...all(403),
+  anon: 401,
+  root: 'ok',
+  auditor: 'ok',
+  deskAdmin: ['ok', 'absent'],
+  deskAuditor: ['ok', 'absent'],
+};
+/** session.read on one session: outside the scope (and not one's own) it does not exist. */
+const sessionRead: Record<Who, Expect> = {
+  anon: 401,
+  root: 'ok',
+  auditor: 'ok',
+  deskAdmin: ['ok', 404],
+  deskAuditor: ['ok', 404],
+  operator: ['ok', 404],
+  ticket: ['ok', 404],
+  nobody: 404,
+};
+/** session.request on a device: outside the scope it does not exist. */
+const sessionRequest: Record<Who, Expect> = {
+  ...all(403),
+  anon: 401,
+  root: 'ok',
+  deskAdmin: ['ok', 404],
+  operator: ['ok', 404],
+  ticket: ['ok', 404],
+};
+const ask = (f: Fixtures, where: Where) => ({
+  deviceId: where === 'in' ? f.devIn : f.devOut,
+  type: 'remote-control',
+  access: 'full',
+  reason: 'matrix',
+});
+const dev = (f: Fixtures, where: Where) => (where === 'in' ? f.devIn : f.devOut);
+const ses = (f: Fixtures, where: Where) => (where === 'in' ? f.sesIn : f.sesOut);
+const coll = (f: Fixtures, where: Where) => (where === 'in' ? f.world.ids.desks : f.world.ids.servers);
+const created = async (r: Promise<{ status: number; body: { id?: string } }>) => {
+  const res = await r;
+  if (res.status !== 201 && res.status !== 200) throw new Error(`fixture: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.id!;
+};
+
+const MATRIX: Record<string, Entry> = {
+  'GET /health': { req: () => ({ path: '/health' }), expect: all('ok') },
+  'POST /v1/agent/enrol': { req: () => ({ path: '/v1/agent/enrol', body: {} }), expect: all('ok') },
+
+  'GET /v1/audit': { req: (f, w) => ({ path: `/v1/audit?deviceId=${dev(f, w)}` }), expect: auditListed },
+  'GET /v1/audit/export': { req: (f, w) => ({ path: `/v1/audit/export?deviceId=${dev(f, w)}` }), expect: auditListed },
+  'GET /v1/audit/verify': { req: () => ({ path: '/v1/audit/verify' }), expect: { ...all(403), anon: 401, root: 'ok', auditor: 'ok' } },
+
+  'POST /v1/sessions': { req: (f, w) => ({ path: '/v1/sessions', body: ask(f, w) }), expect: sessionRequest },
+  'POST /v1/eligibility/check': { req: (f, w) => ({ path: '/v1/eligibility/check', body: ask(f, w) }), expect: sessionRequest },
+  'GET /v1/sessions': {
+    req: (f, w) => ({ path: `/v1/sessions?deviceId=${dev(f, w)}` }),
+    expect: {
+      ...all(403),
+      anon: 401,
+      root: 'ok',
+      auditor: 'ok',
+      deskAdmin: ['ok', 'absent'],
+      deskAuditor: ['ok', 'absent'],
+      operator: ['ok', 'absent'],
+      ticket: ['ok', 'absent'],
+    },
+  },
+  'GET /v1/sessions/{id}': { req: (f, w) => ({ path: `/v1/sessions/${ses(f, w)}` }), expect: sessionRead },
+  'GET /v1/sessions/{id}/decision': { req: (f, w) => ({ path: `/v1/sessions/${ses(f, w)}/decision` }), expect: sessionRead },
+  // Both sessions are over: an authorized cancel answers 409.
+  'POST /v1/sessions/{id}/cancel': {
+    req: (f, w) => ({ path: `/v1/sessions/${ses(f, w)}/cancel`, body: {} }),
+    expect: { ...sessionRead, auditor: 403, deskAuditor: [403, 404] },
+  },
+  // sesIn's viewer is the operator (bob), sesOut's is root: only the viewer gets past 403 (then 409: not active).
+  'POST /v1/sessions/{id}/viewer-token': {
+    req: (f, w) => ({ path: `/v1/sessions/${ses(f, w)}/viewer-token` }),
+    expect: {
+      anon: 401,
+      root: [403, 'ok'],
+      auditor: 403,
+      deskAdmin: [403, 404],
+      deskAuditor: [403, 404],
+      operator: ['ok', 404],
+      ticket: [403, 404],
+      nobody: 404,
+    },
+  },
+
+  'POST /v1/devices': { req: (f) => ({ path: '/v1/devices', body: { hostname: `MX-${f.fresh()}` } }), expect: adminWrite },
+  'GET /v1/devices': { req: (f, w) => ({ path: `/v1/devices?hostname=${w === 'in' ? 'MX-IN' : 'MX-OUT'}` }), expect: adminReadListed },
+  'GET /v1/devices/{id}': { req: (f, w) => ({ path: `/v1/devices/${dev(f, w)}` }), expect: adminReadScoped },
+  'PATCH /v1/devices/{id}': { req: (f, w) => ({ path: `/v1/devices/${dev(f, w)}`, body: { locked: false } }), expect: adminWrite },
+  'GET /v1/devices/{id}/effective-settings': {
+    req: (f, w) => ({ path: `/v1/devices/${dev(f, w)}/effective-settings` }),
+    expect: adminReadScoped,
+  },
+  'POST /v1/devices/{id}/credentials/revoke': {
+    req: (f, w) => ({ path: `/v1/devices/${dev(f, w)}/credentials/revoke` }),
+    expect: adminWriteScoped,
+  },
+
+  'POST /v1/enrolment-tokens': {
+    req: (f, w) => ({ path: '/v1/enrolment-tokens', body: { collectionId: coll(f, w) } }),
+    expect: { ...adminWrite, deskAdmin: ['ok', 403] },
+  },
+  'GET /v1/enrolment-tokens': { req: () => ({ path: '/v1/enrolment-tokens' }), expect: adminReadListed },
+  'DELETE /v1/enrolment-tokens/{id}': {
+    req: async (f, w) => ({
+      path: `/v1/enrolment-tokens/${await created(f.root.post('/v1/enrolment-tokens', { collectionId: coll(f, w) }))}`,
+    }),
+    expect: adminWriteScoped,
+  },
+
+  'POST /v1/collections': { req: (f) => ({ path: '/v1/collections', body: { name: `MX ${f.fresh()}` } }), expect: adminWrite },
+  'GET /v1/collections': { req: () => ({ path: '/v1/collections' }), expect: adminReadListed },
+  'GET /v1/collections/{id}': { req: (f, w) => ({ path: `/v1/collections/${coll(f, w)}` }), expect: adminReadScoped },
+  'PATCH /v1/collections/{id}': {
+    req: (f, w) => ({ path: `/v1/collections/${coll(f, w)}`, body: { description: 'matrix' } }),
+    expect: adminWrite,
+  },
+  'DELETE /v1/collections/{id}': {
+    req: async (f) => ({ path: `/v1/collections/${await created(f.root.post('/v1/collections', { name: `MX ${f.fresh()}` }))}` }),
+    expect: adminWrite,
+  },
+  'GET /v1/collections/{id}/members': { req: (f, w) => ({ path: `/v1/collections/${coll(f, w)}/members` }), expect: adminReadScoped },
+  'PUT /v1/collections/{id}/members/{deviceId}': {
+    req: (f, w) => ({ path: `/v1/collections/${coll(f, w)}/members/${dev(f, w)}` }),
+    expect: adminWrite,
+  },
+  'DELETE /v1/collections/{id}/members/{deviceId}': {
+    req: async (f, w) => ({ path: `/v1/collections/${coll(f, w)}/members/${await addDevice(f.root, coll(f, w), `MX-${f.fresh()}`)}` }),
+    expect: adminWrite,
+  },
+
+  'GET /v1/client-settings': { req: () => ({ path: '/v1/client-settings' }), expect: adminRead },
+  'POST /v1/client-settings': {
+    req: (f) => ({ path: '/v1/client-settings', body: { name: `MX ${f.fresh()}`, order: 1000 + Number(f.fresh()) } }),
+    expect: adminWrite,
+  },
+  'GET /v1/client-settings/{id}': { req: (f) => ({ path: `/v1/client-settings/${f.settings}` }), expect: adminRead },
+  'PATCH /v1/client-settings/{id}': {
+    req: (f) => ({ path: `/v1/client-settings/${f.settings}`, body: { name: 'MX settings' } }),
+    expect: adminWrite,
+  },
+  'DELETE /v1/client-settings/{id}': {
+    req: async (f) => ({
+      path: `/v1/client-settings/${await created(f.root.post('/v1/client-settings', { name: `MX ${f.fresh()}`, order: 1000 + Number(f.fresh()) }))}`,
+    }),
+    expect: adminWrite,
+  },
+  'PUT /v1/client-settings/{id}/deployments/{collectionId}': {
+    req: (f, w) => ({ path: `/v1/client-settings/${f.settings}/deployments/${coll(f, w)}` }),
+    expect: adminWrite,
+  },
+  'DELETE /v1/client-settings/{id}/deployments/{collectionId}': {
+    req: async (f, w) => {
+      const id = await created(f.root.post('/v1/client-settings', { name: `MX ${f.fresh()}`, order: 1000 + Number(f.fresh()) }));
+      await f.root.put(`/v1/client-settings/${id}/deployments/${coll(f, w)}`);
+      return { path: `/v1/client-settings/${id}/deployments/${coll(f, w)}` };
+    },
+    expect: adminWrite,
+  },
+
+  'POST /v1/principals': { req: (f) => ({ path: '/v1/principals', body: { name: `mx-${f.fresh()}`, kind: 'user' } }), expect: adminWrite },
+  'GET /v1/principals': { req: () => ({ path: '/v1/principals' }), expect: adminRead },
+  'GET /v1/principals/{id}': { req: (f) => ({ path: `/v1/principals/${f.nobodyId}` }), expect: adminRead },
+  'PATCH /v1/principals/{id}': {
+    req: (f) => ({ path: `/v1/principals/${f.member}`, body: { displayName: 'Matrix' } }),
+    expect: adminWrite,
+  },
+  'PUT /v1/principals/{groupId}/members/{memberId}': {
+    req: (f) => ({ path: `/v1/principals/${f.group}/members/${f.member}` }),
+    expect: adminWrite,
+  },
+  'DELETE /v1/principals/{groupId}/members/{memberId}': {
+    req: (f) => ({ path: `/v1/principals/${f.group}/members/${f.member}` }),
+    expect: adminWrite,
+  },
+
+  'POST /v1/role-assignments': {
+    req: (f) => ({
+      path: '/v1/role-assignments',
+      body: { principalId: f.member, role: 'read_only_auditor', collectionIds: [f.world.ids.servers] },
+    }),
+    expect: adminWrite,
+  },
+  'GET /v1/role-assignments': { req: () => ({ path: '/v1/role-assignments' }), expect: adminRead },
+  'GET /v1/role-assignments/{id}': { req: (f) => ({ path: `/v1/role-assignments/${f.roleAssignment}` }), expect: adminRead },
+  'DELETE /v1/role-assignments/{id}': {
+    req: async (f) => {
+      const principalId = await created(f.root.post('/v1/principals', { name: `mx-${f.fresh()}`, kind: 'user' }));
+      const body = { principalId, role: 'remote_tools_operator', collectionIds: [f.world.ids.servers] };
+      return { path: `/v1/role-assignments/${await created(f.root.post('/v1/role-assignments', body))}` };
+    },
+    expect: adminWrite,
+  },
+
+  'POST /v1/api-keys': { req: (f) => ({ path: '/v1/api-keys', body: { principalId: f.member, name: 'matrix' } }), expect: adminWrite },
+  'GET /v1/api-keys': { req: () => ({ path: '/v1/api-keys' }), expect: adminRead },
+  'GET /v1/api-keys/{id}': { req: (f) => ({ path: `/v1/api-keys/${f.apiKey}` }), expect: adminRead },
+  'DELETE /v1/api-keys/{id}': {
+    req: async (f) => ({ path: `/v1/api-keys/${await created(f.root.post('/v1/api-keys', { principalId: f.member, name: 'matrix' }))}` }),
+    expect: adminWrite,
+  },
+};
+
+/** The id of the out-of-scope object an 'absent' answer must not show. */
+function outId(f: Fixtures, route: string): string {
+  if (route.startsWith('GET /v1/enrolment-tokens')) return f.tokenOut;
+  if (route.startsWith('GET /v1/collections')) return f.world.ids.servers;
+  return f.devOut;
+}
+
+function matches(expected: Outcome, status: number, text: string, hidden: string): boolean {
+  if (expected === 'ok') return status < 500 && ![401, 403, 404].includes(status);
+  if (expected === 'absent') return status === 200 && !text.includes(hidden);
+  return status === expected;
+}
+
+describe('authorization matrix: every route × caller × scope (one api process, a worker)', () => {
+  let stack: Stack;
+  let starting: Promise<Stack> | undefined;
+  let f: Fixtures;
+  const callers = {} as Record<Who, Api>;
+
+  beforeAll(async () => {
+    stack = await (starting = startStack('matrix', { RATE_LIMIT_PER_MINUTE: '1000000', SETTINGS_ACK_TIMEOUT_MS: '1000' }));
+    const root = stack.admin;
+    const world = await seedOperatorWorld(root);
+    const principal = async (name: string, role: string | null, collectionIds: string[] | null) => {
+      const id = await created(root.post('/v1/principals', { name, kind: 'user' }));
+      if (role) await created(root.post('/v1/role-assignments', { principalId: id, role, collectionIds }));
+      return { id, api: root.as((await root.post('/v1/api-keys', { principalId: id, name: 'matrix' })).body.key) };
+    };
+    const nobody = await principal('mx-nobody', null, null);
+    Object.assign(callers, {
+      anon: new Api(root.base),
+      root,
+      deskAdmin: (await principal('mx-desk-admin', 'full_administrator', [world.ids.desks])).api,
+      auditor: (await principal('mx-auditor', 'read_only_auditor', null)).api,
+      deskAuditor: (await principal('mx-desk-auditor', 'read_only_auditor', [world.ids.desks])).api,
+      operator: root.as(world.keys.bob),
+      ticket: root.as(world.keys.bot),
+      nobody: nobody.api,
+    });
+    const devIn = await addDevice(root, world.ids.desks, 'MX-IN');
+    const devOut = await addDevice(root, world.ids.servers, 'MX-OUT');
+    // Over at once (bob and root are not permitted viewers there): cancel answers 409, viewer tokens 409.
+    const sesIn = (
+      await root.post('/v1/sessions', { deviceId: devIn, viewerId: world.ids.bob, type: 'remote-control', access: 'full', reason: 'mx' })
+    ).body.id as string;
+    const sesOut = (await root.post('/v1/sessions', { deviceId: devOut, type: 'remote-control', access: 'full', reason: 'mx' })).body
+      .id as string;
+    await sessionReaches(root, sesIn, ['rejected']);
+    await sessionReaches(root, sesOut, ['rejected']);
+    const member = await created(root.post('/v1/principals', { name: 'mx-member', kind: 'user' }));
+    let n = 0;
+    f = {
+      world,
+      root,
+      devIn,
+      devOut,
+      sesIn,
+      sesOut,
+      tokenOut: await created(root.post('/v1/enrolment-tokens', { collectionId: world.ids.servers })),
+      settings: await created(root.post('/v1/client-settings', { name: 'MX settings', order: 900 })),
+      group: await created(root.post('/v1/principals', { name: 'MX-GROUP', kind: 'group' })),
+      member,
+      nobodyId: nobody.id,
+      roleAssignment: await created(
+        root.post('/v1/role-assignments', { principalId: member, role: 'read_only_auditor', collectionIds: null }),
+      ),
+      apiKey: await created(root.post('/v1/api-keys', { principalId: member, name: 'matrix' })),
+      fresh: () => String(++n),
+    };
+  });
+  afterAll(() => tearDown({ stack: async () => (stack ?? (await starting?.catch(() => undefined)))?.stop() }));
+
+  it('has an entry for every route the API serves, and none for a route it does not', async () => {
+    const doc = await callers.anon.get('/docs/openapi.json');
+    expect(doc.status).toBe(200);
+    const served = Object.entries(doc.body.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+      Object.keys(ops)
+        .filter((m) => ['get', 'post', 'put', 'patch', 'delete'].includes(m))
+        .map((m) => `${m.toUpperCase()} ${path}`),
+    );
+    expect(served.length).toBeGreaterThan(40);
+    expect({
+      withoutEntry: served.filter((r) => !(r in MATRIX)),
+      notServed: Object.keys(MATRIX).filter((r) => !served.includes(r)),
+    }).toEqual({
+      withoutEntry: [],
+      notServed: [],
+    });
+  });
+
+  it('answers every route as the matrix says for every caller, in and out of scope', async () => {
+    const wrong: string[] = [];
+    let requests = 0;
+    for (const [route, entry] of Object.entries(MATRIX)) {
+      const method = route.split(' ')[0];
+      for (const who of WHO) {
+        const expected = entry.expect[who];
+        const cases: [Where, Outcome][] = Array.isArray(expected)
+          ? [
+              ['in', expected[0]],
+              ['out', expected[1]],
+            ]
+          : [['in', expected]];
+        for (const [where, outcome] of cases) {
+          const r = await entry.req(f, where);
+          const res = await callers[who].req(method, r.path, r.body ?? (method === 'GET' || method === 'DELETE' ? undefined : {}));
+          requests++;
+          const text = typeof res.body === 'string' ? res.body : JSON.stringify(res.body ?? '');
+          if (!matches(outcome, res.status, text, outId(f, route))) {
+            wrong.push(`${route} as ${who} (${where}): expected ${outcome}, got ${res.status} ${text.slice(0, 160)}`);
+          }
+        }
+      }
+    }
+    expect(requests).toBeGreaterThan(400);
+    expect(wrong).toEqual([]);
+  });
+});
