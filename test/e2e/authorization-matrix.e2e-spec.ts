@@ -35,6 +35,7 @@ interface Fixtures {
   nobodyId: string;
   roleAssignment: string;
   apiKey: string;
+  integration: string;
   fresh: () => string;
 }
 interface Req {
@@ -52,6 +53,8 @@ const WHO: Who[] = ['anon', 'root', 'deskAdmin', 'auditor', 'deskAuditor', 'oper
 const all = (o: Outcome): Record<Who, Expect> => Object.fromEntries(WHO.map((w) => [w, o])) as Record<Who, Expect>;
 /** admin.read on a global object (principals, role assignments, keys, client settings). */
 const adminRead: Record<Who, Expect> = { ...all(403), anon: 401, root: 'ok', deskAdmin: 'ok', auditor: 'ok', deskAuditor: 'ok' };
+/** admin.read over all collections (ticket integrations: their logs name devices and sessions anywhere). */
+const adminReadGlobal: Record<Who, Expect> = { ...all(403), anon: 401, root: 'ok', auditor: 'ok' };
 /** admin.write on a global object: over all collections only. */
 const adminWrite: Record<Who, Expect> = { ...all(403), anon: 401, root: 'ok' };
 /** admin.read on a device or collection: outside the scope it does not exist. */
@@ -265,6 +268,58 @@ const MATRIX: Record<string, Entry> = {
     req: async (f) => ({ path: `/v1/api-keys/${await created(f.root.post('/v1/api-keys', { principalId: f.member, name: 'matrix' }))}` }),
     expect: adminWrite,
   },
+
+  // Ticket triggers. The webhook takes no API key: an unsigned delivery is 401 for everyone.
+  'POST /v1/hooks/{integrationId}': { req: (f) => ({ path: `/v1/hooks/${f.integration}`, body: {} }), expect: all(401) },
+  'GET /v1/ticket-integrations/defaults/{kind}': {
+    req: () => ({ path: '/v1/ticket-integrations/defaults/jira' }),
+    expect: adminReadGlobal,
+  },
+  'POST /v1/ticket-integrations': {
+    req: (f) => ({ path: '/v1/ticket-integrations', body: { name: `MX ${f.fresh()}`, kind: 'generic', principalId: f.world.ids.bot } }),
+    expect: adminWrite,
+  },
+  'GET /v1/ticket-integrations': { req: () => ({ path: '/v1/ticket-integrations' }), expect: adminReadGlobal },
+  'GET /v1/ticket-integrations/{id}': { req: (f) => ({ path: `/v1/ticket-integrations/${f.integration}` }), expect: adminReadGlobal },
+  'PATCH /v1/ticket-integrations/{id}': {
+    req: (f) => ({ path: `/v1/ticket-integrations/${f.integration}`, body: { enabled: true } }),
+    expect: adminWrite,
+  },
+  'DELETE /v1/ticket-integrations/{id}': {
+    req: async (f) => ({
+      path: `/v1/ticket-integrations/${await created(f.root.post('/v1/ticket-integrations', { name: `MX ${f.fresh()}`, kind: 'generic', principalId: f.world.ids.bot }))}`,
+    }),
+    expect: adminWrite,
+  },
+  'POST /v1/ticket-integrations/{id}/secrets': {
+    req: (f) => ({ path: `/v1/ticket-integrations/${f.integration}/secrets`, body: {} }),
+    expect: adminWrite,
+  },
+  'DELETE /v1/ticket-integrations/{id}/secrets/previous': {
+    req: (f) => ({ path: `/v1/ticket-integrations/${f.integration}/secrets/previous` }),
+    expect: adminWrite,
+  },
+  'POST /v1/ticket-integrations/{id}/dry-run': {
+    req: (f) => ({ path: `/v1/ticket-integrations/${f.integration}/dry-run`, body: { body: { ticket: 'T-1', device: 'MX-IN' } } }),
+    expect: adminReadGlobal,
+  },
+  'GET /v1/ticket-integrations/{id}/deliveries': {
+    req: (f) => ({ path: `/v1/ticket-integrations/${f.integration}/deliveries` }),
+    expect: adminReadGlobal,
+  },
+  'GET /v1/principals/{id}/identities': { req: (f) => ({ path: `/v1/principals/${f.member}/identities` }), expect: adminRead },
+  'POST /v1/principals/{id}/identities': {
+    req: (f) => ({ path: `/v1/principals/${f.member}/identities`, body: { system: 'github', externalId: `mx-${f.fresh()}` } }),
+    expect: adminWrite,
+  },
+  'DELETE /v1/principals/{id}/identities': {
+    req: (f) => ({ path: `/v1/principals/${f.member}/identities`, body: { system: 'github', externalId: 'mx-none' } }),
+    expect: adminWrite,
+  },
+  'PUT /v1/devices/{id}/external-id': {
+    req: (f, w) => ({ path: `/v1/devices/${dev(f, w)}/external-id`, body: { externalId: null } }),
+    expect: adminWrite,
+  },
 };
 
 /** The id of the out-of-scope object an 'absent' answer must not show. */
@@ -334,6 +389,9 @@ describe('authorization matrix: every route × caller × scope (one api process,
         root.post('/v1/role-assignments', { principalId: member, role: 'read_only_auditor', collectionIds: null }),
       ),
       apiKey: await created(root.post('/v1/api-keys', { principalId: member, name: 'matrix' })),
+      integration: await created(
+        root.post('/v1/ticket-integrations', { name: 'MX integration', kind: 'generic', principalId: world.ids.bot }),
+      ),
       fresh: () => String(++n),
     };
   });

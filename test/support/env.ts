@@ -6,6 +6,8 @@ export const RUN = process.env.RCFLOW_TEST_RUN ?? `t${Date.now()}_${process.pid}
 export const PG_ADMIN_URL = process.env.PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** A key long enough for the config schema; tests only. */
+/** TICKET_SECRETS_KEY of test stacks (32 bytes, hex). */
+export const TEST_TICKET_KEY = '0123456789abcdef'.repeat(4);
 export const TEST_AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789abcdef';
 
 export function dbUrl(name: string): string {

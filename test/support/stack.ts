@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { createDataSource } from '../../libs/database/src';
-import { TEST_AUDIT_KEY, freshDatabase, queuePrefix } from './env';
+import { TEST_AUDIT_KEY, TEST_TICKET_KEY, freshDatabase, queuePrefix } from './env';
 import { Api } from './http';
 import { RcflowProcess, runCli } from './processes';
 import { PrivateRedis, freePort } from './redis-server';
@@ -36,6 +36,7 @@ export async function startStack(tag: string, overrides: Record<string, string>,
       REDIS_URL: redis.url,
       QUEUE_PREFIX: queuePrefix(tag),
       AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+      TICKET_SECRETS_KEY: TEST_TICKET_KEY,
       LOG_LEVEL: 'info',
       OUTBOX_POLL_MS: '100',
       SWEEP_INTERVAL_MS: '500',

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import type { PrincipalFacts } from '@rcflow/domain';
@@ -6,6 +6,7 @@ import { TICKET_KINDS, defaultRules } from '@rcflow/tickets';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
+import { allCollections } from '../common/all-collections.guard';
 import { BodyOf, QueryParams } from '../admin/admin-docs';
 import { TicketIntegrationsService } from './ticket-integrations.service';
 import {
@@ -21,8 +22,14 @@ import {
 
 const kindParam = z.strictObject({ kind: z.enum(TICKET_KINDS) });
 
+/*
+ * Integrations act across collections (through their principal's grants) and their delivery logs
+ * name devices and sessions anywhere: reading them needs admin.read over all collections, changing
+ * them admin.write over all collections.
+ */
 @ApiTags('ticket integrations')
 @Controller('v1/ticket-integrations')
+@UseGuards(allCollections('admin.read'))
 export class TicketIntegrationsController {
   constructor(private readonly integrations: TicketIntegrationsService) {}
 

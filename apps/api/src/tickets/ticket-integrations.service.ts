@@ -49,10 +49,7 @@ export interface DryRunView {
 }
 
 /** A new or rotated inbound secret: the response is its only copy. */
-export interface IssuedSecret {
-  integration: IntegrationView;
-  inboundSecret: string;
-}
+export type IssuedSecret = IntegrationView & { inboundSecret: string };
 
 interface Sealed {
   inbound: string[];
@@ -132,7 +129,7 @@ export async function createIntegration(ctx: AdminContext, box: SecretBox, input
     data: { name: i.name, kind: i.kind, principalId: i.principalId, rules: rules.map((r) => r.name), outboundUrl: i.outbound?.url ?? null },
   });
   const row = await ctx.manager.getRepository(TicketIntegration).findOneByOrFail({ id });
-  return { integration: view(box, row), inboundSecret };
+  return { ...view(box, row), inboundSecret };
 }
 
 export async function updateIntegration(
@@ -193,7 +190,7 @@ export async function rotateSecret(ctx: AdminContext, box: SecretBox, id: string
     action: 'ticket_integration.secret_rotated',
     data: { activeSecrets: next.length },
   });
-  return { integration: view(box, await ctx.manager.getRepository(TicketIntegration).findOneByOrFail({ id })), inboundSecret };
+  return { ...view(box, await ctx.manager.getRepository(TicketIntegration).findOneByOrFail({ id })), inboundSecret };
 }
 
 /** Ends a rotation: only the newest inbound secret stays valid. */
