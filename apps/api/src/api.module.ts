@@ -12,6 +12,7 @@ import { AuditQueryService } from './audit/audit-query.service';
 import { AuditController } from './audit/audit.controller';
 import { AuthGuard } from './auth/auth.guard';
 import { ErrorFilter } from './common/exception.filter';
+import { StorableTextGuard } from './common/storable-text.guard';
 import { HealthController } from './health.controller';
 import { ShutdownGate } from './shutdown-gate';
 import { SessionsController } from './sessions/sessions.controller';
@@ -37,6 +38,8 @@ export class ApiModule {
         AuditExportService,
         AuditQueryService,
         ShutdownGate,
+        // Before authentication: text PostgreSQL cannot store is refused whoever sends it.
+        { provide: APP_GUARD, useClass: StorableTextGuard },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
