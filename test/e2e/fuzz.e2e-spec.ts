@@ -120,7 +120,12 @@ class SchemaArbitraries {
 
   of(schema: Schema | undefined, depth = 0): fc.Arbitrary<unknown> {
     const valid = this.validish(schema ?? {}, depth);
-    return this.dirty ? fc.oneof({ arbitrary: valid, weight: 8 }, { arbitrary: this.nasty, weight: 1 }) : valid;
+    if (!this.dirty) return valid;
+    // Text that PostgreSQL cannot store exactly, inside an otherwise valid value, is the commonest malformation.
+    const poisoned = valid.chain((v) =>
+      typeof v === 'string' ? fc.constantFrom(`${v}\u0000`, `${v}\ud800`, `\udc00${v}`) : fc.constant(v),
+    );
+    return fc.oneof({ arbitrary: valid, weight: 8 }, { arbitrary: this.nasty, weight: 1 }, { arbitrary: poisoned, weight: 1 });
   }
 
   private validish(s: Schema, depth: number): fc.Arbitrary<unknown> {
@@ -362,9 +367,18 @@ describe(`bounded fuzz of the HTTP API and the agent channel (seed ${SEED})`, ()
             dirty: fc.constant(dirty),
             path: fc.tuple(...op.pathParams.map(() => pathValue)),
             query: fc
-              .uniqueArray(fc.constantFrom(...new Set(dirty ? [...op.query, ...QUERY_NAMES] : op.query.length ? op.query : ['x'])), {
-                maxLength: dirty ? 4 : Math.min(op.query.length, 3),
-              })
+              .uniqueArray(
+                // Mostly the operation's own parameters (a strict list refuses the others before looking at any value).
+                dirty && op.query.length
+                  ? fc.oneof(
+                      { arbitrary: fc.constantFrom(...op.query), weight: 6 },
+                      { arbitrary: fc.constantFrom(...QUERY_NAMES), weight: 1 },
+                    )
+                  : fc.constantFrom(...(dirty ? QUERY_NAMES : op.query.length ? op.query : ['x'])),
+                {
+                  maxLength: dirty ? 4 : Math.min(op.query.length, 3),
+                },
+              )
               .chain((names) => fc.tuple(...names.map((n) => fc.tuple(fc.constant(n), queryValue(n, dirty))))),
             body: op.body || dirty ? arbs.of(op.body) : fc.constant(undefined),
             raw: dirty

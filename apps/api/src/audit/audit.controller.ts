@@ -7,6 +7,7 @@ import { Zod, cursor, limit } from '../common/validation';
 import { AuditExportService } from './audit-export.service';
 import { AuditFilter, auditFilterQuery, auditFilters } from './audit-query';
 import { AuditQueryService } from './audit-query.service';
+import { QueryParams } from '../admin/admin-docs';
 
 const auditQuery = z.strictObject({ ...auditFilters, limit, cursor: cursor.optional() });
 
@@ -20,6 +21,7 @@ export class AuditController {
 
   @Get()
   @Requires('audit.read')
+  @QueryParams(...Object.keys(auditQuery.shape))
   @ApiOperation({ summary: 'Audit events, newest first, with filters and keyset pagination' })
   list(@Query(new Zod(auditQuery, 'query')) q: z.infer<typeof auditQuery>) {
     return this.audit.list(q);
@@ -27,6 +29,7 @@ export class AuditController {
 
   @Get('export')
   @Requires('audit.read')
+  @QueryParams(...Object.keys(auditFilterQuery.shape))
   @ApiProduces('application/x-ndjson')
   @ApiOperation({
     summary: 'Every audit event matching the filters as NDJSON (one list item per line), oldest first, streamed',
