@@ -161,6 +161,20 @@ describe('AdvanceSessionHandler on PostgreSQL', () => {
     expect(s.failure_cause).toBe('agent_timeout');
   });
 
+  it('fails a step that throws with worker_error in its own words, never the error it caught (a database message)', async () => {
+    const world = await seedWorld(ds);
+    const id = await requestSession(ds, world);
+    const pgMessage = 'unsupported Unicode escape sequence: \\ud800 cannot be converted to text.';
+    jest.spyOn(agent, 'applySettings').mockRejectedValue(Object.assign(new Error(pgMessage), { code: '22P05' }));
+    await expect(handler.handle(id, notFinal)).rejects.toThrow(pgMessage);
+    await handler.handle(id, final);
+    const s = await session(id);
+    expect(s).toMatchObject({ state: 'failed', failure_cause: 'worker_error' });
+    const last = (await events(id)).at(-1);
+    expect(last).toMatchObject({ outcome: 'failed', data: { cause: 'worker_error', detail: expect.stringMatching(/^rcflow /) } });
+    expect(JSON.stringify(await events(id))).not.toMatch(/Unicode|22P05|ud800/);
+  });
+
   it('records a denial and a consent timeout with who answered', async () => {
     const denied = await requestSession(ds, await seedWorld(ds, { hostname: 'pc-deny' }));
     await handler.handle(denied, final);

@@ -12,7 +12,10 @@ import { assignRole } from '../../apps/api/src/admin/role-assignments.service';
 import { AuditExportService } from '../../apps/api/src/audit/audit-export.service';
 import { AuditQueryService } from '../../apps/api/src/audit/audit-query.service';
 import { AuditController } from '../../apps/api/src/audit/audit.controller';
+import { VerifyLock } from '../../apps/api/src/audit/verify-lock';
 import { AuthGuard } from '../../apps/api/src/auth/auth.guard';
+import { KeyRevocations, LocalKeyRevocations } from '../../apps/api/src/edge/key-revocations';
+import { RateLimits } from '../../apps/api/src/edge/rate-limits';
 import { ErrorFilter } from '../../apps/api/src/common/exception.filter';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 import { Api } from '../support/http';
@@ -136,6 +139,10 @@ describe.each([
       providers: [
         AuditExportService,
         AuditQueryService,
+        VerifyLock,
+        // The edge without Redis: nothing rate-limited, key revocations told within this process.
+        { provide: RateLimits, useValue: { consume: () => Promise.resolve() } },
+        { provide: KeyRevocations, useValue: new LocalKeyRevocations() },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],

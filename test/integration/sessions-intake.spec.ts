@@ -213,17 +213,39 @@ describe('SessionsService intake and cancel on PostgreSQL', () => {
   });
 
   it('fails only the request PostgreSQL refuses when it shared a statement with others', async () => {
+    // Text PostgreSQL cannot hold (NUL) is refused before any SQL now (chainEntries, the boundaries), so
+    // the refusal comes from a constraint this test adds to its own database.
+    await ds.query(`ALTER TABLE sessions ADD CONSTRAINT test_refused CHECK (reason IS DISTINCT FROM 'refused by PostgreSQL')`);
+    try {
+      const before = await counts();
+      const { result, sql } = await statements(() =>
+        Promise.allSettled([
+          service.create(who.alice, rc(ids.pc), null),
+          service.create(who.alice, rc(ids.pc, { reason: 'refused by PostgreSQL' }), null),
+          service.create(who.alice, rc(ids.pc2), null),
+        ]),
+      );
+      expect(result.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(sql.filter((q) => q.startsWith('WITH r AS'))).toHaveLength(4); // together, then each alone
+      expect(await counts()).toMatchObject({ sessions: before.sessions + 2, events: before.events + 2, outbox: before.outbox + 2 });
+    } finally {
+      await ds.query('ALTER TABLE sessions DROP CONSTRAINT test_refused');
+    }
+  });
+
+  it('refuses a request with text PostgreSQL would store differently before any SQL, alone or in a batch', async () => {
     const before = await counts();
     const { result, sql } = await statements(() =>
       Promise.allSettled([
         service.create(who.alice, rc(ids.pc), null),
-        service.create(who.alice, rc(ids.pc, { reason: 'a NUL \u0000 byte' }), null), // text cannot hold NUL
-        service.create(who.alice, rc(ids.pc2), null),
+        service.create(who.alice, rc(ids.pc, { reason: 'a lone \ud800 surrogate' }), null),
+        service.create(who.alice, rc(ids.pc2, { ticketRef: 'NUL \u0000' }), null),
       ]),
     );
-    expect(result.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect(sql.filter((q) => q.startsWith('WITH r AS'))).toHaveLength(4); // together, then each alone
-    expect(await counts()).toMatchObject({ sessions: before.sessions + 2, events: before.events + 2, outbox: before.outbox + 2 });
+    expect(result.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+    expect(sql.filter((q) => q.startsWith('WITH r AS'))).toHaveLength(1);
+    expect(await counts()).toMatchObject({ sessions: before.sessions + 1, events: before.events + 1, outbox: before.outbox + 1 });
+    expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
   });
 
   it('cancels in two statements, the read and the transition, and answers what the database holds', async () => {

@@ -15,6 +15,7 @@ import { VerifyLock } from './audit/verify-lock';
 import { AuthGuard } from './auth/auth.guard';
 import { ErrorFilter } from './common/exception.filter';
 import { EdgeModule } from './edge/edge.module';
+import { StorableTextGuard } from './common/storable-text.guard';
 import { HealthController } from './health.controller';
 import { ShutdownGate } from './shutdown-gate';
 import { SessionsController } from './sessions/sessions.controller';
@@ -43,7 +44,10 @@ export class ApiModule {
         AuditQueryService,
         VerifyLock,
         ShutdownGate,
+        // Before authentication: text PostgreSQL cannot store is refused whoever sends it.
+        // Authentication and rate limits first: refused text is counted against the caller's budget too.
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: StorableTextGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
     };

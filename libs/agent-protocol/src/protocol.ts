@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ACCESS_MODES, SESSION_TYPES, remoteToolsFullSchema } from '@rcflow/domain';
+import { ACCESS_MODES, SESSION_TYPES, findUnstorableText, remoteToolsFullSchema } from '@rcflow/domain';
 
 /** The protocol version both sides speak; a frame with another `v` is refused. */
 export const PROTOCOL_VERSION = 1;
@@ -142,6 +142,10 @@ function parseFrame<T>(schema: z.ZodType<T>, raw: string | Buffer): ParseResult<
       error: `protocol version ${JSON.stringify(v)} is not supported; this server speaks ${PROTOCOL_VERSION}`,
     };
   }
+  // Text PostgreSQL cannot store exactly (NUL, a lone surrogate) makes the frame malformed: an
+  // answer carrying it waits or times out like any malformed answer, never fails a transition.
+  const unstorable = findUnstorableText(value);
+  if (unstorable) return { ok: false, code: 'bad_frame', error: `${unstorable.path}: ${unstorable.problem}` };
   const r = schema.safeParse(value);
   if (!r.success) {
     return { ok: false, code: 'bad_frame', error: r.error.issues.map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`).join('; ') };

@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import { findUnstorableText } from '@rcflow/domain';
 import { AuditEntry, ChainedEvent, GENESIS_HASH, eventHash } from './audit-chain';
 import { auditAppendSql } from './audit-sql';
 
@@ -40,6 +41,10 @@ export function chainEntries(key: string, entries: AuditEntry[], heads: Map<stri
       data: entry.data ?? {},
       prevHash: head.hash,
     };
+    // The last line behind the boundaries' rule: PostgreSQL would refuse NUL, and store U+FFFD for a
+    // lone surrogate while the hash covers the original (a false tamper alarm). Refuse instead.
+    const unstorable = findUnstorableText(event);
+    if (unstorable) throw new TypeError(`audit event on ${event.stream}: ${unstorable.path} ${unstorable.problem}`);
     const hash = eventHash(key, event);
     next.set(entry.stream, { seq: event.seq, hash });
     rows.push([

@@ -6,3 +6,4 @@ export * from './rbac';
 export * from './version';
 export * from './errors';
 export * from './idempotency';
+export * from './text';

@@ -1,6 +1,5 @@
 import type { SelectQueryBuilder } from 'typeorm';
-import { ValidationFailed } from '@rcflow/domain';
-import { decodeCursor, encodeCursor } from '../common/validation';
+import { adminCursor } from '../common/validation';
 
 /*
  * Keyset pagination of the administration lists over (created_at, id). The cursor carries
@@ -18,7 +17,6 @@ export interface PageRequest {
   cursor?: string;
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const createdAtMicros = (alias: string) => `(extract(epoch FROM ${alias}.created_at) * 1000000)::bigint`;
 
 /**
@@ -32,10 +30,7 @@ export async function keysetPage<E extends { id: string }, V>(
   views: (entities: E[]) => Promise<V[]> | V[],
 ): Promise<Page<V>> {
   if (page.cursor) {
-    const [us, id] = decodeCursor(page.cursor, 2);
-    if (typeof us !== 'string' || !/^\d{1,18}$/.test(us) || typeof id !== 'string' || !UUID_RE.test(id)) {
-      throw new ValidationFailed('invalid cursor: use the nextCursor of a previous page');
-    }
+    const [us, id] = adminCursor.decode(page.cursor);
     qb.andWhere(`(${createdAtMicros(alias)}, ${alias}.id) > (CAST(:afterUs AS bigint), CAST(:afterId AS uuid))`, {
       afterUs: us,
       afterId: id,
@@ -52,7 +47,7 @@ export async function keysetPage<E extends { id: string }, V>(
   const lastRaw = entities.length > page.limit && last ? raw.find((r) => r[`${alias}_id`] === last.id) : undefined;
   return {
     items: await views(items),
-    nextCursor: last && lastRaw ? encodeCursor([String(lastRaw.cursor_us), last.id]) : null,
+    nextCursor: last && lastRaw ? adminCursor.encode([String(lastRaw.cursor_us), last.id]) : null,
   };
 }
 

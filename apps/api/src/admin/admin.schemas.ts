@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ROLE_NAMES, parseVersion, remoteToolsFullSchema } from '@rcflow/domain';
-import { cursor, limit, uuid } from '../common/validation';
+import { ROLE_NAMES, findUnstorableText, parseVersion, remoteToolsFullSchema, textProblem } from '@rcflow/domain';
+import { cursor, dateTime, limit, uuid } from '../common/validation';
 
 /*
  * What callers may send to the administration API. Every body is a strict object (unknown
@@ -18,16 +18,9 @@ function hasControlChar(s: string): boolean {
   }
   return false;
 }
-const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** Whether every string inside `value` can be stored in text and jsonb columns. */
+/** Whether every string inside `value` can be stored in text and jsonb columns (the rule of libs/domain's text.ts). */
 export function storable(value: unknown): boolean {
-  if (typeof value === 'string') return !value.includes('\u0000') && !UNPAIRED_SURROGATE.test(value);
-  if (Array.isArray(value)) return value.every(storable);
-  if (value !== null && typeof value === 'object') {
-    return Object.entries(value).every(([k, v]) => storable(k) && storable(v));
-  }
-  return true;
+  return findUnstorableText(value) === null;
 }
 
 /** A strict body whose strings are all storable. */
@@ -42,13 +35,7 @@ export const line = (max: number) =>
     .trim()
     .min(1, 'must not be blank')
     .max(max)
-    .refine((s) => !hasControlChar(s) && !UNPAIRED_SURROGATE.test(s), 'must not contain control characters');
-
-/** An ISO 8601 date-time with an offset that JavaScript and PostgreSQL both read the same way. */
-const dateTime = z.iso.datetime({ offset: true }).refine((s) => {
-  const t = Date.parse(s);
-  return Number.isFinite(t) && new Date(t).getUTCFullYear() >= 1970 && new Date(t).getUTCFullYear() <= 9999;
-}, 'must be a real date-time between 1970 and 9999');
+    .refine((s) => !hasControlChar(s) && textProblem(s) === null, 'must not contain control characters');
 
 /** A heartbeat may not claim to come from the future (a little clock skew is tolerated). */
 const HEARTBEAT_SKEW_MS = 5 * 60_000;

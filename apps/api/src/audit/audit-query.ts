@@ -1,7 +1,7 @@
 import { escapeLiteral } from 'pg';
 import { z } from 'zod';
 import { deviceInScopeSql } from '@rcflow/database';
-import { uuid } from '../common/validation';
+import { dateTime, uuid } from '../common/validation';
 
 /** The filters of the audit list and of the export. */
 export const auditFilters = {
@@ -13,8 +13,8 @@ export const auditFilters = {
     .string()
     .regex(/^[a-z_.]{1,64}$/)
     .optional(),
-  from: z.iso.datetime({ offset: true }).optional(),
-  to: z.iso.datetime({ offset: true }).optional(),
+  from: dateTime.optional(),
+  to: dateTime.optional(),
 };
 export const auditFilterQuery = z.strictObject(auditFilters);
 export type AuditFilter = z.infer<typeof auditFilterQuery>;

@@ -11,6 +11,7 @@ import { AuditExportService } from './audit-export.service';
 import { AuditFilter, auditFilterQuery, auditFilters } from './audit-query';
 import { AuditQueryService } from './audit-query.service';
 import { VerifyLock } from './verify-lock';
+import { QueryParams } from '../admin/admin-docs';
 
 const auditQuery = z.strictObject({ ...auditFilters, limit, cursor: cursor.optional() });
 
@@ -25,6 +26,7 @@ export class AuditController {
 
   @Get()
   @Requires('audit.read')
+  @QueryParams(...Object.keys(auditQuery.shape))
   @ApiOperation({
     summary: 'Audit events, newest first, with filters and keyset pagination',
     description: 'A caller scoped to some collections sees the events of devices (and their sessions) in them only.',
@@ -35,6 +37,7 @@ export class AuditController {
 
   @Get('export')
   @Requires('audit.read')
+  @QueryParams(...Object.keys(auditFilterQuery.shape))
   @ApiProduces('application/x-ndjson')
   @ApiOperation({
     summary: 'Every audit event matching the filters as NDJSON (one list item per line), oldest first, streamed',

@@ -29,15 +29,51 @@ export const idParam = z.strictObject({ id: uuid });
 export const cursor = z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'malformed cursor');
 export const limit = z.coerce.number().int().min(1).max(500).default(50);
 
-export function encodeCursor(parts: (string | number)[]): string {
-  return Buffer.from(JSON.stringify(parts)).toString('base64url');
+/** The instants every list, export and report accepts: what PostgreSQL and JavaScript both hold, read the same way by each. */
+export const EARLIEST_INSTANT = Date.UTC(1970, 0, 1);
+export const LATEST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * An ISO 8601 date-time with an offset, from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z once
+ * in UTC: the one date schema of every query parameter and body field that is an instant.
+ */
+export const dateTime = z.iso.datetime({ offset: true }).refine((s) => {
+  const t = Date.parse(s);
+  return Number.isFinite(t) && t >= EARLIEST_INSTANT && t <= LATEST_INSTANT;
+}, 'must be a real date-time from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z');
+
+/** A keyset cursor: the values of the last row shown, typed and range-checked when read back. */
+export interface CursorCodec<T> {
+  encode(value: T): string;
+  /** The values, or a 400 for anything that is not a cursor this codec made. */
+  decode(cursor: string): T;
 }
-export function decodeCursor(c: string, arity: number): (string | number)[] {
-  try {
-    const parts: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    if (Array.isArray(parts) && parts.length === arity) return parts as (string | number)[];
-  } catch {
-    /* falls through to the 400 below */
-  }
-  throw new ValidationFailed('invalid cursor: use the nextCursor of a previous page');
+
+export function cursorCodec<S extends z.ZodType>(schema: S): CursorCodec<z.infer<S>> {
+  return {
+    encode: (value) => Buffer.from(JSON.stringify(value)).toString('base64url'),
+    decode(c) {
+      try {
+        const r = schema.safeParse(JSON.parse(Buffer.from(c, 'base64url').toString('utf8')));
+        if (r.success) return r.data;
+      } catch {
+        /* falls through to the 400 below */
+      }
+      throw new ValidationFailed('invalid cursor: use the nextCursor of a previous page');
+    },
+  };
 }
+
+const MAX_BIGINT = 2n ** 63n - 1n;
+/** A PostgreSQL bigint (non-negative), as the decimal string node-postgres returns. */
+const bigintId = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,18})$/)
+  .refine((s) => BigInt(s) <= MAX_BIGINT);
+
+/** The audit list (newest first): the id of the last event shown. */
+export const auditCursor = cursorCodec(z.tuple([bigintId]));
+/** The session list (newest first): created_at and id of the last session shown. */
+export const sessionCursor = cursorCodec(z.tuple([dateTime, uuid]));
+/** The administration lists: created_at in microseconds since 1970 (a JavaScript Date keeps only milliseconds) and id. */
+export const adminCursor = cursorCodec(z.tuple([z.string().regex(/^\d{1,18}$/), uuid]));

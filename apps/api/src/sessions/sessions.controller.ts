@@ -9,6 +9,7 @@ import { NotFound } from '@rcflow/domain';
 import { Zod, idParam, parseOrThrow } from '../common/validation';
 import { SessionsService } from './sessions.service';
 import { ViewerTokens } from '../agents/viewer-tokens.service';
+import { QueryParams } from '../admin/admin-docs';
 import { SessionRequestBody, cancelSchema, idempotencyKeySchema, listSessionsQuery, sessionRequestSchema } from './sessions.schemas';
 
 const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s) as Record<string, unknown>;
@@ -46,6 +47,7 @@ export class SessionsController {
 
   @Get('sessions')
   @Requires('session.read')
+  @QueryParams(...Object.keys(listSessionsQuery.shape))
   @ApiOperation({ summary: 'List sessions in your scope (newest first, keyset pagination)' })
   list(@Caller() caller: PrincipalFacts, @Query(new Zod(listSessionsQuery, 'query')) q: z.infer<typeof listSessionsQuery>) {
     return this.sessions.list(caller, q);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ACCESS_MODES, SESSION_STATES, SESSION_TYPES } from '@rcflow/domain';
-import { cursor, limit, uuid } from '../common/validation';
+import { cursor, dateTime, limit, uuid } from '../common/validation';
 
 /** Free text PostgreSQL can store: it refuses NUL in text, and a refused row would fail its statement. */
 // eslint-disable-next-line no-control-regex -- NUL is exactly what this refuses
@@ -26,8 +26,8 @@ export const listSessionsQuery = z.strictObject({
   state: z.enum(SESSION_STATES).optional(),
   deviceId: uuid.optional(),
   viewerId: uuid.optional(),
-  from: z.iso.datetime({ offset: true }).optional(),
-  to: z.iso.datetime({ offset: true }).optional(),
+  from: dateTime.optional(),
+  to: dateTime.optional(),
   limit,
   cursor: cursor.optional(),
 });

@@ -29,7 +29,7 @@ import {
   sessionView as view,
   snapshotOf,
 } from '@rcflow/sessions';
-import { decodeCursor, encodeCursor } from '../common/validation';
+import { sessionCursor } from '../common/validation';
 import type { SessionRequestBody } from './sessions.schemas';
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
@@ -139,8 +139,8 @@ export class SessionsService {
     if (q.from) where.push(`s.created_at >= ${p(new Date(q.from))}`);
     if (q.to) where.push(`s.created_at < ${p(new Date(q.to))}`);
     if (q.cursor) {
-      const [at, cid] = decodeCursor(q.cursor, 2);
-      where.push(`(s.created_at, s.id) < (${p(new Date(String(at)))}, ${p(String(cid))}::uuid)`);
+      const [at, cid] = sessionCursor.decode(q.cursor);
+      where.push(`(s.created_at, s.id) < (${p(new Date(at))}, ${p(cid)}::uuid)`);
     }
     const rows: SessionRow[] = await this.dataSource.query(
       `SELECT ${SESSION_COLUMNS} FROM sessions s ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
@@ -149,7 +149,7 @@ export class SessionsService {
     );
     const page = rows.slice(0, q.limit).map(view);
     const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+    return { items: page, nextCursor: rows.length > q.limit && last ? sessionCursor.encode([last.createdAt, last.id]) : null };
   }
 
   /**

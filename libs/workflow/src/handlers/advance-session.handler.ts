@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig, faultPoint } from '@rcflow/config';
 import { isUniqueViolation, loadEffectiveSettings, loadEligibilityInput } from '@rcflow/database';
@@ -20,6 +20,12 @@ export interface AttemptInfo {
 
 const SYSTEM = { id: null, kind: 'system' as const };
 
+/**
+ * What API callers read about a step that failed on an unexpected error (timeline, audit): rcflow's
+ * own words. The error itself (a database message, a stack) goes to the worker's log only.
+ */
+const WORKER_ERROR_DETAIL = 'rcflow could not complete this step; the worker log has the cause';
+
 interface RunContext {
   settings: EffectiveSettings | null;
 }
@@ -33,6 +39,8 @@ const MAX_STEPS = 12;
  */
 @Injectable()
 export class AdvanceSessionHandler {
+  private readonly logger = new Logger(AdvanceSessionHandler.name);
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly transitions: SessionTransitions,
@@ -79,8 +87,12 @@ export class AdvanceSessionHandler {
       } catch (err) {
         if (!attempt.final) throw err;
         // Out of retries: the session fails with the cause rather than waiting for the sweep forever.
-        const cause = err instanceof AgentTimeoutError ? 'agent_timeout' : 'worker_error';
-        await this.fail(s, cause, (err as Error).message);
+        if (err instanceof AgentTimeoutError) {
+          await this.fail(s, 'agent_timeout', err.message); // rcflow's own message
+          return;
+        }
+        this.logger.error(`session ${s.id} failed in ${s.state}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        await this.fail(s, 'worker_error', WORKER_ERROR_DETAIL);
         return;
       }
       if (!moved) s = await this.load(sessionId);
