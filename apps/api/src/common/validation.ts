@@ -71,8 +71,9 @@ const bigintId = z
   .regex(/^(0|[1-9]\d{0,18})$/)
   .refine((s) => BigInt(s) <= MAX_BIGINT);
 
-/** The audit list (newest first): the id of the last event shown. */
-export const auditCursor = cursorCodec(z.tuple([bigintId]));
+/** A list keyed by a bigint id, newest first (the audit list, a ticket integration's delivery log): the id of the last row shown. */
+export const bigintIdCursor = cursorCodec(z.tuple([bigintId]));
+export const auditCursor = bigintIdCursor;
 /** The session list (newest first): created_at and id of the last session shown. */
 export const sessionCursor = cursorCodec(z.tuple([dateTime, uuid]));
 /** The administration lists: created_at in microseconds since 1970 (a JavaScript Date keeps only milliseconds) and id. */

@@ -4,7 +4,7 @@ import type { EntityManager } from 'typeorm';
 import { Principal, TicketIntegration, loadPrincipalFacts } from '@rcflow/database';
 import { Conflict, DomainError, EligibilityDecision, NotFound, PrincipalFacts, UnprocessableRequest, hasPermission } from '@rcflow/domain';
 import { SecretBox, defaultRules, type MappingRule, type TicketKind } from '@rcflow/tickets';
-import { decodeCursor, encodeCursor, parseOrThrow } from '../common/validation';
+import { bigintIdCursor, parseOrThrow } from '../common/validation';
 import { AdminConnection, AdminContext, changesOf, conflictOnDuplicate, recordAudit } from '../admin/admin-context';
 import { Page, PageRequest, keysetPage } from '../admin/admin-page';
 import {
@@ -332,9 +332,7 @@ export class TicketIntegrationsService {
     if (q.outcome) where.push(`outcome = $${params.push(q.outcome)}`);
     if (q.sessionId) where.push(`session_id = $${params.push(q.sessionId)}::uuid`);
     if (q.cursor) {
-      const [before] = decodeCursor(q.cursor, 1);
-      if (typeof before !== 'string' || !/^\d{1,18}$/.test(before))
-        throw new UnprocessableRequest('invalid cursor: use the nextCursor of a previous page');
+      const [before] = bigintIdCursor.decode(q.cursor);
       where.push(`id < $${params.push(before)}::bigint`);
     }
     const rows = await this.admin.manager.query<DeliveryRow[]>(
@@ -360,6 +358,6 @@ export class TicketIntegrationsService {
       statusCode: r.status_code,
     }));
     const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > q.limit && last ? encodeCursor([last.id]) : null };
+    return { items, nextCursor: rows.length > q.limit && last ? bigintIdCursor.encode([last.id]) : null };
   }
 }
