@@ -1,4 +1,4 @@
-import { ChainedEvent, GENESIS_HASH, eventHash } from './audit-chain';
+import { ChainedEvent, GENESIS_HASH, eventHash, sessionStream, sessionStreamSql } from './audit-chain';
 
 const base: ChainedEvent = {
   stream: 'session:1',
@@ -28,6 +28,8 @@ describe('eventHash', () => {
     ['seq', { seq: 2 }],
     ['time', { occurredAt: new Date('2026-11-24T10:00:00.001Z') }],
     ['actor', { actorId: 'x' }],
+    ['actor kind', { actorKind: 'principal' }],
+    ['session', { sessionId: '2' }],
     ['action', { action: 'session.eligible' }],
     ['outcome', { outcome: 'eligible' }],
     ['device', { deviceId: 'd' }],
@@ -42,5 +44,14 @@ describe('eventHash', () => {
 
   it('depends on the key', () => {
     expect(eventHash('k1', base)).not.toBe(eventHash('k2', base));
+  });
+});
+
+describe('sessionStream', () => {
+  // Appends chain a session's events under sessionStream(id); reads and the sweep join
+  // audit_stream_heads on sessionStreamSql(column): both must name the same stream.
+  it('names a session stream "session:<id>", in TypeScript and as SQL over an id column', () => {
+    expect(sessionStream('0f3c')).toBe('session:0f3c');
+    expect(sessionStreamSql('s.id')).toBe("'session:' || s.id");
   });
 });

@@ -100,6 +100,12 @@ describe('canonicalJson', () => {
     expect(() => canonicalJson(() => 1)).toThrow(TypeError);
     expect(() => canonicalJson({ a: BigInt(1) })).toThrow(TypeError);
   });
+
+  it('says what it cannot serialize', () => {
+    expect(() => canonicalJson(undefined)).toThrow(new TypeError('cannot serialize undefined as JSON'));
+    expect(() => canonicalJson(() => 1)).toThrow(new TypeError('cannot serialize function as JSON'));
+    expect(() => canonicalJson({ a: [BigInt(1)] })).toThrow(new TypeError('cannot serialize bigint as JSON'));
+  });
 });
 
 describe('mergeSettings', () => {
@@ -237,6 +243,18 @@ describe('mergeSettings', () => {
 
   it('throws when the default set has a key set to undefined', () => {
     expect(() => mergeSettings([defaultSet({ manageTS: undefined })])).toThrow(/manageTS/);
+  });
+
+  it('says in its messages what is wrong with the sets', () => {
+    expect(() => mergeSettings([])).toThrow(new Error('no default settings set: exactly one set must have isDefault true'));
+    expect(() => mergeSettings([defaultSet(), { ...defaultSet(), id: 'default2' }])).toThrow(
+      new Error('2 default settings sets (default, default2): exactly one is allowed'),
+    );
+    const { enabled: _enabled, accessLevel: _accessLevel, ...rest } = CONFIGMGR_DEFAULT_REMOTE_TOOLS;
+    expect(() => mergeSettings([{ ...defaultSet(), remoteTools: rest }])).toThrow(
+      new Error('default settings set default lacks keys: enabled, accessLevel'),
+    );
+    expect(() => mergeSettings([defaultSet(), custom('c', 1, {}), custom('c', 2, {})])).toThrow(new Error('duplicate settings set id c'));
   });
 
   it('throws on duplicate set ids', () => {

@@ -45,4 +45,9 @@ describe('compareVersions', () => {
     expect(() => compareVersions('abc', '1.0')).toThrow(TypeError);
     expect(() => compareVersions('1.0', 'x.y')).toThrow(/x\.y/);
   });
+
+  it('names whichever argument is not a version, in the same words', () => {
+    expect(() => compareVersions('abc', '1.0')).toThrow(new TypeError('not a dotted numeric version: "abc"'));
+    expect(() => compareVersions('1.0', 'x.y')).toThrow(new TypeError('not a dotted numeric version: "x.y"'));
+  });
 });
