@@ -2,6 +2,7 @@ import { WebSocket } from 'ws';
 import { AGENT_WS_PATH } from '../../libs/agent-protocol/src';
 import { VERIFY_LOCK_KEY } from '../../apps/api/src/audit/verify-lock';
 import { Api } from '../support/http';
+import { presence } from '../support/raw-agent';
 import { waitUntil } from '../support/processes';
 import { OperatorWorld, Stack, seedOperatorWorld, startStack } from '../support/stack';
 
@@ -117,18 +118,7 @@ describe('the API edge, with two API processes on one Redis and PostgreSQL', () 
     const enrolled = await one.post('/v1/agent/enrol', {
       token: token.body.token,
       hostname: 'PC-HEADERS',
-      presence: {
-        agentVersion: '1.2.0',
-        osFamily: 'windows',
-        osBuild: '10.0.22631',
-        fqdn: null,
-        domainJoined: true,
-        domain: 'CONTOSO',
-        loggedOnUser: null,
-        locked: false,
-        localAdministrators: [],
-        appliedSettingsHash: null,
-      },
+      presence: presence({ loggedOnUser: null }),
     });
     expect(enrolled.status).toBe(201);
     expect(enrolled.body.credential).toMatch(/^rcd_/);
