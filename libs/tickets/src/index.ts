@@ -3,3 +3,4 @@ export * from './signatures';
 export * from './delivery';
 export * from './rules';
 export * from './secret-box';
+export * from './writeback';
