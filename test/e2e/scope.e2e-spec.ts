@@ -179,6 +179,14 @@ describe('scope everywhere (two api processes, a worker, raw WebSocket agents)',
     const rootFleet = await admin.post('/v1/enrolment-tokens', { maxUses: 5 });
     expect((await enrol(rootFleet.body.token, 'SC-OUT')).status).toBe(401);
     expect(await credentialsOf(outDevice)).toBe(before);
+    // A device registered in Desks ahead of its agent (never keyed) is enrolled by a Desks token, once;
+    // keyed, it takes a token bound to it like any other.
+    const waiting = await addDevice(admin, world.ids.desks, 'SC-WAITS');
+    expect((await enrol(rootFleet.body.token, 'SC-WAITS')).status).toBe(401);
+    const claimed = await enrol(fleet.body.token, 'sc-waits');
+    expect({ status: claimed.status, deviceId: claimed.body.deviceId }).toEqual({ status: 201, deviceId: waiting });
+    expect((await enrol(fleet.body.token, 'SC-WAITS')).status).toBe(401);
+    expect(await credentialsOf(waiting)).toBe(1);
 
     // Re-key: a token bound to the device, by someone scoped over it; audited.
     const rekey = await deskAdmin.post('/v1/enrolment-tokens', { deviceId: inDevice });

@@ -136,17 +136,23 @@ export class EnrolmentService {
                   ? `enrolment token is bound to another host name than ${req.hostname}`
                   : null;
       if (problem || !t) return { problem: problem ?? 'unknown enrolment token', tokenKnown: Boolean(t) };
-      const [existing] = await tx.query<{ id: string; retired: boolean }[]>(
-        'SELECT id, retired FROM devices WHERE lower(hostname) = lower($1) FOR UPDATE',
-        [req.hostname],
+      // `claimable`: registered ahead of its agent (never keyed) and in the token's collection.
+      const [existing] = await tx.query<{ id: string; retired: boolean; claimable: boolean }[]>(
+        `SELECT d.id, d.retired,
+                NOT EXISTS (SELECT 1 FROM device_credentials c WHERE c.device_id = d.id)
+                AND EXISTS (SELECT 1 FROM collection_members m WHERE m.device_id = d.id AND m.collection_id = $2::uuid) AS claimable
+           FROM devices d WHERE lower(d.hostname) = lower($1) FOR UPDATE OF d`,
+        [req.hostname, t.collection_id],
       );
       if (existing?.retired) return { problem: `device ${req.hostname} is retired`, tokenKnown: true };
       if (t.device_id && existing?.id !== t.device_id) {
         return { problem: `enrolment token is bound to another device than ${req.hostname}`, tokenKnown: true };
       }
-      if (!t.device_id && existing) {
+      // A device registered ahead of its agent is claimed by the first agent that enrols with a token
+      // of its collection; a device that ever held a credential is re-keyed only by a token bound to it.
+      if (!t.device_id && existing && !existing.claimable) {
         return {
-          problem: `a device named ${req.hostname} already exists; only a token bound to it (deviceId) may replace its credential`,
+          problem: `a device named ${req.hostname} already exists; only a token bound to it (deviceId) may replace its credential, or a token of its collection enrol it the first time`,
           tokenKnown: true,
         };
       }

@@ -13,10 +13,15 @@ export interface DemoSetup {
 /** Seeds the demo world and the enrolment tokens for its agents, before the API listens. */
 export async function prepareDemo(ds: DataSource, key: string): Promise<DemoSetup> {
   const world = await seedDemo(ds, key);
+  // WS-1..WS-3 are registered in their collection ahead of their agents: a token of that collection enrols them.
+  const [member] = await ds.query<{ collection_id: string }[]>(
+    'SELECT collection_id FROM collection_members WHERE device_id = $1 LIMIT 1',
+    [world.devices.ws1],
+  );
   const [simulator, demoPc] = await ds.transaction(async (manager) => {
     const ctx = { manager, auditKey: key, actorId: world.principals.admin };
     return [
-      await createEnrolmentToken(ctx, { maxUses: 3, expiresInSeconds: 3600 }),
+      await createEnrolmentToken(ctx, { collectionId: member?.collection_id, maxUses: 3, expiresInSeconds: 3600 }),
       await createEnrolmentToken(ctx, { hostname: 'DEMO-PC', maxUses: 1, expiresInSeconds: 24 * 3600 }),
     ];
   });
