@@ -24,7 +24,7 @@ export function storable(value: unknown): boolean {
 }
 
 /** A strict body whose strings are all storable. */
-function body<S extends z.core.$ZodLooseShape>(shape: S) {
+export function body<S extends z.core.$ZodLooseShape>(shape: S) {
   return z.strictObject(shape).refine(storable, { message: 'strings must not contain NUL characters or unpaired surrogates' });
 }
 

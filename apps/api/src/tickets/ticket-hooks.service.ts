@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { loadPrincipalFacts, rowsOf } from '@rcflow/database';
-import { DomainError, NotFound, type PrincipalFacts } from '@rcflow/domain';
+import { DomainError, NotFound, textProblem, type PrincipalFacts } from '@rcflow/domain';
 import { SessionIntake, type SessionAsk } from '@rcflow/sessions';
 import {
   SecretBox,
@@ -62,10 +62,6 @@ interface DeliveryLine {
   viewerId?: string | null;
   sessionId?: string | null;
 }
-
-/** PostgreSQL cannot store NUL, and a lone surrogate would not be stored as it was hashed. */
-// eslint-disable-next-line no-control-regex -- NUL is what this looks for
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 const MAX_EVENT_TYPE = 200;
 
@@ -167,7 +163,7 @@ export class TicketHooks {
     if (!outcome.matched) return { outcome: 'unmatched', statusCode: 202, reason: outcome.reason };
     const rule = rules.data.find((r) => r.name === outcome.rule)!;
     const texts = [outcome.ticketRef, outcome.reason, ...outcome.deviceNames, outcome.viewer?.externalId ?? ''];
-    if (texts.some((t) => UNSTORABLE.test(t)))
+    if (texts.some((t) => textProblem(t) !== null))
       return {
         outcome: 'unmatched',
         statusCode: 202,
@@ -319,7 +315,7 @@ function parseJson(raw: Buffer, headers: DeliveryHeaders): { ok: true; value: un
 /** The event's name for the delivery log (not used to decide anything; the rules read the payload). */
 function eventTypeOf(kind: TicketKind, headers: DeliveryHeaders, body: unknown): string | null {
   const b = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-  const text = (v: unknown) => (typeof v === 'string' && v && !UNSTORABLE.test(v) ? v.slice(0, MAX_EVENT_TYPE) : null);
+  const text = (v: unknown) => (typeof v === 'string' && v && textProblem(v) === null ? v.slice(0, MAX_EVENT_TYPE) : null);
   switch (kind) {
     case 'jira':
       return text(b.webhookEvent);

@@ -1,10 +1,7 @@
 import { z } from 'zod';
 import { TICKET_KINDS, IDENTITY_SYSTEMS, mappingRuleSchema } from '@rcflow/tickets';
 import { cursor, limit, uuid } from '../common/validation';
-import { line, storable } from '../admin/admin.schemas';
-
-const strict = <S extends z.core.$ZodLooseShape>(shape: S) =>
-  z.strictObject(shape).refine(storable, { message: 'strings must not contain NUL characters or unpaired surrogates' });
+import { body as strict, line } from '../admin/admin.schemas';
 
 /** An inbound secret an administrator sets (Jira, GitHub: typed in both places; Zendesk: copied from Zendesk). */
 const inboundSecret = z
