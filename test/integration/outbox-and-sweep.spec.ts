@@ -20,8 +20,9 @@ describe('outbox relay and reconciliation sweep', () => {
   let config: RcflowConfig;
   let relay: OutboxRelay;
 
-  const makeQueue = () =>
-    new Queue(QueueName.Sessions, {
+  let writebacks: Queue;
+  const makeQueue = (name: QueueName = QueueName.Sessions) =>
+    new Queue(name, {
       prefix: queuePrefix('outbox'),
       connection: { ...redisOptionsFromUrl(redis.url), enableOfflineQueue: false, maxRetriesPerRequest: null, retryStrategy: () => 100 },
     });
@@ -34,7 +35,16 @@ describe('outbox relay and reconciliation sweep', () => {
     await ds.initialize();
     queue = makeQueue();
     queue.on('error', () => undefined);
-    relay = new OutboxRelay(ds, queue, config);
+    writebacks = makeQueue(QueueName.TicketWritebacks);
+    writebacks.on('error', () => undefined);
+    relay = new OutboxRelay(
+      ds,
+      new Map([
+        [QueueName.Sessions, queue],
+        [QueueName.TicketWritebacks, writebacks],
+      ]),
+      config,
+    );
   });
   // A test that fails while Redis is down must not take the next tests, or jest's exit, with it.
   afterEach(() => redis.ensureRunning());
@@ -46,6 +56,13 @@ describe('outbox relay and reconciliation sweep', () => {
           await queue?.close();
         } finally {
           await queue?.disconnect();
+        }
+      },
+      writebacks: async () => {
+        try {
+          await writebacks?.close();
+        } finally {
+          await writebacks?.disconnect();
         }
       },
       database: () => ds?.isInitialized && ds.destroy(),
@@ -65,6 +82,21 @@ describe('outbox relay and reconciliation sweep', () => {
     const job = await queue.getJob(`advance.${id}`);
     expect(job?.data).toEqual({ sessionId: id });
     expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 1 });
+  });
+
+  it('moves each row to its own queue, several queues in one batch', async () => {
+    const id = '00000000-0000-4000-8000-00000000000a';
+    const note = {
+      queue: QueueName.TicketWritebacks as const,
+      name: JobName.TicketWriteback as const,
+      data: { sessionId: id, outcome: 'ended', redrive: 0 },
+    };
+    await ds.transaction((tx) => writeOutbox(tx, [note, item(id)]));
+    expect(await relay.drainBatch()).toBe(2);
+    expect((await writebacks.getJob(`writeback.${id}.ended`))?.data).toEqual(note.data);
+    expect(await queue.getJob(`writeback.${id}.ended`)).toBeUndefined();
+    expect((await queue.getJob(`advance.${id}`))?.data).toEqual({ sessionId: id });
+    expect(await writebacks.getJob(`advance.${id}`)).toBeUndefined();
   });
 
   it('keeps rows while Redis is down and delivers them when it is back', async () => {

@@ -119,6 +119,35 @@ describe('a session transition as one statement', () => {
     expect(rows).toEqual([{ job_name: 'session.end', job_id: `end.${id}`, payload: { sessionId: id, endedBy: 'test' } }]);
   });
 
+  it('owes a ticket one write-back job per step into a state the ticket is told of, in the same statement', async () => {
+    const world = await seedWorld(ds);
+    const ticketed = await requestSession(ds, world);
+    await ds.query(`UPDATE sessions SET ticket_ref = 'HELP-7' WHERE id = $1`, [ticketed]);
+    const plain = await requestSession(ds, await seedWorld(ds));
+    const reject = (session: SessionSnapshot): TransitionRequest => ({
+      session,
+      actor: { id: null, kind: 'system' },
+      steps: [{ to: 'validating' }, { to: 'rejected', reason: 'not permitted' }],
+    });
+    const snapshot = knownOf(await read(ticketed));
+    expect(snapshot.ticketRef).toBe('HELP-7');
+    expect(await one(reject(snapshot))).not.toBeNull();
+    expect(await one(reject(knownOf(await read(plain))))).not.toBeNull();
+    // A late duplicate of the ticketed transition owes nothing more.
+    expect(await one(reject(snapshot))).toBeNull();
+    const rows = await ds.query(`SELECT queue, job_name, job_id, payload FROM outbox WHERE payload->>'sessionId' = ANY($1) ORDER BY id`, [
+      [ticketed, plain],
+    ]);
+    expect(rows).toEqual([
+      {
+        queue: QueueName.TicketWritebacks,
+        job_name: JobName.TicketWriteback,
+        job_id: `writeback.${ticketed}.rejected`,
+        payload: { sessionId: ticketed, outcome: 'rejected', redrive: 0 },
+      },
+    ]);
+  });
+
   it('prepares each statement once per connection and reuses it', async () => {
     for (let i = 0; i < 3; i++) {
       const id = await requestSession(ds, await seedWorld(ds));

@@ -56,6 +56,18 @@ export const CANCELLABLE_STATES: readonly SessionState[] = Object.freeze(
   SESSION_STATES.filter((s) => TRANSITIONS[s].includes('cancelled')),
 );
 
+/**
+ * States a ticket that asked for the session is told of (a private note through the ticket
+ * system's API): the session is active, or it ended one way or another the ticket should know.
+ */
+export const TICKET_NOTE_STATES = Object.freeze(['active', 'rejected', 'denied', 'consent_timeout', 'failed', 'ended'] as const);
+export type TicketNoteState = (typeof TICKET_NOTE_STATES)[number];
+
+/** Whether a session reaching `state` owes its ticket a note. */
+export function isTicketNoteState(state: SessionState): state is TicketNoteState {
+  return (TICKET_NOTE_STATES as readonly SessionState[]).includes(state);
+}
+
 /** Whether `state` is terminal (no transition leaves it). */
 export function isTerminal(state: SessionState): boolean {
   return TERMINAL_STATES.includes(state);

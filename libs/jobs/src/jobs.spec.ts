@@ -1,4 +1,4 @@
-import { JobName, QueueName, defaultJobOptions, jobIdOf } from './jobs';
+import { JobName, QueueName, defaultJobOptions, jobIdOf, jobNamesOf } from './jobs';
 import { redisOptionsFromUrl } from './redis';
 
 describe('jobs', () => {
@@ -6,6 +6,18 @@ describe('jobs', () => {
     const id = 's-1';
     expect(jobIdOf({ queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: id } })).toBe('advance.s-1');
     expect(jobIdOf({ queue: QueueName.Sessions, name: JobName.EndSession, data: { sessionId: id, endedBy: 'x' } })).toBe('end.s-1');
+  });
+
+  it('names one write-back job per session and outcome, and a new one per re-drive', () => {
+    const wb = (redrive: number) =>
+      jobIdOf({ queue: QueueName.TicketWritebacks, name: JobName.TicketWriteback, data: { sessionId: 's-1', outcome: 'ended', redrive } });
+    expect(wb(0)).toBe('writeback.s-1.ended');
+    expect(wb(3)).toBe('writeback.s-1.ended.3');
+  });
+
+  it('puts every job name in exactly one queue', () => {
+    expect(jobNamesOf(QueueName.Sessions).sort()).toEqual([JobName.EndSession, JobName.AdvanceSession].sort());
+    expect(jobNamesOf(QueueName.TicketWritebacks)).toEqual([JobName.TicketWriteback]);
   });
 
   it('sets retries, backoff and retention in one place', () => {

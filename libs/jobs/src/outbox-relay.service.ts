@@ -2,7 +2,6 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
-import { QueueName } from './jobs';
 
 interface OutboxPending {
   id: string;
@@ -13,8 +12,8 @@ interface OutboxPending {
 }
 
 const BATCH = 500;
-/** Nest token of the producer the relay uses. */
-export const OUTBOX_QUEUE = Symbol('OUTBOX_QUEUE');
+/** Nest token of the relay's producers: a map from queue name to its queue. */
+export const OUTBOX_QUEUES = Symbol('OUTBOX_QUEUES');
 
 /**
  * Moves outbox rows to BullMQ and deletes them once Redis has them. Several relays may run
@@ -31,7 +30,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
 
   constructor(
     private readonly dataSource: DataSource,
-    @Inject(OUTBOX_QUEUE) private readonly sessions: Queue,
+    @Inject(OUTBOX_QUEUES) private readonly queues: ReadonlyMap<string, Queue>,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {}
 
@@ -79,7 +78,17 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       if (rows.length === 0) return 0;
       const ids = rows.map((r) => r.id);
       try {
-        await this.queueFor(rows[0]!.queue).addBulk(rows.map((r) => ({ name: r.job_name, data: r.payload, opts: { jobId: r.job_id } })));
+        const byQueue = new Map<string, OutboxPending[]>();
+        for (const r of rows) {
+          let list = byQueue.get(r.queue);
+          if (!list) byQueue.set(r.queue, (list = []));
+          list.push(r);
+        }
+        await Promise.all(
+          [...byQueue].map(([queue, list]) =>
+            this.queueFor(queue).addBulk(list.map((r) => ({ name: r.job_name, data: r.payload, opts: { jobId: r.job_id } }))),
+          ),
+        );
       } catch (err) {
         await tx.query(
           `UPDATE outbox SET attempts = attempts + 1,
@@ -96,7 +105,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private queueFor(name: string): Queue {
-    if (name === (QueueName.Sessions as string)) return this.sessions;
-    throw new Error(`outbox row names unknown queue "${name}"`);
+    const queue = this.queues.get(name);
+    if (!queue) throw new Error(`outbox row names unknown queue "${name}"`);
+    return queue;
   }
 }

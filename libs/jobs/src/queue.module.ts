@@ -3,14 +3,14 @@ import { BullModule } from '@nestjs/bullmq';
 import { Queue } from 'bullmq';
 import type { RcflowConfig } from '@rcflow/config';
 import { QueueName, defaultJobOptions } from './jobs';
-import { OUTBOX_QUEUE, OutboxRelay } from './outbox-relay.service';
+import { OUTBOX_QUEUES, OutboxRelay } from './outbox-relay.service';
 import { RedisPolicyGuard } from './redis-policy.guard';
 import { redisOptionsFromUrl } from './redis';
 
 /** BullMQ connection, the queues and the outbox relay, for every app that enqueues or works. */
 @Module({})
 export class QueueModule implements OnApplicationShutdown {
-  constructor(@Inject(OUTBOX_QUEUE) private readonly outboxQueue: Queue) {}
+  constructor(@Inject(OUTBOX_QUEUES) private readonly outboxQueues: ReadonlyMap<string, Queue>) {}
 
   static forRoot(config: RcflowConfig): DynamicModule {
     const base = {
@@ -24,28 +24,32 @@ export class QueueModule implements OnApplicationShutdown {
       global: true,
       imports: [
         BullModule.forRoot({ connection: base, prefix: config.redis.prefix, defaultJobOptions: defaultJobOptions(config.jobs) }),
-        BullModule.registerQueue({ name: QueueName.Sessions }),
+        BullModule.registerQueue(...Object.values(QueueName).map((name) => ({ name }))),
       ],
       providers: [
         RedisPolicyGuard,
         OutboxRelay,
         {
-          provide: OUTBOX_QUEUE,
-          // The relay's own producer fails fast while Redis is down (the outbox keeps the rows);
+          provide: OUTBOX_QUEUES,
+          // The relay's own producers fail fast while Redis is down (the outbox keeps the rows);
           // workers keep the default connection, which waits for Redis to come back.
           useFactory: () => {
-            const q = new Queue(QueueName.Sessions, {
-              connection: { ...base, enableOfflineQueue: false },
-              prefix: config.redis.prefix,
-              defaultJobOptions: defaultJobOptions(config.jobs),
-            });
             const logger = new Logger('OutboxQueue');
             let last = 0;
-            q.on('error', (err) => {
-              if (Date.now() - last > 5000) logger.warn(`Redis: ${err.message}`);
-              last = Date.now();
-            });
-            return q;
+            return new Map(
+              Object.values(QueueName).map((name) => {
+                const q = new Queue(name, {
+                  connection: { ...base, enableOfflineQueue: false },
+                  prefix: config.redis.prefix,
+                  defaultJobOptions: defaultJobOptions(config.jobs),
+                });
+                q.on('error', (err) => {
+                  if (Date.now() - last > 5000) logger.warn(`Redis: ${err.message}`);
+                  last = Date.now();
+                });
+                return [name, q];
+              }),
+            );
           },
         },
       ],
@@ -54,6 +58,6 @@ export class QueueModule implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.outboxQueue.close();
+    await Promise.all([...this.outboxQueues.values()].map((q) => q.close()));
   }
 }

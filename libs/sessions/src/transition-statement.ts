@@ -2,8 +2,8 @@
 // one statement with batching costs ~125 µs of PostgreSQL CPU per transition against ~400 µs alone).
 import type { EntityManager } from 'typeorm';
 import { AuditEntry, ParamRef, StreamHead, auditAppendSql, chainEntries, sessionStream } from '@rcflow/audit';
-import { assertTransition, SessionState } from '@rcflow/domain';
-import { outboxInsertSql } from '@rcflow/jobs';
+import { assertTransition, isTicketNoteState, SessionState } from '@rcflow/domain';
+import { JobName, QueueName, outboxInsertSql } from '@rcflow/jobs';
 import { queryPrepared } from '@rcflow/database';
 import type { SessionPatch, TransitionEffect, TransitionRequest, TransitionResult } from './transition';
 
@@ -48,6 +48,7 @@ const EFFECT_SQL: { [K in TransitionEffect['kind']]: (p: ParamRef, rows: Owned<K
     ),
 };
 const EFFECT_KINDS = Object.keys(EFFECT_SQL) as TransitionEffect['kind'][];
+const NO_EFFECTS: readonly TransitionEffect[] = Object.freeze([]);
 
 /** The audit entries of a transition, one per step, each naming the states it joins and the version it makes. */
 export function transitionEntries(req: TransitionRequest): AuditEntry[] {
@@ -74,9 +75,25 @@ export function transitionEntries(req: TransitionRequest): AuditEntry[] {
 }
 
 /**
+ * The notes a transition owes the ticket that asked for the session: one write-back job per step
+ * into a state the ticket is told of, committed with the step through the outbox (so an outcome
+ * never goes untold). Sessions without a ticket owe nothing.
+ */
+export function ticketNoteEffects(req: TransitionRequest): TransitionEffect[] {
+  if (req.session.ticketRef === null) return [];
+  const sessionId = req.session.id;
+  return req.steps
+    .filter((step) => isTicketNoteState(step.to))
+    .map((step) => ({
+      kind: 'enqueue',
+      job: { queue: QueueName.TicketWritebacks, name: JobName.TicketWriteback, data: { sessionId, outcome: step.to, redrive: 0 } },
+    }));
+}
+
+/**
  * Applies the transitions of one or more distinct sessions in one statement: per session the update
  * fenced by state and version, one chained audit event per step (chained from the head it was read
- * with, the head moved fenced too) and its effects — all only for the sessions that applied. Every
+ * with, the head moved fenced too) and its effects (with the ticket's notes, {@link ticketNoteEffects}) — all only for the sessions that applied. Every
  * step is checked against the lifecycle first. Answers one result per request, in order; null where
  * the session had moved on (a duplicate, late or out-of-order caller: nothing of it is written). Any
  * error — a unique violation, a head that does not match, a lost connection — aborts the whole
@@ -125,7 +142,8 @@ export async function applyTransitionBatch(
     r.to.push(state);
     r.steps.push(req.steps.length);
     r.patch.push(JSON.stringify(patch));
-    for (const effect of req.effects ?? []) {
+    const own = session.ticketRef === null ? (req.effects ?? NO_EFFECTS) : [...(req.effects ?? []), ...ticketNoteEffects(req)];
+    for (const effect of own) {
       let list = effects.get(effect.kind);
       if (!list) effects.set(effect.kind, (list = []));
       list.push({ sessionId: session.id, effect });

@@ -32,6 +32,7 @@ describe('Jira', () => {
     expect(applyRule(rule, delivery(body))).toEqual({
       matched: true,
       ticketRef: 'TES-41',
+      ticketApiId: 'TES-41',
       deviceNames: ['WS-0042'],
       matchBy: 'hostname',
       viewer: { identity: 'jira', externalId: assigned.issue.fields.assignee.accountId },
@@ -74,6 +75,8 @@ describe('ServiceNow (a Table API incident record)', () => {
     expect(applyRule(rule, delivery(record))).toMatchObject({
       matched: true,
       ticketRef: 'INC0000060',
+      // The Table API writes the work note by sys_id, not by number.
+      ticketApiId: record.sys_id,
       deviceNames: [record.cmdb_ci.value],
       matchBy: 'either',
       viewer: { identity: 'servicenow', externalId: record.assigned_to.value },
@@ -83,6 +86,11 @@ describe('ServiceNow (a Table API incident record)', () => {
     const body = clone(record);
     body.cmdb_ci.display_value = 'SN-HOST-1';
     expect(applyRule(rule, delivery(body))).toMatchObject({ matched: true, deviceNames: ['SN-HOST-1'] });
+  });
+  it('does not trigger when the record lacks the sys_id the note is written to', () => {
+    const body = clone(record);
+    delete body.sys_id;
+    expect(applyRule(rule, delivery(body))).toMatchObject({ matched: false, reason: expect.stringContaining('no ticket API id') });
   });
   it('does not trigger on the unassigned record of the Table API page', () => {
     const unassigned = fixture<{ result: Json }>('servicenow_table_api_incident_get_by_sysid.json').result;

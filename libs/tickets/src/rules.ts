@@ -58,6 +58,11 @@ export const mappingRuleSchema = z.strictObject({
   when: expression,
   /** The ticket's reference (Jira key, ServiceNow number…), recorded on the session and in its audit. */
   ticket: expression,
+  /**
+   * The id the ticket system's API takes to write the note, when it is not the reference
+   * (ServiceNow's Table API takes the record's sys_id, not its number). Absent: the reference.
+   */
+  ticketApiId: expression.optional(),
   device: z.strictObject({
     /** The value (or list of values) naming the device. */
     from: expression,
@@ -93,6 +98,8 @@ export type RuleOutcome =
   | {
       matched: true;
       ticketRef: string;
+      /** The id the vendor's API takes for the note (the reference unless the rule says otherwise). */
+      ticketApiId: string;
       /** Candidate device names, in payload order, without duplicates. */
       deviceNames: string[];
       matchBy: MappingRule['device']['matchBy'];
@@ -157,6 +164,8 @@ export function applyRule(rule: MappingRule, delivery: Delivery): RuleOutcome {
     if (!truthy(evaluate(rule.when, delivery))) return { matched: false, reason: `rule "${rule.name}": its condition is not met` };
     const ticketRef = scalarText(evaluate(rule.ticket, delivery));
     if (!ticketRef) return { matched: false, reason: `rule "${rule.name}": no ticket reference at ${rule.ticket}` };
+    const ticketApiId = rule.ticketApiId ? scalarText(evaluate(rule.ticketApiId, delivery)) : ticketRef;
+    if (!ticketApiId) return { matched: false, reason: `rule "${rule.name}": no ticket API id at ${rule.ticketApiId}` };
     const names = deviceNames(rule, delivery);
     if (names.length === 0)
       return {
@@ -167,6 +176,7 @@ export function applyRule(rule: MappingRule, delivery: Delivery): RuleOutcome {
     return {
       matched: true,
       ticketRef: ticketRef.slice(0, 200),
+      ticketApiId: ticketApiId.slice(0, 200),
       deviceNames: names,
       matchBy: rule.device.matchBy,
       viewer: viewerId ? { identity: rule.viewer.identity, externalId: viewerId.slice(0, 320) } : null,
@@ -220,6 +230,7 @@ export function defaultRules(kind: TicketKind): MappingRule[] {
           name: 'ServiceNow: assigned incident with a configuration item',
           when: "(assigned_to.value || assigned_to) != '' && (cmdb_ci.value || cmdb_ci) != ''",
           ticket: 'number.value || number',
+          ticketApiId: 'sys_id.value || sys_id',
           device: { from: '[cmdb_ci.display_value, cmdb_ci.value, cmdb_ci][?type(@) == `string`] | [0]', matchBy: 'either' },
           viewer: { from: 'assigned_to.value || assigned_to', identity: 'servicenow' },
           session: session('ServiceNow {{number.value || number}}: {{short_description.value || short_description}}'),

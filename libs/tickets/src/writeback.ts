@@ -1,9 +1,10 @@
+import { TICKET_NOTE_STATES, type TicketNoteState } from '@rcflow/domain';
 import type { TicketKind } from './kinds';
 import { RCFLOW_SIGNATURE_HEADER, RCFLOW_TIMESTAMP_HEADER, rcflowSignature } from './signatures';
 
 /** The session states worth telling a ticket about. */
-export const WRITEBACK_OUTCOMES = ['active', 'rejected', 'denied', 'consent_timeout', 'failed', 'ended'] as const;
-export type WritebackOutcome = (typeof WRITEBACK_OUTCOMES)[number];
+export const WRITEBACK_OUTCOMES = TICKET_NOTE_STATES;
+export type WritebackOutcome = TicketNoteState;
 
 /** What a note says. */
 export interface SessionOutcome {

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { RcflowConfig } from '@rcflow/config';
-import { JobName } from '@rcflow/jobs';
+import { JobName, QueueName, jobNamesOf } from '@rcflow/jobs';
 import type { AdvanceSessionHandler } from './handlers/advance-session.handler';
 import type { EndSessionHandler } from './handlers/end-session.handler';
 import { SessionsProcessor, assertJobHandlers, attemptOf } from './sessions.processor';
@@ -42,12 +42,12 @@ describe('SessionsProcessor', () => {
   it('holds exactly one handler for every job name at start-up', () => {
     const { p } = processor();
     expect(() => p.onModuleInit()).not.toThrow();
-    expect(Object.keys(p.handlers).sort()).toEqual(Object.values(JobName).sort());
+    expect(Object.keys(p.handlers).sort()).toEqual(jobNamesOf(QueueName.Sessions).sort());
   });
 });
 
 describe('assertJobHandlers', () => {
-  const all = Object.fromEntries(Object.values(JobName).map((n) => [n, async () => undefined]));
+  const all = Object.fromEntries(jobNamesOf(QueueName.Sessions).map((n) => [n, async () => undefined]));
 
   it('accepts one function per job name', () => {
     expect(() => assertJobHandlers(all)).not.toThrow();

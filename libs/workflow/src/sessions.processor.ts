@@ -2,21 +2,23 @@ import { Inject, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/co
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import type { Job } from 'bullmq';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
-import { JobData, JobItem, JobName, QueueName } from '@rcflow/jobs';
+import { JobData, JobItem, JobName, JobNameOf, QueueName, jobNamesOf } from '@rcflow/jobs';
 import { AdvanceSessionHandler, AttemptInfo } from './handlers/advance-session.handler';
 import { EndSessionHandler } from './handlers/end-session.handler';
 
 type SessionsJob = Job<JobItem['data'], void, JobItem['name']>;
 
-/** One handler per job name; the mapped type makes the compiler refuse a missing one. */
-export type JobHandlers = { [N in JobName]: (data: JobData<N>, attempt: AttemptInfo) => Promise<void> };
+type SessionsJobName = JobNameOf<QueueName.Sessions>;
+
+/** One handler per job name of the sessions queue; the mapped type makes the compiler refuse a missing one. */
+export type JobHandlers = { [N in SessionsJobName]: (data: JobData<N>, attempt: AttemptInfo) => Promise<void> };
 
 /**
  * Refuses a handler map that does not hold exactly one function for every job name (as immich
  * refuses to start with a job that has no handler): a job nobody handles would fail forever.
  */
-export function assertJobHandlers(handlers: Record<string, unknown>): void {
-  const names: string[] = Object.values(JobName);
+export function assertJobHandlers(handlers: Record<string, unknown>, queue: QueueName = QueueName.Sessions): void {
+  const names: string[] = jobNamesOf(queue);
   const missing = names.filter((n) => typeof handlers[n] !== 'function');
   const unknown = Object.keys(handlers).filter((n) => !names.includes(n));
   if (missing.length || unknown.length) {
@@ -70,7 +72,7 @@ export class SessionsProcessor extends WorkerHost implements OnModuleInit, OnApp
   }
 
   override async process(job: SessionsJob): Promise<void> {
-    const handler = (this.handlers as Record<string, JobHandlers[JobName] | undefined>)[job.name];
+    const handler = (this.handlers as Record<string, JobHandlers[SessionsJobName] | undefined>)[job.name];
     if (!handler) throw new Error(`no handler for job "${job.name}"`);
     return (handler as (data: unknown, attempt: AttemptInfo) => Promise<void>)(job.data, attemptOf(job));
   }

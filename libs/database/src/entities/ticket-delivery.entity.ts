@@ -9,6 +9,7 @@ import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 @Entity('ticket_deliveries')
 @Index('ix_ticket_deliveries_integration', ['integrationId', 'id'])
 @Index('uq_ticket_deliveries_first', ['integrationId', 'deliveryKey'], { unique: true, where: '"first"' })
+@Index('ix_ticket_deliveries_session', ['sessionId'], { where: 'session_id IS NOT NULL' })
 export class TicketDelivery {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id: string;
@@ -45,6 +46,10 @@ export class TicketDelivery {
 
   @Column({ name: 'ticket_ref', type: 'text', nullable: true })
   ticketRef: string | null;
+
+  /** The id the vendor's API takes to write a note to the ticket (ServiceNow: sys_id); else the reference. */
+  @Column({ name: 'ticket_api_id', type: 'text', nullable: true })
+  ticketApiId: string | null;
 
   @Column({ name: 'device_id', type: 'uuid', nullable: true })
   deviceId: string | null;

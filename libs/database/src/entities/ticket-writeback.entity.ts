@@ -24,7 +24,7 @@ export class TicketWriteback {
   @Column({ type: 'text' })
   outcome: string;
 
-  /** pending, sent or dead. */
+  /** pending, sent, dead (after the last attempt, or refused by the vendor) or skipped (no outbound URL). */
   @Column({ type: 'text', default: 'pending' })
   state: string;
 
@@ -33,6 +33,13 @@ export class TicketWriteback {
 
   @Column({ name: 'last_error', type: 'text', nullable: true })
   lastError: string | null;
+
+  /** How often an administrator re-drove it; each re-drive is a new job. */
+  @Column({ type: 'integer', default: 0 })
+  redrive: number;
+
+  @Column({ name: 'last_attempt_at', type: 'timestamptz', nullable: true })
+  lastAttemptAt: Date | null;
 
   @Column({ name: 'sent_at', type: 'timestamptz', nullable: true })
   sentAt: Date | null;

@@ -8,6 +8,7 @@ import { FailFunction1795600000000 } from './1795600000000-FailFunction';
 import { AuditIndexesById1795610000000 } from './1795610000000-AuditIndexesById';
 import { EnrolmentTokenScope1795620000000 } from './1795620000000-EnrolmentTokenScope';
 import { TicketTriggers1795700000000 } from './1795700000000-TicketTriggers';
+import { TicketWritebacks1795800000000 } from './1795800000000-TicketWritebacks';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   AuditIndexesById1795610000000,
   EnrolmentTokenScope1795620000000,
   TicketTriggers1795700000000,
+  TicketWritebacks1795800000000,
 ];
