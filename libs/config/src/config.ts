@@ -97,6 +97,10 @@ export const envSchema = z.object({
     .string()
     .regex(/^(?:[0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'must be 32 bytes as 64 hex digits or base64 (use `openssl rand -hex 32`)')
     .optional(),
+  TICKET_WRITEBACK_ATTEMPTS: int(1, 100).default(8),
+  TICKET_WRITEBACK_BACKOFF_MS: int(10, 3_600_000).default(2000),
+  TICKET_WRITEBACK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  TICKET_WRITEBACK_CONCURRENCY: int(1, 256).default(8),
   WORKER_CONCURRENCY: int(1, 1000).default(64),
   TRANSITION_BATCH_MAX: int(1, 256).default(32),
   JOB_ATTEMPTS: int(1, 50).default(5),
@@ -166,7 +170,14 @@ export interface RcflowConfig {
   redis: { url: string; prefix: string; requireNoeviction: boolean };
   audit: { hmacKey: string };
   /** Seals ticket integrations' secrets at rest; null: ticket integrations cannot be created or used. */
-  tickets: { secretsKey: Buffer | null };
+  tickets: {
+    secretsKey: Buffer | null;
+    /**
+     * Notes to tickets: attempts before a note is dead-lettered, the first backoff (doubling, or
+     * the vendor's Retry-After), each request's timeout, and notes in flight per worker process.
+     */
+    writeback: { attempts: number; backoffMs: number; timeoutMs: number; concurrency: number };
+  };
   jobs: {
     concurrency: number;
     attempts: number;
@@ -269,7 +280,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
     database: { url: e.DATABASE_URL ?? null, pgliteDir: e.PGLITE_DIR, poolSize: e.DB_POOL_SIZE },
     redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX, requireNoeviction: e.REQUIRE_NOEVICTION },
     audit: { hmacKey },
-    tickets: { secretsKey: ticketSecretsKey(e.TICKET_SECRETS_KEY, e.DATABASE_URL ? null : hmacKey) },
+    tickets: {
+      secretsKey: ticketSecretsKey(e.TICKET_SECRETS_KEY, e.DATABASE_URL ? null : hmacKey),
+      writeback: {
+        attempts: e.TICKET_WRITEBACK_ATTEMPTS,
+        backoffMs: e.TICKET_WRITEBACK_BACKOFF_MS,
+        timeoutMs: e.TICKET_WRITEBACK_TIMEOUT_MS,
+        concurrency: e.TICKET_WRITEBACK_CONCURRENCY,
+      },
+    },
     jobs: {
       concurrency: e.WORKER_CONCURRENCY,
       attempts: e.JOB_ATTEMPTS,

@@ -3,3 +3,4 @@ export * from './sessions.processor';
 export * from './reconciliation-sweep.service';
 export * from './handlers/advance-session.handler';
 export * from './handlers/end-session.handler';
+export * from './ticket-writeback/ticket-writeback.handler';

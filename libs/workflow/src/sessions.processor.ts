@@ -1,10 +1,11 @@
-import { Inject, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
+import { Inject, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import type { Job } from 'bullmq';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { JobData, JobItem, JobName, JobNameOf, QueueName, jobNamesOf } from '@rcflow/jobs';
 import { AdvanceSessionHandler, AttemptInfo } from './handlers/advance-session.handler';
 import { EndSessionHandler } from './handlers/end-session.handler';
+import { runWorker } from './run-worker';
 
 type SessionsJob = Job<JobItem['data'], void, JobItem['name']>;
 
@@ -55,20 +56,7 @@ export class SessionsProcessor extends WorkerHost implements OnModuleInit, OnApp
   }
 
   onApplicationBootstrap(): void {
-    this.worker.concurrency = this.config.jobs.concurrency;
-    // A killed worker's jobs are picked up by another once their lock lapses.
-    Object.assign(this.worker.opts, { lockDuration: this.config.jobs.lockMs, stalledInterval: this.config.jobs.lockMs });
-    let last = 0;
-    this.worker.on('error', (err) => {
-      // Redis outages surface here on every retry; say it every few seconds, not thousands of times.
-      if (Date.now() - last > 5000) new Logger(SessionsProcessor.name).warn(`worker: ${err.message}`);
-      last = Date.now();
-    });
-    this.worker.run().catch((err: unknown) => {
-      // A worker loop that died leaves the process useless: stop it so a supervisor restarts it.
-      new Logger(SessionsProcessor.name).fatal(`worker stopped: ${err instanceof Error ? err.message : String(err)}`);
-      process.kill(process.pid, 'SIGTERM');
-    });
+    runWorker(this.worker, SessionsProcessor.name, this.config.jobs.concurrency, this.config.jobs.lockMs);
   }
 
   override async process(job: SessionsJob): Promise<void> {

@@ -9,6 +9,8 @@ import { AdvanceSessionHandler } from './handlers/advance-session.handler';
 import { EndSessionHandler } from './handlers/end-session.handler';
 import { ReconciliationSweep } from './reconciliation-sweep.service';
 import { SessionsProcessor } from './sessions.processor';
+import { TicketWritebackHandler } from './ticket-writeback/ticket-writeback.handler';
+import { TicketWritebacksProcessor } from './ticket-writeback/ticket-writebacks.processor';
 
 /** The worker's link to agents: through Redis to whichever API holds the device's socket, or in-process. */
 function createAgentLink(config: RcflowConfig): AgentLink & { close?: () => void } {
@@ -39,6 +41,8 @@ export class WorkerModule implements OnApplicationShutdown {
         AdvanceSessionHandler,
         EndSessionHandler,
         SessionsProcessor,
+        TicketWritebackHandler,
+        TicketWritebacksProcessor,
         ReconciliationSweep,
       ],
       exports: [AGENT_LINK, ReconciliationSweep, QueueModule],

@@ -58,6 +58,7 @@ interface DeliveryLine {
   reason?: string | null;
   rule?: string | null;
   ticketRef?: string | null;
+  ticketApiId?: string | null;
   deviceId?: string | null;
   viewerId?: string | null;
   sessionId?: string | null;
@@ -111,7 +112,8 @@ export class TicketHooks {
 
     const line = await this.apply(integration, body.value, headers, key.key);
     await this.dataSource.query(
-      `UPDATE ticket_deliveries SET outcome = $2, status_code = $3, reason = $4, rule = $5, ticket_ref = $6, device_id = $7, viewer_id = $8, session_id = $9
+      `UPDATE ticket_deliveries SET outcome = $2, status_code = $3, reason = $4, rule = $5, ticket_ref = $6, device_id = $7, viewer_id = $8, session_id = $9,
+              ticket_api_id = $10
         WHERE id = $1`,
       [
         first.id,
@@ -123,6 +125,7 @@ export class TicketHooks {
         line.deviceId ?? null,
         line.viewerId ?? null,
         line.sessionId ?? null,
+        line.ticketApiId ?? null,
       ],
     );
     return answer(first.id, line);
@@ -162,7 +165,7 @@ export class TicketHooks {
     const outcome = firstMatchingRule(rules.data, { body, headers });
     if (!outcome.matched) return { outcome: 'unmatched', statusCode: 202, reason: outcome.reason };
     const rule = rules.data.find((r) => r.name === outcome.rule)!;
-    const texts = [outcome.ticketRef, outcome.reason, ...outcome.deviceNames, outcome.viewer?.externalId ?? ''];
+    const texts = [outcome.ticketRef, outcome.ticketApiId, outcome.reason, ...outcome.deviceNames, outcome.viewer?.externalId ?? ''];
     if (texts.some((t) => textProblem(t) !== null))
       return {
         outcome: 'unmatched',
@@ -170,7 +173,7 @@ export class TicketHooks {
         rule: rule.name,
         reason: 'the payload’s text holds characters rcflow cannot store (NUL or a lone surrogate)',
       };
-    const base = { rule: rule.name, ticketRef: outcome.ticketRef, statusCode: 202 };
+    const base = { rule: rule.name, ticketRef: outcome.ticketRef, ticketApiId: outcome.ticketApiId, statusCode: 202 };
 
     const devices = await this.devicesNamed(outcome.deviceNames, outcome.matchBy);
     if (devices.length === 0)

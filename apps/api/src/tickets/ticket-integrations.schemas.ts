@@ -80,3 +80,12 @@ export const identitySchema = strict({
 export const deviceExternalIdSchema = strict({ externalId: line(255).nullable() });
 
 export const integrationPageQuery = strict({ limit, cursor: cursor.optional() });
+
+export const WRITEBACK_STATES = ['pending', 'sent', 'dead', 'skipped'] as const;
+export const writebackPageQuery = strict({
+  state: z.enum(WRITEBACK_STATES).optional(),
+  sessionId: uuid.optional(),
+  limit,
+  cursor: cursor.optional(),
+});
+export type WritebackPageQuery = z.infer<typeof writebackPageQuery>;

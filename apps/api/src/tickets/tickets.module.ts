@@ -10,15 +10,18 @@ import { ExternalIdsController } from './external-ids.controller';
 import { ExternalIdsService } from './external-ids.service';
 import { TicketIntegrationsController } from './ticket-integrations.controller';
 import { TicketIntegrationsService } from './ticket-integrations.service';
+import { TicketWritebacksController } from './ticket-writebacks.controller';
+import { TicketWritebacksService } from './ticket-writebacks.service';
 
-/** Helpdesk ticket triggers: integrations, their webhook and delivery log. */
+/** Helpdesk ticket triggers: integrations, their webhook, delivery log and the notes written back. */
 @Module({
   imports: [SessionsCoreModule],
-  controllers: [TicketIntegrationsController, TicketHooksController, ExternalIdsController],
+  controllers: [TicketIntegrationsController, TicketWritebacksController, TicketHooksController, ExternalIdsController],
   providers: [
     AdminConnection,
     TicketHooks,
     TicketIntegrationsService,
+    TicketWritebacksService,
     ExternalIdsService,
     SessionsService,
     {
