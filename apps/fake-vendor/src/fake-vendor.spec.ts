@@ -195,6 +195,16 @@ describe('what each vendor refuses beyond the basic cases', () => {
     expect(fakes.jira.notes.at(-1)?.text).toBe('a\n\nb');
   });
 
+  it('Jira: a comment not marked internal (sd.public.comment) is taken but recorded as public', async () => {
+    const publicOne = [{ key: 'sd.public.comment', value: { internal: false } }];
+    expect((await send(withBody(request(fakes.jira), (b) => ({ ...b, properties: publicOne })))).status).toBe(201);
+    expect((await send(withBody(request(fakes.jira), ({ properties: _, ...b }) => b))).status).toBe(201);
+    expect(fakes.jira.notes.slice(-2)).toEqual([
+      expect.objectContaining({ text: noteText(outcome('jira')), private: false }),
+      expect.objectContaining({ text: noteText(outcome('jira')), private: false }),
+    ]);
+  });
+
   it('content type, unknown routes and wrong methods', async () => {
     const r = request(fakes.zendesk);
     expect((await send({ ...r, headers: { ...r.headers, 'content-type': 'text/plain' } })).status).toBe(415);
