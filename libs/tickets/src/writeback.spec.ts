@@ -39,6 +39,25 @@ describe('writebackRequest: each vendor as documented', () => {
     expect(body.body.content[0]).toEqual({ type: 'paragraph', content: [{ type: 'text', text: expect.stringContaining('has ended') }] });
     expect(body.properties).toEqual([{ key: 'sd.public.comment', value: { internal: true } }]);
   });
+  it('Jira: a blank line is an empty paragraph (ADF refuses an empty text node)', () => {
+    const r = writebackRequest(
+      'jira',
+      'https://acme.atlassian.net',
+      { email: 'e', apiToken: 't' },
+      outcome({ reasons: ['one\n\ntwo'] }),
+      NOW,
+    );
+    const content = JSON.parse(r.body).body.content as { type: string; content?: { text: string }[] }[];
+    expect(content).toContainEqual({ type: 'paragraph' });
+    expect(content.flatMap((p) => p.content ?? []).every((t) => t.text !== '')).toBe(true);
+  });
+  it('every vendor is told who calls (GitHub refuses a request without a User-Agent)', () => {
+    for (const kind of ['jira', 'servicenow', 'zendesk', 'freshservice', 'github'] as const) {
+      const credentials = { email: 'e', apiToken: 't', user: 'u', password: 'p', apiKey: 'k', token: 'g' };
+      const r = writebackRequest(kind, 'https://x.example', credentials, outcome({ ticketApiId: kind === 'github' ? 'o/r#1' : '1' }), NOW);
+      expect(r.headers['user-agent']).toBe('rcflow-writeback');
+    }
+  });
   it('ServiceNow: a work note on the incident by sys_id', () => {
     const r = writebackRequest(
       'servicenow',
@@ -68,6 +87,9 @@ describe('writebackRequest: each vendor as documented', () => {
     expect(r).toMatchObject({ method: 'POST', url: 'https://acme.freshservice.com/api/v2/tickets/295/notes' });
     expect(JSON.parse(r.body)).toMatchObject({ private: true });
     expect(basicOf(r.headers.authorization)).toBe('k:X');
+    // The body is HTML: the note's text is escaped, its lines become <br>.
+    const html = writebackRequest(kind, 'https://x.example', { apiKey: 'k' }, outcome({ viewerName: 'Bob <bob@acme.io> & R&D' }), NOW);
+    expect(JSON.parse(html.body).body).toContain('for Bob &lt;bob@acme.io&gt; &amp; R&amp;D has ended.<br>Duration');
   });
   it('GitHub: an issue comment from owner/repo#number', () => {
     const r = writebackRequest(

@@ -58,7 +58,10 @@ export function noteText(o: SessionOutcome): string {
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
-const json = { 'content-type': 'application/json', accept: 'application/json' };
+/** Every request says who it is (GitHub refuses one without a User-Agent). */
+const json = { 'content-type': 'application/json', accept: 'application/json', 'user-agent': 'rcflow-writeback' };
+
+const escapeHtml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function need(credentials: Readonly<Record<string, string>>, ...fields: string[]): string[] {
   const missing = fields.filter((f) => !credentials[f]);
@@ -86,7 +89,10 @@ export function writebackRequest(
   switch (kind) {
     case 'jira': {
       const [email, apiToken] = need(credentials, 'email', 'apiToken');
-      const paragraphs = note.split('\n').map((text) => ({ type: 'paragraph', content: [{ type: 'text', text }] }));
+      // ADF has no empty text node: a blank line is an empty paragraph.
+      const paragraphs = note
+        .split('\n')
+        .map((text) => (text ? { type: 'paragraph', content: [{ type: 'text', text }] } : { type: 'paragraph' }));
       return {
         method: 'POST',
         url: `${base}/rest/api/3/issue/${id}/comment`,
@@ -122,7 +128,7 @@ export function writebackRequest(
         method: 'POST',
         url: `${base}/api/v2/tickets/${id}/notes`,
         headers: { ...json, authorization: basic(apiKey ?? '', 'X') },
-        body: JSON.stringify({ body: note.replace(/\n/g, '<br>'), private: true }),
+        body: JSON.stringify({ body: escapeHtml(note).replace(/\n/g, '<br>'), private: true }),
       };
     }
     case 'github': {
