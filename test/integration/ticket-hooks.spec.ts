@@ -4,8 +4,11 @@ import { loadConfig } from '../../libs/config/src';
 import { createDataSource, enablePreparedStatements } from '../../libs/database/src';
 import { verifyAudit } from '../../libs/audit/src';
 import type { OutboxRelay } from '../../libs/jobs/src';
-import { SessionIntake } from '../../libs/sessions/src';
+import { SessionIntake, SessionTransitions } from '../../libs/sessions/src';
 import { SecretBox, defaultRules, type MappingRule } from '../../libs/tickets/src';
+import { TicketWritebackHandler } from '../../libs/workflow/src';
+import { FakeVendor, DEFAULT_CREDENTIALS } from '../../apps/fake-vendor/src/fake-vendor';
+import { redriveWriteback } from '../../apps/api/src/tickets/ticket-writebacks.service';
 import { fixture } from '../../libs/tickets/src/testing/fixtures';
 import { TicketHooks } from '../../apps/api/src/tickets/ticket-hooks.service';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
@@ -13,12 +16,18 @@ import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 /**
  * The webhook intake of ticket triggers on a real PostgreSQL: a signed Jira delivery becomes a
  * session through the one intake; redeliveries (50 at once) make one session and one log line
- * each; every refusal leaves its log line and nothing else.
+ * each, and one note at a fake Jira however often its write-back runs; every refusal leaves its
+ * log line and nothing else. Write-back against the fake: Retry-After honoured, attempts capped
+ * and dead-lettered, re-driven once, 4xx dead at once.
  */
 describe('TicketHooks on PostgreSQL', () => {
   let ds: DataSource;
   let hooks: TicketHooks;
-  const box = new SecretBox(randomBytes(32));
+  let transitions: SessionTransitions;
+  let writeback: TicketWritebackHandler;
+  const jira = new FakeVendor('jira');
+  const key = randomBytes(32);
+  const box = new SecretBox(key);
   const secret = 'jira-secret-0123456789';
   const ids: Record<string, string> = {};
 
@@ -42,12 +51,21 @@ describe('TicketHooks on PostgreSQL', () => {
   const jiraAccountId = () => fixture<Record<string, any>>('jira_issue_updated_assigned.json').issue.fields.assignee.accountId as string;
 
   beforeAll(async () => {
-    const config = loadConfig({ DATABASE_URL: await freshDatabase('ticket_hooks'), AUDIT_HMAC_KEY: TEST_AUDIT_KEY, DB_POOL_SIZE: '10' });
+    const config = loadConfig({
+      DATABASE_URL: await freshDatabase('ticket_hooks'),
+      AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+      DB_POOL_SIZE: '10',
+      TICKET_SECRETS_KEY: key.toString('hex'),
+      TICKET_WRITEBACK_ATTEMPTS: '3',
+    });
     ds = createDataSource(config.database);
     await ds.initialize();
     enablePreparedStatements(ds);
     const relay = { kick: () => undefined } as unknown as OutboxRelay;
     hooks = new TicketHooks(ds, new SessionIntake(ds, relay, config), box);
+    transitions = new SessionTransitions(ds, config);
+    writeback = new TicketWritebackHandler(ds, config);
+    await jira.listen();
 
     const id = async (sql: string, params: unknown[]) => (await one<{ id: string }>(sql, params)).id;
     ids.desks = await id(`INSERT INTO collections (name) VALUES ('Desks') RETURNING id`, []);
@@ -83,11 +101,43 @@ describe('TicketHooks on PostgreSQL', () => {
       return row.id;
     };
     ids.jira = await integration('Jira', defaultRules('jira'));
+    await ds.query('UPDATE ticket_integrations SET outbound_url = $2, outbound_credentials_sealed = $3 WHERE id = $1', [
+      ids.jira,
+      jira.url,
+      box.seal(JSON.stringify(DEFAULT_CREDENTIALS.jira), ids.jira),
+    ]);
     ids.off = await integration('Jira (off)', defaultRules('jira'), false);
   });
   afterAll(async () => {
+    await jira.close();
     await ds?.destroy();
   });
+
+  /** Moves a requested session to `rejected` through the transition owner, as the worker would. */
+  const reject = async (sessionId: string) => {
+    const session = (await transitions.snapshot(sessionId))!;
+    const steps = [{ to: 'validating' as const }, { to: 'rejected' as const, reason: 'not a permitted viewer; the device is offline' }];
+    expect(await transitions.apply({ session, actor: { id: null, kind: 'system' }, steps })).not.toBeNull();
+  };
+  /** The write-back jobs the outbox holds for a session. */
+  const owedNotes = async (sessionId: string) =>
+    ds.query<{ job_id: string; payload: { outcome: string; redrive: number } }[]>(
+      `SELECT job_id, payload FROM outbox WHERE queue = 'ticket-writebacks' AND payload->>'sessionId' = $1 ORDER BY id`,
+      [sessionId],
+    );
+  const noteRow = (sessionId: string) =>
+    one<{ id: string; state: string; attempts: number; last_error: string | null }>(
+      `SELECT id, state, attempts, last_error FROM ticket_writebacks WHERE session_id = $1`,
+      [sessionId],
+    );
+  /** A signed delivery naming `host`, its session rejected: a note is owed. */
+  const rejectedTicket = async (host: string, delivery: string) => {
+    const raw = assigned(`device: ${host}`);
+    const answer = await hooks.receive(ids.jira, raw, jiraHeaders(raw, delivery));
+    const sessionId = answer.body.sessionId!;
+    await reject(sessionId);
+    return sessionId;
+  };
 
   it('turns a signed delivery into a session through the intake, with the ticket on it and in its audit', async () => {
     const raw = assigned();
@@ -146,6 +196,94 @@ describe('TicketHooks on PostgreSQL', () => {
       duplicateOf: answers[0]?.body.deliveryId,
       sessionId: expect.any(String),
     });
+
+    // Its outcome owes the ticket one note, however often the write-back runs, even all at once.
+    const sessionId = late.body.sessionId!;
+    await reject(sessionId);
+    expect((await owedNotes(sessionId)).map((j) => j.job_id)).toEqual([`writeback.${sessionId}.rejected`]);
+    const before = jira.notes.length;
+    expect(await Promise.all(Array.from({ length: 5 }, () => writeback.handle(sessionId, 'rejected')))).toEqual(Array(5).fill(null));
+    expect(await writeback.handle(sessionId, 'rejected')).toBeNull();
+    const notes = jira.notes.slice(before);
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toMatchObject({ ticket: 'TES-41', private: true, path: '/rest/api/3/issue/TES-41/comment' });
+    expect(notes[0].text).toContain('rcflow: the remote-assistance session to PC-2 for alice was refused by rcflow.');
+    expect(notes[0].text).toContain('- not a permitted viewer\n- the device is offline');
+    expect(await noteRow(sessionId)).toMatchObject({ state: 'sent', attempts: 1, last_error: null });
+  });
+
+  it('waits as long as a throttling ticket system asks (Retry-After), then writes the note', async () => {
+    const sessionId = await rejectedTicket('PC-1', 'throttled');
+    jira.setMode({ mode: 'throttle', count: 1, retryAfter: '7' });
+    const before = jira.notes.length;
+    expect(await writeback.handle(sessionId, 'rejected')).toEqual({ retryInMs: 7000 });
+    expect(await noteRow(sessionId)).toMatchObject({ state: 'pending', attempts: 1, last_error: expect.stringContaining('answered 429') });
+    expect(await writeback.handle(sessionId, 'rejected')).toBeNull();
+    expect(await noteRow(sessionId)).toMatchObject({ state: 'sent', attempts: 2 });
+    expect(jira.notes.length - before).toBe(1);
+  });
+
+  it('dead-letters a note when the ticket system stays down for every attempt; a re-drive writes it once', async () => {
+    const sessionId = await rejectedTicket('PC-1', 'down');
+    jira.setMode({ mode: 'unreachable' });
+    const before = jira.notes.length;
+    try {
+      // TICKET_WRITEBACK_ATTEMPTS=3: two backoffs, then dead.
+      expect(await writeback.handle(sessionId, 'rejected')).toEqual({ retryInMs: expect.any(Number) });
+      expect(await writeback.handle(sessionId, 'rejected')).toEqual({ retryInMs: expect.any(Number) });
+      expect(await writeback.handle(sessionId, 'rejected')).toBeNull();
+    } finally {
+      jira.setMode({ mode: 'ok' });
+    }
+    const dead = await noteRow(sessionId);
+    expect(dead).toMatchObject({
+      state: 'dead',
+      attempts: 3,
+      last_error: expect.stringMatching(/^gave up after 3 attempts: could not reach/),
+    });
+    // Dead stays dead: a late job does nothing.
+    expect(await writeback.handle(sessionId, 'rejected')).toBeNull();
+    expect(jira.notes.length).toBe(before);
+
+    const redriven = await ds.transaction((manager) =>
+      redriveWriteback({ manager, auditKey: TEST_AUDIT_KEY, actorId: ids.alice }, ids.jira, dead.id),
+    );
+    expect(redriven).toMatchObject({ state: 'pending', attempts: 0, redrives: 1, lastError: null });
+    expect((await owedNotes(sessionId)).map((j) => j.payload.redrive)).toEqual([0, 1]);
+    expect(await writeback.handle(sessionId, 'rejected')).toBeNull();
+    expect(jira.notes.length - before).toBe(1);
+    expect(await noteRow(sessionId)).toMatchObject({ state: 'sent', attempts: 1 });
+    // A sent note is not re-driven.
+    await expect(
+      ds.transaction((manager) => redriveWriteback({ manager, auditKey: TEST_AUDIT_KEY, actorId: ids.alice }, ids.jira, dead.id)),
+    ).rejects.toMatchObject({ status: 409 });
+    expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
+  });
+
+  it('dead-letters at once when the ticket system refuses the credentials (retrying will not help)', async () => {
+    const sessionId = await rejectedTicket('PC-1', 'bad-credentials');
+    const [{ sealed }] = await ds.query(`SELECT outbound_credentials_sealed AS sealed FROM ticket_integrations WHERE id = $1`, [ids.jira]);
+    await ds.query('UPDATE ticket_integrations SET outbound_credentials_sealed = $2 WHERE id = $1', [
+      ids.jira,
+      box.seal(JSON.stringify({ ...DEFAULT_CREDENTIALS.jira, apiToken: 'wrong' }), ids.jira),
+    ]);
+    try {
+      expect(await writeback.handle(sessionId, 'rejected')).toBeNull();
+    } finally {
+      await ds.query('UPDATE ticket_integrations SET outbound_credentials_sealed = $2 WHERE id = $1', [ids.jira, sealed]);
+    }
+    expect(await noteRow(sessionId)).toMatchObject({ state: 'dead', attempts: 1, last_error: expect.stringContaining('answered 401') });
+  });
+
+  it('owes nothing for a ticket reference that came through the REST API (no integration asked)', async () => {
+    const raw = assigned('device: PC-1');
+    const answer = await hooks.receive(ids.jira, raw, jiraHeaders(raw, 'rest-like'));
+    const sessionId = answer.body.sessionId!;
+    await ds.query('UPDATE ticket_deliveries SET session_id = NULL WHERE session_id = $1', [sessionId]);
+    await reject(sessionId);
+    expect(await owedNotes(sessionId)).toHaveLength(1);
+    expect(await writeback.handle(sessionId, 'rejected')).toBeNull();
+    expect(await ds.query('SELECT 1 FROM ticket_writebacks WHERE session_id = $1', [sessionId])).toEqual([]);
   });
 
   it.each([
