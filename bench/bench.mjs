@@ -1,8 +1,8 @@
 // Runs the benchmarks of issue 4 (bench/README in BENCHMARKS.md), each BENCH_REPS times with its
 // anchor in the same run, writes bench/results/<timestamp>.json and prints a summary table.
 // Started by bench/run.sh (npm run bench). Parameters (environment):
-//   BENCH_QUICK=1            short runs (10 s end to end, 10 s latency, 5 s intake, 35 s fan-in hold)
-//   BENCH_ONLY=e2e,latency,intake,fanin,audit,profile   a subset (default: all)
+//   BENCH_QUICK=1            short runs (10 s end to end, 10 s latency, 5 s intake and hooks, 35 s fan-in hold)
+//   BENCH_ONLY=e2e,latency,intake,hooks,fanin,audit,profile   a subset (default: all)
 //   BENCH_REPS=3             repetitions of every figure
 //   BENCH_E2E_SECONDS=60     sustained window of benchmark 1 (after BENCH_E2E_WARMUP=10 s)
 //   BENCH_E2E_DEVICES=500    simulated agents (devices) the sessions cycle over
@@ -10,6 +10,7 @@
 //   BENCH_ANCHOR_JOBS=100000 no-op jobs the bare BullMQ worker drains
 //   BENCH_LATENCY_RATES=200,50  sessions/s of benchmark 2, each for BENCH_LATENCY_SECONDS=30 over BENCH_LATENCY_DEVICES=500
 //   BENCH_INTAKE_SECONDS=10, BENCH_INTAKE_CONNECTIONS=32
+//   BENCH_HOOKS_SECONDS=10, BENCH_HOOKS_CONNECTIONS=32, BENCH_HOOKS_DEVICES=100, BENCH_HOOKS_PROFILE=1 (API under --cpu-prof)
 //   BENCH_FANIN_AGENTS=15000, BENCH_FANIN_PER_PROCESS=5000, BENCH_FANIN_HOLD=70 (s)
 //   BENCH_PROFILE_SECONDS=20, BENCH_PROFILE_RATE=0 (0: closed loop as benchmark 1; else sessions/s)
 //   BENCH_AUDIT_ROWS=1000000 (the issue's figure is 10000000; needs psql on the PATH), BENCH_AUDIT_QUERIES=200
@@ -42,6 +43,10 @@ const params = {
   latencyDevices: num('BENCH_LATENCY_DEVICES', 500),
   intakeSeconds: num('BENCH_INTAKE_SECONDS', 10, 5),
   intakeConnections: num('BENCH_INTAKE_CONNECTIONS', 32),
+  hooksSeconds: num('BENCH_HOOKS_SECONDS', 10, 5),
+  hooksConnections: num('BENCH_HOOKS_CONNECTIONS', 32),
+  hooksDevices: num('BENCH_HOOKS_DEVICES', 100),
+  hooksProfile: env.BENCH_HOOKS_PROFILE === '1',
   faninAgents: num('BENCH_FANIN_AGENTS', 15_000),
   faninPerProcess: num('BENCH_FANIN_PER_PROCESS', 5000),
   faninHold: num('BENCH_FANIN_HOLD', 70, 35),
@@ -56,7 +61,7 @@ const params = {
       .map((kv) => kv.split(/=(.*)/s).slice(0, 2)),
   ),
 };
-const ALL = ['e2e', 'latency', 'intake', 'fanin', 'audit', 'profile'];
+const ALL = ['e2e', 'latency', 'intake', 'hooks', 'fanin', 'audit', 'profile'];
 const only = (env.BENCH_ONLY ?? ALL.join(','))
   .split(',')
   .map((s) => s.trim())
@@ -141,6 +146,8 @@ const GOALS = {
   latencyP95: '(none)',
   latencyP99: '<= 50 ms',
   intake: '>= 0.4 of bare',
+  hooks: '>= 0.4 of bare',
+  hooksLatency: '(report)',
   faninAgents: '>= 15000, none falsely offline',
   faninRss: '< 1024 MiB',
   faninPerConn: '(report; extrapolate to 100k)',
@@ -226,6 +233,40 @@ function tableRows(results) {
       GOALS.intake,
       0,
     );
+  const h = results.hooks?.reps;
+  if (h) {
+    const profiled = h.some((r) => r.profiled) ? ' UNDER THE PROFILER' : '';
+    add(
+      `3b signed webhook POST /v1/hooks/:id, Jira${profiled} (anchor: bare NestJS route)`,
+      'req/s',
+      h,
+      (r) => r.requestsPerSecond,
+      (r) => r.anchorRequestsPerSecond,
+      (r) => r.ratio,
+      GOALS.hooks,
+      0,
+    );
+    add(
+      '3b signed webhook latency p50 (anchor: bare)',
+      'ms',
+      h,
+      (r) => r.latencyMs.p50,
+      (r) => r.anchorLatencyMs.p50,
+      (r) => r.latencyMs.p50 / r.anchorLatencyMs.p50,
+      GOALS.hooksLatency,
+      2,
+    );
+    add(
+      '3b signed webhook latency p99 (anchor: bare)',
+      'ms',
+      h,
+      (r) => r.latencyMs.p99,
+      (r) => r.anchorLatencyMs.p99,
+      (r) => r.latencyMs.p99 / r.anchorLatencyMs.p99,
+      GOALS.hooksLatency,
+      2,
+    );
+  }
   const f = results.fanin?.reps;
   if (f) {
     add(

@@ -58,36 +58,52 @@ export function client(base, key, agent = keepAliveAgent()) {
 /**
  * Closed loop: `connections` loops each send the next request as soon as the previous answered,
  * for `seconds`. Counts answers by status class; returns requests/s of the expected status.
+ * Every request sends `body` with `headers`, unless `next` is given: then `next()` is called once
+ * per request and answers `{ body, headers }` (the body serialised already, as a Buffer or string;
+ * its headers go on top of `headers`). The first answer with another status than `expect` is kept
+ * (status and text) in `firstUnexpected`.
  */
-export async function closedLoop({ base, method, path, body, headers = {}, connections, seconds, expect }) {
+export async function closedLoop({ base, method, path, body, headers = {}, connections, seconds, expect, next }) {
   const agent = keepAliveAgent(connections);
-  const payload = JSON.stringify(body);
-  const hdrs = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers };
+  const payload = next ? null : JSON.stringify(body);
+  const hdrs = next ? null : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers };
   const latencies = [];
   const byStatus = {};
   let ok = 0;
   let errors = 0;
+  let firstUnexpected = null;
   const t0 = nowMs();
   const end = t0 + seconds * 1000;
   const one = () =>
     new Promise((resolve) => {
+      let sendBody = payload;
+      let sendHeaders = hdrs;
+      if (next) {
+        const r = next();
+        sendBody = r.body;
+        sendHeaders = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(sendBody), ...headers, ...r.headers };
+      }
       const s = nowMs();
-      const req = http.request(`${base}${path}`, { method, agent, headers: hdrs }, (res) => {
-        res.on('data', () => undefined);
+      const req = http.request(`${base}${path}`, { method, agent, headers: sendHeaders }, (res) => {
+        const keep = res.statusCode !== expect && firstUnexpected === null ? [] : null;
+        res.on('data', keep ? (c) => keep.push(c) : () => undefined);
         res.on('end', () => {
           byStatus[res.statusCode] = (byStatus[res.statusCode] ?? 0) + 1;
           if (res.statusCode === expect) {
             ok++;
             latencies.push(nowMs() - s);
+          } else if (keep && firstUnexpected === null) {
+            firstUnexpected = { status: res.statusCode, body: Buffer.concat(keep).toString().slice(0, 2000) };
           }
           resolve();
         });
       });
-      req.on('error', () => {
+      req.on('error', (err) => {
         errors++;
+        firstUnexpected ??= { status: null, body: String(err.message ?? err) };
         resolve();
       });
-      req.end(payload);
+      req.end(sendBody);
     });
   await Promise.all(
     Array.from({ length: connections }, async () => {
@@ -96,5 +112,5 @@ export async function closedLoop({ base, method, path, body, headers = {}, conne
   );
   const elapsed = (nowMs() - t0) / 1000;
   agent.destroy();
-  return { rps: ok / elapsed, ok, errors, byStatus, elapsed, latencies };
+  return { rps: ok / elapsed, ok, errors, byStatus, elapsed, latencies, firstUnexpected };
 }
