@@ -1,0 +1,3 @@
+export * from './schedule';
+export * from './occurrences';
+export { isTimeZoneName, formatLocal } from './zone';
