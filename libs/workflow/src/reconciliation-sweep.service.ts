@@ -22,7 +22,8 @@ const NOTE_LONGEST_WAIT_SECONDS = 3600;
 
 /**
  * Rebuilds queue state from PostgreSQL: a session that stays in a moving state longer than the
- * stale limit, with no outbox row and no live job (Redis lost it, or its job ran out of attempts
+ * stale limit — or a booked session still `scheduled` that long after its start (its timer was
+ * lost) — with no outbox row and no live job (Redis lost it, or its job ran out of attempts
  * without a verdict), gets its job again through the outbox.
  */
 @Injectable()
@@ -150,7 +151,8 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
   async sweep(): Promise<number> {
     const stale: (SnapshotColumns & { requeues: number })[] = await this.dataSource.query(
       `SELECT ${SNAPSHOT}, s.requeues FROM sessions s ${WITH_HEAD}
-        WHERE s.state = ANY($1) AND s.state_changed_at < now() - make_interval(secs => $2::float8 / 1000)
+        WHERE ((s.state = ANY($1) AND s.state_changed_at < now() - make_interval(secs => $2::float8 / 1000))
+               OR (s.state = 'scheduled' AND s.not_before < now() - make_interval(secs => $2::float8 / 1000)))
           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.job_id = 'advance.' || s.id::text)
         ORDER BY s.state_changed_at LIMIT ${BATCH}`,
       [MOVING_STATES, this.config.sweep.staleMs],

@@ -42,6 +42,14 @@ export class Session extends BaseEntity {
   @Column({ type: 'text' })
   state: SessionState;
 
+  /** Booked ahead: the session waits `scheduled` until this time. */
+  @Column({ name: 'not_before', type: 'timestamptz', nullable: true })
+  notBefore: Date | null;
+
+  /** The latest start of a booked session: not started by then, it ends `expired`. */
+  @Column({ name: 'not_after', type: 'timestamptz', nullable: true })
+  notAfter: Date | null;
+
   @Column({ name: 'state_changed_at', type: 'timestamptz' })
   stateChangedAt: Date;
 
