@@ -135,16 +135,12 @@ describe('outbox relay and reconciliation sweep', () => {
   });
 
   it('re-enqueues notes owed to tickets whose jobs Redis lost, and leaves sent notes and live jobs alone', async () => {
-    /** A ticket session that ended rejected a minute ago, from a delivery; `note`: its write-back row, if any. */
+    /** A ticket session that ended rejected a minute ago; `note`: its write-back row, if any. */
     const ticketSession = async (note?: string) => {
       const id = await requestSession(ds, await seedWorld(ds));
       await ds.query(
-        `UPDATE sessions SET ticket_ref = 'T-1', state = 'rejected', state_changed_at = now() - interval '1 minute' WHERE id = $1`,
-        [id],
-      );
-      await ds.query(
-        `INSERT INTO ticket_deliveries (integration_id, delivery_key, key_source, first, signature, outcome, status_code, session_id, ticket_ref)
-         VALUES (gen_random_uuid(), $1::text, 'header', true, 'ok', 'session_requested', 202, $1::uuid, 'T-1')`,
+        `UPDATE sessions SET ticket_ref = 'T-1', ticket_integration_id = gen_random_uuid(), state = 'rejected',
+                state_changed_at = now() - interval '1 minute' WHERE id = $1`,
         [id],
       );
       if (note)

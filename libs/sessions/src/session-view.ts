@@ -13,6 +13,8 @@ export interface SessionAsk {
   notBefore?: Date | undefined;
   /** The latest start of a booked session (only with notBefore). */
   notAfter?: Date | undefined;
+  /** Asked by a ticket integration's delivery: where the outcomes are written back, and the ticket's API id. */
+  ticket?: { integrationId: string; apiId: string } | undefined;
 }
 
 /** A sessions row as SESSION_COLUMNS read it. */

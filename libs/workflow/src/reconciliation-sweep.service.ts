@@ -117,9 +117,8 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
     const owed: { session_id: string; outcome: string; redrive: number }[] = await this.dataSource.query(
       `SELECT s.id AS session_id, s.state AS outcome, coalesce(w.redrive, 0) AS redrive
          FROM sessions s
-         JOIN ticket_deliveries d ON d.session_id = s.id AND d.first
          LEFT JOIN ticket_writebacks w ON w.session_id = s.id AND w.outcome = s.state
-        WHERE s.state = ANY($1) AND s.ticket_ref IS NOT NULL
+        WHERE s.state = ANY($1) AND s.ticket_integration_id IS NOT NULL
           AND s.state_changed_at < now() - make_interval(secs => $2::float8 / 1000)
           AND s.state_changed_at > now() - make_interval(hours => $3)
           AND (w.id IS NULL OR (w.state = 'pending'

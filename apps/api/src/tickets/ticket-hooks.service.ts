@@ -203,6 +203,7 @@ export class TicketHooks {
         access: outcome.access,
         reason: outcome.reason === '' ? undefined : outcome.reason,
         ticketRef: outcome.ticketRef,
+        ticket: { integrationId: integration.id, apiId: outcome.ticketApiId },
       },
       caller,
       line: { ...base, deviceId: device.id, viewerId, outcome: 'received' },

@@ -39,6 +39,14 @@ export class Session extends BaseEntity {
   @Column({ name: 'ticket_ref', type: 'text', nullable: true })
   ticketRef: string | null;
 
+  /** The ticket integration whose delivery asked for the session: its outcomes are written back there. */
+  @Column({ name: 'ticket_integration_id', type: 'uuid', nullable: true })
+  ticketIntegrationId: string | null;
+
+  /** The id the vendor's API takes for the ticket (ServiceNow: sys_id); null: the reference. */
+  @Column({ name: 'ticket_api_id', type: 'text', nullable: true })
+  ticketApiId: string | null;
+
   @Column({ type: 'text' })
   state: SessionState;
 

@@ -10,6 +10,7 @@ import { EnrolmentTokenScope1795620000000 } from './1795620000000-EnrolmentToken
 import { TicketTriggers1795700000000 } from './1795700000000-TicketTriggers';
 import { TicketWritebacks1795800000000 } from './1795800000000-TicketWritebacks';
 import { ScheduledSessions1795900000000 } from './1795900000000-ScheduledSessions';
+import { SessionTicketOrigin1795910000000 } from './1795910000000-SessionTicketOrigin';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   TicketTriggers1795700000000,
   TicketWritebacks1795800000000,
   ScheduledSessions1795900000000,
+  SessionTicketOrigin1795910000000,
 ];

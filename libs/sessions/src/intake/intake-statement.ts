@@ -60,6 +60,8 @@ export interface IntakeRow {
   at: Date;
   notBefore: Date | null;
   notAfter: Date | null;
+  ticketIntegrationId: string | null;
+  ticketApiId: string | null;
   /** The caller's `session.request` scope as a uuid[] literal; null when unrestricted. */
   scope: string | null;
   onBehalf: boolean;
@@ -118,6 +120,8 @@ export function intakeRow(r: IntakeRequest): IntakeRow {
     at: now,
     notBefore,
     notAfter,
+    ticketIntegrationId: ask.ticket?.integrationId ?? null,
+    ticketApiId: ask.ticket?.apiId ?? null,
     scope: uuidArray(scopeOf(caller.grants, 'session.request')),
     onBehalf,
     behalfScope: onBehalf ? uuidArray(scopeOf(caller.grants, 'session.request_on_behalf')) : null,
@@ -140,6 +144,8 @@ const COLUMNS: [Exclude<keyof IntakeRow, 'event'>, string][] = [
   ['at', 'timestamptz'],
   ['notBefore', 'timestamptz'],
   ['notAfter', 'timestamptz'],
+  ['ticketIntegrationId', 'uuid'],
+  ['ticketApiId', 'text'],
   ['scope', 'text'],
   ['onBehalf', 'boolean'],
   ['behalfScope', 'text'],
@@ -195,9 +201,10 @@ export function intakeStatement(rows: readonly IntakeRow[]): { text: string; par
   accepted AS (SELECT a.* FROM allowed a WHERE a.idempotency_key IS NULL OR a.id IN (SELECT session_id FROM keyed)),
   s AS (
     INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref, state,
-        state_changed_at, version, created_at, updated_at, not_before, not_after)
+        state_changed_at, version, created_at, updated_at, not_before, not_after, ticket_integration_id, ticket_api_id)
       SELECT id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref,
-             CASE WHEN not_before IS NULL THEN 'requested' ELSE 'scheduled' END, at, 1, at, at, not_before, not_after FROM accepted
+             CASE WHEN not_before IS NULL THEN 'requested' ELSE 'scheduled' END, at, 1, at, at, not_before, not_after,
+             ticket_integration_id, ticket_api_id FROM accepted
     RETURNING id),
   ${audit.ctes.join(',\n  ')},
   o AS (${outbox})

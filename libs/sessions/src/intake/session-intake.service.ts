@@ -55,8 +55,10 @@ export class SessionIntake {
     idempotencyKey: string | null,
   ): Promise<{ session: SessionView; replayed: boolean }> {
     const viewerId = ask.viewerId ?? caller.id;
+    // The ticket's origin is where the request came from, not what it asks for: not hashed.
+    const { ticket: _origin, ...asked } = ask;
     const requestHash = idempotencyKey
-      ? idempotencyRequestHash({ ...ask, viewerId, notBefore: ask.notBefore?.toISOString(), notAfter: ask.notAfter?.toISOString() })
+      ? idempotencyRequestHash({ ...asked, viewerId, notBefore: ask.notBefore?.toISOString(), notAfter: ask.notAfter?.toISOString() })
       : null;
     const id = randomUUID();
     const now = new Date();

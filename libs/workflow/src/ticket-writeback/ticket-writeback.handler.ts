@@ -62,13 +62,16 @@ export class TicketWritebackHandler {
 
   async handle(sessionId: string, outcome: string, nowMs = Date.now()): Promise<WritebackRun> {
     if (!isTicketNoteState(outcome as never)) throw new Error(`"${outcome}" is not an outcome a ticket is told of`);
+    // The session carries its integration from intake: no delivery-log line (which commits after
+    // the session may already have moved on) is needed to find where its note goes.
     const [target] = await this.dataSource.query<Target[]>(
-      `SELECT d.integration_id, d.ticket_ref, coalesce(d.ticket_api_id, d.ticket_ref) AS ticket_api_id, i.kind, i.outbound_url, i.outbound_credentials_sealed
-         FROM ticket_deliveries d JOIN ticket_integrations i ON i.id = d.integration_id
-        WHERE d.session_id = $1 AND d.first AND d.ticket_ref IS NOT NULL ORDER BY d.id LIMIT 1`,
+      `SELECT s.ticket_integration_id AS integration_id, s.ticket_ref, coalesce(s.ticket_api_id, s.ticket_ref) AS ticket_api_id,
+              i.kind, i.outbound_url, i.outbound_credentials_sealed
+         FROM sessions s JOIN ticket_integrations i ON i.id = s.ticket_integration_id
+        WHERE s.id = $1 AND s.ticket_ref IS NOT NULL`,
       [sessionId],
     );
-    // A ticket reference given through the REST API: no integration asked, nobody to tell.
+    // A ticket reference given through the REST API (no integration asked), or the integration is gone: nobody to tell.
     if (!target) return null;
     await this.dataSource.query(
       `INSERT INTO ticket_writebacks (id, integration_id, session_id, ticket_ref, outcome, state, last_error)
