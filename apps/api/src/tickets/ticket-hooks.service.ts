@@ -127,12 +127,18 @@ const INTEGRATION_SQL = `SELECT id, kind, principal_id, inbound_auth, inbound_se
 export class TicketHooks {
   private readonly integrations = new TtlLru<string, OpenIntegration>(HOOK_CACHE_MS, HOOK_CACHE_SIZE);
   private readonly principals = new TtlLru<string, PrincipalFacts | null>(HOOK_CACHE_MS, HOOK_CACHE_SIZE);
+  /** Concurrent deliveries' lookups, and their first lines, each go to PostgreSQL together. */
+  private readonly lookups: Batcher<LookupAsk, Lookup>;
+  private readonly firstLines: Batcher<FirstLine, string | null>;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly intake: SessionIntake,
     @Inject(TICKET_SECRET_BOX) private readonly box: SecretBox | null,
-  ) {}
+  ) {
+    this.lookups = new Batcher((asks) => lookUp(this.dataSource, asks), LOOKUPS_IN_FLIGHT);
+    this.firstLines = new Batcher((lines) => insertFirstLines(this.dataSource, lines), FIRST_LINES_IN_FLIGHT);
+  }
 
   async receive(integrationId: string, raw: Buffer, headers: DeliveryHeaders, nowMs = Date.now()): Promise<HookAnswer> {
     const cached = this.integrations.get(integrationId);
@@ -176,7 +182,7 @@ export class TicketHooks {
     const key = deliveryKey(row.kind, raw, headers, body.value);
     const eventType = eventTypeOf(row.kind, headers, body.value);
     const judged = judge(integration.rules, body.value, headers);
-    const found = await this.lookup(row, key.key, 'line' in judged ? null : judged.outcome);
+    const found = await this.lookups.submit(lookupAsk(row, key.key, 'line' in judged ? null : judged.outcome));
     if (cached && !found.current) return null;
     if (found.firstId) return this.redelivery(row.id, key, eventType);
 
@@ -185,25 +191,11 @@ export class TicketHooks {
       const caller = await this.callerOf(row.principal_id, found.principalEnabled);
       line = await this.submit(row.id, key.key, judged as Exclude<Judged, { line: DeliveryLine }>, line, caller);
     }
-    const [first] = await queryPrepared<{ id: string }>(this.dataSource.manager, FIRST_LINE_SQL, [
-      row.id,
-      key.key,
-      key.source,
-      eventType,
-      line.outcome,
-      line.statusCode,
-      line.reason ?? null,
-      line.rule ?? null,
-      line.ticketRef ?? null,
-      line.deviceId ?? null,
-      line.viewerId ?? null,
-      line.sessionId ?? null,
-      line.ticketApiId ?? null,
-    ]);
+    const firstId = await this.firstLines.submit({ integrationId: row.id, key: key.key, keySource: key.source, eventType, line });
     // A concurrent delivery of the same key logged its line first (and, through the intake's
     // idempotency key, has the same session): this one is its redelivery.
-    if (!first) return this.redelivery(row.id, key, eventType);
-    return answer(first.id, line);
+    if (firstId === null) return this.redelivery(row.id, key, eventType);
+    return answer(firstId, line);
   }
 
   /** The session for a delivery that got through its rules, device, viewer and principal. */
@@ -272,7 +264,7 @@ export class TicketHooks {
   ): Promise<DeliveryLine | { ask: SessionAsk & { viewerId: string }; caller: PrincipalFacts; line: DeliveryLine }> {
     const judged = judge(validRules(integration.rules), body, headers);
     if ('line' in judged) return judged.line;
-    const line = this.settle(judged, await this.lookup(integration, null, judged.outcome));
+    const line = this.settle(judged, await this.lookups.submit(lookupAsk(integration, null, judged.outcome)));
     if (line.outcome !== 'received') return line;
     const caller = await loadPrincipalFacts(this.dataSource.manager, integration.principal_id);
     if (!caller || caller.disabled) return { ...line, outcome: 'refused', reason: 'the integration’s principal is disabled or gone' };
@@ -287,25 +279,6 @@ export class TicketHooks {
 
   private open(row: IntegrationRow, box: SecretBox): OpenIntegration {
     return { row, secrets: JSON.parse(box.open(row.inbound_secrets_sealed, row.id)) as string[], rules: validRules(row.rules) };
-  }
-
-  /** Everything a verified delivery needs read, in one statement (see lookupStatement). */
-  private async lookup(row: IntegrationRow, key: string | null, outcome: Matched | null): Promise<Lookup> {
-    const { text, params } = lookupStatement(row, key, outcome);
-    const [r] = await queryPrepared<{
-      current: boolean | null;
-      principal_enabled: boolean | null;
-      first_id: string | null;
-      devices: { id: string; hostname: string }[];
-      viewer_id: string | null;
-    }>(this.dataSource.manager, text, params);
-    return {
-      current: r?.current === true,
-      principalEnabled: r?.principal_enabled === true,
-      firstId: r?.first_id ?? null,
-      devices: r?.devices ?? [],
-      viewerId: r?.viewer_id ?? null,
-    };
   }
 
   /** A redelivery: logged as such, and answered as the first delivery of its key was. */
@@ -361,10 +334,36 @@ export class TicketHooks {
   }
 }
 
-const FIRST_LINE_SQL = `INSERT INTO ticket_deliveries (integration_id, delivery_key, key_source, first, event_type, signature, outcome, status_code,
-    reason, rule, ticket_ref, device_id, viewer_id, session_id, ticket_api_id)
-  VALUES ($1::uuid, $2::text, $3::text, true, $4::text, 'ok', $5::text, $6::integer, $7::text, $8::text, $9::text, $10::uuid, $11::uuid, $12::uuid, $13::text)
-  ON CONFLICT (integration_id, delivery_key) WHERE first DO NOTHING RETURNING id`;
+/** A first delivery's line, to be inserted unless a line of its key is already `first`. */
+interface FirstLine {
+  integrationId: string;
+  key: string;
+  keySource: string;
+  eventType: string | null;
+  line: DeliveryLine;
+}
+
+const FIRST_LINES_COLUMNS: [string, string, (l: FirstLine) => unknown][] = [
+  ['integration_id', 'uuid', (l) => l.integrationId],
+  ['delivery_key', 'text', (l) => l.key],
+  ['key_source', 'text', (l) => l.keySource],
+  ['event_type', 'text', (l) => l.eventType],
+  ['outcome', 'text', (l) => l.line.outcome],
+  ['status_code', 'integer', (l) => l.line.statusCode],
+  ['reason', 'text', (l) => l.line.reason ?? null],
+  ['rule', 'text', (l) => l.line.rule ?? null],
+  ['ticket_ref', 'text', (l) => l.line.ticketRef ?? null],
+  ['device_id', 'uuid', (l) => l.line.deviceId ?? null],
+  ['viewer_id', 'uuid', (l) => l.line.viewerId ?? null],
+  ['session_id', 'uuid', (l) => l.line.sessionId ?? null],
+  ['ticket_api_id', 'text', (l) => l.line.ticketApiId ?? null],
+];
+const FIRST_LINES_NAMES = FIRST_LINES_COLUMNS.map(([name]) => name).join(', ');
+const FIRST_LINES_SQL = `INSERT INTO ticket_deliveries (first, signature, ${FIRST_LINES_NAMES})
+  SELECT true, 'ok', ${FIRST_LINES_NAMES}
+    FROM unnest(${FIRST_LINES_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) AS l(${FIRST_LINES_NAMES})
+  ON CONFLICT (integration_id, delivery_key) WHERE first DO NOTHING
+  RETURNING id::text, integration_id, delivery_key`;
 
 const REDELIVERY_SQL = `WITH f AS (SELECT id, outcome, status_code, reason, session_id FROM ticket_deliveries
     WHERE integration_id = $1::uuid AND delivery_key = $2::text AND first)
@@ -378,45 +377,166 @@ const LOG_ALONE_SQL = `INSERT INTO ticket_deliveries (integration_id, delivery_k
    WHERE $8::text IS NULL OR EXISTS (SELECT 1 FROM ticket_integrations i WHERE i.id = $1::uuid AND i.enabled AND i.xmin::text = $8::text)
   RETURNING id`;
 
-/** Where the devices a rule names are looked for, by how it matches them, and the names it takes ($7, $8). */
-const DEVICES_BY: Record<MappingRule['device']['matchBy'], { where: string; names: (names: string[]) => string[][] }> = {
-  hostname: { where: 'lower(hostname) = ANY($7::text[])', names: (n) => [n.map((x) => x.toLowerCase())] },
-  externalId: { where: 'external_id = ANY($7::text[])', names: (n) => [n] },
-  either: {
-    where: '(lower(hostname) = ANY($7::text[]) OR external_id = ANY($8::text[]))',
-    names: (n) => [n.map((x) => x.toLowerCase()), n],
-  },
-};
+const lineKey = (integrationId: string, key: string) => `${integrationId}\n${key}`;
 
 /**
- * The lookup as one statement: whether the integration row is still version $2 and enabled,
- * whether its principal ($3) is enabled, the first line of the delivery's key ($4), and for a
- * matched delivery the principal holding the viewer's identity ($5 system, $6 external id) and
- * the devices it names (DEVICES_BY). One text per way of matching devices, so that each is
- * prepared with a plan of its own.
+ * Inserts first lines in one statement: each answered with its id, or null when a line of its key
+ * is already `first` (committed by then: ON CONFLICT waits for a concurrent holder). Of several
+ * lines of one key only the earliest is sent; the others are answered null.
  */
-function lookupStatement(row: IntegrationRow, key: string | null, outcome: Matched | null): { text: string; params: unknown[] } {
-  const head = `SELECT
-    (SELECT i.enabled AND i.xmin::text = $2::text FROM ticket_integrations i WHERE i.id = $1::uuid) AS current,
-    (SELECT NOT p.disabled FROM principals p WHERE p.id = $3::uuid) AS principal_enabled,
-    (SELECT d.id::text FROM ticket_deliveries d WHERE d.integration_id = $1::uuid AND d.delivery_key = $4::text AND d.first) AS first_id`;
-  const params: unknown[] = [row.id, row.version, row.principal_id, key];
-  if (!outcome) return { text: head, params };
-  const { viewer } = outcome;
-  const devices = DEVICES_BY[outcome.matchBy];
-  params.push(
-    viewer?.identity ?? null,
-    viewer ? (viewer.identity === 'email' ? viewer.externalId.toLowerCase() : viewer.externalId) : null,
-    ...devices.names(outcome.deviceNames),
+async function insertFirstLines(dataSource: DataSource, lines: FirstLine[]): Promise<(string | null)[]> {
+  const earliest = new Map<string, FirstLine>();
+  for (const l of lines) if (!earliest.has(lineKey(l.integrationId, l.key))) earliest.set(lineKey(l.integrationId, l.key), l);
+  const sent = [...earliest.values()];
+  const inserted = await queryPrepared<{ id: string; integration_id: string; delivery_key: string }>(
+    dataSource.manager,
+    FIRST_LINES_SQL,
+    FIRST_LINES_COLUMNS.map(([, , value]) => sent.map(value)),
   );
+  const ids = new Map(inserted.map((r) => [lineKey(r.integration_id, r.delivery_key), r.id]));
+  return lines.map((l) =>
+    earliest.get(lineKey(l.integrationId, l.key)) === l ? (ids.get(lineKey(l.integrationId, l.key)) ?? null) : null,
+  );
+}
+
+/** Statements of each kind out at once, at most (the pool also serves intake, the relay and reads). */
+const LOOKUPS_IN_FLIGHT = 3;
+const FIRST_LINES_IN_FLIGHT = 2;
+/** Requests per statement, at most. */
+const MAX_BATCH = 100;
+
+/**
+ * Sends concurrent requests of one kind to PostgreSQL together, as IntakeBatcher does sessions:
+ * what arrives in one turn of the event loop, or while `maxInFlight` statements are out, leaves
+ * in one statement (and one commit). `run` answers for each request, in order. When a statement
+ * of several fails, each of its requests is sent again alone, so that only the one at fault fails.
+ */
+class Batcher<T, R> {
+  private queue: { item: T; resolve(result: R): void; reject(err: unknown): void }[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly run: (items: T[]) => Promise<R[]>,
+    private readonly maxInFlight: number,
+  ) {}
+
+  submit(item: T): Promise<R> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.maxInFlight) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+        const batch = this.queue.splice(0, MAX_BATCH);
+        this.inFlight++;
+        void this.send(batch).finally(() => {
+          this.inFlight--;
+          if (this.queue.length > 0) this.schedule();
+        });
+      }
+    });
+  }
+
+  private async send(batch: Batcher<T, R>['queue']): Promise<void> {
+    let results: R[];
+    try {
+      results = await this.run(batch.map((p) => p.item));
+      if (results.length !== batch.length) throw new Error(`a batched statement answered ${results.length} of ${batch.length} requests`);
+    } catch (err) {
+      if (batch.length === 1) batch[0]!.reject(err);
+      else await Promise.all(batch.map((p) => this.send([p])));
+      return;
+    }
+    batch.forEach((p, i) => p.resolve(results[i]!));
+  }
+}
+
+/** One delivery's lookup (see LOOKUP_SQL). */
+interface LookupAsk {
+  integrationId: string;
+  version: string;
+  principalId: string;
+  key: string | null;
+  /** Lower-case names to match to host names; names to match to external ids. */
+  hostnames: string[];
+  externalIds: string[];
+  system: string | null;
+  externalId: string | null;
+}
+
+function lookupAsk(row: IntegrationRow, key: string | null, outcome: Matched | null): LookupAsk {
+  const names = outcome?.deviceNames ?? [];
+  const viewer = outcome?.viewer ?? null;
   return {
-    text: `${head},
-    (SELECT i.principal_id FROM principal_identities i JOIN principals p ON p.id = i.principal_id
-      WHERE i.system = $5::text AND i.external_id = $6::text AND NOT p.disabled AND p.kind = 'user') AS viewer_id,
-    (SELECT COALESCE(json_agg(json_build_object('id', d.id, 'hostname', d.hostname) ORDER BY lower(d.hostname)), '[]'::json)
-       FROM (SELECT id, hostname FROM devices WHERE NOT retired AND ${devices.where} ORDER BY lower(hostname) LIMIT 20) d) AS devices`,
-    params,
+    integrationId: row.id,
+    version: row.version,
+    principalId: row.principal_id,
+    key,
+    hostnames: outcome && outcome.matchBy !== 'externalId' ? names.map((n) => n.toLowerCase()) : [],
+    externalIds: outcome && outcome.matchBy !== 'hostname' ? names : [],
+    system: viewer?.identity ?? null,
+    externalId: viewer ? (viewer.identity === 'email' ? viewer.externalId.toLowerCase() : viewer.externalId) : null,
   };
+}
+
+/**
+ * Every delivery's reads in one statement, one row each (by `ord`): whether the integration row
+ * is still the version held and enabled, whether its principal is enabled, the first line of the
+ * delivery's key, the principal holding the viewer's identity and the devices named (empty
+ * name lists for an unmatched delivery).
+ */
+const LOOKUP_SQL = `SELECT r.ord,
+    (SELECT i.enabled AND i.xmin::text = r.version FROM ticket_integrations i WHERE i.id = r.integration_id) AS current,
+    (SELECT NOT p.disabled FROM principals p WHERE p.id = r.principal_id) AS principal_enabled,
+    (SELECT d.id::text FROM ticket_deliveries d WHERE d.integration_id = r.integration_id AND d.delivery_key = r.key AND d.first) AS first_id,
+    (SELECT i.principal_id FROM principal_identities i JOIN principals p ON p.id = i.principal_id
+      WHERE i.system = r.system AND i.external_id = r.external_id AND NOT p.disabled AND p.kind = 'user') AS viewer_id,
+    (SELECT COALESCE(json_agg(json_build_object('id', d.id, 'hostname', d.hostname) ORDER BY lower(d.hostname)), '[]'::json)
+       FROM (SELECT id, hostname FROM devices
+              WHERE NOT retired AND (lower(hostname) = ANY(r.hostnames) OR external_id = ANY(r.external_ids))
+              ORDER BY lower(hostname) LIMIT 20) d) AS devices
+  FROM jsonb_to_recordset($1::jsonb) AS r(ord integer, integration_id uuid, version text, principal_id uuid, key text,
+    hostnames text[], external_ids text[], system text, external_id text)`;
+
+async function lookUp(dataSource: DataSource, asks: LookupAsk[]): Promise<Lookup[]> {
+  const rows = asks.map((a, ord) => ({
+    ord,
+    integration_id: a.integrationId,
+    version: a.version,
+    principal_id: a.principalId,
+    key: a.key,
+    hostnames: a.hostnames,
+    external_ids: a.externalIds,
+    system: a.system,
+    external_id: a.externalId,
+  }));
+  const found = await queryPrepared<{
+    ord: number;
+    current: boolean | null;
+    principal_enabled: boolean | null;
+    first_id: string | null;
+    devices: { id: string; hostname: string }[];
+    viewer_id: string | null;
+  }>(dataSource.manager, LOOKUP_SQL, [JSON.stringify(rows)]);
+  const byOrd = new Map(found.map((r) => [r.ord, r]));
+  return asks.map((_, ord) => {
+    const r = byOrd.get(ord);
+    if (!r) throw new Error(`the lookup statement did not answer for delivery ${ord}`);
+    return {
+      current: r.current === true,
+      principalEnabled: r.principal_enabled === true,
+      firstId: r.first_id,
+      devices: r.devices,
+      viewerId: r.viewer_id,
+    };
+  });
 }
 
 /** The stored rules, validated (null when they are not valid: saved around the API). */
