@@ -80,7 +80,7 @@ type Matched = Extract<RuleOutcome, { matched: true }>;
 /** What the rules make of a delivery before anything is read: a final line, or what to look up. */
 type Judged = { line: DeliveryLine } | { outcome: Matched; rule: MappingRule; base: DeliveryLine };
 
-/** What the hook reads for a verified delivery (see lookup). */
+/** What the hook reads for a verified delivery (see LOOKUP_SQL). */
 interface Lookup {
   /** The integration row is still the version held, and enabled (checked only for a cached one). */
   current: boolean;
@@ -95,7 +95,7 @@ const MAX_EVENT_TYPE = 200;
 
 /**
  * How long one process reuses an integration (secrets opened, rules validated) and its
- * principal's facts. Each delivery's one lookup statement also checks that the integration row is
+ * principal's facts. Each delivery's lookup (LOOKUP_SQL) also checks that the integration row is
  * unchanged and enabled and that its principal is enabled, so disabling an integration, rotating
  * or dropping a secret, changing the rules or disabling the principal take effect with the next
  * delivery; only the principal's grants and groups may be this old.
@@ -117,16 +117,19 @@ const INTEGRATION_SQL = `SELECT id, kind, principal_id, inbound_auth, inbound_se
  * for the session through the one intake (same scope, idempotency and eligibility as the REST
  * path). Every delivery that names an integration leaves exactly one line in its delivery log.
  *
- * A new delivery costs one read (lookup: dedupe, device, viewer, and whether what is cached still
- * holds), the intake (shared with concurrent requests) and one insert of its line. Concurrent
- * deliveries of one key all get past the read; the intake's idempotency key gives them one
- * session, and the unique index on first lines lets one line be `first`: the others, on
- * conflict, are logged and answered as redeliveries of it.
+ * A new delivery costs one read (its lookup: dedupe, device, viewer, and whether what is cached
+ * still holds), the intake and one insert of its line, each shared with concurrent deliveries
+ * (one statement for many). Concurrent deliveries of one key all get past the read; the intake's
+ * idempotency key gives them one session, and the unique index on first lines lets one line be
+ * `first`: the others, on conflict, are logged and answered as redeliveries of it, with its
+ * answer. A process that dies between the intake and the line leaves a session without a line;
+ * the vendor's redelivery then finds the session by its idempotency key and writes the line.
  */
 @Injectable()
 export class TicketHooks {
   private readonly integrations = new TtlLru<string, OpenIntegration>(HOOK_CACHE_MS, HOOK_CACHE_SIZE);
   private readonly principals = new TtlLru<string, PrincipalFacts | null>(HOOK_CACHE_MS, HOOK_CACHE_SIZE);
+  private readonly reading = new Map<string, Promise<IntegrationRow | null>>();
   /** Concurrent deliveries' lookups, and their first lines, each go to PostgreSQL together. */
   private readonly lookups: Batcher<LookupAsk, Lookup>;
   private readonly firstLines: Batcher<FirstLine, string | null>;
@@ -147,7 +150,7 @@ export class TicketHooks {
       if (answer) return answer;
       this.integrations.delete(integrationId); // changed since it was read: read it again
     }
-    const row = await this.integration(integrationId);
+    const row = await this.read(integrationId);
     if (!row?.enabled || !this.box) throw new NotFound('ticket integration', integrationId);
     return (await this.receiveWith(this.open(row, this.box), false, raw, headers, nowMs))!;
   }
@@ -269,6 +272,19 @@ export class TicketHooks {
     const caller = await loadPrincipalFacts(this.dataSource.manager, integration.principal_id);
     if (!caller || caller.disabled) return { ...line, outcome: 'refused', reason: 'the integration’s principal is disabled or gone' };
     return { ask: askOf(judged.outcome, line), caller, line };
+  }
+
+  /**
+   * The integration row, one read at a time per id: deliveries that find it uncached together (its
+   * time up, or a flood of bad signatures, which never fill the cache) share one read.
+   */
+  private read(id: string): Promise<IntegrationRow | null> {
+    let pending = this.reading.get(id);
+    if (!pending) {
+      pending = this.integration(id).finally(() => this.reading.delete(id));
+      this.reading.set(id, pending);
+    }
+    return pending;
   }
 
   /** The integration (enabled or not) as the hook reads it. */
