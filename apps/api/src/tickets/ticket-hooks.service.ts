@@ -118,8 +118,8 @@ const INTEGRATION_SQL = `SELECT id, kind, principal_id, inbound_auth, inbound_se
  * path). Every delivery that names an integration leaves exactly one line in its delivery log.
  *
  * A new delivery costs one read (its lookup: dedupe, device, viewer, and whether what is cached
- * still holds), the intake and one insert of its line, each shared with concurrent deliveries
- * (one statement for many). Concurrent deliveries of one key all get past the read; the intake's
+ * still holds) and the intake, each shared with concurrent deliveries (one statement for many),
+ * and one insert of its line (batching those did not pay: BENCHMARKS.md 3b). Concurrent deliveries of one key all get past the read; the intake's
  * idempotency key gives them one session, and the unique index on first lines lets one line be
  * `first`: the others, on conflict, are logged and answered as redeliveries of it, with its
  * answer. A process that dies between the intake and the line leaves a session without a line;
@@ -130,9 +130,8 @@ export class TicketHooks {
   private readonly integrations = new TtlLru<string, OpenIntegration>(HOOK_CACHE_MS, HOOK_CACHE_SIZE);
   private readonly principals = new TtlLru<string, PrincipalFacts | null>(HOOK_CACHE_MS, HOOK_CACHE_SIZE);
   private readonly reading = new Map<string, Promise<IntegrationRow | null>>();
-  /** Concurrent deliveries' lookups, and their first lines, each go to PostgreSQL together. */
+  /** Concurrent deliveries' lookups go to PostgreSQL together. */
   private readonly lookups: Batcher<LookupAsk, Lookup>;
-  private readonly firstLines: Batcher<FirstLine, string | null>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -140,7 +139,6 @@ export class TicketHooks {
     @Inject(TICKET_SECRET_BOX) private readonly box: SecretBox | null,
   ) {
     this.lookups = new Batcher((asks) => lookUp(this.dataSource, asks), LOOKUPS_IN_FLIGHT);
-    this.firstLines = new Batcher((lines) => insertFirstLines(this.dataSource, lines), FIRST_LINES_IN_FLIGHT);
   }
 
   async receive(integrationId: string, raw: Buffer, headers: DeliveryHeaders, nowMs = Date.now()): Promise<HookAnswer> {
@@ -194,11 +192,25 @@ export class TicketHooks {
       const caller = await this.callerOf(row.principal_id, found.principalEnabled);
       line = await this.submit(row.id, key.key, judged as Exclude<Judged, { line: DeliveryLine }>, line, caller);
     }
-    const firstId = await this.firstLines.submit({ integrationId: row.id, key: key.key, keySource: key.source, eventType, line });
+    const [first] = await queryPrepared<{ id: string }>(this.dataSource.manager, FIRST_LINE_SQL, [
+      row.id,
+      key.key,
+      key.source,
+      eventType,
+      line.outcome,
+      line.statusCode,
+      line.reason ?? null,
+      line.rule ?? null,
+      line.ticketRef ?? null,
+      line.deviceId ?? null,
+      line.viewerId ?? null,
+      line.sessionId ?? null,
+      line.ticketApiId ?? null,
+    ]);
     // A concurrent delivery of the same key logged its line first (and, through the intake's
     // idempotency key, has the same session): this one is its redelivery.
-    if (firstId === null) return this.redelivery(row.id, key, eventType);
-    return answer(firstId, line);
+    if (!first) return this.redelivery(row.id, key, eventType);
+    return answer(first.id, line);
   }
 
   /** The session for a delivery that got through its rules, device, viewer and principal. */
@@ -350,36 +362,10 @@ export class TicketHooks {
   }
 }
 
-/** A first delivery's line, to be inserted unless a line of its key is already `first`. */
-interface FirstLine {
-  integrationId: string;
-  key: string;
-  keySource: string;
-  eventType: string | null;
-  line: DeliveryLine;
-}
-
-const FIRST_LINES_COLUMNS: [string, string, (l: FirstLine) => unknown][] = [
-  ['integration_id', 'uuid', (l) => l.integrationId],
-  ['delivery_key', 'text', (l) => l.key],
-  ['key_source', 'text', (l) => l.keySource],
-  ['event_type', 'text', (l) => l.eventType],
-  ['outcome', 'text', (l) => l.line.outcome],
-  ['status_code', 'integer', (l) => l.line.statusCode],
-  ['reason', 'text', (l) => l.line.reason ?? null],
-  ['rule', 'text', (l) => l.line.rule ?? null],
-  ['ticket_ref', 'text', (l) => l.line.ticketRef ?? null],
-  ['device_id', 'uuid', (l) => l.line.deviceId ?? null],
-  ['viewer_id', 'uuid', (l) => l.line.viewerId ?? null],
-  ['session_id', 'uuid', (l) => l.line.sessionId ?? null],
-  ['ticket_api_id', 'text', (l) => l.line.ticketApiId ?? null],
-];
-const FIRST_LINES_NAMES = FIRST_LINES_COLUMNS.map(([name]) => name).join(', ');
-const FIRST_LINES_SQL = `INSERT INTO ticket_deliveries (first, signature, ${FIRST_LINES_NAMES})
-  SELECT true, 'ok', ${FIRST_LINES_NAMES}
-    FROM unnest(${FIRST_LINES_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) AS l(${FIRST_LINES_NAMES})
-  ON CONFLICT (integration_id, delivery_key) WHERE first DO NOTHING
-  RETURNING id::text, integration_id, delivery_key`;
+const FIRST_LINE_SQL = `INSERT INTO ticket_deliveries (integration_id, delivery_key, key_source, first, event_type, signature, outcome, status_code,
+    reason, rule, ticket_ref, device_id, viewer_id, session_id, ticket_api_id)
+  VALUES ($1::uuid, $2::text, $3::text, true, $4::text, 'ok', $5::text, $6::integer, $7::text, $8::text, $9::text, $10::uuid, $11::uuid, $12::uuid, $13::text)
+  ON CONFLICT (integration_id, delivery_key) WHERE first DO NOTHING RETURNING id`;
 
 const REDELIVERY_SQL = `WITH f AS (SELECT id, outcome, status_code, reason, session_id FROM ticket_deliveries
     WHERE integration_id = $1::uuid AND delivery_key = $2::text AND first)
@@ -393,38 +379,15 @@ const LOG_ALONE_SQL = `INSERT INTO ticket_deliveries (integration_id, delivery_k
    WHERE $8::text IS NULL OR EXISTS (SELECT 1 FROM ticket_integrations i WHERE i.id = $1::uuid AND i.enabled AND i.xmin::text = $8::text)
   RETURNING id`;
 
-const lineKey = (integrationId: string, key: string) => `${integrationId}\n${key}`;
-
-/**
- * Inserts first lines in one statement: each answered with its id, or null when a line of its key
- * is already `first` (committed by then: ON CONFLICT waits for a concurrent holder). Of several
- * lines of one key only the earliest is sent; the others are answered null.
- */
-async function insertFirstLines(dataSource: DataSource, lines: FirstLine[]): Promise<(string | null)[]> {
-  const earliest = new Map<string, FirstLine>();
-  for (const l of lines) if (!earliest.has(lineKey(l.integrationId, l.key))) earliest.set(lineKey(l.integrationId, l.key), l);
-  const sent = [...earliest.values()];
-  const inserted = await queryPrepared<{ id: string; integration_id: string; delivery_key: string }>(
-    dataSource.manager,
-    FIRST_LINES_SQL,
-    FIRST_LINES_COLUMNS.map(([, , value]) => sent.map(value)),
-  );
-  const ids = new Map(inserted.map((r) => [lineKey(r.integration_id, r.delivery_key), r.id]));
-  return lines.map((l) =>
-    earliest.get(lineKey(l.integrationId, l.key)) === l ? (ids.get(lineKey(l.integrationId, l.key)) ?? null) : null,
-  );
-}
-
-/** Statements of each kind out at once, at most (the pool also serves intake, the relay and reads). */
+/** Lookup statements out at once, at most (the pool also serves intake, the relay and reads). */
 const LOOKUPS_IN_FLIGHT = 3;
-const FIRST_LINES_IN_FLIGHT = 2;
 /** Requests per statement, at most. */
 const MAX_BATCH = 100;
 
 /**
  * Sends concurrent requests of one kind to PostgreSQL together, as IntakeBatcher does sessions:
  * what arrives in one turn of the event loop, or while `maxInFlight` statements are out, leaves
- * in one statement (and one commit). `run` answers for each request, in order. When a statement
+ * in one statement. `run` answers for each request, in order. When a statement
  * of several fails, each of its requests is sent again alone, so that only the one at fault fails.
  */
 class Batcher<T, R> {
