@@ -1,8 +1,8 @@
 // Runs the benchmarks of issue 4 (bench/README in BENCHMARKS.md), each BENCH_REPS times with its
 // anchor in the same run, writes bench/results/<timestamp>.json and prints a summary table.
 // Started by bench/run.sh (npm run bench). Parameters (environment):
-//   BENCH_QUICK=1            short runs (10 s end to end, 10 s latency, 5 s intake and hooks, 35 s fan-in hold)
-//   BENCH_ONLY=e2e,latency,intake,hooks,fanin,audit,profile   a subset (default: all)
+//   BENCH_QUICK=1            short runs (10 s end to end, 10 s latency, 5 s intake and hooks, 10 s write-back, 35 s fan-in hold)
+//   BENCH_ONLY=e2e,latency,intake,hooks,writeback,fanin,audit,profile   a subset (default: all)
 //   BENCH_REPS=3             repetitions of every figure
 //   BENCH_E2E_SECONDS=60     sustained window of benchmark 1 (after BENCH_E2E_WARMUP=10 s)
 //   BENCH_E2E_DEVICES=500    simulated agents (devices) the sessions cycle over
@@ -11,6 +11,8 @@
 //   BENCH_LATENCY_RATES=200,50  sessions/s of benchmark 2, each for BENCH_LATENCY_SECONDS=30 over BENCH_LATENCY_DEVICES=500
 //   BENCH_INTAKE_SECONDS=10, BENCH_INTAKE_CONNECTIONS=32
 //   BENCH_HOOKS_SECONDS=10, BENCH_HOOKS_CONNECTIONS=32, BENCH_HOOKS_DEVICES=100, BENCH_HOOKS_PROFILE=1 (API under --cpu-prof)
+//   BENCH_WRITEBACK_RATE=50, BENCH_WRITEBACK_SECONDS=20 (deliveries/s and s, open loop), BENCH_WRITEBACK_WARMUP=2 (s at
+//                            the same rate, before the reps), BENCH_WRITEBACK_DRAIN=60 (s to wait for the last notes)
 //   BENCH_FANIN_AGENTS=15000, BENCH_FANIN_PER_PROCESS=5000, BENCH_FANIN_HOLD=70 (s)
 //   BENCH_PROFILE_SECONDS=20, BENCH_PROFILE_RATE=0 (0: closed loop as benchmark 1; else sessions/s)
 //   BENCH_AUDIT_ROWS=1000000 (the issue's figure is 10000000; needs psql on the PATH), BENCH_AUDIT_QUERIES=200
@@ -47,6 +49,10 @@ const params = {
   hooksConnections: num('BENCH_HOOKS_CONNECTIONS', 32),
   hooksDevices: num('BENCH_HOOKS_DEVICES', 100),
   hooksProfile: env.BENCH_HOOKS_PROFILE === '1',
+  writebackRate: num('BENCH_WRITEBACK_RATE', 50),
+  writebackSeconds: num('BENCH_WRITEBACK_SECONDS', 20, 10),
+  writebackWarmup: num('BENCH_WRITEBACK_WARMUP', 2, 1),
+  writebackDrain: num('BENCH_WRITEBACK_DRAIN', 60),
   faninAgents: num('BENCH_FANIN_AGENTS', 15_000),
   faninPerProcess: num('BENCH_FANIN_PER_PROCESS', 5000),
   faninHold: num('BENCH_FANIN_HOLD', 70, 35),
@@ -61,7 +67,7 @@ const params = {
       .map((kv) => kv.split(/=(.*)/s).slice(0, 2)),
   ),
 };
-const ALL = ['e2e', 'latency', 'intake', 'hooks', 'fanin', 'audit', 'profile'];
+const ALL = ['e2e', 'latency', 'intake', 'hooks', 'writeback', 'fanin', 'audit', 'profile'];
 const only = (env.BENCH_ONLY ?? ALL.join(','))
   .split(',')
   .map((s) => s.trim())
@@ -88,6 +94,7 @@ async function snapshotDist(ts) {
     'apps/worker/src/main.js',
     'apps/agent/src/simulator.js',
     'libs/audit/src/index.js',
+    ...(only.includes('writeback') ? ['apps/fake-vendor/src/fake-vendor.js'] : []),
   ];
   for (let attempt = 0; attempt < 30; attempt++) {
     rmSync(target, { recursive: true, force: true });
@@ -148,6 +155,7 @@ const GOALS = {
   intake: '>= 0.4 of bare',
   hooks: '>= 0.4 of bare',
   hooksLatency: '(report)',
+  writeback: '(report)',
   faninAgents: '>= 15000, none falsely offline',
   faninRss: '< 1024 MiB',
   faninPerConn: '(report; extrapolate to 100k)',
@@ -266,6 +274,29 @@ function tableRows(results) {
       GOALS.hooksLatency,
       2,
     );
+  }
+  const w = results.writeback?.reps;
+  if (w) {
+    const at = `at ${w[0].offeredRate}/s (achieved ${round(summary(w.map((r) => r.achievedRate)).median, 1)}/s)`;
+    for (const q of ['p50', 'p95', 'p99', 'max'])
+      add(`3c delivery → first write-back ${q} ${at}`, 'ms', w, (r) => r.firstNoteMs[q], null, null, GOALS.writeback, 1);
+    for (const q of ['p50', 'p99']) {
+      add(`3c   of which delivery → session active ${q}`, 'ms', w, (r) => r.deliveryToActiveMs[q], null, null, GOALS.writeback, 1);
+      add(`3c   of which active → note at the fake ${q}`, 'ms', w, (r) => r.activeToNoteMs[q], null, null, GOALS.writeback, 1);
+    }
+    const st = (k) => (r) => r.stagesMs[k].p50;
+    add(
+      '3c     active → write-back job in Redis (outbox relay) p50',
+      'ms',
+      w,
+      st('activeToWritebackQueued'),
+      null,
+      null,
+      GOALS.writeback,
+      1,
+    );
+    add('3c     write-back job in Redis → taken by the worker p50', 'ms', w, st('writebackQueuedToTaken'), null, null, GOALS.writeback, 1);
+    add('3c     write-back job taken → note at the fake p50', 'ms', w, st('writebackTakenToNote'), null, null, GOALS.writeback, 1);
   }
   const f = results.fanin?.reps;
   if (f) {

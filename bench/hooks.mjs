@@ -3,7 +3,8 @@
 // keep-alive connections. No worker runs (as in intake.mjs): the sessions stay requested, and
 // their jobs reach Redis through the API's outbox relay, which is part of the cost.
 //
-// Everything is set up through the administration API: a service principal with the role
+// Everything is set up through the administration API (setUpJiraIntake of bench/lib/jira-hooks.mjs,
+// shared with bench/writeback.mjs): a service principal with the role
 // ticket_integration on the collection "Bench", a user with a Jira identity (the fixture's
 // assignee accountId) as the viewer, BENCH_HOOKS_DEVICES devices HOOK-1… in the collection, and a
 // Jira integration with the vendor's default rule (labelled remote-help, assignee changed, the
@@ -24,35 +25,21 @@
 // BENCH_HOOKS_PROFILE=1 runs the API under `node --cpu-prof` with the round-trip counter
 // (bench/lib/count-roundtrips.cjs) and writes bench/results/<ts>-hooks-profile/summary.txt; its
 // figures are then slowed by the profiler and marked so.
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Proc, cpuMeter, freePort, sleep } from './lib/proc.mjs';
 import { Stack, ROOT } from './lib/stack.mjs';
 import { closedLoop } from './lib/http.mjs';
+import { jiraDeliveryBody, jiraHeaders, setUpJiraIntake, signJira } from './lib/jira-hooks.mjs';
 import { percentiles, round } from './lib/stats.mjs';
 import { format, summarise } from './cpuprofile-summary.mjs';
 
-/** ../shared/fixtures/tickets beside the checkout (as CI lays it out), or RCFLOW_TICKET_FIXTURES, as the tests find them. */
-const FIXTURES = process.env.RCFLOW_TICKET_FIXTURES ?? resolve(ROOT, '../shared/fixtures/tickets');
-const FIXTURE = 'jira_issue_updated_assigned.json';
 const BODY_POOL = 1000;
 
 /** Signed Jira deliveries, request k naming device HOOK-(k mod devices + 1). */
-function signedBodies(secret, devices) {
-  const template = JSON.parse(readFileSync(join(FIXTURES, FIXTURE), 'utf8'));
-  const bodies = [];
-  for (let k = 0; k < BODY_POOL; k++) {
-    const b = structuredClone(template);
-    b.timestamp = template.timestamp + k;
-    b.issue.id = String(200_000 + k);
-    b.issue.key = `BENCH-${k + 1}`;
-    b.issue.fields.labels = [...b.issue.fields.labels, 'remote-help'];
-    b.issue.fields.summary = `Outlook hangs on device: HOOK-${(k % devices) + 1}`;
-    const raw = Buffer.from(JSON.stringify(b));
-    bodies.push({ raw, signature: `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}` });
-  }
-  return { bodies, assignee: template.issue.fields.assignee.accountId };
+function signedBodies(template, secret, devices) {
+  return Array.from({ length: BODY_POOL }, (_, k) => signJira(secret, jiraDeliveryBody(template, k, `HOOK-${(k % devices) + 1}`)));
 }
 
 export async function run(ctx) {
@@ -79,51 +66,8 @@ export async function run(ctx) {
       ]);
     } else await stack.startApi();
     const world = await stack.seed();
-    const a = stack.admin;
-    const mk = async (path, body, status = 201) => {
-      const r = await a.post(path, body);
-      if (r.status !== status) throw new Error(`POST ${path}: ${r.status} ${JSON.stringify(r.body)}`);
-      return r.body;
-    };
-
-    const bot = await mk('/v1/principals', { name: 'bench-ticket-bot', kind: 'service' });
-    await mk('/v1/role-assignments', { principalId: bot.id, role: 'ticket_integration', collectionIds: [world.collectionId] });
-    const viewer = await mk('/v1/principals', { name: 'bench-jira-viewer', kind: 'user' });
-
-    // The devices the deliveries name, registered through the administration API, in the collection.
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < P.hooksDevices) {
-          const i = ++next;
-          const dev = await mk('/v1/devices', {
-            hostname: `HOOK-${i}`,
-            osFamily: 'windows',
-            lastHeartbeatAt: new Date().toISOString(),
-            loggedOnUser: 'carol',
-          });
-          const put = await a.put(`/v1/collections/${world.collectionId}/members/${dev.id}`);
-          if (put.status !== 200) throw new Error(`membership of HOOK-${i}: ${put.status} ${JSON.stringify(put.body)}`);
-        }
-      }),
-    );
-
-    const defaults = await a.get('/v1/ticket-integrations/defaults/jira');
-    if (defaults.status !== 200) throw new Error(`defaults: ${defaults.status} ${JSON.stringify(defaults.body)}`);
-    const integration = await mk('/v1/ticket-integrations', {
-      name: 'Bench Jira',
-      kind: 'jira',
-      principalId: bot.id,
-      rules: defaults.body.rules,
-    });
-    const { bodies, assignee } = signedBodies(integration.inboundSecret, P.hooksDevices);
-    await mk(`/v1/principals/${viewer.id}/identities`, { system: 'jira', externalId: assignee });
-
-    // The rules as configured must request a session for the payload (checked before any load).
-    const dry = await a.post(`/v1/ticket-integrations/${integration.id}/dry-run`, { body: JSON.parse(bodies[0].raw.toString()) });
-    if (dry.status !== 200 && dry.status !== 201) throw new Error(`dry run: ${dry.status} ${JSON.stringify(dry.body)}`);
-    if (dry.body.outcome !== 'would_request_session' || dry.body.viewerId !== viewer.id || !dry.body.deviceId)
-      throw new Error(`the rule does not request a session for the benchmark's payload: ${JSON.stringify(dry.body)}`);
+    const { integration, template } = await setUpJiraIntake(stack, world, { devices: P.hooksDevices, prefix: 'HOOK' });
+    const bodies = signedBodies(template, integration.inboundSecret, P.hooksDevices);
 
     const port = await freePort();
     bare = new Proc('bare-nest', process.execPath, [join(ROOT, 'bench/anchors/bare-nest.mjs')], {
@@ -137,7 +81,7 @@ export async function run(ctx) {
     const delivery = () => {
       const b = bodies[sent % BODY_POOL];
       sent++;
-      return { body: b.raw, headers: { 'x-atlassian-webhook-identifier': `bench-${ctx.ts}-${sent}`, 'x-hub-signature': b.signature } };
+      return { body: b.raw, headers: jiraHeaders(`bench-${ctx.ts}-${sent}`, b.signature) };
     };
     let rcflow202 = 0;
     const load = async (which) => {

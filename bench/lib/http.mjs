@@ -114,3 +114,58 @@ export async function closedLoop({ base, method, path, body, headers = {}, conne
   agent.destroy();
   return { rps: ok / elapsed, ok, errors, byStatus, elapsed, latencies, firstUnexpected };
 }
+
+/**
+ * Open loop: `count` requests, request i sent at start + i / rate seconds whatever the earlier ones
+ * are doing (a late timer sends at once and is counted in `lagMs`). `next(i)` answers `{ body,
+ * headers }` (body serialised already). Resolves, once every request has answered or failed, with
+ * one record per request: { i, scheduledAt, sentAt, answeredAt, status, text, error } (instants
+ * from nowMs(); `sentAt` is taken just before the request is written).
+ */
+export async function openLoop({ base, method, path, rate, count, next, headers = {}, maxSockets = 256 }) {
+  const agent = keepAliveAgent(maxSockets);
+  const interval = 1000 / rate;
+  const records = [];
+  const pending = [];
+  const t0 = nowMs() + 5;
+  for (let i = 0; i < count; i++) {
+    const scheduledAt = t0 + i * interval;
+    const wait = scheduledAt - nowMs();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const { body, headers: extra } = next(i);
+    const rec = { i, scheduledAt, sentAt: null, answeredAt: null, status: null, text: null, error: null };
+    records.push(rec);
+    pending.push(
+      new Promise((resolve) => {
+        const req = http.request(
+          `${base}${path}`,
+          {
+            method,
+            agent,
+            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers, ...extra },
+          },
+          (res) => {
+            const chunks = [];
+            res.on('data', (c) => chunks.push(c));
+            res.on('end', () => {
+              rec.answeredAt = nowMs();
+              rec.status = res.statusCode;
+              rec.text = Buffer.concat(chunks).toString();
+              resolve();
+            });
+          },
+        );
+        req.on('error', (err) => {
+          rec.answeredAt = nowMs();
+          rec.error = String(err.message ?? err);
+          resolve();
+        });
+        rec.sentAt = nowMs();
+        req.end(body);
+      }),
+    );
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  return records;
+}

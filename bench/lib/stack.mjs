@@ -176,9 +176,10 @@ export class Stack {
 
   /**
    * An operator who may control devices of the collection "Bench", client settings that enable
-   * remote control for it without a consent prompt, and an enrolment token.
+   * remote control for it without a consent prompt, and an enrolment token. `remoteTools`: more
+   * client settings on top (e.g. remote assistance for the ticket rules' sessions).
    */
-  async seed({ enrolUses = 100_000 } = {}) {
+  async seed({ enrolUses = 100_000, remoteTools = {} } = {}) {
     const a = this.admin;
     const mk = async (path, body) => {
       const r = await a.post(path, body);
@@ -190,7 +191,7 @@ export class Stack {
     const settings = await mk('/v1/client-settings', {
       name: 'Bench RC',
       order: 1,
-      remoteTools: { enabled: true, permittedViewers: ['bench-operator'], permissionRequired: false },
+      remoteTools: { enabled: true, permittedViewers: ['bench-operator'], permissionRequired: false, ...remoteTools },
     });
     const dep = await a.put(`/v1/client-settings/${settings.id}/deployments/${collection.id}`);
     if (dep.status !== 200) throw new Error(`deployment: ${dep.status} ${JSON.stringify(dep.body)}`);

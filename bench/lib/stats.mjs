@@ -28,3 +28,16 @@ export function summary(xs) {
 
 /** Wall-clock milliseconds with sub-millisecond resolution (one clock for every process on this machine). */
 export const nowMs = () => performance.timeOrigin + performance.now();
+
+/** p50, p95, p99 and max of a list of milliseconds, rounded to 0.1 ms, with how many there were. */
+export function distribution(values) {
+  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x));
+  const p = percentiles(v);
+  return {
+    n: v.length,
+    p50: round(p.p50),
+    p95: round(p.p95),
+    p99: round(p.p99),
+    max: v.length ? round(Math.max(...v)) : null,
+  };
+}

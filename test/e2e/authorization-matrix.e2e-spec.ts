@@ -36,6 +36,8 @@ interface Fixtures {
   roleAssignment: string;
   apiKey: string;
   integration: string;
+  /** A dead note of the integration, written straight to the database (re-driving it is the route under test). */
+  deadWriteback: () => Promise<string>;
   fresh: () => string;
 }
 interface Req {
@@ -307,6 +309,14 @@ const MATRIX: Record<string, Entry> = {
     req: (f) => ({ path: `/v1/ticket-integrations/${f.integration}/deliveries` }),
     expect: adminReadGlobal,
   },
+  'GET /v1/ticket-integrations/{id}/writebacks': {
+    req: (f) => ({ path: `/v1/ticket-integrations/${f.integration}/writebacks?state=dead` }),
+    expect: adminReadGlobal,
+  },
+  'POST /v1/ticket-integrations/{id}/writebacks/{writebackId}/retry': {
+    req: async (f) => ({ path: `/v1/ticket-integrations/${f.integration}/writebacks/${await f.deadWriteback()}/retry`, body: {} }),
+    expect: adminWrite,
+  },
   'GET /v1/principals/{id}/identities': { req: (f) => ({ path: `/v1/principals/${f.member}/identities` }), expect: adminRead },
   'POST /v1/principals/{id}/identities': {
     req: (f) => ({ path: `/v1/principals/${f.member}/identities`, body: { system: 'github', externalId: `mx-${f.fresh()}` } }),
@@ -392,6 +402,14 @@ describe('authorization matrix: every route × caller × scope (one api process,
       integration: await created(
         root.post('/v1/ticket-integrations', { name: 'MX integration', kind: 'generic', principalId: world.ids.bot }),
       ),
+      deadWriteback: async () => {
+        const [row] = await stack.ds.query<{ id: string }[]>(
+          `INSERT INTO ticket_writebacks (id, integration_id, session_id, ticket_ref, outcome, state)
+           VALUES (gen_random_uuid(), $1, gen_random_uuid(), 'MX-1', 'active', 'dead') RETURNING id`,
+          [f.integration],
+        );
+        return row.id;
+      },
       fresh: () => String(++n),
     };
   });

@@ -238,6 +238,41 @@ describe('AdvanceSessionHandler on PostgreSQL', () => {
     expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
   });
 
+  describe('a session booked ahead', () => {
+    const book = async (notBefore: Date, notAfter: Date | null) => {
+      const id = await requestSession(ds, await seedWorld(ds));
+      await ds.query(`UPDATE sessions SET state = 'scheduled', not_before = $2, not_after = $3 WHERE id = $1`, [id, notBefore, notAfter]);
+      return id;
+    };
+
+    it('waits when its job comes early, and changes nothing', async () => {
+      const start = new Date(Date.now() + 60_000);
+      const id = await book(start, null);
+      expect(await handler.handle(id, final)).toEqual({ runAt: start });
+      expect(await session(id)).toMatchObject({ state: 'scheduled', version: 1 });
+    });
+
+    it('starts its lifecycle when due, with the checks as they are then, to active', async () => {
+      const id = await book(new Date(Date.now() - 500), new Date(Date.now() + 60_000));
+      expect(await handler.handle(id, final)).toBeUndefined();
+      expect((await session(id)).state).toBe('active');
+      const ev = await events(id);
+      expect(ev.map((e: { outcome: string }) => e.outcome).slice(0, 3)).toEqual(['requested', 'validating', 'eligible']);
+    });
+
+    it('expires, with the reason, when its job runs after its latest start', async () => {
+      const notAfter = new Date(Date.now() - 1000);
+      const id = await book(new Date(Date.now() - 60_000), notAfter);
+      await handler.handle(id, final);
+      expect(await session(id)).toMatchObject({ state: 'expired' });
+      const last = (await events(id)).at(-1);
+      expect(last).toMatchObject({ outcome: 'expired' });
+      expect((await ds.query(`SELECT reason FROM audit_events WHERE stream = $1 AND outcome = 'expired'`, [`session:${id}`]))[0]).toEqual({
+        reason: `not started by its latest start ${notAfter.toISOString()}`,
+      });
+    });
+  });
+
   it('leaves an audit trail that verifies', async () => {
     const result = await verifyAudit(ds, TEST_AUDIT_KEY);
     expect(result.problems).toEqual([]);

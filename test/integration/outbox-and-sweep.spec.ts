@@ -121,7 +121,7 @@ describe('outbox relay and reconciliation sweep', () => {
     await queue.obliterate({ force: true });
     await queue.add(JobName.AdvanceSession, { sessionId: live }, { jobId: `advance.${live}` });
     await ds.query(`UPDATE sessions SET state_changed_at = now() - interval '1 minute'`);
-    const sweep = new ReconciliationSweep(ds, new SessionTransitions(ds, config), queue, config);
+    const sweep = new ReconciliationSweep(ds, new SessionTransitions(ds, config), queue, writebacks, config);
     const n = await sweep.sweep();
     expect(n).toBeGreaterThanOrEqual(1);
     const rows: { job_id: string }[] = await ds.query('SELECT job_id FROM outbox');
@@ -132,6 +132,47 @@ describe('outbox relay and reconciliation sweep', () => {
     expect((await ds.query(`SELECT count(*)::int AS n FROM outbox WHERE job_id = $1`, [`advance.${lost}`]))[0].n).toBe(1);
     await relay.drainBatch();
     expect(await queue.getJob(`advance.${lost}`)).toBeDefined();
+  });
+
+  it('re-enqueues notes owed to tickets whose jobs Redis lost, and leaves sent notes and live jobs alone', async () => {
+    /** A ticket session that ended rejected a minute ago; `note`: its write-back row, if any. */
+    const ticketSession = async (note?: string) => {
+      const id = await requestSession(ds, await seedWorld(ds));
+      await ds.query(
+        `UPDATE sessions SET ticket_ref = 'T-1', ticket_integration_id = gen_random_uuid(), state = 'rejected',
+                state_changed_at = now() - interval '1 minute' WHERE id = $1`,
+        [id],
+      );
+      if (note)
+        await ds.query(
+          `INSERT INTO ticket_writebacks (id, integration_id, session_id, ticket_ref, outcome, state) VALUES (gen_random_uuid(), gen_random_uuid(), $1, 'T-1', 'rejected', $2)`,
+          [id, note],
+        );
+      return id;
+    };
+    const [lost, sent, dead, live] = [
+      await ticketSession(),
+      await ticketSession('sent'),
+      await ticketSession('dead'),
+      await ticketSession(),
+    ];
+    await writebacks.obliterate({ force: true });
+    await writebacks.add(
+      JobName.TicketWriteback,
+      { sessionId: live, outcome: 'rejected', redrive: 0 },
+      { jobId: `writeback.${live}.rejected`, delay: 60_000 },
+    );
+    const sweep = new ReconciliationSweep(ds, new SessionTransitions(ds, config), queue, writebacks, config);
+    expect(await sweep.sweepNotes()).toBe(1);
+    const owed = async () =>
+      (await ds.query<{ job_id: string }[]>(`SELECT job_id FROM outbox WHERE queue = 'ticket-writebacks'`)).map((r) => r.job_id);
+    // Only the lost one: not the sent note, not the dead one (an administrator re-drives it), not the one with a live job.
+    expect(await owed()).toEqual([`writeback.${lost}.rejected`]);
+    expect([sent, dead, live]).toHaveLength(3);
+    // A second pass while the row waits in the outbox adds nothing twice.
+    expect(await sweep.sweepNotes()).toBe(0);
+    await relay.drainBatch();
+    expect((await writebacks.getJob(`writeback.${lost}.rejected`))?.data).toEqual({ sessionId: lost, outcome: 'rejected', redrive: 0 });
   });
 
   it('names the problem when Redis may evict keys', async () => {

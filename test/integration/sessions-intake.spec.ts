@@ -117,6 +117,33 @@ describe('SessionsService intake and cancel on PostgreSQL', () => {
     expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
   });
 
+  it('books a session ahead: stored scheduled with its window, first event scheduled, its job due at its start', async () => {
+    const notBefore = new Date(Date.now() + 3_600_000);
+    const notAfter = new Date(notBefore.getTime() + 1_800_000);
+    const { result, sql } = await statements(() => service.create(who.alice, { ...rc(ids.pc2), notBefore, notAfter }, null));
+    expect(sql).toHaveLength(1);
+    const id = result.session.id;
+    expect(result.session).toMatchObject({ state: 'scheduled', notBefore: notBefore.toISOString(), notAfter: notAfter.toISOString() });
+    expect(await service.get(who.alice, id)).toEqual(result.session);
+    expect(await one(`SELECT action, outcome, data FROM audit_events WHERE session_id = $1`, [id])).toEqual({
+      action: 'session.scheduled',
+      outcome: 'scheduled',
+      data: {
+        type: 'remote-control',
+        access: 'full',
+        requesterId: ids.alice,
+        version: 1,
+        notBefore: notBefore.toISOString(),
+        notAfter: notAfter.toISOString(),
+      },
+    });
+    const [row] = await ds.query<{ run_at: Date }[]>('SELECT run_at FROM outbox WHERE job_id = $1', [`advance.${id}`]);
+    expect(new Date(row.run_at).toISOString()).toBe(notBefore.toISOString());
+    // Cancel works while it waits.
+    expect(await service.cancel(who.alice, id, 'not needed after all')).toMatchObject({ state: 'cancelled' });
+    expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
+  });
+
   it('refuses unknown and out-of-scope devices with the same 404 and writes nothing', async () => {
     const before = await counts();
     const kicked = kicks.n;

@@ -9,6 +9,8 @@ const base: IdempotentSessionRequest = {
   access: 'full',
   reason: 'printer driver',
   ticketRef: 'INC-1',
+  notBefore: '2026-12-01T14:00:00.000Z',
+  notAfter: '2026-12-01T14:30:00.000Z',
 };
 
 describe('idempotencyRequestHash', () => {
@@ -34,6 +36,10 @@ describe('idempotencyRequestHash', () => {
     ['reason', { reason: undefined }],
     ['ticketRef', { ticketRef: 'INC-2' }],
     ['ticketRef', { ticketRef: undefined }],
+    ['notBefore', { notBefore: '2026-12-01T14:00:01.000Z' }],
+    ['notBefore', { notBefore: undefined }],
+    ['notAfter', { notAfter: '2026-12-01T15:00:00.000Z' }],
+    ['notAfter', { notAfter: undefined }],
   ];
   it.each(changes)('changes when %s changes (%j)', (_field, change) => {
     expect(idempotencyRequestHash({ ...base, ...change })).not.toBe(idempotencyRequestHash(base));

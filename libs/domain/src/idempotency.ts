@@ -11,12 +11,15 @@ export interface IdempotentSessionRequest {
   access: AccessMode;
   reason?: string;
   ticketRef?: string;
+  /** A booked session's earliest and latest start, as ISO instants. */
+  notBefore?: string;
+  notAfter?: string;
 }
 
 /**
  * SHA-256 (hex) of the canonical JSON of every field of a session request. The same
  * Idempotency-Key replays the earlier answer only when this hash is the same; a request differing
- * in any field (device, viewer, type, access, reason, ticket reference) is a conflict, not a replay.
+ * in any field (device, viewer, type, access, reason, ticket reference, booked window) is a conflict, not a replay.
  * Key order does not matter; an absent optional field and one set to undefined hash alike.
  */
 export function idempotencyRequestHash(body: IdempotentSessionRequest): string {

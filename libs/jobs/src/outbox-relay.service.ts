@@ -9,9 +9,17 @@ interface OutboxPending {
   job_name: string;
   job_id: string;
   payload: Record<string, unknown>;
+  run_at: Date | null;
 }
 
 const BATCH = 500;
+/** A job due later waits in BullMQ's delayed set until its time. */
+function delayOf(r: OutboxPending): { delay?: number } {
+  if (!r.run_at) return {};
+  const ms = new Date(r.run_at).getTime() - Date.now();
+  return ms > 0 ? { delay: ms } : {};
+}
+
 /** Nest token of the relay's producers: a map from queue name to its queue. */
 export const OUTBOX_QUEUES = Symbol('OUTBOX_QUEUES');
 
@@ -72,7 +80,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   async drainBatch(): Promise<number> {
     return this.dataSource.transaction(async (tx) => {
       const rows: OutboxPending[] = await tx.query(
-        `SELECT id, queue, job_name, job_id, payload FROM outbox
+        `SELECT id, queue, job_name, job_id, payload, run_at FROM outbox
           WHERE available_at <= now() ORDER BY id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
       );
       if (rows.length === 0) return 0;
@@ -86,7 +94,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         }
         await Promise.all(
           [...byQueue].map(([queue, list]) =>
-            this.queueFor(queue).addBulk(list.map((r) => ({ name: r.job_name, data: r.payload, opts: { jobId: r.job_id } }))),
+            this.queueFor(queue).addBulk(
+              list.map((r) => ({ name: r.job_name, data: r.payload, opts: { jobId: r.job_id, ...delayOf(r) } })),
+            ),
           ),
         );
       } catch (err) {

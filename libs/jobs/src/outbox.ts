@@ -5,6 +5,8 @@ import { JobItem, jobIdOf } from './jobs';
 export interface OutboxRow {
   job: JobItem;
   gateId?: string;
+  /** When the job is due (BullMQ holds it delayed until then); absent: at once. */
+  runAt?: Date | null;
 }
 
 /**
@@ -20,9 +22,10 @@ export function outboxInsertSql(p: (value: unknown) => string, rows: readonly Ou
     `${p(rows.map((r) => jobIdOf(r.job)))}::text[]`,
     `${p(rows.map((r) => JSON.stringify(r.job.data)))}::jsonb[]`,
     `${p(rows.map((r) => r.gateId ?? null))}::uuid[]`,
+    `${p(rows.map((r) => r.runAt ?? null))}::timestamptz[]`,
   ];
-  return `INSERT INTO outbox (queue, job_name, job_id, payload)
-    SELECT u.queue, u.job_name, u.job_id, u.payload FROM unnest(${arrays.join(', ')}) AS u(queue, job_name, job_id, payload, gate_id)${
+  return `INSERT INTO outbox (queue, job_name, job_id, payload, run_at)
+    SELECT u.queue, u.job_name, u.job_id, u.payload, u.run_at FROM unnest(${arrays.join(', ')}) AS u(queue, job_name, job_id, payload, gate_id, run_at)${
       gate ? ` JOIN ${gate} ON ${gate}.id = u.gate_id` : ''
     }`;
 }

@@ -1,10 +1,12 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { sessionStream } from '@rcflow/audit';
 import type { SessionState } from '@rcflow/domain';
 import { queryPrepared } from '@rcflow/database';
+import { OutboxRelay } from '@rcflow/jobs';
 import { TransitionBatcher } from './transition-batcher';
+import { ticketNoteEffects } from './transition-statement';
 import type { SessionSnapshot, TransitionRequest, TransitionResult } from './transition';
 
 /** How long a transition waits for others to share its statement. */
@@ -52,6 +54,7 @@ export class SessionTransitions {
   constructor(
     private readonly dataSource: DataSource,
     @Inject(RCFLOW_CONFIG) config: RcflowConfig,
+    @Optional() private readonly relay?: OutboxRelay,
   ) {
     // The embedded PGlite database runs one query at a time in this process: nothing to share there.
     const max = config.database.url ? config.jobs.transitionBatchMax : 1;
@@ -69,7 +72,10 @@ export class SessionTransitions {
    * written) when it has moved on since. Throws IllegalTransitionError for a move the lifecycle does
    * not allow, and the database's error (e.g. a unique violation) when the statement fails.
    */
-  apply(req: TransitionRequest): Promise<TransitionResult | null> {
-    return this.batcher.apply(req);
+  async apply(req: TransitionRequest): Promise<TransitionResult | null> {
+    const result = await this.batcher.apply(req);
+    // Jobs it enqueued (a ticket's note among them) move to BullMQ now, not at the relay's next poll.
+    if (result && this.relay && (req.effects?.some((e) => e.kind === 'enqueue') || ticketNoteEffects(req).length > 0)) this.relay.kick();
+    return result;
   }
 }

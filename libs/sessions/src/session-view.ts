@@ -9,6 +9,12 @@ export interface SessionAsk {
   access: AccessMode;
   reason?: string | undefined;
   ticketRef?: string | undefined;
+  /** Booked ahead: the session is stored `scheduled` and starts its lifecycle at this time. */
+  notBefore?: Date | undefined;
+  /** The latest start of a booked session (only with notBefore). */
+  notAfter?: Date | undefined;
+  /** Asked by a ticket integration's delivery: where the outcomes are written back, and the ticket's API id. */
+  ticket?: { integrationId: string; apiId: string } | undefined;
 }
 
 /** A sessions row as SESSION_COLUMNS read it. */
@@ -23,6 +29,8 @@ export interface SessionRow {
   ticket_ref: string | null;
   state: SessionState;
   version: number;
+  not_before: Date | null;
+  not_after: Date | null;
   consent_rule: string | null;
   failure_cause: string | null;
   created_at: Date;
@@ -32,7 +40,7 @@ export interface SessionRow {
 }
 
 export const SESSION_COLUMNS = `s.id, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason, s.ticket_ref, s.state,
-  s.version, s.consent_rule, s.failure_cause, s.created_at, s.state_changed_at, s.started_at, s.ended_at`;
+  s.version, s.not_before, s.not_after, s.consent_rule, s.failure_cause, s.created_at, s.state_changed_at, s.started_at, s.ended_at`;
 
 /** A session as rcflow shows it to callers. */
 export interface SessionView {
@@ -46,6 +54,9 @@ export interface SessionView {
   ticketRef: string | null;
   state: SessionState;
   version: number;
+  /** Booked ahead: when it starts its lifecycle, and the latest start (null: at once, no limit). */
+  notBefore: string | null;
+  notAfter: string | null;
   consentRule: string | null;
   failureCause: string | null;
   createdAt: string;
@@ -69,6 +80,8 @@ export function sessionView(r: SessionRow): SessionView {
     ticketRef: r.ticket_ref,
     state: r.state,
     version: r.version,
+    notBefore: iso(r.not_before),
+    notAfter: iso(r.not_after),
     consentRule: r.consent_rule,
     failureCause: r.failure_cause,
     createdAt: new Date(r.created_at).toISOString(),

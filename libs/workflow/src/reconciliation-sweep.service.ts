@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { sessionStreamSql } from '@rcflow/audit';
 import { rowsOf } from '@rcflow/database';
-import { MOVING_STATES } from '@rcflow/domain';
+import { MOVING_STATES, TICKET_NOTE_STATES } from '@rcflow/domain';
 import { JobItem, JobName, QueueName, jobIdOf, writeOutbox } from '@rcflow/jobs';
 import { SessionTransitions, SnapshotColumns, snapshotOf } from '@rcflow/sessions';
 
@@ -15,10 +15,15 @@ const WITH_HEAD = `LEFT JOIN audit_stream_heads h ON h.stream = ${sessionStreamS
 const BATCH = 500;
 /** Re-enqueues after which a session that never makes progress (a poison request) fails instead. */
 const MAX_REQUEUES = 5;
+/** How far back the sweep looks for notes owed to tickets: older outcomes are not told any more. */
+const NOTE_HORIZON_HOURS = 24;
+/** A pending note waits at most this long for its next attempt (libs/tickets caps Retry-After and backoff at an hour). */
+const NOTE_LONGEST_WAIT_SECONDS = 3600;
 
 /**
  * Rebuilds queue state from PostgreSQL: a session that stays in a moving state longer than the
- * stale limit, with no outbox row and no live job (Redis lost it, or its job ran out of attempts
+ * stale limit — or a booked session still `scheduled` that long after its start (its timer was
+ * lost) — with no outbox row and no live job (Redis lost it, or its job ran out of attempts
  * without a verdict), gets its job again through the outbox.
  */
 @Injectable()
@@ -31,14 +36,15 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
     private readonly dataSource: DataSource,
     private readonly transitions: SessionTransitions,
     @InjectQueue(QueueName.Sessions) private readonly sessions: Queue,
+    @InjectQueue(QueueName.TicketWritebacks) private readonly writebacks: Queue,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {}
 
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => {
       if (this.running) return;
-      this.running = Promise.all([this.sweep(), this.interruptLost()])
-        .then(([a, b]) => a + b)
+      this.running = Promise.all([this.sweep(), this.interruptLost(), this.sweepNotes()])
+        .then(([a, b, c]) => a + b + c)
         .catch((err: unknown) => {
           this.logger.warn(`sweep skipped: ${(err as Error).message}`);
           return 0;
@@ -101,11 +107,51 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
     if (moved) this.logger.error(`session ${s.id} failed: no progress after ${MAX_REQUEUES} re-enqueues`);
   }
 
+  /**
+   * Notes owed to tickets whose job is gone (Redis lost it before or between attempts): a ticket
+   * session resting in an outcome state for longer than the stale limit, within the last day, whose
+   * note was never attempted, or is pending with no attempt for longer than any retry waits, and
+   * has no live job. Given its job again (same id: a live one swallows it). Returns how many.
+   */
+  async sweepNotes(): Promise<number> {
+    const owed: { session_id: string; outcome: string; redrive: number }[] = await this.dataSource.query(
+      `SELECT s.id AS session_id, s.state AS outcome, coalesce(w.redrive, 0) AS redrive
+         FROM sessions s
+         LEFT JOIN ticket_writebacks w ON w.session_id = s.id AND w.outcome = s.state
+        WHERE s.state = ANY($1) AND s.ticket_integration_id IS NOT NULL
+          AND s.state_changed_at < now() - make_interval(secs => $2::float8 / 1000)
+          AND s.state_changed_at > now() - make_interval(hours => $3)
+          AND (w.id IS NULL OR (w.state = 'pending'
+               AND coalesce(w.last_attempt_at, w.created_at) < now() - make_interval(secs => $4 + $2::float8 / 1000)))
+          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.queue = $5 AND o.payload->>'sessionId' = s.id::text)
+        ORDER BY s.state_changed_at LIMIT ${BATCH}`,
+      [TICKET_NOTE_STATES, this.config.sweep.staleMs, NOTE_HORIZON_HOURS, NOTE_LONGEST_WAIT_SECONDS, QueueName.TicketWritebacks],
+    );
+    const lost: JobItem[] = [];
+    for (const o of owed) {
+      const item: JobItem = {
+        queue: QueueName.TicketWritebacks,
+        name: JobName.TicketWriteback,
+        data: { sessionId: o.session_id, outcome: o.outcome, redrive: o.redrive },
+      };
+      const job = await this.writebacks.getJob(jobIdOf(item));
+      const state = job ? await job.getState() : 'unknown';
+      if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized') continue;
+      if (job) await job.remove();
+      lost.push(item);
+    }
+    if (lost.length === 0) return 0;
+    await this.dataSource.transaction((tx) => writeOutbox(tx, lost));
+    this.logger.warn(`re-enqueued ${lost.length} notes to tickets whose jobs were gone`);
+    return lost.length;
+  }
+
   /** One pass; returns how many sessions were re-enqueued. */
   async sweep(): Promise<number> {
     const stale: (SnapshotColumns & { requeues: number })[] = await this.dataSource.query(
       `SELECT ${SNAPSHOT}, s.requeues FROM sessions s ${WITH_HEAD}
-        WHERE s.state = ANY($1) AND s.state_changed_at < now() - make_interval(secs => $2::float8 / 1000)
+        WHERE ((s.state = ANY($1) AND s.state_changed_at < now() - make_interval(secs => $2::float8 / 1000))
+               OR (s.state = 'scheduled' AND s.not_before < now() - make_interval(secs => $2::float8 / 1000)))
           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.job_id = 'advance.' || s.id::text)
         ORDER BY s.state_changed_at LIMIT ${BATCH}`,
       [MOVING_STATES, this.config.sweep.staleMs],

@@ -1,9 +1,9 @@
 import { Inject, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { JobData, JobItem, JobName, JobNameOf, QueueName, jobNamesOf } from '@rcflow/jobs';
-import { AdvanceSessionHandler, AttemptInfo } from './handlers/advance-session.handler';
+import { AdvanceSessionHandler, AttemptInfo, NotYet } from './handlers/advance-session.handler';
 import { EndSessionHandler } from './handlers/end-session.handler';
 import { runWorker } from './run-worker';
 
@@ -12,7 +12,7 @@ type SessionsJob = Job<JobItem['data'], void, JobItem['name']>;
 type SessionsJobName = JobNameOf<QueueName.Sessions>;
 
 /** One handler per job name of the sessions queue; the mapped type makes the compiler refuse a missing one. */
-export type JobHandlers = { [N in SessionsJobName]: (data: JobData<N>, attempt: AttemptInfo) => Promise<void> };
+export type JobHandlers = { [N in SessionsJobName]: (data: JobData<N>, attempt: AttemptInfo) => Promise<NotYet | undefined> };
 
 /**
  * Refuses a handler map that does not hold exactly one function for every job name (as immich
@@ -47,7 +47,10 @@ export class SessionsProcessor extends WorkerHost implements OnModuleInit, OnApp
     super();
     this.handlers = {
       [JobName.AdvanceSession]: (data, attempt) => advance.handle(data.sessionId, attempt),
-      [JobName.EndSession]: (data) => end.handle(data.sessionId, data.endedBy),
+      [JobName.EndSession]: async (data) => {
+        await end.handle(data.sessionId, data.endedBy);
+        return undefined;
+      },
     };
   }
 
@@ -59,9 +62,13 @@ export class SessionsProcessor extends WorkerHost implements OnModuleInit, OnApp
     runWorker(this.worker, SessionsProcessor.name, this.config.jobs.concurrency, this.config.jobs.lockMs);
   }
 
-  override async process(job: SessionsJob): Promise<void> {
+  override async process(job: SessionsJob, token?: string): Promise<void> {
     const handler = (this.handlers as Record<string, JobHandlers[SessionsJobName] | undefined>)[job.name];
     if (!handler) throw new Error(`no handler for job "${job.name}"`);
-    return (handler as (data: unknown, attempt: AttemptInfo) => Promise<void>)(job.data, attemptOf(job));
+    const later = await (handler as (data: unknown, attempt: AttemptInfo) => Promise<NotYet | undefined>)(job.data, attemptOf(job));
+    if (!later) return;
+    // A booked session's job that came early waits, delayed, for its time (not an attempt).
+    await job.moveToDelayed(later.runAt.getTime(), token);
+    throw new DelayedError();
   }
 }

@@ -12,7 +12,7 @@ import { ViewerTokens } from '../agents/viewer-tokens.service';
 import { QueryParams } from '../admin/admin-docs';
 import { SessionRequestBody, cancelSchema, idempotencyKeySchema, listSessionsQuery, sessionRequestSchema } from './sessions.schemas';
 
-const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s) as Record<string, unknown>;
+const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input' }) as Record<string, unknown>;
 
 @ApiTags('sessions')
 @Controller('v1')

@@ -12,3 +12,31 @@ describe('session request schema', () => {
     expect(cancelSchema.safeParse({ reason: '\u0000x' }).success).toBe(false);
   });
 });
+
+describe('booking a session ahead (notBefore, notAfter)', () => {
+  const ok = { deviceId: DEVICE, type: 'remote-control', access: 'full' };
+  const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+  const issues = (body: object) => {
+    const r = sessionRequestSchema.safeParse({ ...ok, ...body });
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  it('takes a start ahead and a latest start after it, as Dates', () => {
+    const nb = at(60_000);
+    const na = at(120_000);
+    expect(sessionRequestSchema.parse({ ...ok, notBefore: nb, notAfter: na })).toMatchObject({
+      notBefore: new Date(nb),
+      notAfter: new Date(na),
+    });
+    expect(sessionRequestSchema.parse({ ...ok, notBefore: nb })).not.toHaveProperty('notAfter');
+    expect(sessionRequestSchema.parse(ok)).not.toHaveProperty('notBefore');
+  });
+
+  it('names the field that is wrong: past, more than a year ahead, latest start not after the start, or alone', () => {
+    expect(issues({ notBefore: at(-3_600_000) })).toEqual(['notBefore: is in the past']);
+    expect(issues({ notBefore: at(367 * 86_400_000) })).toEqual(['notBefore: is more than a year ahead']);
+    expect(issues({ notBefore: at(60_000), notAfter: at(60_000) })).toEqual(['notAfter: must be after notBefore']);
+    expect(issues({ notAfter: at(60_000) })).toEqual(['notAfter: needs notBefore (the booked start)']);
+    expect(issues({ notBefore: 'tomorrow' })).toContain('notBefore: Invalid ISO datetime');
+  });
+});

@@ -7,15 +7,40 @@ import { cursor, dateTime, limit, uuid } from '../common/validation';
 const NO_NUL = /^[^\u0000]*$/;
 const text = (max: number) => z.string().trim().min(1).max(max).regex(NO_NUL, 'must not contain NUL characters');
 
+/** How far ahead a session may be booked. */
+export const MAX_BOOKING_AHEAD_MS = 366 * 86_400_000;
+/** How far in the past a booking's start may be (clock skew between caller and rcflow). */
+const BOOKING_SKEW_MS = 60_000;
+
 /** What a caller may send to request a session; state, approver and consent are never settable. */
-export const sessionRequestSchema = z.strictObject({
-  deviceId: uuid,
-  viewerId: uuid.optional(),
-  type: z.enum(SESSION_TYPES),
-  access: z.enum(ACCESS_MODES),
-  reason: text(1000).optional(),
-  ticketRef: text(200).optional(),
-});
+export const sessionRequestSchema = z
+  .strictObject({
+    deviceId: uuid,
+    viewerId: uuid.optional(),
+    type: z.enum(SESSION_TYPES),
+    access: z.enum(ACCESS_MODES),
+    reason: text(1000).optional(),
+    ticketRef: text(200).optional(),
+    /** Book the session ahead: it is stored `scheduled` and starts its lifecycle (checks included) at this time. */
+    notBefore: dateTime.optional(),
+    /** The latest start of a booked session; not started by then, it ends `expired`. */
+    notAfter: dateTime.optional(),
+  })
+  .superRefine((b, ctx) => {
+    const now = Date.now();
+    const nb = b.notBefore ? Date.parse(b.notBefore) : null;
+    if (nb !== null && nb < now - BOOKING_SKEW_MS) ctx.addIssue({ code: 'custom', path: ['notBefore'], message: 'is in the past' });
+    if (nb !== null && nb > now + MAX_BOOKING_AHEAD_MS)
+      ctx.addIssue({ code: 'custom', path: ['notBefore'], message: 'is more than a year ahead' });
+    if (b.notAfter && nb === null) ctx.addIssue({ code: 'custom', path: ['notAfter'], message: 'needs notBefore (the booked start)' });
+    if (b.notAfter && nb !== null && Date.parse(b.notAfter) <= nb)
+      ctx.addIssue({ code: 'custom', path: ['notAfter'], message: 'must be after notBefore' });
+  })
+  .transform(({ notBefore, notAfter, ...rest }) => ({
+    ...rest,
+    ...(notBefore && { notBefore: new Date(notBefore) }),
+    ...(notAfter && { notAfter: new Date(notAfter) }),
+  }));
 export type SessionRequestBody = z.infer<typeof sessionRequestSchema>;
 
 export const idempotencyKeySchema = z

@@ -223,7 +223,11 @@ export class TicketHooks {
   ): Promise<DeliveryLine> {
     if (!caller || caller.disabled) return { ...line, outcome: 'refused', reason: 'the integration’s principal is disabled or gone' };
     try {
-      const { session } = await this.intake.submit(caller, askOf(judged.outcome, line), idempotencyKeyOf(integrationId, key));
+      const { session } = await this.intake.submit(
+        caller,
+        askOf(integrationId, judged.outcome, line),
+        idempotencyKeyOf(integrationId, key),
+      );
       return { ...line, sessionId: session.id, outcome: 'session_requested', reason: null };
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
@@ -283,7 +287,7 @@ export class TicketHooks {
     if (line.outcome !== 'received') return line;
     const caller = await loadPrincipalFacts(this.dataSource.manager, integration.principal_id);
     if (!caller || caller.disabled) return { ...line, outcome: 'refused', reason: 'the integration’s principal is disabled or gone' };
-    return { ask: askOf(judged.outcome, line), caller, line };
+    return { ask: askOf(integration.id, judged.outcome, line), caller, line };
   }
 
   /**
@@ -554,7 +558,7 @@ function judge(rules: MappingRule[] | null, body: unknown, headers: DeliveryHead
   };
 }
 
-function askOf(outcome: Matched, line: DeliveryLine): SessionAsk & { viewerId: string } {
+function askOf(integrationId: string, outcome: Matched, line: DeliveryLine): SessionAsk & { viewerId: string } {
   return {
     deviceId: line.deviceId!,
     viewerId: line.viewerId!,
@@ -562,6 +566,7 @@ function askOf(outcome: Matched, line: DeliveryLine): SessionAsk & { viewerId: s
     access: outcome.access,
     reason: outcome.reason === '' ? undefined : outcome.reason,
     ticketRef: outcome.ticketRef,
+    ticket: { integrationId, apiId: outcome.ticketApiId },
   };
 }
 

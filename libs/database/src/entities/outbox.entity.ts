@@ -22,6 +22,10 @@ export class OutboxRow {
   @Column({ type: 'integer', default: 0 })
   attempts: number;
 
+  /** When the job is due: the relay adds it delayed until then (null: at once). */
+  @Column({ name: 'run_at', type: 'timestamptz', nullable: true })
+  runAt: Date | null;
+
   @Column({ name: 'available_at', type: 'timestamptz', default: () => 'now()' })
   availableAt: Date;
 

@@ -39,8 +39,24 @@ export class Session extends BaseEntity {
   @Column({ name: 'ticket_ref', type: 'text', nullable: true })
   ticketRef: string | null;
 
+  /** The ticket integration whose delivery asked for the session: its outcomes are written back there. */
+  @Column({ name: 'ticket_integration_id', type: 'uuid', nullable: true })
+  ticketIntegrationId: string | null;
+
+  /** The id the vendor's API takes for the ticket (ServiceNow: sys_id); null: the reference. */
+  @Column({ name: 'ticket_api_id', type: 'text', nullable: true })
+  ticketApiId: string | null;
+
   @Column({ type: 'text' })
   state: SessionState;
+
+  /** Booked ahead: the session waits `scheduled` until this time. */
+  @Column({ name: 'not_before', type: 'timestamptz', nullable: true })
+  notBefore: Date | null;
+
+  /** The latest start of a booked session: not started by then, it ends `expired`. */
+  @Column({ name: 'not_after', type: 'timestamptz', nullable: true })
+  notAfter: Date | null;
 
   @Column({ name: 'state_changed_at', type: 'timestamptz' })
   stateChangedAt: Date;

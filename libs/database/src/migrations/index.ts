@@ -9,6 +9,8 @@ import { AuditIndexesById1795610000000 } from './1795610000000-AuditIndexesById'
 import { EnrolmentTokenScope1795620000000 } from './1795620000000-EnrolmentTokenScope';
 import { TicketTriggers1795700000000 } from './1795700000000-TicketTriggers';
 import { TicketWritebacks1795800000000 } from './1795800000000-TicketWritebacks';
+import { ScheduledSessions1795900000000 } from './1795900000000-ScheduledSessions';
+import { SessionTicketOrigin1795910000000 } from './1795910000000-SessionTicketOrigin';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
@@ -23,4 +25,6 @@ export const MIGRATIONS = [
   EnrolmentTokenScope1795620000000,
   TicketTriggers1795700000000,
   TicketWritebacks1795800000000,
+  ScheduledSessions1795900000000,
+  SessionTicketOrigin1795910000000,
 ];

@@ -58,6 +58,10 @@ export interface IntakeRow {
   reason: string | null;
   ticketRef: string | null;
   at: Date;
+  notBefore: Date | null;
+  notAfter: Date | null;
+  ticketIntegrationId: string | null;
+  ticketApiId: string | null;
   /** The caller's `session.request` scope as a uuid[] literal; null when unrestricted. */
   scope: string | null;
   onBehalf: boolean;
@@ -80,18 +84,28 @@ const uuidArray = (ids: string[] | null) => (ids === null ? null : `{${ids.join(
 /** The row for one request, its audit event chained to the genesis of the session's new stream. */
 export function intakeRow(r: IntakeRequest): IntakeRow {
   const { caller, ask, viewerId, sessionId, now } = r;
+  const notBefore = ask.notBefore ?? null;
+  const notAfter = notBefore ? (ask.notAfter ?? null) : null;
+  // A session booked ahead starts `scheduled`: its first event says so, with its window.
+  const first = notBefore ? 'scheduled' : 'requested';
   const entry: AuditEntry = {
     stream: sessionStream(sessionId),
     actorId: caller.id,
     actorKind: 'principal',
-    action: 'session.requested',
-    outcome: 'requested',
+    action: `session.${first}`,
+    outcome: first,
     sessionId,
     deviceId: ask.deviceId,
     viewerId,
     ticketRef: ask.ticketRef ?? null,
     reason: ask.reason ?? null,
-    data: { type: ask.type, access: ask.access, requesterId: caller.id, version: 1 },
+    data: {
+      type: ask.type,
+      access: ask.access,
+      requesterId: caller.id,
+      version: 1,
+      ...(notBefore && { notBefore: notBefore.toISOString(), notAfter: notAfter?.toISOString() ?? null }),
+    },
   };
   const onBehalf = viewerId !== caller.id;
   return {
@@ -104,6 +118,10 @@ export function intakeRow(r: IntakeRequest): IntakeRow {
     reason: entry.reason ?? null,
     ticketRef: entry.ticketRef ?? null,
     at: now,
+    notBefore,
+    notAfter,
+    ticketIntegrationId: ask.ticket?.integrationId ?? null,
+    ticketApiId: ask.ticket?.apiId ?? null,
     scope: uuidArray(scopeOf(caller.grants, 'session.request')),
     onBehalf,
     behalfScope: onBehalf ? uuidArray(scopeOf(caller.grants, 'session.request_on_behalf')) : null,
@@ -124,6 +142,10 @@ const COLUMNS: [Exclude<keyof IntakeRow, 'event'>, string][] = [
   ['reason', 'text'],
   ['ticketRef', 'text'],
   ['at', 'timestamptz'],
+  ['notBefore', 'timestamptz'],
+  ['notAfter', 'timestamptz'],
+  ['ticketIntegrationId', 'uuid'],
+  ['ticketApiId', 'text'],
   ['scope', 'text'],
   ['onBehalf', 'boolean'],
   ['behalfScope', 'text'],
@@ -151,7 +173,11 @@ export function intakeStatement(rows: readonly IntakeRow[]): { text: string; par
   const audit = auditAppendSql(p, chained, new Map(), 'au', 's');
   const outbox = outboxInsertSql(
     p,
-    rows.map((row) => ({ job: { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: row.id } }, gateId: row.id })),
+    rows.map((row) => ({
+      job: { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: row.id } },
+      gateId: row.id,
+      runAt: row.notBefore,
+    })),
     's',
   );
   const text = `WITH r AS (
@@ -175,8 +201,10 @@ export function intakeStatement(rows: readonly IntakeRow[]): { text: string; par
   accepted AS (SELECT a.* FROM allowed a WHERE a.idempotency_key IS NULL OR a.id IN (SELECT session_id FROM keyed)),
   s AS (
     INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref, state,
-        state_changed_at, version, created_at, updated_at)
-      SELECT id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref, 'requested', at, 1, at, at FROM accepted
+        state_changed_at, version, created_at, updated_at, not_before, not_after, ticket_integration_id, ticket_api_id)
+      SELECT id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref,
+             CASE WHEN not_before IS NULL THEN 'requested' ELSE 'scheduled' END, at, 1, at, at, not_before, not_after,
+             ticket_integration_id, ticket_api_id FROM accepted
     RETURNING id),
   ${audit.ctes.join(',\n  ')},
   o AS (${outbox})

@@ -55,7 +55,11 @@ export class SessionIntake {
     idempotencyKey: string | null,
   ): Promise<{ session: SessionView; replayed: boolean }> {
     const viewerId = ask.viewerId ?? caller.id;
-    const requestHash = idempotencyKey ? idempotencyRequestHash({ ...ask, viewerId }) : null;
+    // The ticket's origin is where the request came from, not what it asks for: not hashed.
+    const { ticket: _origin, ...asked } = ask;
+    const requestHash = idempotencyKey
+      ? idempotencyRequestHash({ ...asked, viewerId, notBefore: ask.notBefore?.toISOString(), notAfter: ask.notAfter?.toISOString() })
+      : null;
     const id = randomUUID();
     const now = new Date();
     const answer = await this.batcher.submit(
@@ -91,8 +95,10 @@ export class SessionIntake {
         access: ask.access,
         reason: ask.reason ?? null,
         ticket_ref: ask.ticketRef ?? null,
-        state: 'requested',
+        state: ask.notBefore ? 'scheduled' : 'requested',
         version: 1,
+        not_before: ask.notBefore ?? null,
+        not_after: ask.notBefore ? (ask.notAfter ?? null) : null,
         consent_rule: null,
         failure_cause: null,
         created_at: now,

@@ -18,6 +18,14 @@ export interface AttemptInfo {
   final: boolean;
 }
 
+/** A job that came early for a booked session: run it again at this time. */
+export interface NotYet {
+  runAt: Date;
+}
+
+/** How early a booked session's job may start it (BullMQ's delayed jobs fire on time or a little late). */
+const EARLY_TOLERANCE_MS = 1000;
+
 const SYSTEM = { id: null, kind: 'system' as const };
 
 /**
@@ -48,7 +56,7 @@ export class AdvanceSessionHandler {
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {}
 
-  async handle(sessionId: string, attempt: AttemptInfo): Promise<void> {
+  async handle(sessionId: string, attempt: AttemptInfo, now: () => number = Date.now): Promise<NotYet | undefined> {
     // The effective settings are read once per run: the push and the start use what was evaluated.
     const run: RunContext = { settings: null };
     // The row is read once; each committed step carries state, version and audit head forward, and
@@ -71,7 +79,12 @@ export class AdvanceSessionHandler {
           case 'awaiting_consent':
             moved = await this.start(s, run);
             break;
-          case 'scheduled':
+          case 'scheduled': {
+            const due = this.due(s, now());
+            if ('runAt' in due) return due;
+            moved = await this.transition(s, SYSTEM, due.steps);
+            break;
+          }
           case 'active':
           case 'ended':
           case 'rejected':
@@ -82,7 +95,7 @@ export class AdvanceSessionHandler {
           case 'expired':
           case 'interrupted':
           default:
-            return; // scheduled, active or terminal: nothing runs next
+            return; // active or terminal: nothing runs next
         }
       } catch (err) {
         if (!attempt.final) throw err;
@@ -97,6 +110,29 @@ export class AdvanceSessionHandler {
       }
       if (!moved) s = await this.load(sessionId);
     }
+  }
+
+  /**
+   * A booked session when its job runs: too early (the job fired before its time, or a re-enqueue)
+   * → run again at its start; past its latest start → expired, with the reason; else its lifecycle
+   * starts (validating), with the checks as they are now.
+   */
+  private due(s: SessionRow, nowMs: number): NotYet | { steps: TransitionStep[] } {
+    const notBefore = s.not_before ? new Date(s.not_before) : null;
+    if (notBefore && notBefore.getTime() - nowMs > EARLY_TOLERANCE_MS) return { runAt: notBefore };
+    const notAfter = s.not_after ? new Date(s.not_after) : null;
+    if (notAfter && nowMs > notAfter.getTime())
+      return {
+        steps: [
+          {
+            to: 'expired',
+            reason: `not started by its latest start ${notAfter.toISOString()}`,
+            data: { notBefore: notBefore?.toISOString() ?? null, notAfter: notAfter.toISOString() },
+            patch: { endedAt: new Date(nowMs) },
+          },
+        ],
+      };
+    return { steps: [{ to: 'validating', data: { notBefore: notBefore?.toISOString() ?? null } }] };
   }
 
   private load(id: string): Promise<SessionRow | null> {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
+import { rowsOf } from '@rcflow/database';
 import { isTicketNoteState, type TicketNoteState } from '@rcflow/domain';
 import {
   SecretBox,
@@ -41,12 +42,15 @@ interface OutcomeRow {
 export type WritebackRun = { retryInMs: number } | null;
 
 const MAX_ERROR = 500;
+/** A claimed note's lease outlasts its request's timeout by this much. */
+const LEASE_MARGIN_MS = 5000;
 
 /**
  * Writes the note a session's outcome owes the ticket that asked for it: one row per session and
  * outcome in ticket_writebacks (so a job that runs twice, or two jobs, write one note), the vendor's
- * request built by libs/tickets, its answer turned into done / retry later / dead. The row is locked
- * while the request is in flight; a dead note waits for an administrator's re-drive.
+ * request built by libs/tickets, its answer turned into done / retry later / dead. The row is
+ * claimed with a lease while the request is in flight; a dead note waits for an administrator's
+ * re-drive.
  */
 @Injectable()
 export class TicketWritebackHandler {
@@ -62,13 +66,16 @@ export class TicketWritebackHandler {
 
   async handle(sessionId: string, outcome: string, nowMs = Date.now()): Promise<WritebackRun> {
     if (!isTicketNoteState(outcome as never)) throw new Error(`"${outcome}" is not an outcome a ticket is told of`);
+    // The session carries its integration from intake: no delivery-log line (which commits after
+    // the session may already have moved on) is needed to find where its note goes.
     const [target] = await this.dataSource.query<Target[]>(
-      `SELECT d.integration_id, d.ticket_ref, coalesce(d.ticket_api_id, d.ticket_ref) AS ticket_api_id, i.kind, i.outbound_url, i.outbound_credentials_sealed
-         FROM ticket_deliveries d JOIN ticket_integrations i ON i.id = d.integration_id
-        WHERE d.session_id = $1 AND d.first AND d.ticket_ref IS NOT NULL ORDER BY d.id LIMIT 1`,
+      `SELECT s.ticket_integration_id AS integration_id, s.ticket_ref, coalesce(s.ticket_api_id, s.ticket_ref) AS ticket_api_id,
+              i.kind, i.outbound_url, i.outbound_credentials_sealed
+         FROM sessions s JOIN ticket_integrations i ON i.id = s.ticket_integration_id
+        WHERE s.id = $1 AND s.ticket_ref IS NOT NULL`,
       [sessionId],
     );
-    // A ticket reference given through the REST API: no integration asked, nobody to tell.
+    // A ticket reference given through the REST API (no integration asked), or the integration is gone: nobody to tell.
     if (!target) return null;
     await this.dataSource.query(
       `INSERT INTO ticket_writebacks (id, integration_id, session_id, ticket_ref, outcome, state, last_error)
@@ -83,37 +90,48 @@ export class TicketWritebackHandler {
       ],
     );
     if (!target.outbound_url) return null;
-    return this.dataSource.transaction((tx) => this.attempt(tx, target, sessionId, outcome as TicketNoteState, nowMs));
+    return this.attempt(target, sessionId, outcome as TicketNoteState, nowMs);
   }
 
-  /** One attempt, the note's row locked throughout: a concurrent run of the same note waits, then finds it sent. */
-  private async attempt(
-    tx: EntityManager,
-    target: Target,
-    sessionId: string,
-    outcome: TicketNoteState,
-    nowMs: number,
-  ): Promise<WritebackRun> {
-    const [note] = await tx.query<NoteRow[]>(
-      `SELECT id, state, attempts FROM ticket_writebacks WHERE session_id = $1 AND outcome = $2 FOR UPDATE`,
-      [sessionId, outcome],
+  /**
+   * One attempt. The note is claimed first (its attempt counted, a lease taken for the request's
+   * timeout), so no transaction or connection is held while the ticket system answers; a second
+   * run of the same note finds it sent, dead, or leased — then it waits until the lease ends and
+   * looks again (the first run may have died). The result is recorded only under the claim it made.
+   */
+  private async attempt(target: Target, sessionId: string, outcome: TicketNoteState, nowMs: number): Promise<WritebackRun> {
+    const leaseMs = this.config.tickets.writeback.timeoutMs + LEASE_MARGIN_MS;
+    const [note] = rowsOf<NoteRow>(
+      await this.dataSource.query(
+        `UPDATE ticket_writebacks SET attempts = attempts + 1, last_attempt_at = now(), lease_until = now() + make_interval(secs => $3::float8 / 1000)
+        WHERE session_id = $1 AND outcome = $2 AND state = 'pending' AND (lease_until IS NULL OR lease_until < now())
+        RETURNING id, state, attempts`,
+        [sessionId, outcome, leaseMs],
+      ),
     );
-    if (note?.state !== 'pending') return null;
-    const attempt = note.attempts + 1;
+    if (!note) {
+      const [held] = await this.dataSource.query<{ state: string; wait_ms: number }[]>(
+        `SELECT state, greatest(0, extract(epoch FROM lease_until - now()) * 1000)::int AS wait_ms FROM ticket_writebacks
+          WHERE session_id = $1 AND outcome = $2`,
+        [sessionId, outcome],
+      );
+      return held?.state === 'pending' ? { retryInMs: held.wait_ms + 100 } : null;
+    }
+    const attempt = note.attempts;
     let req: OutboundRequest;
     try {
       req = writebackRequest(
         target.kind,
         target.outbound_url ?? '',
         this.credentials(target),
-        await this.outcomeOf(tx, target, sessionId, outcome),
+        await this.outcomeOf(target, sessionId, outcome),
         nowMs,
       );
     } catch (err) {
       // Credentials that lack a field, a ticket id the vendor's API cannot take: retrying will not help.
       // (The database's errors are not caught here: the job fails and BullMQ retries it.)
       if (!(err instanceof WritebackConfigError) && !(err instanceof WritebackRequestError)) throw err;
-      return this.record(tx, note, attempt, { state: 'dead', error: err.message });
+      return this.record(note, attempt, { state: 'dead', error: err.message });
     }
     let status = 0;
     let retryAfter: string | null = null;
@@ -139,17 +157,19 @@ export class TicketWritebackHandler {
     }
     const { attempts, backoffMs } = this.config.tickets.writeback;
     const verdict = writebackVerdict(status, retryAfter, attempt, backoffMs, nowMs);
-    if (verdict.done) return this.record(tx, note, attempt, { state: 'sent', error: null });
-    if ('deadReason' in verdict) return this.record(tx, note, attempt, { state: 'dead', error: `${verdict.deadReason} (${error})` });
-    if (attempt >= attempts) return this.record(tx, note, attempt, { state: 'dead', error: `gave up after ${attempt} attempts: ${error}` });
-    await this.record(tx, note, attempt, { state: 'pending', error });
+    if (verdict.done) return this.record(note, attempt, { state: 'sent', error: null });
+    if ('deadReason' in verdict) return this.record(note, attempt, { state: 'dead', error: `${verdict.deadReason} (${error})` });
+    if (attempt >= attempts) return this.record(note, attempt, { state: 'dead', error: `gave up after ${attempt} attempts: ${error}` });
+    await this.record(note, attempt, { state: 'pending', error });
     return { retryInMs: verdict.retryInMs };
   }
 
-  private async record(tx: EntityManager, note: NoteRow, attempts: number, to: { state: string; error: string | null }): Promise<null> {
-    await tx.query(
-      `UPDATE ticket_writebacks SET state = $2, attempts = $3, last_error = $4, last_attempt_at = now(),
-              sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END WHERE id = $1`,
+  /** Records the attempt's result, under the claim it made (same attempt count, still pending), and ends the lease. */
+  private async record(note: NoteRow, attempts: number, to: { state: string; error: string | null }): Promise<null> {
+    await this.dataSource.query(
+      `UPDATE ticket_writebacks SET state = $2, last_error = $4, lease_until = NULL,
+              sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END
+        WHERE id = $1 AND attempts = $3 AND state = 'pending'`,
       [note.id, to.state, attempts, to.error?.slice(0, MAX_ERROR) ?? null],
     );
     if (to.state === 'dead') this.logger.warn(`ticket note ${note.id} is dead: ${to.error}`);
@@ -167,8 +187,8 @@ export class TicketWritebackHandler {
   }
 
   /** What the note says, read from the session and the audit event of the step it tells of. */
-  private async outcomeOf(tx: EntityManager, target: Target, sessionId: string, outcome: TicketNoteState): Promise<SessionOutcome> {
-    const [row] = await tx.query<OutcomeRow[]>(
+  private async outcomeOf(target: Target, sessionId: string, outcome: TicketNoteState): Promise<SessionOutcome> {
+    const [row] = await this.dataSource.query<OutcomeRow[]>(
       `SELECT s.type, d.hostname, p.name AS viewer_name, s.started_at, s.ended_at, e.reason, e.occurred_at
          FROM sessions s JOIN devices d ON d.id = s.device_id JOIN principals p ON p.id = s.viewer_id
          JOIN LATERAL (SELECT reason, occurred_at FROM audit_events
