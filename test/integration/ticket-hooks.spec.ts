@@ -192,6 +192,13 @@ describe('TicketHooks on PostgreSQL', () => {
     expect(lines).toHaveLength(50);
     expect(lines.filter((l) => l.first)).toEqual([{ first: true, outcome: 'session_requested' }]);
     expect(new Set(answers.map((a) => a.body.deliveryId)).size).toBe(1);
+    // Every answer is the first's: its line, its outcome and its session.
+    const [firstLine] = await ds.query<{ id: string; session_id: string }[]>(
+      `SELECT id::text, session_id FROM ticket_deliveries WHERE delivery_key = 'd-50' AND first`,
+    );
+    expect(answers.map((a) => [a.status, a.body.deliveryId, a.body.outcome, a.body.sessionId, a.body.reason])).toEqual(
+      Array(50).fill([202, firstLine?.id, 'session_requested', firstLine?.session_id, null]),
+    );
     // A redelivery that arrived while the first was still being processed says so; later ones carry its session.
     const late = await hooks.receive(ids.jira, raw, jiraHeaders(raw, 'd-50'));
     expect(late.body).toMatchObject({
@@ -348,6 +355,70 @@ describe('TicketHooks on PostgreSQL', () => {
     } finally {
       await ds.query(`UPDATE ticket_integrations SET rules = $2 WHERE id = $1`, [ids.jira, JSON.stringify(defaultRules('jira'))]);
     }
+  });
+
+  it('refuses, with its line, a delivery whose integration principal is disabled', async () => {
+    const raw = assigned('device: PC-1');
+    await ds.query('UPDATE principals SET disabled = true WHERE id = $1', [ids.bot]);
+    try {
+      const sessions = await count('sessions');
+      const answer = await hooks.receive(ids.jira, raw, jiraHeaders(raw, 'bot-disabled'));
+      expect(answer).toMatchObject({
+        status: 202,
+        body: { outcome: 'refused', sessionId: null, reason: 'the integration’s principal is disabled or gone' },
+      });
+      expect(await count('sessions')).toBe(sessions);
+    } finally {
+      await ds.query('UPDATE principals SET disabled = false WHERE id = $1', [ids.bot]);
+    }
+    const again = await hooks.receive(ids.jira, raw, jiraHeaders(raw, 'bot-enabled'));
+    expect(again.body).toMatchObject({ outcome: 'session_requested', sessionId: expect.any(String) });
+  });
+
+  it('takes a disabled integration, a new or dropped secret and changed rules at the next delivery (nothing cached outlives them)', async () => {
+    const deliver = (delivery: string, sign: (raw: Buffer) => string = (raw) => jiraHeaders(raw, delivery)['x-hub-signature']) => {
+      const raw = assigned('device: PC-1');
+      return hooks.receive(ids.jira, raw, { ...jiraHeaders(raw, delivery), 'x-hub-signature': sign(raw) });
+    };
+    const signWith = (key: string) => (raw: Buffer) => `sha256=${createHmac('sha256', key).update(raw).digest('hex')}`;
+    const setSecrets = (secrets: string[]) =>
+      ds.query('UPDATE ticket_integrations SET inbound_secrets_sealed = $2 WHERE id = $1', [
+        ids.jira,
+        box.seal(JSON.stringify(secrets), ids.jira),
+      ]);
+    expect((await deliver('cache-1')).body.outcome).toBe('session_requested');
+    try {
+      const lines = await count('ticket_deliveries');
+      await ds.query('UPDATE ticket_integrations SET enabled = false WHERE id = $1', [ids.jira]);
+      await expect(deliver('cache-2')).rejects.toMatchObject({ status: 404 });
+      await expect(deliver('cache-2', signWith('wrong'))).rejects.toMatchObject({ status: 404 });
+      expect(await count('ticket_deliveries')).toBe(lines);
+      await ds.query('UPDATE ticket_integrations SET enabled = true WHERE id = $1', [ids.jira]);
+
+      // A rotation: the new secret is accepted at once, and the old one refused once it is dropped.
+      await setSecrets([secret, 'jira-secret-next']);
+      expect((await deliver('cache-3', signWith('jira-secret-next'))).body.outcome).toBe('session_requested');
+      await setSecrets(['jira-secret-next']);
+      expect(await deliver('cache-4')).toMatchObject({ status: 401, body: { outcome: 'signature_refused' } });
+      expect((await deliver('cache-5', signWith('jira-secret-next'))).body.outcome).toBe('session_requested');
+      await setSecrets([secret]);
+
+      await ds.query(`UPDATE ticket_integrations SET rules = $2 WHERE id = $1`, [
+        ids.jira,
+        JSON.stringify(defaultRules('jira').map((r) => ({ ...r, when: 'false' }))),
+      ]);
+      expect((await deliver('cache-6')).body).toMatchObject({
+        outcome: 'unmatched',
+        reason: expect.stringMatching(/condition is not met/),
+      });
+    } finally {
+      await setSecrets([secret]);
+      await ds.query(`UPDATE ticket_integrations SET enabled = true, rules = $2 WHERE id = $1`, [
+        ids.jira,
+        JSON.stringify(defaultRules('jira')),
+      ]);
+    }
+    expect((await deliver('cache-7')).body.outcome).toBe('session_requested');
   });
 
   it('answers 404 for a disabled or unknown integration and records nothing', async () => {
