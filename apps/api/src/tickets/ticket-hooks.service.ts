@@ -369,19 +369,19 @@ export class TicketHooks {
 const FIRST_LINE_SQL = `INSERT INTO ticket_deliveries (integration_id, delivery_key, key_source, first, event_type, signature, outcome, status_code,
     reason, rule, ticket_ref, device_id, viewer_id, session_id, ticket_api_id)
   VALUES ($1::uuid, $2::text, $3::text, true, $4::text, 'ok', $5::text, $6::integer, $7::text, $8::text, $9::text, $10::uuid, $11::uuid, $12::uuid, $13::text)
-  ON CONFLICT (integration_id, delivery_key) WHERE first DO NOTHING RETURNING id`;
+  ON CONFLICT (integration_id, delivery_key) WHERE first DO NOTHING RETURNING id::text AS id`;
 
 const REDELIVERY_SQL = `WITH f AS (SELECT id, outcome, status_code, reason, session_id FROM ticket_deliveries
     WHERE integration_id = $1::uuid AND delivery_key = $2::text AND first)
   INSERT INTO ticket_deliveries (integration_id, delivery_key, key_source, first, event_type, signature, outcome, status_code, session_id, reason)
   SELECT $1::uuid, $2::text, $3::text, false, $4::text, 'ok', 'duplicate', f.status_code, f.session_id, 'a redelivery of delivery ' || f.id
     FROM f
-  RETURNING id, (SELECT id FROM f) AS first_id, (SELECT outcome FROM f) AS outcome, status_code, (SELECT reason FROM f) AS reason, session_id`;
+  RETURNING id::text AS id, (SELECT id::text FROM f) AS first_id, (SELECT outcome FROM f) AS outcome, status_code, (SELECT reason FROM f) AS reason, session_id`;
 
 const LOG_ALONE_SQL = `INSERT INTO ticket_deliveries (integration_id, delivery_key, key_source, first, signature, outcome, status_code, reason)
   SELECT $1::uuid, $2::text, $3::text, false, $4::text, $5::text, $6::integer, $7::text
    WHERE $8::text IS NULL OR EXISTS (SELECT 1 FROM ticket_integrations i WHERE i.id = $1::uuid AND i.enabled AND i.xmin::text = $8::text)
-  RETURNING id`;
+  RETURNING id::text AS id`;
 
 /** Lookup statements out at once, at most (the pool also serves intake, the relay and reads). */
 const LOOKUPS_IN_FLIGHT = 3;
