@@ -189,7 +189,7 @@ describe('evaluateEligibility: shape', () => {
 
 describe('check 1 device_enrolled', () => {
   it('passes for an enrolled, active device', () => {
-    expect(expectPassing(evaluate(), 'device_enrolled')).toContain('PC-001');
+    expect(expectPassing(evaluate(), 'device_enrolled')).toBe('device PC-001 is enrolled and not retired');
   });
 
   it('fails for a device not enrolled', () => {
@@ -204,8 +204,7 @@ describe('check 1 device_enrolled', () => {
 
   it('names both causes when not enrolled and retired', () => {
     const detail = expectOnlyFailing(evaluate({ device: { enrolled: false, retired: true } }), 'device_enrolled');
-    expect(detail).toContain('not enrolled');
-    expect(detail).toContain('retired');
+    expect(detail).toBe('device PC-001 is not enrolled; device PC-001 is retired');
   });
 
   it('fails for an unknown device', () => {
@@ -217,7 +216,9 @@ describe('check 2 rbac_scope', () => {
   const bob = { id: 'p-bob', name: 'bob', groupNames: [] };
 
   it('passes when the requester is the viewer and holds request and control in scope', () => {
-    expect(expectPassing(evaluate(), 'rbac_scope')).toContain('alice');
+    expect(expectPassing(evaluate(), 'rbac_scope')).toBe(
+      'requester alice may request sessions on device PC-001 and viewer alice may control it',
+    );
   });
 
   it('passes with an unrestricted grant, even for a device in no collection', () => {
@@ -291,7 +292,9 @@ describe('check 2 rbac_scope', () => {
     };
     const d = evaluate({ requester, viewer: { ...bob, groupNames: [] }, settings: { permittedViewers: ['BOB'] } });
     expectOnlyFailing(d);
-    expect(checkOf(d, 'rbac_scope').detail).toContain('on behalf of viewer bob');
+    expect(checkOf(d, 'rbac_scope').detail).toBe(
+      'requester servicenow may request sessions on device PC-001 on behalf of viewer bob and viewer bob may control it',
+    );
   });
 
   it('fails when the viewer is unknown', () => {
@@ -328,7 +331,12 @@ describe('check 2 rbac_scope', () => {
   });
 
   it('fails with "device unknown" when the device is unknown', () => {
-    expect(checkOf(evaluate({ device: null, settings: null }), 'rbac_scope').detail).toContain('device unknown');
+    expect(checkOf(evaluate({ device: null, settings: null }), 'rbac_scope').detail).toBe('device unknown');
+  });
+
+  it('names every cause it can establish without the device', () => {
+    const d = evaluate({ device: null, settings: null, requester: { disabled: true }, viewer: null });
+    expect(checkOf(d, 'rbac_scope').detail).toBe('device unknown; requester alice is disabled; viewer unknown');
   });
 });
 
@@ -345,10 +353,13 @@ describe('check 3 permitted_viewer', () => {
     expect(checkOf(d, 'permitted_viewer').detail).toContain('through group helpdesk');
   });
 
-  it('passes for a local administrator while local administrators are granted', () => {
-    const d = evaluate({ viewer: { groupNames: [] }, device: { localAdministrators: ['ALICE'] } });
+  it('passes for one of several local administrators while local administrators are granted', () => {
+    const d = evaluate({ viewer: { groupNames: [] }, device: { localAdministrators: ['localadmin', 'ALICE'] } });
     expectOnlyFailing(d);
-    expect(checkOf(d, 'permitted_viewer').detail).toContain('local administrator');
+    expect(checkOf(d, 'permitted_viewer').detail).toBe(
+      'viewer alice is a local administrator of PC-001 and local administrators are granted remote control ' +
+        '(set "Default Client Settings")',
+    );
   });
 
   it('fails when neither listed nor a local administrator', () => {
@@ -365,15 +376,16 @@ describe('check 3 permitted_viewer', () => {
     expect(detail).toContain('not in permitted viewers [bob, HELPDESK]');
   });
 
-  it('fails for a local administrator when local administrators are not granted', () => {
+  it('fails for one of several local administrators when local administrators are not granted', () => {
     const d = evaluate({
       viewer: { groupNames: [] },
-      device: { localAdministrators: ['alice'] },
+      device: { localAdministrators: ['alice', 'localadmin'] },
       settings: { allowLocalAdminToDoRemoteControl: false },
     });
-    const detail = expectOnlyFailing(d, 'permitted_viewer');
-    expect(detail).toContain('is a local administrator of PC-001 but local administrators are not granted');
-    expect(detail).toContain('set "Helpdesk"');
+    expect(expectOnlyFailing(d, 'permitted_viewer')).toBe(
+      'viewer alice is not in permitted viewers [bob, HELPDESK] and is a local administrator of PC-001 ' +
+        'but local administrators are not granted remote control (set "Helpdesk")',
+    );
   });
 
   it('fails with an empty permitted viewers list', () => {
@@ -392,11 +404,20 @@ describe('check 3 permitted_viewer', () => {
   it('fails when the device has no effective settings', () => {
     const d = evaluate({ settings: null });
     expect(checkOf(d, 'permitted_viewer').passed).toBe(false);
-    expect(checkOf(d, 'permitted_viewer').detail).toContain('no effective settings');
+    expect(checkOf(d, 'permitted_viewer').detail).toBe('no effective settings for device PC-001');
   });
 
   it('fails with "device unknown" when the device is unknown', () => {
-    expect(checkOf(evaluate({ device: null, settings: null }), 'permitted_viewer').detail).toContain('device unknown');
+    expect(checkOf(evaluate({ device: null, settings: null }), 'permitted_viewer').detail).toBe('device unknown');
+  });
+
+  it('names every missing fact when the viewer is unknown too', () => {
+    expect(checkOf(evaluate({ device: null, settings: null, viewer: null }), 'permitted_viewer').detail).toBe(
+      'device unknown; viewer unknown',
+    );
+    expect(checkOf(evaluate({ settings: null, viewer: null }), 'permitted_viewer').detail).toBe(
+      'no effective settings for device PC-001; viewer unknown',
+    );
   });
 });
 
@@ -474,6 +495,11 @@ describe('check 4 type_enabled', () => {
     });
   });
 
+  it('refuses a session type it does not know (input not checked against the union), naming it', () => {
+    const d = evaluate({ ask: { type: 'remote-chat' as SessionType } });
+    expect(expectOnlyFailing(d, 'type_enabled', 'agent_requirements')).toBe('unknown session type remote-chat');
+  });
+
   it('fails when the device has no effective settings', () => {
     expect(checkOf(evaluate({ settings: null }), 'type_enabled').detail).toContain('no effective settings');
   });
@@ -499,10 +525,13 @@ describe('check 5 access_level', () => {
       const d = evaluate({ ask: { type, access }, settings: { ...base, accessLevel: level } });
       if (passed) {
         expectOnlyFailing(d);
-        expect(checkOf(d, 'access_level').detail).toContain(`within access level allowed ${level}`);
+        expect(checkOf(d, 'access_level').detail).toBe(`${access} access is within access level allowed ${level}`);
       } else {
-        const detail = expectOnlyFailing(d, 'access_level');
-        expect(detail).toContain(level === 'none' ? 'access level allowed is none' : 'full access asked but access level allowed is view');
+        expect(expectOnlyFailing(d, 'access_level')).toBe(
+          level === 'none'
+            ? 'access level allowed is none, which refuses all access (set "Helpdesk")'
+            : 'full access asked but access level allowed is view (set "Helpdesk")',
+        );
       }
     });
   });
@@ -521,7 +550,13 @@ describe('check 5 access_level', () => {
         settings: { ...RA_SETTINGS, remoteAssistanceLevel: level, accessLevel: 'none' },
       });
       expect(checkOf(d, 'access_level').passed).toBe(passed);
-      expect(checkOf(d, 'access_level').detail).toContain('remote assistance level');
+      expect(checkOf(d, 'access_level').detail).toBe(
+        passed
+          ? `${access} access is within remote assistance level ${level}`
+          : level === 'none'
+            ? 'remote assistance level is none, which refuses all access (set "Helpdesk")'
+            : 'full access asked but remote assistance level is view (set "Helpdesk")',
+      );
     });
   });
 
@@ -540,7 +575,7 @@ describe('check 5 access_level', () => {
 
 describe('check 6 device_online', () => {
   it('passes for a recent heartbeat', () => {
-    expect(expectPassing(evaluate(), 'device_online')).toContain('last heartbeat 10s ago');
+    expect(expectPassing(evaluate(), 'device_online')).toBe('device PC-001 is online: last heartbeat 10s ago, within the 90s grace');
   });
 
   it('passes with a heartbeat exactly at the grace limit', () => {
@@ -549,14 +584,12 @@ describe('check 6 device_online', () => {
 
   it('fails with a heartbeat older than the grace', () => {
     const detail = expectOnlyFailing(evaluate({ device: { lastHeartbeatAt: secondsAgo(91) } }), 'device_online');
-    expect(detail).toContain('offline');
-    expect(detail).toContain('91s ago');
-    expect(detail).toContain('90s grace');
+    expect(detail).toBe('device PC-001 is offline: last heartbeat 91s ago, more than the 90s grace');
   });
 
   it('fails when the device never sent a heartbeat', () => {
     const detail = expectOnlyFailing(evaluate({ device: { lastHeartbeatAt: null } }), 'device_online');
-    expect(detail).toContain('never sent a heartbeat');
+    expect(detail).toBe('device PC-001 has never sent a heartbeat');
   });
 
   it('uses the policy grace', () => {
@@ -705,13 +738,19 @@ describe('check 7 user_presence', () => {
 
 describe('check 8 single_controller', () => {
   it('passes when no other session holds the device', () => {
-    expect(expectPassing(evaluate(), 'single_controller')).toContain('no other session controls device PC-001');
+    expect(expectPassing(evaluate(), 'single_controller')).toBe('no other session controls device PC-001');
   });
 
   it('fails naming every blocking session', () => {
     const detail = expectOnlyFailing(evaluate({ controllingSessionIds: ['s-1', 's-2'] }), 'single_controller');
-    expect(detail).toContain('PC-001');
-    expect(detail).toContain('s-1, s-2');
+    expect(detail).toBe('device PC-001 is already held by controlling session(s) s-1, s-2');
+  });
+
+  it('speaks of "the device" when the device is unknown', () => {
+    const unknown = (controllingSessionIds: string[]) =>
+      checkOf(evaluate({ device: null, settings: null, controllingSessionIds }), 'single_controller').detail;
+    expect(unknown([])).toBe('no other session controls the device');
+    expect(unknown(['s-9'])).toBe('the device is already held by controlling session(s) s-9');
   });
 });
 
@@ -724,7 +763,7 @@ describe('check 9 unattended_justification', () => {
 
   it('fails for an unattended session without reason or ticket', () => {
     const detail = expectOnlyFailing(unattended({}), 'unattended_justification');
-    expect(detail).toContain('needs a reason or a ticket reference');
+    expect(detail).toBe('unattended session needs a reason or a ticket reference and neither was given');
   });
 
   it('fails for a locked screen without reason or ticket', () => {
@@ -737,18 +776,26 @@ describe('check 9 unattended_justification', () => {
   });
 
   it('passes with a reason', () => {
-    expect(expectPassing(unattended({ reason: ' reboot after patch ' }), 'unattended_justification')).toContain(
-      'reason "reboot after patch"',
+    expect(expectPassing(unattended({ reason: ' reboot after patch ' }), 'unattended_justification')).toBe(
+      'unattended session justified by reason "reboot after patch"',
+    );
+    expect(expectPassing(unattended({ reason: 'x', ticketRef: '  ' }), 'unattended_justification')).toBe(
+      'unattended session justified by reason "x"',
     );
   });
 
   it('passes with a ticket reference', () => {
-    expect(expectPassing(unattended({ ticketRef: 'INC-42' }), 'unattended_justification')).toContain('ticket INC-42');
+    expect(expectPassing(unattended({ ticketRef: ' INC-42 ' }), 'unattended_justification')).toBe(
+      'unattended session justified by ticket INC-42',
+    );
+    expect(expectPassing(unattended({ reason: ' ', ticketRef: 'INC-42' }), 'unattended_justification')).toBe(
+      'unattended session justified by ticket INC-42',
+    );
   });
 
   it('names both when both are given', () => {
     const detail = expectPassing(unattended({ reason: 'x', ticketRef: 'INC-42' }), 'unattended_justification');
-    expect(detail).toContain('reason "x" and ticket INC-42');
+    expect(detail).toBe('unattended session justified by reason "x" and ticket INC-42');
   });
 
   it('is still checked when unattended control is refused', () => {
@@ -772,7 +819,9 @@ describe('check 10 agent_requirements', () => {
   });
 
   it('passes when agent and OS meet the minimums', () => {
-    expect(expectPassing(evaluate(), 'agent_requirements')).toContain('meets the requirements for remote control');
+    expect(expectPassing(evaluate(), 'agent_requirements')).toBe(
+      'agent 1.2.0 on windows 10.0.19045 meets the requirements for remote control (agent ≥ 1.0.0)',
+    );
   });
 
   it('passes remote control on linux and macOS', () => {
@@ -780,8 +829,8 @@ describe('check 10 agent_requirements', () => {
     expectOnlyFailing(evaluate({ device: { osFamily: 'macos', osBuild: '14.4' } }));
   });
 
-  it('fails when the agent version is unknown', () => {
-    expect(expectOnlyFailing(evaluate({ device: { agentVersion: null } }), 'agent_requirements')).toContain('agent version unknown');
+  it.each([[null], [''], ['   ']])('fails when the agent version is unknown (%j)', (agentVersion) => {
+    expect(expectOnlyFailing(evaluate({ device: { agentVersion } }), 'agent_requirements')).toBe('agent version unknown');
   });
 
   it('fails when the agent version is below the minimum', () => {
@@ -829,7 +878,9 @@ describe('check 10 agent_requirements', () => {
     const policy = withRequirements('remote-control', '1.0.0', '10.0.19041');
     expectOnlyFailing(evaluate({ policy, device: { osBuild: '10.0.19041' } }));
     expectOnlyFailing(evaluate({ policy, device: { osBuild: '10.0.22631.1' } }));
-    expect(checkOf(evaluate({ policy }), 'agent_requirements').detail).toContain('build ≥ 10.0.19041');
+    expect(checkOf(evaluate({ policy }), 'agent_requirements').detail).toBe(
+      'agent 1.2.0 on windows 10.0.19045 meets the requirements for remote control (agent ≥ 1.0.0, build ≥ 10.0.19041)',
+    );
   });
 
   it('fails when the OS build cannot be compared with a minimum', () => {
@@ -851,10 +902,28 @@ describe('check 10 agent_requirements', () => {
       settings: RA_SETTINGS,
       device: { agentVersion: '1.5', osFamily: 'linux', osBuild: '6.1' },
     });
-    const detail = expectOnlyFailing(d, 'agent_requirements');
-    expect(detail).toContain('agent version 1.5 is below the minimum 2.0');
-    expect(detail).toContain('OS family linux');
-    expect(detail).toContain('OS build 6.1 is below the minimum 10.0.22000');
+    expect(expectOnlyFailing(d, 'agent_requirements')).toBe(
+      'agent version 1.5 is below the minimum 2.0 for remote assistance; ' +
+        'OS family linux is not supported for remote assistance (supported: [windows]); ' +
+        'OS build 6.1 is below the minimum 10.0.22000 for remote assistance',
+    );
+  });
+
+  it('fails when the policy defines no requirements for the asked type', () => {
+    const policy: EligibilityPolicy = {
+      ...DEFAULT_ELIGIBILITY_POLICY,
+      requirements: {
+        'remote-control': DEFAULT_ELIGIBILITY_POLICY.requirements['remote-control'],
+      } as EligibilityPolicy['requirements'],
+    };
+    const d = evaluate({ policy, ask: { type: 'remote-desktop' }, settings: RD_SETTINGS });
+    expect(expectOnlyFailing(d, 'agent_requirements')).toBe('no requirements defined for session type remote-desktop');
+    expectOnlyFailing(evaluate({ policy }));
+  });
+
+  it('fails for a session type it does not know', () => {
+    const d = evaluate({ ask: { type: 'remote-chat' as SessionType } });
+    expect(checkOf(d, 'agent_requirements').detail).toBe('no requirements defined for session type remote-chat');
   });
 
   it('fails with "device unknown" when the device is unknown', () => {
