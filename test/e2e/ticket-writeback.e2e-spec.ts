@@ -89,6 +89,15 @@ describe('ticket write-back end to end (api, worker, loopback agents, fake ticke
   };
   const writebacks = async (integrationId: string, query = '') =>
     ((await stack.admin.get(`/v1/ticket-integrations/${integrationId}/writebacks${query}`)).body as { items: Json[] }).items;
+  /** A session's notes once none is pending any more (the vendor may take a note a moment before rcflow records it sent). */
+  const settledNotes = async (integrationId: string, sessionId: string, count: number) => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const items = await writebacks(integrationId, `?sessionId=${sessionId}`);
+      if ((items.length >= count && items.every((w) => w.state !== 'pending')) || Date.now() > deadline) return items;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
 
   it('Jira: an internal ADF comment when the session is active, another with its duration when it ends', async () => {
     const jira = fixture<Json>('jira_issue_updated_assigned.json');
@@ -105,7 +114,7 @@ describe('ticket write-back end to end (api, worker, loopback agents, fake ticke
     expect((await stack.admin.post(`/v1/sessions/${sessionId}/cancel`, {})).status).toBe(200);
     expect(await sessionReaches(stack.admin, sessionId, ['ended'])).toBe('ended');
     expect((await waitForNote(vendor, 'TES-41', 'has ended')).text).toMatch(/Duration: \d+ s\./);
-    expect((await writebacks(id, `?sessionId=${sessionId}`)).map((w) => [w.outcome, w.state, w.attempts])).toEqual([
+    expect((await settledNotes(id, sessionId, 2)).map((w) => [w.outcome, w.state, w.attempts])).toEqual([
       ['active', 'sent', 1],
       ['ended', 'sent', 1],
     ]);
@@ -149,7 +158,7 @@ describe('ticket write-back end to end (api, worker, loopback agents, fake ticke
     const note = await waitForNote(vendor, 'Codertocat/Hello-World#1', 'is active');
     expect(note).toMatchObject({ method: 'POST', path: '/repos/Codertocat/Hello-World/issues/1/comments' });
     expect(vendor.counts.throttled).toBe(1);
-    const [sent] = await writebacks(id, `?sessionId=${sessionId}`);
+    const [sent] = await settledNotes(id, sessionId, 1);
     expect(sent).toMatchObject({ outcome: 'active', state: 'sent', attempts: 2 });
     // It waited as told: the note came at least a second after the 429.
     expect(Date.parse(sent.sentAt) - Date.parse(sent.createdAt)).toBeGreaterThanOrEqual(1000);
@@ -181,7 +190,7 @@ describe('ticket write-back end to end (api, worker, loopback agents, fake ticke
     const retried = await stack.admin.post(`/v1/ticket-integrations/${id}/writebacks/${dead[0].id}/retry`, {});
     expect(retried).toMatchObject({ status: 202, body: { state: 'pending', attempts: 0, redrives: 1 } });
     await waitForNote(vendor, 'DOWN-7', 'is active');
-    expect((await writebacks(id, `?sessionId=${sessionId}`))[0]).toMatchObject({ state: 'sent', attempts: 1, redrives: 1 });
+    expect((await settledNotes(id, sessionId, 1))[0]).toMatchObject({ state: 'sent', attempts: 1, redrives: 1 });
     // Sent is sent: a second retry is refused, and no second note comes.
     expect((await stack.admin.post(`/v1/ticket-integrations/${id}/writebacks/${dead[0].id}/retry`, {})).status).toBe(409);
     await new Promise((r) => setTimeout(r, 500));
