@@ -1,0 +1,112 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixture } from '../../libs/tickets/src/testing/fixtures';
+import { signedHeaders } from '../../libs/tickets/src/testing/sign';
+import { DEFAULT_CREDENTIALS, FakeVendor } from '../../apps/fake-vendor/src/fake-vendor';
+import { TEST_AUDIT_KEY, queuePrefix } from '../support/env';
+import { Api } from '../support/http';
+import { RcflowProcess } from '../support/processes';
+import { PrivateRedis, freePort } from '../support/redis-server';
+import { sessionReaches } from '../support/stack';
+import { tearDown } from '../support/teardown';
+
+jest.setTimeout(240_000);
+
+type Json = Record<string, any>;
+
+/**
+ * `npm run demo` as a new user meets it: the embedded database (PGlite), API and workers in one
+ * process, the simulated agents; its three sessions as printed; then the README's walk-throughs on
+ * it — a Jira delivery signed as Jira signs it goes active and its note reaches a fake Jira, and a
+ * session booked a few seconds ahead goes active on time.
+ */
+describe('the demo (embedded database, one process)', () => {
+  let redis: PrivateRedis;
+  let demo: RcflowProcess;
+  let admin: Api;
+  const jira = new FakeVendor('jira');
+  const dir = mkdtempSync(join(tmpdir(), 'rcflow-demo-'));
+
+  beforeAll(async () => {
+    redis = await PrivateRedis.start();
+    const port = await freePort();
+    demo = RcflowProcess.start('api', {
+      DEMO: 'true',
+      PORT: String(port),
+      PGLITE_DIR: join(dir, 'pglite'),
+      REDIS_URL: redis.url,
+      QUEUE_PREFIX: queuePrefix('demo'),
+      AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+      LOG_LEVEL: 'warn',
+    });
+    await demo.waitFor('Stop with Ctrl-C.', 180_000);
+    admin = new Api(`http://127.0.0.1:${port}`).as(/admin +(rcf_\S+)/.exec(demo.output)![1]);
+    await jira.listen();
+  });
+  afterAll(() =>
+    tearDown({
+      demo: () => demo?.stop(),
+      jira: () => jira.close(),
+      redis: () => redis?.stop(),
+      dir: () => rmSync(dir, { recursive: true, force: true }),
+    }),
+  );
+
+  const id = async (path: string) => ((await admin.get(path)).body as { items: Json[] }).items[0].id as string;
+
+  it('prints its three sessions as they ended up', () => {
+    expect(demo.output).toMatch(/active +alice \(HELPDESK\) controls WS-1/);
+    expect(demo.output).toMatch(/rejected +bob \(not a permitted viewer\) asks for WS-2/);
+    expect(demo.output).toMatch(/rejected +helpdesk-bot for alice: remote assistance on WS-3/);
+  });
+
+  it('takes a signed Jira delivery to an active session and a note at the fake Jira (README walk-through)', async () => {
+    const bot = await id('/v1/principals?name=helpdesk-bot');
+    const alice = await id('/v1/principals?name=alice');
+    const defaults = (await admin.get('/v1/ticket-integrations/defaults/jira')).body as { rules: Json[] };
+    const rules = defaults.rules.map((r) => ({
+      ...r,
+      device: { from: 'issue.fields.customfield_10050', matchBy: 'hostname' },
+      session: { ...r.session, type: 'remote-control' },
+    }));
+    const created = await admin.post('/v1/ticket-integrations', {
+      name: 'Jira',
+      kind: 'jira',
+      principalId: bot,
+      rules,
+      outbound: { url: jira.url, credentials: DEFAULT_CREDENTIALS.jira },
+    });
+    expect(created.status).toBe(201);
+    const body = fixture<Json>('jira_issue_updated_assigned.json');
+    expect(
+      (await admin.post(`/v1/principals/${alice}/identities`, { system: 'jira', externalId: body.issue.fields.assignee.accountId })).status,
+    ).toBe(201);
+    body.issue.fields.labels.push('remote-help');
+    body.issue.fields.customfield_10050 = 'WS-2';
+    const raw = Buffer.from(JSON.stringify(body));
+    const res = await fetch(`${admin.base}${created.body.webhookPath}`, {
+      method: 'POST',
+      headers: signedHeaders('jira', created.body.inboundSecret, raw, 'demo-1'),
+      body: raw,
+    });
+    const answer = (await res.json()) as Json;
+    // The delivery id is text on the embedded database too (PGlite gave the bigint as a number once).
+    expect({ status: res.status, answer }).toMatchObject({
+      status: 202,
+      answer: { deliveryId: expect.any(String), outcome: 'session_requested', sessionId: expect.any(String) },
+    });
+    expect(await sessionReaches(admin, answer.sessionId, ['active', 'rejected', 'failed'], 30_000)).toBe('active');
+    const [note] = await jira.waitForNotes(1, 20_000);
+    expect(note.text).toContain('rcflow: the remote-control session to WS-2 for alice is active.');
+  });
+
+  it('starts a session booked a few seconds ahead on time (README booking)', async () => {
+    const aliceKey = /alice +(rcf_\S+)/.exec(demo.output)![1];
+    const ws3 = await id('/v1/devices?hostname=WS-3');
+    const notBefore = new Date(Date.now() + 3000).toISOString();
+    const r = await admin.as(aliceKey).post('/v1/sessions', { deviceId: ws3, type: 'remote-control', access: 'full', notBefore });
+    expect(r).toMatchObject({ status: 202, body: { state: 'scheduled' } });
+    expect(await sessionReaches(admin, r.body.id, ['active', 'rejected', 'failed', 'expired'], 30_000)).toBe('active');
+  });
+});
