@@ -134,6 +134,27 @@ describe('outbox relay and reconciliation sweep', () => {
     expect(await queue.getJob(`advance.${lost}`)).toBeDefined();
   });
 
+  it('rebuilds the timer of a booked session due within two sweeps, delayed until its start; a later booking waits', async () => {
+    const soon = await requestSession(ds, await seedWorld(ds));
+    const later = await requestSession(ds, await seedWorld(ds));
+    const at = new Date(Date.now() + 10_000);
+    await ds.query(`UPDATE sessions SET state = 'scheduled', not_before = $2 WHERE id = $1`, [soon, at]);
+    await ds.query(`UPDATE sessions SET state = 'scheduled', not_before = now() + interval '2 hours' WHERE id = $1`, [later]);
+    await queue.obliterate({ force: true });
+    const sweep = new ReconciliationSweep(ds, new SessionTransitions(ds, config), queue, writebacks, config);
+    await sweep.sweep();
+    const rows = await ds.query<{ job_id: string; run_at: Date }[]>(`SELECT job_id, run_at FROM outbox WHERE job_id = ANY($1)`, [
+      [`advance.${soon}`, `advance.${later}`],
+    ]);
+    expect(rows.map((r) => [r.job_id, new Date(r.run_at).toISOString()])).toEqual([[`advance.${soon}`, at.toISOString()]]);
+    await relay.drainBatch();
+    const job = await queue.getJob(`advance.${soon}`);
+    expect(await job?.getState()).toBe('delayed');
+    // Its timer is live again: the next sweep leaves it alone.
+    await sweep.sweep();
+    expect(await ds.query(`SELECT 1 FROM outbox WHERE job_id = $1`, [`advance.${soon}`])).toEqual([]);
+  });
+
   it('re-enqueues notes owed to tickets whose jobs Redis lost, and leaves sent notes and live jobs alone', async () => {
     /** A ticket session that ended rejected a minute ago; `note`: its write-back row, if any. */
     const ticketSession = async (note?: string) => {

@@ -30,14 +30,14 @@ export function outboxInsertSql(p: (value: unknown) => string, rows: readonly Ou
     }`;
 }
 
-/** Records jobs to enqueue in the caller's transaction. */
-export async function writeOutbox(manager: EntityManager, items: JobItem[]): Promise<void> {
+/** Records jobs to enqueue in the caller's transaction; a row with `runAt` is held delayed until then. */
+export async function writeOutbox(manager: EntityManager, items: (JobItem | OutboxRow)[]): Promise<void> {
   if (items.length === 0) return;
   const params: unknown[] = [];
   await manager.query(
     outboxInsertSql(
       (v) => `$${params.push(v)}`,
-      items.map((job) => ({ job })),
+      items.map((i) => ('job' in i ? i : { job: i })),
     ),
     params,
   );

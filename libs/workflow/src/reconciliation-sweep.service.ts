@@ -22,8 +22,8 @@ const NOTE_LONGEST_WAIT_SECONDS = 3600;
 
 /**
  * Rebuilds queue state from PostgreSQL: a session that stays in a moving state longer than the
- * stale limit — or a booked session still `scheduled` that long after its start (its timer was
- * lost) — with no outbox row and no live job (Redis lost it, or its job ran out of attempts
+ * stale limit — or a booked session due within two sweeps, or past due (its timer was lost) — with
+ * no outbox row and no live job (Redis lost it, or its job ran out of attempts
  * without a verdict), gets its job again through the outbox.
  */
 @Injectable()
@@ -148,15 +148,17 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
 
   /** One pass; returns how many sessions were re-enqueued. */
   async sweep(): Promise<number> {
-    const stale: (SnapshotColumns & { requeues: number })[] = await this.dataSource.query(
-      `SELECT ${SNAPSHOT}, s.requeues FROM sessions s ${WITH_HEAD}
+    // A booked session is looked at from two sweeps before its start: a timer Redis lost is rebuilt
+    // in time to fire when it should.
+    const stale: (SnapshotColumns & { requeues: number; not_before: Date | null })[] = await this.dataSource.query(
+      `SELECT ${SNAPSHOT}, s.requeues, s.not_before FROM sessions s ${WITH_HEAD}
         WHERE ((s.state = ANY($1) AND s.state_changed_at < now() - make_interval(secs => $2::float8 / 1000))
-               OR (s.state = 'scheduled' AND s.not_before < now() - make_interval(secs => $2::float8 / 1000)))
+               OR (s.state = 'scheduled' AND s.not_before < now() + make_interval(secs => $3::float8 / 1000)))
           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.job_id = 'advance.' || s.id::text)
         ORDER BY s.state_changed_at LIMIT ${BATCH}`,
-      [MOVING_STATES, this.config.sweep.staleMs],
+      [MOVING_STATES, this.config.sweep.staleMs, 2 * this.config.sweep.intervalMs],
     );
-    const lost: { item: JobItem; requeues: number }[] = [];
+    const lost: { item: JobItem; requeues: number; runAt: Date | null }[] = [];
     for (const s of stale) {
       const item: JobItem = { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: s.id } };
       const job = await this.sessions.getJob(jobIdOf(item));
@@ -168,22 +170,22 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
         await this.giveUp(s, job?.failedReason ?? null);
         continue;
       }
-      lost.push({ item, requeues: s.requeues });
+      lost.push({ item, requeues: s.requeues, runAt: s.state === 'scheduled' ? s.not_before : null });
     }
     if (lost.length === 0) return 0;
     const requeued = await this.dataSource.transaction(async (tx) => {
       // Fenced by the count read: of several sweepers that found the same session, one re-enqueues it.
-      const rows = rowsOf<{ id: string }>(
+      const updated = rowsOf<{ id: string }>(
         await tx.query(
           `UPDATE sessions SET requeues = sessions.requeues + 1 FROM unnest($1::uuid[], $2::int[]) AS u(id, requeues)
           WHERE sessions.id = u.id AND sessions.requeues = u.requeues RETURNING sessions.id`,
           [lost.map((l) => l.item.data.sessionId), lost.map((l) => l.requeues)],
         ),
       );
-      const ids = new Set(rows.map((r) => r.id));
-      const items = lost.map((l) => l.item).filter((i) => ids.has(i.data.sessionId));
-      await writeOutbox(tx, items);
-      return items.length;
+      const ids = new Set(updated.map((r) => r.id));
+      const rows = lost.filter((l) => ids.has(l.item.data.sessionId)).map((l) => ({ job: l.item, runAt: l.runAt }));
+      await writeOutbox(tx, rows);
+      return rows.length;
     });
     if (requeued) this.logger.warn(`re-enqueued ${requeued} sessions whose jobs were gone`);
     return requeued;
