@@ -56,6 +56,32 @@ describe('audit trail on PostgreSQL', () => {
       return tx.query(sql, params);
     });
 
+  it('chains two first events of a new stream written at once, one after the other', async () => {
+    const entry = (n: number) => ({
+      stream: 'ticket_integration:race',
+      actorId: null,
+      actorKind: 'system' as const,
+      action: 'ticket_integration.updated',
+      outcome: 'succeeded',
+      data: { n },
+    });
+    // The first holds its transaction open after appending; the second appends meanwhile, to a
+    // stream that has no head it can see yet.
+    let appended!: () => void;
+    const firstAppended = new Promise<void>((r) => (appended = r));
+    const first = ds.transaction(async (tx) => {
+      await appendAudit(tx, TEST_AUDIT_KEY, [entry(1)]);
+      appended();
+      await new Promise((r) => setTimeout(r, 300));
+    });
+    await firstAppended;
+    await Promise.all([first, ds.transaction((tx) => appendAudit(tx, TEST_AUDIT_KEY, [entry(2)]))]);
+    await ds.transaction((tx) => appendAudit(tx, TEST_AUDIT_KEY, [entry(3)]));
+    const seqs = await ds.query(`SELECT seq FROM audit_events WHERE stream = 'ticket_integration:race' ORDER BY seq`);
+    expect(seqs.map((r: { seq: number }) => r.seq)).toEqual([1, 2, 3]);
+    expect((await verifyAudit(ds, TEST_AUDIT_KEY)).problems).toEqual([]);
+  });
+
   it('verifies an untouched trail', async () => {
     const r = await verify();
     expect(r).toMatchObject({ ok: true, problems: [] });

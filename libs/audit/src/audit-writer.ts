@@ -74,6 +74,9 @@ export function chainEntries(key: string, entries: AuditEntry[], heads: Map<stri
  * each other. For administration, enrolment and other cold paths; session transitions and intake
  * chain from the head they read and write in one statement (same renderer, auditAppendSql).
  */
+/** The advisory-lock key space of audit streams (the two-int form: apart from rcflow's single-bigint locks). */
+const STREAM_LOCK_SPACE = 0x61756469; // 'audi'
+
 export async function appendAudit(
   manager: EntityManager,
   key: string,
@@ -85,6 +88,16 @@ export async function appendAudit(
   const streams = [...new Set(entries.map((e) => e.stream))].sort();
   const heads = new Map<string, StreamHead>();
   // A stream named after a row created in this transaction has no head yet: nothing to lock or read.
+  if (!options.newStreams) {
+    // FOR UPDATE cannot lock a head that does not exist yet: two writers of a stream's first event
+    // would both start it (the second failing). A transaction-scoped advisory lock per stream, taken
+    // in stream order, serialises them; the heads are read in the next statement, which sees the
+    // head the other committed.
+    await manager.query('SELECT pg_advisory_xact_lock($2::int, hashtext(s)) FROM unnest($1::text[]) AS s ORDER BY s', [
+      streams,
+      STREAM_LOCK_SPACE,
+    ]);
+  }
   const rows: { seq: number; hash: string; stream: string }[] = options.newStreams
     ? []
     : await manager.query('SELECT stream, seq, hash FROM audit_stream_heads WHERE stream = ANY($1) ORDER BY stream FOR UPDATE', [streams]);
