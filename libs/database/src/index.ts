@@ -6,3 +6,4 @@ export * from './eligibility-facts';
 export * from './query-results';
 export * from './prepared';
 export * from './scope-sql';
+export * from './statement-batcher';

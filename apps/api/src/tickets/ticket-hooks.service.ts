@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { loadPrincipalFacts, queryPrepared } from '@rcflow/database';
+import { StatementBatcher, loadPrincipalFacts, queryPrepared } from '@rcflow/database';
 import { DomainError, NotFound, textProblem, type PrincipalFacts } from '@rcflow/domain';
 import { SessionIntake, type SessionAsk } from '@rcflow/sessions';
 import {
@@ -131,14 +131,19 @@ export class TicketHooks {
   private readonly principals = new TtlLru<string, PrincipalFacts | null>(HOOK_CACHE_MS, HOOK_CACHE_SIZE);
   private readonly reading = new Map<string, Promise<IntegrationRow | null>>();
   /** Concurrent deliveries' lookups go to PostgreSQL together. */
-  private readonly lookups: Batcher<LookupAsk, Lookup>;
+  private readonly lookups: StatementBatcher<LookupAsk, Lookup>;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly intake: SessionIntake,
     @Inject(TICKET_SECRET_BOX) private readonly box: SecretBox | null,
   ) {
-    this.lookups = new Batcher((asks) => lookUp(this.dataSource, asks), LOOKUPS_IN_FLIGHT);
+    this.lookups = new StatementBatcher(
+      (asks) => lookUp(this.dataSource, asks),
+      LOOKUPS_IN_FLIGHT,
+      MAX_BATCH,
+      (a) => `the delivery to ${a.integrationId}`,
+    );
   }
 
   async receive(integrationId: string, raw: Buffer, headers: DeliveryHeaders, nowMs = Date.now()): Promise<HookAnswer> {
@@ -387,59 +392,6 @@ const LOG_ALONE_SQL = `INSERT INTO ticket_deliveries (integration_id, delivery_k
 const LOOKUPS_IN_FLIGHT = 3;
 /** Requests per statement, at most. */
 const MAX_BATCH = 100;
-
-/**
- * Sends concurrent requests of one kind to PostgreSQL together, as IntakeBatcher does sessions:
- * what arrives in one turn of the event loop, or while `maxInFlight` statements are out, leaves
- * in one statement. `run` answers for each request, in order. When a statement
- * of several fails, each of its requests is sent again alone, so that only the one at fault fails.
- */
-class Batcher<T, R> {
-  private queue: { item: T; resolve(result: R): void; reject(err: unknown): void }[] = [];
-  private inFlight = 0;
-  private scheduled = false;
-
-  constructor(
-    private readonly run: (items: T[]) => Promise<R[]>,
-    private readonly maxInFlight: number,
-  ) {}
-
-  submit(item: T): Promise<R> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.inFlight >= this.maxInFlight) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
-        const batch = this.queue.splice(0, MAX_BATCH);
-        this.inFlight++;
-        void this.send(batch).finally(() => {
-          this.inFlight--;
-          if (this.queue.length > 0) this.schedule();
-        });
-      }
-    });
-  }
-
-  private async send(batch: Batcher<T, R>['queue']): Promise<void> {
-    let results: R[];
-    try {
-      results = await this.run(batch.map((p) => p.item));
-      if (results.length !== batch.length) throw new Error(`a batched statement answered ${results.length} of ${batch.length} requests`);
-    } catch (err) {
-      if (batch.length === 1) batch[0]!.reject(err);
-      else await Promise.all(batch.map((p) => this.send([p])));
-      return;
-    }
-    batch.forEach((p, i) => p.resolve(results[i]!));
-  }
-}
 
 /** One delivery's lookup (see LOOKUP_SQL). */
 interface LookupAsk {
