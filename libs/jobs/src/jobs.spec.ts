@@ -15,9 +15,23 @@ describe('jobs', () => {
     expect(wb(3)).toBe('writeback.s-1.ended.3');
   });
 
+  it('names one timer per schedule and occurrence, and one notice per booked session or occurrence', () => {
+    const at = '2026-03-29T00:30:00.000Z';
+    expect(jobIdOf({ queue: QueueName.Schedules, name: JobName.ScheduleOccurrence, data: { scheduleId: 'k', at } })).toBe(
+      `occurrence.k.${Date.UTC(2026, 2, 29, 0, 30)}`,
+    );
+    expect(
+      jobIdOf({ queue: QueueName.Schedules, name: JobName.SessionNotice, data: { sessionId: null, scheduleId: 'k', at } }),
+    ).toBe(`notice.k.${Date.UTC(2026, 2, 29, 0, 30)}`);
+    expect(
+      jobIdOf({ queue: QueueName.Schedules, name: JobName.SessionNotice, data: { sessionId: 's-1', scheduleId: null, at: null } }),
+    ).toBe('notice.s-1');
+  });
+
   it('puts every job name in exactly one queue', () => {
     expect(jobNamesOf(QueueName.Sessions).sort()).toEqual([JobName.EndSession, JobName.AdvanceSession].sort());
     expect(jobNamesOf(QueueName.TicketWritebacks)).toEqual([JobName.TicketWriteback]);
+    expect(jobNamesOf(QueueName.Schedules).sort()).toEqual([JobName.ScheduleOccurrence, JobName.SessionNotice].sort());
   });
 
   it('sets retries, backoff and retention in one place', () => {

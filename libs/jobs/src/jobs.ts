@@ -5,6 +5,8 @@ export enum QueueName {
   Sessions = 'sessions',
   /** Notes to helpdesk tickets about their sessions; slow, remote and rate-limited: never in the sessions' way. */
   TicketWritebacks = 'ticket-writebacks',
+  /** The timers of recurring schedules and of what the user is told ahead of booked sessions. */
+  Schedules = 'schedules',
 }
 
 /** Job names. Stable strings, like queue names. */
@@ -15,6 +17,10 @@ export enum JobName {
   EndSession = 'session.end',
   /** Posts the note a session's outcome owes the ticket that asked for it. */
   TicketWriteback = 'ticket.writeback',
+  /** Decides the occurrences of a schedule that are due (run or expired) and plans its next one. */
+  ScheduleOccurrence = 'schedule.occurrence',
+  /** Tells the user at the device(s) of a booked session ahead of it: a reminder, and an ask for pre-approval. */
+  SessionNotice = 'session.notice',
 }
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -24,7 +30,15 @@ export type JobItem =
   | { queue: QueueName.Sessions; name: JobName.AdvanceSession; data: { sessionId: string } }
   | { queue: QueueName.Sessions; name: JobName.EndSession; data: { sessionId: string; endedBy: string } }
   /** `redrive`: 0 for the first run; an administrator's retry of a dead note gives a new number (a new job id). */
-  | { queue: QueueName.TicketWritebacks; name: JobName.TicketWriteback; data: { sessionId: string; outcome: string; redrive: number } };
+  | { queue: QueueName.TicketWritebacks; name: JobName.TicketWriteback; data: { sessionId: string; outcome: string; redrive: number } }
+  /** `at`: the occurrence the timer was set for (ISO 8601); the job decides every occurrence due by then. */
+  | { queue: QueueName.Schedules; name: JobName.ScheduleOccurrence; data: { scheduleId: string; at: string } }
+  /** Either a one-off booking's session, or one occurrence (`at`, ISO 8601) of a schedule on each of its devices. */
+  | {
+      queue: QueueName.Schedules;
+      name: JobName.SessionNotice;
+      data: { sessionId: string; scheduleId: null; at: null } | { sessionId: null; scheduleId: string; at: string };
+    };
 
 // Compile-time guard: payloads must be JSON-compatible.
 type AssertJson<T extends Record<string, Json>> = T;
@@ -40,6 +54,8 @@ export const QUEUE_OF_JOB: Readonly<Record<JobName, QueueName>> = Object.freeze(
   [JobName.AdvanceSession]: QueueName.Sessions,
   [JobName.EndSession]: QueueName.Sessions,
   [JobName.TicketWriteback]: QueueName.TicketWritebacks,
+  [JobName.ScheduleOccurrence]: QueueName.Schedules,
+  [JobName.SessionNotice]: QueueName.Schedules,
 });
 
 /** The job names of one queue. */
@@ -56,6 +72,12 @@ export function jobIdOf(item: JobItem): string {
       return `end.${item.data.sessionId}`;
     case JobName.TicketWriteback:
       return `writeback.${item.data.sessionId}.${item.data.outcome}${item.data.redrive ? `.${item.data.redrive}` : ''}`;
+    case JobName.ScheduleOccurrence:
+      return `occurrence.${item.data.scheduleId}.${Date.parse(item.data.at)}`;
+    case JobName.SessionNotice:
+      return item.data.sessionId !== null
+        ? `notice.${item.data.sessionId}`
+        : `notice.${item.data.scheduleId}.${Date.parse(item.data.at)}`;
   }
 }
 

@@ -15,6 +15,10 @@ export interface SessionAsk {
   notAfter?: Date | undefined;
   /** Asked by a ticket integration's delivery: where the outcomes are written back, and the ticket's API id. */
   ticket?: { integrationId: string; apiId: string } | undefined;
+  /** Asked by an occurrence of a schedule: which, and the occurrence's time. */
+  schedule?: { scheduleId: string; occurrenceAt: Date } | undefined;
+  /** A booking's reminder to the user at the device, `remindMinutes` before notBefore (only with notBefore). */
+  notice?: { remindMinutes: number; askApproval: boolean } | undefined;
 }
 
 /** A sessions row as SESSION_COLUMNS read it. */
@@ -31,6 +35,8 @@ export interface SessionRow {
   version: number;
   not_before: Date | null;
   not_after: Date | null;
+  schedule_id: string | null;
+  occurrence_at: Date | null;
   consent_rule: string | null;
   failure_cause: string | null;
   created_at: Date;
@@ -40,7 +46,7 @@ export interface SessionRow {
 }
 
 export const SESSION_COLUMNS = `s.id, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason, s.ticket_ref, s.state,
-  s.version, s.not_before, s.not_after, s.consent_rule, s.failure_cause, s.created_at, s.state_changed_at, s.started_at, s.ended_at`;
+  s.version, s.not_before, s.not_after, s.schedule_id, s.occurrence_at, s.consent_rule, s.failure_cause, s.created_at, s.state_changed_at, s.started_at, s.ended_at`;
 
 /** A session as rcflow shows it to callers. */
 export interface SessionView {
@@ -57,6 +63,9 @@ export interface SessionView {
   /** Booked ahead: when it starts its lifecycle, and the latest start (null: at once, no limit). */
   notBefore: string | null;
   notAfter: string | null;
+  /** Asked by a schedule's occurrence: the schedule and the occurrence's time; null otherwise. */
+  scheduleId: string | null;
+  occurrenceAt: string | null;
   consentRule: string | null;
   failureCause: string | null;
   createdAt: string;
@@ -82,6 +91,8 @@ export function sessionView(r: SessionRow): SessionView {
     version: r.version,
     notBefore: iso(r.not_before),
     notAfter: iso(r.not_after),
+    scheduleId: r.schedule_id,
+    occurrenceAt: iso(r.occurrence_at),
     consentRule: r.consent_rule,
     failureCause: r.failure_cause,
     createdAt: new Date(r.created_at).toISOString(),

@@ -158,7 +158,7 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
         ORDER BY s.state_changed_at LIMIT ${BATCH}`,
       [MOVING_STATES, this.config.sweep.staleMs, 2 * this.config.sweep.intervalMs],
     );
-    const lost: { item: JobItem; requeues: number; runAt: Date | null }[] = [];
+    const lost: { item: JobItem; sessionId: string; requeues: number; runAt: Date | null }[] = [];
     for (const s of stale) {
       const item: JobItem = { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: s.id } };
       const job = await this.sessions.getJob(jobIdOf(item));
@@ -170,7 +170,7 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
         await this.giveUp(s, job?.failedReason ?? null);
         continue;
       }
-      lost.push({ item, requeues: s.requeues, runAt: s.state === 'scheduled' ? s.not_before : null });
+      lost.push({ item, sessionId: s.id, requeues: s.requeues, runAt: s.state === 'scheduled' ? s.not_before : null });
     }
     if (lost.length === 0) return 0;
     const requeued = await this.dataSource.transaction(async (tx) => {
@@ -179,11 +179,11 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
         await tx.query(
           `UPDATE sessions SET requeues = sessions.requeues + 1 FROM unnest($1::uuid[], $2::int[]) AS u(id, requeues)
           WHERE sessions.id = u.id AND sessions.requeues = u.requeues RETURNING sessions.id`,
-          [lost.map((l) => l.item.data.sessionId), lost.map((l) => l.requeues)],
+          [lost.map((l) => l.sessionId), lost.map((l) => l.requeues)],
         ),
       );
       const ids = new Set(updated.map((r) => r.id));
-      const rows = lost.filter((l) => ids.has(l.item.data.sessionId)).map((l) => ({ job: l.item, runAt: l.runAt }));
+      const rows = lost.filter((l) => ids.has(l.sessionId)).map((l) => ({ job: l.item, runAt: l.runAt }));
       await writeOutbox(tx, rows);
       return rows.length;
     });

@@ -14,7 +14,10 @@ import { IdempotencyKey } from './idempotency-key.entity';
 import { OutboxRow } from './outbox.entity';
 import { Principal } from './principal.entity';
 import { RoleAssignment } from './role-assignment.entity';
+import { Schedule } from './schedule.entity';
+import { ScheduleOccurrence, OccurrenceTarget } from './schedule-occurrence.entity';
 import { Session } from './session.entity';
+import { SessionNotice } from './session-notice.entity';
 import { SettingsDeployment } from './settings-deployment.entity';
 import { PrincipalIdentity } from './principal-identity.entity';
 import { TicketDelivery } from './ticket-delivery.entity';
@@ -38,13 +41,17 @@ export {
   Principal,
   PrincipalIdentity,
   RoleAssignment,
+  Schedule,
+  ScheduleOccurrence,
   Session,
+  SessionNotice,
   SettingsDeployment,
   TicketDelivery,
   TicketIntegration,
   TicketWriteback,
   ViewerToken,
 };
+export type { OccurrenceTarget };
 
 export const ENTITIES = [
   ApiKey,
@@ -63,7 +70,10 @@ export const ENTITIES = [
   Principal,
   PrincipalIdentity,
   RoleAssignment,
+  Schedule,
+  ScheduleOccurrence,
   Session,
+  SessionNotice,
   SettingsDeployment,
   TicketDelivery,
   TicketIntegration,

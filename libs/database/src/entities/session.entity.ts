@@ -11,6 +11,7 @@ import { BaseEntity } from './base.entity';
 @Index('ix_sessions_device', ['deviceId', 'createdAt'])
 @Index('ix_sessions_viewer', ['viewerId', 'createdAt'])
 @Index('ix_sessions_state', ['state', 'stateChangedAt'])
+@Index('ix_sessions_occurrence', ['scheduleId', 'occurrenceAt'], { where: 'schedule_id IS NOT NULL' })
 @Index('uq_sessions_one_controller', ['deviceId'], {
   unique: true,
   // CONTROLLING_STATES of libs/domain (a literal: entities load in jest's global setup, where the
@@ -57,6 +58,22 @@ export class Session extends BaseEntity {
   /** The latest start of a booked session: not started by then, it ends `expired`. */
   @Column({ name: 'not_after', type: 'timestamptz', nullable: true })
   notAfter: Date | null;
+
+  /** The schedule whose occurrence asked for the session; null when a caller or a ticket did. */
+  @Column({ name: 'schedule_id', type: 'uuid', nullable: true })
+  scheduleId: string | null;
+
+  /** The time of that occurrence. */
+  @Column({ name: 'occurrence_at', type: 'timestamptz', nullable: true })
+  occurrenceAt: Date | null;
+
+  /** A booking's reminder to the user at the device, this many minutes before notBefore; null: none. */
+  @Column({ name: 'remind_minutes', type: 'integer', nullable: true })
+  remindMinutes: number | null;
+
+  /** With the reminder, the user is asked to agree ahead (pre-approval). */
+  @Column({ name: 'ask_approval', type: 'boolean', default: false })
+  askApproval: boolean;
 
   @Column({ name: 'state_changed_at', type: 'timestamptz' })
   stateChangedAt: Date;

@@ -11,6 +11,7 @@ import { TicketTriggers1795700000000 } from './1795700000000-TicketTriggers';
 import { TicketWritebacks1795800000000 } from './1795800000000-TicketWritebacks';
 import { ScheduledSessions1795900000000 } from './1795900000000-ScheduledSessions';
 import { SessionTicketOrigin1795910000000 } from './1795910000000-SessionTicketOrigin';
+import { Schedules1796000000000 } from './1796000000000-Schedules';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   TicketWritebacks1795800000000,
   ScheduledSessions1795900000000,
   SessionTicketOrigin1795910000000,
+  Schedules1796000000000,
 ];

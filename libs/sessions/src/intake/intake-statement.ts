@@ -3,7 +3,7 @@
 import { AuditEntry, ChainedRows, ParamRef, auditAppendSql, chainEntries, sessionStream } from '@rcflow/audit';
 import { deviceInScopeExprSql } from '@rcflow/database';
 import { DomainError, Forbidden, NotFound, PrincipalFacts, UnprocessableRequest, hasPermission, scopeOf } from '@rcflow/domain';
-import { JobName, QueueName, outboxInsertSql } from '@rcflow/jobs';
+import { JobName, OutboxRow, QueueName, outboxInsertSql } from '@rcflow/jobs';
 import type { SessionAsk } from '../session-view';
 
 /** What intake needs to know about the device and the viewer to accept a request or say why not. */
@@ -62,6 +62,10 @@ export interface IntakeRow {
   notAfter: Date | null;
   ticketIntegrationId: string | null;
   ticketApiId: string | null;
+  scheduleId: string | null;
+  occurrenceAt: Date | null;
+  remindMinutes: number | null;
+  askApproval: boolean;
   /** The caller's `session.request` scope as a uuid[] literal; null when unrestricted. */
   scope: string | null;
   onBehalf: boolean;
@@ -105,6 +109,8 @@ export function intakeRow(r: IntakeRequest): IntakeRow {
       requesterId: caller.id,
       version: 1,
       ...(notBefore && { notBefore: notBefore.toISOString(), notAfter: notAfter?.toISOString() ?? null }),
+      ...(ask.schedule && { scheduleId: ask.schedule.scheduleId, occurrenceAt: ask.schedule.occurrenceAt.toISOString() }),
+      ...(notBefore && ask.notice && { remindMinutes: ask.notice.remindMinutes, askApproval: ask.notice.askApproval }),
     },
   };
   const onBehalf = viewerId !== caller.id;
@@ -122,6 +128,10 @@ export function intakeRow(r: IntakeRequest): IntakeRow {
     notAfter,
     ticketIntegrationId: ask.ticket?.integrationId ?? null,
     ticketApiId: ask.ticket?.apiId ?? null,
+    scheduleId: ask.schedule?.scheduleId ?? null,
+    occurrenceAt: ask.schedule?.occurrenceAt ?? null,
+    remindMinutes: notBefore ? (ask.notice?.remindMinutes ?? null) : null,
+    askApproval: notBefore !== null && (ask.notice?.askApproval ?? false),
     scope: uuidArray(scopeOf(caller.grants, 'session.request')),
     onBehalf,
     behalfScope: onBehalf ? uuidArray(scopeOf(caller.grants, 'session.request_on_behalf')) : null,
@@ -129,6 +139,18 @@ export function intakeRow(r: IntakeRequest): IntakeRow {
     requestHash: r.idempotency?.requestHash ?? null,
     event: chainEntries(r.auditKey, [entry], new Map(), now),
   };
+}
+
+/** A booking with a reminder: its notice job, due `remindMinutes` before the booked start (at once when that has passed). */
+function noticeOf(row: IntakeRow): OutboxRow[] {
+  if (row.notBefore === null || row.remindMinutes === null) return [];
+  return [
+    {
+      job: { queue: QueueName.Schedules, name: JobName.SessionNotice, data: { sessionId: row.id, scheduleId: null, at: null } },
+      gateId: row.id,
+      runAt: new Date(row.notBefore.getTime() - row.remindMinutes * 60_000),
+    },
+  ];
 }
 
 /** The columns of the statement's request rows, in order, with their types. */
@@ -146,6 +168,10 @@ const COLUMNS: [Exclude<keyof IntakeRow, 'event'>, string][] = [
   ['notAfter', 'timestamptz'],
   ['ticketIntegrationId', 'uuid'],
   ['ticketApiId', 'text'],
+  ['scheduleId', 'uuid'],
+  ['occurrenceAt', 'timestamptz'],
+  ['remindMinutes', 'int4'],
+  ['askApproval', 'boolean'],
   ['scope', 'text'],
   ['onBehalf', 'boolean'],
   ['behalfScope', 'text'],
@@ -173,11 +199,10 @@ export function intakeStatement(rows: readonly IntakeRow[]): { text: string; par
   const audit = auditAppendSql(p, chained, new Map(), 'au', 's');
   const outbox = outboxInsertSql(
     p,
-    rows.map((row) => ({
-      job: { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: row.id } },
-      gateId: row.id,
-      runAt: row.notBefore,
-    })),
+    rows.flatMap((row) => [
+      { job: { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: row.id } }, gateId: row.id, runAt: row.notBefore },
+      ...noticeOf(row),
+    ]),
     's',
   );
   const text = `WITH r AS (
@@ -201,10 +226,11 @@ export function intakeStatement(rows: readonly IntakeRow[]): { text: string; par
   accepted AS (SELECT a.* FROM allowed a WHERE a.idempotency_key IS NULL OR a.id IN (SELECT session_id FROM keyed)),
   s AS (
     INSERT INTO sessions (id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref, state,
-        state_changed_at, version, created_at, updated_at, not_before, not_after, ticket_integration_id, ticket_api_id)
+        state_changed_at, version, created_at, updated_at, not_before, not_after, ticket_integration_id, ticket_api_id,
+        schedule_id, occurrence_at, remind_minutes, ask_approval)
       SELECT id, device_id, viewer_id, requester_id, type, access, reason, ticket_ref,
              CASE WHEN not_before IS NULL THEN 'requested' ELSE 'scheduled' END, at, 1, at, at, not_before, not_after,
-             ticket_integration_id, ticket_api_id FROM accepted
+             ticket_integration_id, ticket_api_id, schedule_id, occurrence_at, remind_minutes, ask_approval FROM accepted
     RETURNING id),
   ${audit.ctes.join(',\n  ')},
   o AS (${outbox})

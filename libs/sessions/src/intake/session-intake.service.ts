@@ -56,7 +56,7 @@ export class SessionIntake {
   ): Promise<{ session: SessionView; replayed: boolean }> {
     const viewerId = ask.viewerId ?? caller.id;
     // The ticket's origin is where the request came from, not what it asks for: not hashed.
-    const { ticket: _origin, ...asked } = ask;
+    const { ticket: _origin, schedule: _occurrence, ...asked } = ask;
     const requestHash = idempotencyKey
       ? idempotencyRequestHash({ ...asked, viewerId, notBefore: ask.notBefore?.toISOString(), notAfter: ask.notAfter?.toISOString() })
       : null;
@@ -99,6 +99,8 @@ export class SessionIntake {
         version: 1,
         not_before: ask.notBefore ?? null,
         not_after: ask.notBefore ? (ask.notAfter ?? null) : null,
+        schedule_id: ask.schedule?.scheduleId ?? null,
+        occurrence_at: ask.schedule?.occurrenceAt ?? null,
         consent_rule: null,
         failure_cause: null,
         created_at: now,
