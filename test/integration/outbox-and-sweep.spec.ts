@@ -121,7 +121,7 @@ describe('outbox relay and reconciliation sweep', () => {
     await queue.obliterate({ force: true });
     await queue.add(JobName.AdvanceSession, { sessionId: live }, { jobId: `advance.${live}` });
     await ds.query(`UPDATE sessions SET state_changed_at = now() - interval '1 minute'`);
-    const sweep = new ReconciliationSweep(ds, new SessionTransitions(ds, config), queue, writebacks, config);
+    const sweep = new ReconciliationSweep(ds, new SessionTransitions(ds, config), queue, writebacks, writebacks, config);
     const n = await sweep.sweep();
     expect(n).toBeGreaterThanOrEqual(1);
     const rows: { job_id: string }[] = await ds.query('SELECT job_id FROM outbox');
@@ -141,7 +141,7 @@ describe('outbox relay and reconciliation sweep', () => {
     await ds.query(`UPDATE sessions SET state = 'scheduled', not_before = $2 WHERE id = $1`, [soon, at]);
     await ds.query(`UPDATE sessions SET state = 'scheduled', not_before = now() + interval '2 hours' WHERE id = $1`, [later]);
     await queue.obliterate({ force: true });
-    const sweep = new ReconciliationSweep(ds, new SessionTransitions(ds, config), queue, writebacks, config);
+    const sweep = new ReconciliationSweep(ds, new SessionTransitions(ds, config), queue, writebacks, writebacks, config);
     await sweep.sweep();
     const rows = await ds.query<{ job_id: string; run_at: Date }[]>(`SELECT job_id, run_at FROM outbox WHERE job_id = ANY($1)`, [
       [`advance.${soon}`, `advance.${later}`],
@@ -183,7 +183,7 @@ describe('outbox relay and reconciliation sweep', () => {
       { sessionId: live, outcome: 'rejected', redrive: 0 },
       { jobId: `writeback.${live}.rejected`, delay: 60_000 },
     );
-    const sweep = new ReconciliationSweep(ds, new SessionTransitions(ds, config), queue, writebacks, config);
+    const sweep = new ReconciliationSweep(ds, new SessionTransitions(ds, config), queue, writebacks, writebacks, config);
     expect(await sweep.sweepNotes()).toBe(1);
     const owed = async () =>
       (await ds.query<{ job_id: string }[]>(`SELECT job_id FROM outbox WHERE queue = 'ticket-writebacks'`)).map((r) => r.job_id);

@@ -41,7 +41,7 @@ describe('reconciliation sweep', () => {
   });
 
   // These sweepers only sweep sessions (sweep()); the notes' queue is not read.
-  const sweeper = (pool: DataSource) => new ReconciliationSweep(pool, new SessionTransitions(pool, config), queue, queue, config);
+  const sweeper = (pool: DataSource) => new ReconciliationSweep(pool, new SessionTransitions(pool, config), queue, queue, queue, config);
   const lostSessions = async (n: number, requeues: number) => {
     const ids = await Promise.all(Array.from({ length: n }, async () => requestSession(ds, await seedWorld(ds))));
     await ds.query(`UPDATE sessions SET requeues = $2, state_changed_at = now() - interval '1 minute' WHERE id = ANY($1)`, [ids, requeues]);

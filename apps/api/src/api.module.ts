@@ -8,6 +8,7 @@ import { SessionsCoreModule } from '@rcflow/sessions';
 import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
 import { TicketsModule } from './tickets/tickets.module';
+import { SchedulesModule } from './schedules/schedules.module';
 import { AuditExportService } from './audit/audit-export.service';
 import { AuditQueryService } from './audit/audit-query.service';
 import { AuditController } from './audit/audit.controller';
@@ -35,6 +36,7 @@ export class ApiModule {
         SessionsCoreModule,
         AdminModule,
         TicketsModule,
+        SchedulesModule,
         AgentsModule.forRoot(config),
       ],
       controllers: [SessionsController, AuditController, HealthController],

@@ -8,3 +8,4 @@ export * from './intake/intake-batcher';
 export * from './intake/session-intake.service';
 export * from './sessions-core.module';
 export * from './session-reads';
+export * from './schedule-timers';

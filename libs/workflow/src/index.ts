@@ -4,3 +4,5 @@ export * from './reconciliation-sweep.service';
 export * from './handlers/advance-session.handler';
 export * from './handlers/end-session.handler';
 export * from './ticket-writeback/ticket-writeback.handler';
+export * from './schedules/schedule-occurrence.handler';
+export * from './schedules/schedules.processor';

@@ -37,14 +37,15 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
     private readonly transitions: SessionTransitions,
     @InjectQueue(QueueName.Sessions) private readonly sessions: Queue,
     @InjectQueue(QueueName.TicketWritebacks) private readonly writebacks: Queue,
+    @InjectQueue(QueueName.Schedules) private readonly schedules: Queue,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {}
 
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => {
       if (this.running) return;
-      this.running = Promise.all([this.sweep(), this.interruptLost(), this.sweepNotes()])
-        .then(([a, b, c]) => a + b + c)
+      this.running = Promise.all([this.sweep(), this.interruptLost(), this.sweepNotes(), this.sweepSchedules()])
+        .then((counts) => counts.reduce((a, b) => a + b, 0))
         .catch((err: unknown) => {
           this.logger.warn(`sweep skipped: ${(err as Error).message}`);
           return 0;
@@ -143,6 +144,47 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
     if (lost.length === 0) return 0;
     await this.dataSource.transaction((tx) => writeOutbox(tx, lost));
     this.logger.warn(`re-enqueued ${lost.length} notes to tickets whose jobs were gone`);
+    return lost.length;
+  }
+
+  /**
+   * Schedules whose timer is gone (Redis lost it, or its job ran out of attempts): an active
+   * schedule whose next occurrence is due within two sweeps, or past, with no outbox row and no
+   * live job for it, gets its timer again from `next_at` (the same job id: a live one swallows it).
+   * An occurrence past due is decided at once, by its missed policy. Returns how many.
+   */
+  async sweepSchedules(): Promise<number> {
+    const due: { id: string; next_at: Date; remind_minutes: number | null }[] = await this.dataSource.query(
+      `SELECT c.id, c.next_at, c.remind_minutes FROM schedules c
+        WHERE c.state = 'active' AND c.next_at < now() + make_interval(secs => $1::float8 / 1000)
+          AND NOT EXISTS (SELECT 1 FROM outbox o
+                           WHERE o.job_id = 'occurrence.' || c.id::text || '.' || (extract(epoch FROM c.next_at) * 1000)::bigint::text)
+        ORDER BY c.next_at LIMIT ${BATCH}`,
+      [2 * this.config.sweep.intervalMs],
+    );
+    const states = await Promise.all(
+      due.map(async (c) => {
+        const item: JobItem = {
+          queue: QueueName.Schedules,
+          name: JobName.ScheduleOccurrence,
+          data: { scheduleId: c.id, at: new Date(c.next_at).toISOString() },
+        };
+        const job = await this.schedules.getJob(jobIdOf(item));
+        const state = job ? await job.getState() : 'unknown';
+        if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized') return null;
+        if (job) await job.remove();
+        return { item, runAt: new Date(c.next_at) };
+      }),
+    );
+    const lost = states.filter((l) => l !== null);
+    if (lost.length === 0) return 0;
+    await this.dataSource.transaction((tx) =>
+      writeOutbox(
+        tx,
+        lost.map((l) => ({ job: l.item, runAt: l.runAt })),
+      ),
+    );
+    this.logger.warn(`re-armed ${lost.length} schedule timers that were gone`);
     return lost.length;
   }
 

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Worker } from 'bullmq';
+import { DelayedError, type Job, type Worker } from 'bullmq';
 
 /**
  * Starts a processor's BullMQ worker (registered with `autorun: false`) with its concurrency and
@@ -20,4 +20,13 @@ export function runWorker(worker: Worker, name: string, concurrency: number, loc
     logger.fatal(`worker stopped: ${err instanceof Error ? err.message : String(err)}`);
     process.kill(process.pid, 'SIGTERM');
   });
+}
+
+/**
+ * Puts a job back in the delayed set until `runAt` without counting an attempt (a timer that fired
+ * early, a vendor's Retry-After); BullMQ needs the DelayedError thrown to leave the job there.
+ */
+export async function delayJob(job: Job, runAt: number, token: string | undefined): Promise<never> {
+  await job.moveToDelayed(runAt, token);
+  throw new DelayedError();
 }

@@ -1,11 +1,11 @@
 import { Inject, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
-import { DelayedError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { JobData, JobItem, JobName, JobNameOf, QueueName, jobNamesOf } from '@rcflow/jobs';
 import { AdvanceSessionHandler, AttemptInfo, NotYet } from './handlers/advance-session.handler';
 import { EndSessionHandler } from './handlers/end-session.handler';
-import { runWorker } from './run-worker';
+import { delayJob, runWorker } from './run-worker';
 
 type SessionsJob = Job<JobItem['data'], void, JobItem['name']>;
 
@@ -66,9 +66,7 @@ export class SessionsProcessor extends WorkerHost implements OnModuleInit, OnApp
     const handler = (this.handlers as Record<string, JobHandlers[SessionsJobName] | undefined>)[job.name];
     if (!handler) throw new Error(`no handler for job "${job.name}"`);
     const later = await (handler as (data: unknown, attempt: AttemptInfo) => Promise<NotYet | undefined>)(job.data, attemptOf(job));
-    if (!later) return;
     // A booked session's job that came early waits, delayed, for its time (not an attempt).
-    await job.moveToDelayed(later.runAt.getTime(), token);
-    throw new DelayedError();
+    if (later) await delayJob(job, later.runAt.getTime(), token);
   }
 }

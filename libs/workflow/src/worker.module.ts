@@ -9,6 +9,8 @@ import { AdvanceSessionHandler } from './handlers/advance-session.handler';
 import { EndSessionHandler } from './handlers/end-session.handler';
 import { ReconciliationSweep } from './reconciliation-sweep.service';
 import { SessionsProcessor } from './sessions.processor';
+import { ScheduleOccurrenceHandler } from './schedules/schedule-occurrence.handler';
+import { SchedulesProcessor } from './schedules/schedules.processor';
 import { TicketWritebackHandler } from './ticket-writeback/ticket-writeback.handler';
 import { TicketWritebacksProcessor } from './ticket-writeback/ticket-writebacks.processor';
 
@@ -43,6 +45,8 @@ export class WorkerModule implements OnApplicationShutdown {
         SessionsProcessor,
         TicketWritebackHandler,
         TicketWritebacksProcessor,
+        ScheduleOccurrenceHandler,
+        SchedulesProcessor,
         ReconciliationSweep,
       ],
       exports: [AGENT_LINK, ReconciliationSweep, QueueModule],

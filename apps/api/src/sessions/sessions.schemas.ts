@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { ACCESS_MODES, SESSION_STATES, SESSION_TYPES } from '@rcflow/domain';
 import { cursor, dateTime, limit, uuid } from '../common/validation';
 
-/** Free text PostgreSQL can store: it refuses NUL in text, and a refused row would fail its statement. */
+/** Free text PostgreSQL can store: it refuses NUL in text, and a refused row would fail its statement (shared by every request body). */
 // eslint-disable-next-line no-control-regex -- NUL is exactly what this refuses
 const NO_NUL = /^[^\u0000]*$/;
-const text = (max: number) => z.string().trim().min(1).max(max).regex(NO_NUL, 'must not contain NUL characters');
+export const text = (max: number) => z.string().trim().min(1).max(max).regex(NO_NUL, 'must not contain NUL characters');
 
 /** How far ahead a session may be booked. */
 export const MAX_BOOKING_AHEAD_MS = 366 * 86_400_000;

@@ -1,9 +1,9 @@
 import { Inject, OnApplicationBootstrap } from '@nestjs/common';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
-import { DelayedError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { JobData, JobName, QueueName } from '@rcflow/jobs';
-import { runWorker } from '../run-worker';
+import { delayJob, runWorker } from '../run-worker';
 import { TicketWritebackHandler } from './ticket-writeback.handler';
 
 /**
@@ -28,8 +28,6 @@ export class TicketWritebacksProcessor extends WorkerHost implements OnApplicati
   override async process(job: Job<JobData<JobName.TicketWriteback>>, token?: string): Promise<void> {
     if (job.name !== (JobName.TicketWriteback as string)) throw new Error(`no handler for job "${job.name}"`);
     const run = await this.handler.handle(job.data.sessionId, job.data.outcome);
-    if (!run) return;
-    await job.moveToDelayed(Date.now() + run.retryInMs, token);
-    throw new DelayedError();
+    if (run) await delayJob(job, Date.now() + run.retryInMs, token);
   }
 }
