@@ -36,6 +36,9 @@ interface Fixtures {
   roleAssignment: string;
   apiKey: string;
   integration: string;
+  /** Schedules owned by root on the in-scope and the out-of-scope collection. */
+  schedIn: string;
+  schedOut: string;
   /** A dead note of the integration, written straight to the database (re-driving it is the route under test). */
   deadWriteback: () => Promise<string>;
   fresh: () => string;
@@ -103,6 +106,19 @@ const ask = (f: Fixtures, where: Where) => ({
 const dev = (f: Fixtures, where: Where) => (where === 'in' ? f.devIn : f.devOut);
 const ses = (f: Fixtures, where: Where) => (where === 'in' ? f.sesIn : f.sesOut);
 const coll = (f: Fixtures, where: Where) => (where === 'in' ? f.world.ids.desks : f.world.ids.servers);
+const sched = (f: Fixtures, where: Where) => (where === 'in' ? f.schedIn : f.schedOut);
+const timing = { cron: '0 3 * * 2', timeZone: 'Europe/Amsterdam' };
+/** A schedule's owner (root here) changes it; a caller who may read it but is not the owner gets 403. */
+const scheduleOwner: Record<Who, Expect> = {
+  anon: 401,
+  root: 'ok',
+  auditor: 403,
+  deskAdmin: [403, 404],
+  deskAuditor: [403, 404],
+  operator: [403, 404],
+  ticket: [403, 404],
+  nobody: 404,
+};
 const created = async (r: Promise<{ status: number; body: { id?: string } }>) => {
   const res = await r;
   if (res.status !== 201 && res.status !== 200) throw new Error(`fixture: ${res.status} ${JSON.stringify(res.body)}`);
@@ -330,12 +346,47 @@ const MATRIX: Record<string, Entry> = {
     req: (f, w) => ({ path: `/v1/devices/${dev(f, w)}/external-id`, body: { externalId: null } }),
     expect: adminWrite,
   },
+
+  'POST /v1/schedules': {
+    req: (f, w) => ({
+      path: '/v1/schedules',
+      body: { name: 'mx', timing, collectionId: coll(f, w), type: 'remote-control', access: 'full' },
+    }),
+    expect: sessionRequest,
+  },
+  'GET /v1/schedules': {
+    req: () => ({ path: '/v1/schedules' }),
+    expect: {
+      anon: 401,
+      root: 'ok',
+      auditor: 'ok',
+      deskAdmin: ['ok', 'absent'],
+      deskAuditor: ['ok', 'absent'],
+      operator: ['ok', 'absent'],
+      ticket: ['ok', 'absent'],
+      nobody: 'absent',
+    },
+  },
+  'GET /v1/schedules/{id}': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}` }), expect: sessionRead },
+  'GET /v1/schedules/{id}/occurrences': {
+    req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}/occurrences?count=3` }),
+    expect: sessionRead,
+  },
+  'GET /v1/schedules/{id}/runs': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}/runs` }), expect: sessionRead },
+  'PATCH /v1/schedules/{id}': {
+    req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}`, body: { name: `mx ${f.fresh()}` } }),
+    expect: scheduleOwner,
+  },
+  'POST /v1/schedules/{id}/pause': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}/pause` }), expect: scheduleOwner },
+  'POST /v1/schedules/{id}/resume': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}/resume` }), expect: scheduleOwner },
+  'DELETE /v1/schedules/{id}': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}` }), expect: scheduleOwner },
 };
 
 /** The id of the out-of-scope object an 'absent' answer must not show. */
 function outId(f: Fixtures, route: string): string {
   if (route.startsWith('GET /v1/enrolment-tokens')) return f.tokenOut;
   if (route.startsWith('GET /v1/collections')) return f.world.ids.servers;
+  if (route.startsWith('GET /v1/schedules')) return f.schedOut;
   return f.devOut;
 }
 
@@ -401,6 +452,12 @@ describe('authorization matrix: every route × caller × scope (one api process,
       apiKey: await created(root.post('/v1/api-keys', { principalId: member, name: 'matrix' })),
       integration: await created(
         root.post('/v1/ticket-integrations', { name: 'MX integration', kind: 'generic', principalId: world.ids.bot }),
+      ),
+      schedIn: await created(
+        root.post('/v1/schedules', { name: 'MX in', timing, collectionId: world.ids.desks, type: 'remote-control', access: 'full' }),
+      ),
+      schedOut: await created(
+        root.post('/v1/schedules', { name: 'MX out', timing, collectionId: world.ids.servers, type: 'remote-control', access: 'full' }),
       ),
       deadWriteback: async () => {
         const [row] = await stack.ds.query<{ id: string }[]>(
