@@ -109,4 +109,41 @@ describe('the demo (embedded database, one process)', () => {
     expect(r).toMatchObject({ status: 202, body: { state: 'scheduled' } });
     expect(await sessionReaches(admin, r.body.id, ['active', 'rejected', 'failed', 'expired'], 30_000)).toBe('active');
   });
+
+  it('previews a weekly Amsterdam schedule, and refuses an occurrence once alice has left HELPDESK (README schedules)', async () => {
+    const alice = admin.as(/alice +(rcf_\S+)/.exec(demo.output)![1]);
+    const ws2 = await id('/v1/devices?hostname=WS-2');
+    const weekly = await alice.post('/v1/schedules', {
+      name: 'printer help',
+      timing: { cron: '0 14 * * 4', timeZone: 'Europe/Amsterdam' },
+      deviceIds: [ws2],
+      type: 'remote-assistance',
+      access: 'full',
+      reason: 'new printer',
+    });
+    expect(weekly.status).toBe(201);
+    const preview = await alice.get(`/v1/schedules/${weekly.body.id}/occurrences?count=5`);
+    expect(preview.body.items).toHaveLength(5);
+    for (const o of preview.body.items as { local: string }[]) expect(o.local).toMatch(/T14:00(:00)?\+0[12]:00$/);
+
+    const startsAt = new Date(Math.ceil((Date.now() + 4000) / 1000) * 1000).toISOString();
+    const check = await alice.post('/v1/schedules', {
+      name: 'check',
+      timing: { intervalMinutes: 5, startsAt },
+      deviceIds: [ws2],
+      type: 'remote-control',
+      access: 'full',
+    });
+    expect(check.status).toBe(201);
+    const helpdesk = await id('/v1/principals?kind=group&name=HELPDESK');
+    const aliceId = await id('/v1/principals?name=alice');
+    expect((await admin.req('DELETE', `/v1/principals/${helpdesk}/members/${aliceId}`)).status).toBe(200);
+    const deadline = Date.now() + 30_000;
+    let runs: Json[] = [];
+    while (Date.now() < deadline && runs.length === 0) {
+      await new Promise((r) => setTimeout(r, 300));
+      runs = (await admin.get(`/v1/schedules/${check.body.id}/runs`)).body.items as Json[];
+    }
+    expect(runs).toEqual([expect.objectContaining({ at: startsAt, outcome: 'refused', reason: 'alice may not request sessions' })]);
+  });
 });
