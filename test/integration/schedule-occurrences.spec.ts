@@ -261,6 +261,29 @@ describe('schedule occurrences', () => {
       expect((await state(live)).timers).toEqual([]);
       // The rebuilt row is in the outbox now: a second sweep does not add another.
       expect(await sweep.sweepSchedules()).toBe(0);
+
+      // Behind more than a page of schedules with live timers (a burst due in the same minute), lost ones are found too.
+      await ds.query(`DELETE FROM outbox`);
+      await ds.query(`UPDATE schedules SET state = 'paused'`);
+      const burst = soon.getTime() + 1000;
+      const ids = (
+        await ds.query(
+          `INSERT INTO schedules (name, owner_id, spec, device_ids, type, access, state, next_at)
+           SELECT 'burst', $1, '{}', $2, 'remote-control', 'full', 'active', $3::timestamptz + make_interval(secs => g / 1000.0)
+             FROM generate_series(1, 520) g RETURNING id, next_at`,
+          [world.viewerId, [world.deviceId], new Date(burst)],
+        )
+      ).sort((a: { next_at: Date }, b: { next_at: Date }) => a.next_at.getTime() - b.next_at.getTime());
+      await queue.addBulk(
+        ids.slice(0, 517).map((r: { id: string; next_at: Date }) => ({
+          name: 'schedule.occurrence',
+          data: { scheduleId: r.id, at: r.next_at.toISOString() },
+          opts: { jobId: `occurrence.${r.id}.${r.next_at.getTime()}`, delay: 60_000 },
+        })),
+      );
+      expect(await sweep.sweepSchedules()).toBe(3);
+      const rearmed = await ds.query(`SELECT payload->>'scheduleId' AS id FROM outbox ORDER BY run_at`);
+      expect(rearmed.map((r: { id: string }) => r.id)).toEqual(ids.slice(517).map((r: { id: string }) => r.id));
     } finally {
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();

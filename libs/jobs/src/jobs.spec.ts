@@ -20,9 +20,9 @@ describe('jobs', () => {
     expect(jobIdOf({ queue: QueueName.Schedules, name: JobName.ScheduleOccurrence, data: { scheduleId: 'k', at } })).toBe(
       `occurrence.k.${Date.UTC(2026, 2, 29, 0, 30)}`,
     );
-    expect(
-      jobIdOf({ queue: QueueName.Schedules, name: JobName.SessionNotice, data: { sessionId: null, scheduleId: 'k', at } }),
-    ).toBe(`notice.k.${Date.UTC(2026, 2, 29, 0, 30)}`);
+    expect(jobIdOf({ queue: QueueName.Schedules, name: JobName.SessionNotice, data: { sessionId: null, scheduleId: 'k', at } })).toBe(
+      `notice.k.${Date.UTC(2026, 2, 29, 0, 30)}`,
+    );
     expect(
       jobIdOf({ queue: QueueName.Schedules, name: JobName.SessionNotice, data: { sessionId: 's-1', scheduleId: null, at: null } }),
     ).toBe('notice.s-1');

@@ -75,9 +75,7 @@ export function jobIdOf(item: JobItem): string {
     case JobName.ScheduleOccurrence:
       return `occurrence.${item.data.scheduleId}.${Date.parse(item.data.at)}`;
     case JobName.SessionNotice:
-      return item.data.sessionId !== null
-        ? `notice.${item.data.sessionId}`
-        : `notice.${item.data.scheduleId}.${Date.parse(item.data.at)}`;
+      return item.data.sessionId !== null ? `notice.${item.data.sessionId}` : `notice.${item.data.scheduleId}.${Date.parse(item.data.at)}`;
   }
 }
 

@@ -19,6 +19,8 @@ const MAX_REQUEUES = 5;
 const NOTE_HORIZON_HOURS = 24;
 /** A pending note waits at most this long for its next attempt (libs/tickets caps Retry-After and backoff at an hour). */
 const NOTE_LONGEST_WAIT_SECONDS = 3600;
+/** Pages of BATCH schedules one sweep looks at, at most (their timers are checked in Redis one by one). */
+const SCHEDULE_SWEEP_PAGES = 40;
 
 /**
  * Rebuilds queue state from PostgreSQL: a session that stays in a moving state longer than the
@@ -154,38 +156,44 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
    * An occurrence past due is decided at once, by its missed policy. Returns how many.
    */
   async sweepSchedules(): Promise<number> {
-    const due: { id: string; next_at: Date; remind_minutes: number | null }[] = await this.dataSource.query(
-      `SELECT c.id, c.next_at, c.remind_minutes FROM schedules c
-        WHERE c.state = 'active' AND c.next_at < now() + make_interval(secs => $1::float8 / 1000)
-          AND NOT EXISTS (SELECT 1 FROM outbox o
-                           WHERE o.job_id = 'occurrence.' || c.id::text || '.' || (extract(epoch FROM c.next_at) * 1000)::bigint::text)
-        ORDER BY c.next_at LIMIT ${BATCH}`,
-      [2 * this.config.sweep.intervalMs],
-    );
-    const states = await Promise.all(
-      due.map(async (c) => {
-        const item: JobItem = {
-          queue: QueueName.Schedules,
-          name: JobName.ScheduleOccurrence,
-          data: { scheduleId: c.id, at: new Date(c.next_at).toISOString() },
-        };
-        const job = await this.schedules.getJob(jobIdOf(item));
-        const state = job ? await job.getState() : 'unknown';
-        if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized') return null;
-        if (job) await job.remove();
-        return { item, runAt: new Date(c.next_at) };
-      }),
-    );
-    const lost = states.filter((l) => l !== null);
-    if (lost.length === 0) return 0;
-    await this.dataSource.transaction((tx) =>
-      writeOutbox(
-        tx,
-        lost.map((l) => ({ job: l.item, runAt: l.runAt })),
-      ),
-    );
-    this.logger.warn(`re-armed ${lost.length} schedule timers that were gone`);
-    return lost.length;
+    let rearmed = 0;
+    // Page through every candidate (a burst of schedules due in the same minute is many more than
+    // one page, each with a live timer): a lost timer behind them must not wait for them to fire.
+    let after: { at: Date; id: string } | null = null;
+    for (let page = 0; page < SCHEDULE_SWEEP_PAGES; page++) {
+      const due: { id: string; next_at: Date }[] = await this.dataSource.query(
+        `SELECT c.id, c.next_at FROM schedules c
+          WHERE c.state = 'active' AND c.next_at < now() + make_interval(secs => $1::float8 / 1000)
+            AND ($2::timestamptz IS NULL OR (c.next_at, c.id) > ($2::timestamptz, $3::uuid))
+            AND NOT EXISTS (SELECT 1 FROM outbox o
+                             WHERE o.job_id = 'occurrence.' || c.id::text || '.' || (extract(epoch FROM c.next_at) * 1000)::bigint::text)
+          ORDER BY c.next_at, c.id LIMIT ${BATCH}`,
+        [2 * this.config.sweep.intervalMs, after?.at ?? null, after?.id ?? null],
+      );
+      const last = due.at(-1);
+      if (!last) break;
+      after = { at: last.next_at, id: last.id };
+      const items = await Promise.all(
+        due.map(async (c) => {
+          const item: JobItem = {
+            queue: QueueName.Schedules,
+            name: JobName.ScheduleOccurrence,
+            data: { scheduleId: c.id, at: new Date(c.next_at).toISOString() },
+          };
+          const job = await this.schedules.getJob(jobIdOf(item));
+          const state = job ? await job.getState() : 'unknown';
+          if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized') return null;
+          if (job) await job.remove();
+          return { job: item, runAt: new Date(c.next_at) };
+        }),
+      );
+      const lost = items.filter((l) => l !== null);
+      if (lost.length) await this.dataSource.transaction((tx) => writeOutbox(tx, lost));
+      rearmed += lost.length;
+      if (due.length < BATCH) break;
+    }
+    if (rearmed) this.logger.warn(`re-armed ${rearmed} schedule timers that were gone`);
+    return rearmed;
   }
 
   /** One pass; returns how many sessions were re-enqueued. */
