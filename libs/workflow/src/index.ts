@@ -4,3 +4,4 @@ export * from './reconciliation-sweep.service';
 export * from './handlers/advance-session.handler';
 export * from './handlers/end-session.handler';
 export * from './ticket-writeback/ticket-writeback.handler';
+export * from './notices/session-notice.handler';

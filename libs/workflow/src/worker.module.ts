@@ -8,6 +8,8 @@ import { SessionsCoreModule } from '@rcflow/sessions';
 import { AdvanceSessionHandler } from './handlers/advance-session.handler';
 import { EndSessionHandler } from './handlers/end-session.handler';
 import { ReconciliationSweep } from './reconciliation-sweep.service';
+import { SessionNoticeHandler } from './notices/session-notice.handler';
+import { SchedulesProcessor } from './schedules/schedules.processor';
 import { SessionsProcessor } from './sessions.processor';
 import { TicketWritebackHandler } from './ticket-writeback/ticket-writeback.handler';
 import { TicketWritebacksProcessor } from './ticket-writeback/ticket-writebacks.processor';
@@ -43,6 +45,8 @@ export class WorkerModule implements OnApplicationShutdown {
         SessionsProcessor,
         TicketWritebackHandler,
         TicketWritebacksProcessor,
+        SessionNoticeHandler,
+        SchedulesProcessor,
         ReconciliationSweep,
       ],
       exports: [AGENT_LINK, ReconciliationSweep, QueueModule],
