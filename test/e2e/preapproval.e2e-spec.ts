@@ -135,11 +135,11 @@ describe('reminders and pre-approval end to end', () => {
     );
     expect(await lastEvent(id)).toMatchObject({
       state: 'active',
-      data: { consentRule: 'prompt_user', consent: 'pre_approved', consentBy: 'pre_approval', noticeId: notice!.id, answeredBy: 'carol' },
+      data: { consentRule: 'prompt_user', consent: 'pre_approved', consentBy: 'pre_approval', noticeId: notice.id, answeredBy: 'carol' },
     });
-    expect(agent.output).toContain(`consent pre-approved: session ${id} on notice ${notice!.id}`);
+    expect(agent.output).toContain(`consent pre-approved: session ${id} on notice ${notice.id}`);
     expect(agent.output).not.toContain(`of session ${id}`); // the "consent asked: … of session <id>" prompt line
-    expect((await noticeEvents(notice!.id)).sort()).toEqual(['session.notice_delivered', 'session.preapproval_granted']);
+    expect((await noticeEvents(notice.id)).sort()).toEqual(['session.notice_delivered', 'session.preapproval_granted']);
     await alice.post(`/v1/sessions/${id}/cancel`);
 
     // Another device's agent cannot answer this notice; a malformed answer is refused too. Nothing changes.
@@ -150,19 +150,19 @@ describe('reminders and pre-approval end to end', () => {
     try {
       await raw.hello();
       const from = raw.received.length;
-      raw.send({ v: 1, type: 'preapproval', noticeId: notice!.id, decision: 'revoked', answeredBy: 'mallory' });
+      raw.send({ v: 1, type: 'preapproval', noticeId: notice.id, decision: 'revoked', answeredBy: 'mallory' });
       expect(await raw.next('error', 15_000, from)).toMatchObject({
         code: 'unexpected',
         message: expect.stringMatching(/no such notice for this device/),
       });
       const later = raw.received.length;
-      raw.send({ v: 1, type: 'preapproval', noticeId: notice!.id, decision: 'maybe', answeredBy: 'mallory' });
+      raw.send({ v: 1, type: 'preapproval', noticeId: notice.id, decision: 'maybe', answeredBy: 'mallory' });
       expect(await raw.next('error', 15_000, later)).toMatchObject({ code: 'bad_frame', message: expect.stringMatching(/decision/) });
     } finally {
       raw.close();
     }
     expect(await noticeOf(id)).toMatchObject({ approval: 'granted', answeredBy: 'carol' });
-    expect((await noticeEvents(notice!.id)).sort()).toEqual(['session.notice_delivered', 'session.preapproval_granted']);
+    expect((await noticeEvents(notice.id)).sort()).toEqual(['session.notice_delivered', 'session.preapproval_granted']);
   });
 
   it('a pre-approval revoked at the agent before due: the user is prompted (and says yes)', async () => {
@@ -170,7 +170,7 @@ describe('reminders and pre-approval end to end', () => {
     const { id } = await book(deviceId, 12_000);
     const granted = await approvalReaches(id, 'granted');
     agent.type('revoke');
-    await agent.waitFor(`pre-approval revoked: notice ${granted!.id} by dave`);
+    await agent.waitFor(`pre-approval revoked: notice ${granted.id} by dave`);
     expect(await approvalReaches(id, 'revoked')).toMatchObject({ approval: 'revoked', answeredBy: 'dave' });
     expect(await sessionReaches(alice, id, ['active', 'denied', 'consent_timeout', 'failed', 'rejected', 'expired'], 60_000)).toBe(
       'active',
@@ -182,7 +182,7 @@ describe('reminders and pre-approval end to end', () => {
     // The server knew of the revoke, so it did not even offer the pre-approval.
     expect((await lastEvent(id)).data).not.toHaveProperty('preApprovalNotHeldByAgent');
     expect(agent.output).toContain(`consent asked: alice wants remote-control (full) of session ${id}`);
-    expect(await noticeEvents(granted!.id)).toEqual(
+    expect(await noticeEvents(granted.id)).toEqual(
       expect.arrayContaining(['session.notice_delivered', 'session.preapproval_granted', 'session.preapproval_revoked']),
     );
     await alice.post(`/v1/sessions/${id}/cancel`);

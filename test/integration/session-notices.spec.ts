@@ -89,11 +89,12 @@ describe('session notices and pre-approval on PostgreSQL and Redis', () => {
     return { id, notBefore, notAfter };
   };
   const notices = (where: string, params: unknown[]) =>
-    ds.query(`SELECT * FROM session_notices WHERE ${where} ORDER BY device_id`, params) as Promise<Record<string, any>[]>;
+    ds.query<Record<string, any>[]>(`SELECT * FROM session_notices WHERE ${where} ORDER BY device_id`, params);
   const events = (noticeId: string) =>
-    ds.query(`SELECT action, outcome, reason, session_id, device_id, actor_kind, data FROM audit_events WHERE stream = $1 ORDER BY seq`, [
-      `notice:${noticeId}`,
-    ]) as Promise<Record<string, any>[]>;
+    ds.query<Record<string, any>[]>(
+      `SELECT action, outcome, reason, session_id, device_id, actor_kind, data FROM audit_events WHERE stream = $1 ORDER BY seq`,
+      [`notice:${noticeId}`],
+    );
   const sentTo = (deviceId: string) => received.filter((r) => r.deviceId === deviceId && r.command.type === 'session_notice');
 
   it('tells the device of a booking once, however often the job runs, and asks where the settings prompt', async () => {
@@ -332,7 +333,7 @@ describe('session notices and pre-approval on PostgreSQL and Redis', () => {
       const start = jest.spyOn(agent, 'startSession');
       const { id, noticeId } = await due('granted');
       await advance.handle(id, { final: true });
-      expect(start.mock.calls[0]![0]).toMatchObject({ consentRule: 'prompt_user', preApproval: { noticeId } });
+      expect(start.mock.calls[0][0]).toMatchObject({ consentRule: 'prompt_user', preApproval: { noticeId } });
       expect(await active(id)).toMatchObject({
         outcome: 'active',
         data: { consentRule: 'prompt_user', consent: 'pre_approved', consentBy: 'pre_approval', noticeId, answeredBy: 'carol' },
@@ -348,7 +349,7 @@ describe('session notices and pre-approval on PostgreSQL and Redis', () => {
       const start = jest.spyOn(agent, 'startSession');
       const { id } = await due(approval, [...windowMs]);
       await advance.handle(id, { final: true });
-      expect(start.mock.calls[0]![0].preApproval).toBeUndefined();
+      expect(start.mock.calls[0][0].preApproval).toBeUndefined();
       expect(await active(id)).toMatchObject({ outcome: 'active', data: { consent: 'granted', consentBy: 'prompt' } });
     });
   });
