@@ -24,12 +24,7 @@ export type AnswerVerdict =
  * after the window opened still counts: the session may not have started yet). A cancelled
  * notice takes no answer.
  */
-export function answerVerdict(
-  notice: NoticeForAnswer | null,
-  deviceId: string,
-  decision: PreapprovalDecision,
-  now: Date,
-): AnswerVerdict {
+export function answerVerdict(notice: NoticeForAnswer | null, deviceId: string, decision: PreapprovalDecision, now: Date): AnswerVerdict {
   if (notice?.deviceId !== deviceId) return { apply: false, repeat: false, refused: 'no such notice for this device' };
   if (notice.approval === decision) return { apply: false, repeat: true };
   if (notice.state === 'cancelled') return { apply: false, repeat: false, refused: 'the notice was cancelled' };
