@@ -200,11 +200,7 @@ export function intakeStatement(rows: readonly IntakeRow[]): { text: string; par
   const outbox = outboxInsertSql(
     p,
     rows.flatMap((row) => [
-      {
-        job: { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: row.id } },
-        gateId: row.id,
-        runAt: row.notBefore,
-      },
+      { job: { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: row.id } }, gateId: row.id, runAt: row.notBefore },
       ...noticeOf(row),
     ]),
     's',
