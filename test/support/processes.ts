@@ -14,7 +14,13 @@ export class RcflowProcess {
     this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
   }
 
-  static start(script: 'api' | 'worker' | 'cli' | 'agent' | 'simulator', env: Record<string, string>, args: string[] = []): RcflowProcess {
+  /** `stdin: true` keeps the process' standard input open for `type` (the reference agent's console). */
+  static start(
+    script: 'api' | 'worker' | 'cli' | 'agent' | 'simulator',
+    env: Record<string, string>,
+    args: string[] = [],
+    opts: { stdin?: boolean } = {},
+  ): RcflowProcess {
     const entry = {
       api: 'apps/api/src/main.js',
       worker: 'apps/worker/src/main.js',
@@ -25,9 +31,14 @@ export class RcflowProcess {
     const proc = spawn(process.execPath, [join(ROOT, 'dist', entry), ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
     return new RcflowProcess(proc);
+  }
+
+  /** Types a line at the process' console (started with `stdin: true`). */
+  type(line: string): void {
+    this.proc.stdin!.write(`${line}\n`);
   }
 
   async waitFor(text: string | RegExp, timeoutMs = 20_000): Promise<void> {

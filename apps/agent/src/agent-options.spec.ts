@@ -38,6 +38,8 @@ describe('parseAgentArgs', () => {
       fqdn: null,
       localAdministrators: [],
       rejectSettings: false,
+      preapproval: 'ask',
+      preapprovalFromFlag: false,
       viewerHost: 'ws-0001',
       viewerPort: 5938,
     });
@@ -196,5 +198,16 @@ describe('parseSimulatorArgs', () => {
     ],
   ])('refuses %j', (argv, message) => {
     expect(() => parseSimulatorArgs(argv, {})).toThrow(message);
+  });
+});
+
+describe('parseAgentArgs --preapproval', () => {
+  const base = ['--server', 'http://127.0.0.1:3000', '--state-dir', '/tmp/s', '--hostname', 'PC-7'];
+  it('takes ask, grant or deny, and refuses anything else', () => {
+    const parsed = parseAgentArgs([...base, '--preapproval', 'grant'], {}, { hostname: () => 'x', homedir: () => '/home/x' });
+    expect(parsed).toMatchObject({ help: false, options: { preapproval: 'grant', preapprovalFromFlag: true } });
+    expect(() => parseAgentArgs([...base, '--preapproval', 'always'], {}, { hostname: () => 'x', homedir: () => '/home/x' })).toThrow(
+      /--preapproval must be one of ask, grant, deny; got "always"/,
+    );
   });
 });

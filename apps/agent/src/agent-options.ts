@@ -23,6 +23,9 @@ Consent and sessions
   --viewer-host HOST       where a viewer connects, reported in session_started (default: hostname)
   --viewer-port PORT       (default 5938)
   --reject-settings        answer every apply_settings with settings_rejected
+  --preapproval MODE       a session booked ahead may ask to be agreed to ahead:
+                           ask: leave it to the user at this terminal (default);
+                           grant or deny: answer at once as the logged-on user
 Presence
   --hostname NAME          host name to enrol under (default: this machine's, up to the first dot)
   --user NAME | --no-user  the logged-on user (default: the first console/tty user in \`who\`)
@@ -36,7 +39,9 @@ Presence
   -h, --help               this text
 
 While it runs, type "end" and Enter (or send SIGUSR2) to end the active sessions as the local
-user; SIGTERM or SIGINT closes the connection and exits 0.
+user; "notices" lists the sessions announced ahead, "approve [ID]" and "deny [ID]" answer their
+asks, "revoke [ID]" takes an approval back (ID: the start of a notice id; none: every one).
+SIGTERM or SIGINT closes the connection and exits 0.
 Exit codes: 0 stopped, 1 failed, 2 credential or enrolment token refused, 64 usage error.
 `;
 
@@ -58,6 +63,9 @@ export interface AgentOptions {
   fqdn: string | null;
   localAdministrators: string[];
   rejectSettings: boolean;
+  preapproval: 'ask' | 'grant' | 'deny';
+  /** --preapproval was given: the terminal is read for the notice commands even without a TTY. */
+  preapprovalFromFlag: boolean;
   viewerHost: string;
   viewerPort: number;
 }
@@ -65,6 +73,7 @@ export interface AgentOptions {
 export const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 const VERSION = /^\d+(\.\d+){0,3}([-+][0-9A-Za-z.-]+)?$/;
 const CONSENT_MODES = ['prompt', 'accept', 'deny', 'none'] as const;
+const PREAPPROVAL_MODES = ['ask', 'grant', 'deny'] as const;
 
 export function parseAgentArgs(
   argv: string[],
@@ -87,6 +96,7 @@ export function parseAgentArgs(
     fqdn: { type: 'string' },
     'local-admin': { type: 'string', multiple: true },
     'reject-settings': { type: 'boolean' },
+    preapproval: { type: 'string' },
     'viewer-host': { type: 'string' },
     'viewer-port': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -115,6 +125,11 @@ export function parseAgentArgs(
   const consent = f.consent ?? 'prompt';
   if (!(CONSENT_MODES as readonly string[]).includes(consent)) {
     throw new UsageError(`--consent must be one of ${CONSENT_MODES.join(', ')}; got ${JSON.stringify(consent)}`);
+  }
+
+  const preapproval = f.preapproval ?? 'ask';
+  if (!(PREAPPROVAL_MODES as readonly string[]).includes(preapproval)) {
+    throw new UsageError(`--preapproval must be one of ${PREAPPROVAL_MODES.join(', ')}; got ${JSON.stringify(preapproval)}`);
   }
 
   if (f.user !== undefined && f['no-user']) throw new UsageError('--user and --no-user cannot be combined');
@@ -165,6 +180,8 @@ export function parseAgentArgs(
       fqdn,
       localAdministrators,
       rejectSettings: f['reject-settings'] ?? false,
+      preapproval: preapproval as AgentOptions['preapproval'],
+      preapprovalFromFlag: f.preapproval !== undefined,
       viewerHost,
       viewerPort,
     },

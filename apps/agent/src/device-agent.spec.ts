@@ -7,7 +7,10 @@ import { MemoryStateStore } from './state-store';
 import { applySettings, collectingSink, endSession, FACTS, serverFrame, SETTINGS, SETTINGS_HASH, startSession } from './testing/fixtures';
 import { parseServerMessage } from '@rcflow/agent-protocol';
 
-function setup(consent: ConsentProvider = new PolicyConsentProvider('accept'), extra: { rejectSettings?: boolean } = {}) {
+function setup(
+  consent: ConsentProvider = new PolicyConsentProvider('accept'),
+  extra: { rejectSettings?: boolean; preapproval?: { answer: 'ask' | 'grant' | 'deny'; revokeAfterMs?: number | null } } = {},
+) {
   const store = new MemoryStateStore();
   const log = memoryLogger();
   const sink = collectingSink();
@@ -257,5 +260,126 @@ describe('DeviceAgent', () => {
   it('reports presence with the applied settings hash', async () => {
     const { agent } = setup();
     expect(await agent.presence()).toEqual({ ...FACTS, appliedSettingsHash: null });
+  });
+
+  describe('session notices and pre-approval', () => {
+    const noticeFrame = (over: { askApproval?: boolean; windowStart?: string; windowEnd?: string } = {}) => {
+      const noticeId = randomUUID();
+      return {
+        noticeId,
+        frame: serverFrame({
+          v: 1,
+          type: 'session_notice',
+          commandId: `notice:${noticeId}`,
+          noticeId,
+          sessionId: randomUUID(),
+          scheduleId: null,
+          windowStart: over.windowStart ?? new Date(Date.now() - 60_000).toISOString(),
+          windowEnd: over.windowEnd ?? new Date(Date.now() + 3_600_000).toISOString(),
+          viewer: 'bob',
+          sessionType: 'remote-control',
+          access: 'full',
+          reason: 'printer',
+          askApproval: over.askApproval ?? true,
+        }),
+      };
+    };
+    const preApproved = (noticeId: string) => {
+      const frame = startSession();
+      return serverFrame({ ...frame, consent: { ...frame.consent, rule: 'pre_approved', noticeId } });
+    };
+    const flush = () => new Promise((r) => setImmediate(r));
+
+    it('shows the reminder, keeps the notice and acknowledges it once; the user answers later', async () => {
+      const { agent, sink, store, log } = setup();
+      const { noticeId, frame } = noticeFrame();
+      await agent.handle(frame);
+      await agent.handle(frame);
+      await flush();
+      expect(sink.frames).toEqual([
+        { v: 1, type: 'notice_received', commandId: `notice:${noticeId}`, noticeId },
+        { v: 1, type: 'notice_received', commandId: `notice:${noticeId}`, noticeId },
+      ]);
+      expect(log.lines.join('\n')).toMatch(/reminder: bob will remote-control this computer \(full control\)/);
+      expect(log.lines.join('\n')).toMatch(new RegExp(`pre-approval asked: notice ${noticeId}`));
+      expect(store.notice(noticeId)).toMatchObject({ approval: 'pending', viewer: 'bob' });
+
+      expect(agent.answerNotices(noticeId.slice(0, 8), 'granted', 'carol')).toHaveLength(1);
+      expect(sink.frames.at(-1)).toEqual({ v: 1, type: 'preapproval', noticeId, decision: 'granted', answeredBy: 'carol' });
+      // Revoking needs a grant; a second revoke finds nothing to revoke.
+      expect(agent.answerNotices(null, 'revoked', 'carol')).toHaveLength(1);
+      expect(agent.answerNotices(null, 'revoked', 'carol')).toHaveLength(0);
+      expect(store.notice(noticeId)).toMatchObject({ approval: 'revoked', answeredBy: 'carol' });
+    });
+
+    it('answers at once when configured to grant, as the logged-on user, and can take it back later', async () => {
+      jest.useFakeTimers({ doNotFake: ['setImmediate'] });
+      try {
+        const { agent, sink } = setup(undefined, { preapproval: { answer: 'grant', revokeAfterMs: 5000 } });
+        const { noticeId, frame } = noticeFrame();
+        await agent.handle(frame);
+        await flush();
+        expect(sink.frames.map((f) => f.type)).toEqual(['notice_received', 'preapproval']);
+        expect(sink.frames[1]).toEqual({ v: 1, type: 'preapproval', noticeId, decision: 'granted', answeredBy: 'alice' });
+        jest.advanceTimersByTime(5000);
+        await flush();
+        expect(sink.frames[2]).toEqual({ v: 1, type: 'preapproval', noticeId, decision: 'revoked', answeredBy: 'alice' });
+      } finally {
+        jest.useRealTimers();
+      }
+    });
+
+    it('does not ask, nor take answers, for a notice that is only a reminder', async () => {
+      const { agent, sink } = setup(undefined, { preapproval: { answer: 'grant' } });
+      await agent.handle(noticeFrame({ askApproval: false }).frame);
+      await flush();
+      expect(sink.frames.map((f) => f.type)).toEqual(['notice_received']);
+      expect(agent.answerNotices(null, 'granted', 'carol')).toHaveLength(0);
+    });
+
+    it('starts without a prompt on an approval it holds, and prompts when it was revoked here', async () => {
+      const { provider, asked } = manualConsent();
+      const { agent, sink } = setup(provider, { preapproval: { answer: 'grant' } });
+      const { noticeId, frame } = noticeFrame();
+      await agent.handle(frame);
+      await flush();
+      await agent.handle(preApproved(noticeId));
+      expect(asked).toHaveLength(0);
+      expect(sink.frames.at(-2)).toMatchObject({ type: 'consent', outcome: 'pre_approved', answeredBy: 'alice' });
+      expect(sink.frames.at(-1)).toMatchObject({ type: 'session_started' });
+
+      agent.answerNotices(noticeId, 'revoked', 'alice');
+      const second = agent.handle(preApproved(noticeId));
+      await flush();
+      expect(asked).toHaveLength(1);
+      asked[0].answer('denied');
+      await second;
+      expect(sink.frames.at(-1)).toMatchObject({ type: 'consent', outcome: 'denied' });
+    });
+
+    it('prompts for an approval it never saw, or one outside its window', async () => {
+      const { provider, asked } = manualConsent();
+      const { agent } = setup(provider, { preapproval: { answer: 'grant' } });
+      const later = noticeFrame({ windowStart: new Date(Date.now() + 600_000).toISOString() });
+      await agent.handle(later.frame);
+      await flush();
+      for (const id of [randomUUID(), later.noticeId]) {
+        const run = agent.handle(preApproved(id));
+        await flush();
+        asked.at(-1)!.answer('granted');
+        await run;
+      }
+      expect(asked).toHaveLength(2);
+    });
+
+    it('sends the answers still open again after a reconnection', async () => {
+      const { agent, sink } = setup(undefined, { preapproval: { answer: 'deny' } });
+      const { noticeId, frame } = noticeFrame();
+      await agent.handle(frame);
+      await flush();
+      sink.frames.length = 0;
+      await agent.handle(serverFrame({ v: 1, type: 'welcome', deviceId: randomUUID(), heartbeatSeconds: 30 }));
+      expect(sink.frames).toEqual([{ v: 1, type: 'preapproval', noticeId, decision: 'denied', answeredBy: 'alice' }]);
+    });
   });
 });

@@ -3,15 +3,26 @@ import { settingsVersionHash } from '@rcflow/domain';
 import { waitForTimeout, type ConsentAnswer, type ConsentProvider, type ConsentRequest } from './consent-providers';
 import type { Logger } from './logger';
 import type { MachineFacts } from './presence';
-import type { AgentStateStore } from './state-store';
+import type { AgentStateStore, StoredNotice } from './state-store';
 import {
   asInbound,
   type ApplySettingsCommand,
   type Command,
   type EndSessionCommand,
   type Outbound,
+  type SessionNoticeCommand,
   type StartSessionCommand,
 } from './protocol-types';
+
+/**
+ * How the agent answers a notice's ask for pre-approval: `ask` leaves it to the user (the
+ * reference agent's console commands approve / deny / revoke), `grant` or `deny` answer at once in
+ * the logged-on user's name; `revokeAfterMs` then takes a grant back after that long (simulations).
+ */
+export interface PreapprovalPolicy {
+  answer: 'ask' | 'grant' | 'deny';
+  revokeAfterMs?: number | null;
+}
 
 /** Where the agent's frames go; `cause` is the command a frame answers, null for unsolicited ones. */
 export interface FrameSink {
@@ -28,6 +39,10 @@ export interface DeviceAgentOptions {
   log: Logger;
   /** How long past a consent timeout the agent waits for a provider that ignores it. */
   consentGraceMs?: number;
+  /** Answers to pre-approval asks; default: left to the user. */
+  preapproval?: PreapprovalPolicy;
+  /** Names the person answering when no user is logged on (the one at the terminal). */
+  whoAnswers?: () => string | null;
 }
 
 const COMMAND_ID = /^[A-Za-z0-9:._-]{1,128}$/;
@@ -66,12 +81,22 @@ export class DeviceAgent {
     return { ...facts, appliedSettingsHash: this.options.store.appliedSettingsHash() };
   }
 
-  /** The server knows the device under an id; keep it if it differs from the one enrolment gave. */
+  /**
+   * The server knows the device under an id; keep it if it differs from the one enrolment gave.
+   * Then the user's answers to notices still open go again: one given while disconnected reaches
+   * the server now, and one it has already is a repeat that changes nothing.
+   */
   welcomed(deviceId: string): void {
     const enrolment = this.options.store.enrolment();
     if (enrolment && enrolment.deviceId !== deviceId) {
       this.options.log.warn(`server knows this device as ${deviceId}, enrolment said ${enrolment.deviceId}; keeping the server's id`);
       this.options.store.saveEnrolment({ ...enrolment, deviceId });
+    }
+    const now = Date.now();
+    for (const n of this.options.store.notices()) {
+      if (n.approval !== 'granted' && n.approval !== 'denied' && n.approval !== 'revoked') continue;
+      if (Date.parse(n.windowEnd) < now) continue;
+      this.send({ v, type: 'preapproval', noticeId: n.noticeId, decision: n.approval, answeredBy: n.answeredBy }, null);
     }
   }
 
@@ -151,6 +176,8 @@ export class DeviceAgent {
         log.error(`could not persist the answer to ${cmd.commandId} (${(err as Error).message}); a redelivery would be carried out again`);
       }
       for (const frame of frames) this.send(frame, cmd);
+      // After the acknowledgement, so the server hears of the notice before the answer.
+      if (cmd.type === 'session_notice') this.noticeAcknowledged(cmd.noticeId);
     } finally {
       this.inFlight.delete(cmd.commandId);
     }
@@ -164,7 +191,84 @@ export class DeviceAgent {
         return this.startSession(cmd);
       case 'end_session':
         return this.endSession(cmd);
+      case 'session_notice':
+        return this.sessionNotice(cmd);
     }
+  }
+
+  /** Shows the reminder (and the ask), and keeps the notice: the user's answer is checked at start. */
+  private sessionNotice(cmd: SessionNoticeCommand): Outbound[] {
+    const { log, store } = this.options;
+    const what = `${cmd.viewer} will ${cmd.sessionType} this computer (${cmd.access === 'full' ? 'full control' : 'view only'})`;
+    log.info(
+      `reminder: ${what} between ${cmd.windowStart} and ${cmd.windowEnd}${cmd.reason ? ` (${cmd.reason})` : ''} [notice ${cmd.noticeId}]`,
+    );
+    if (!store.notice(cmd.noticeId)) {
+      store.saveNotice({
+        noticeId: cmd.noticeId,
+        sessionId: cmd.sessionId,
+        scheduleId: cmd.scheduleId,
+        windowStart: cmd.windowStart,
+        windowEnd: cmd.windowEnd,
+        viewer: cmd.viewer,
+        sessionType: cmd.sessionType,
+        access: cmd.access,
+        reason: cmd.reason,
+        approval: cmd.askApproval ? 'pending' : 'not_asked',
+        answeredBy: null,
+        answeredAt: null,
+      });
+    }
+    if (cmd.askApproval) {
+      log.info(
+        `pre-approval asked: notice ${cmd.noticeId}: allow ${what} between ${cmd.windowStart} and ${cmd.windowEnd} without asking then? ` +
+          `Type "approve ${cmd.noticeId.slice(0, 8)}" or "deny ${cmd.noticeId.slice(0, 8)}"`,
+      );
+    }
+    return [{ v, type: 'notice_received', commandId: cmd.commandId, noticeId: cmd.noticeId }];
+  }
+
+  private noticeAcknowledged(noticeId: string): void {
+    const policy = this.options.preapproval ?? { answer: 'ask' };
+    if (policy.answer === 'ask' || this.options.store.notice(noticeId)?.approval !== 'pending') return;
+    void this.answerAs(noticeId, policy.answer === 'grant' ? 'granted' : 'denied').then(() => {
+      const after = policy.revokeAfterMs;
+      if (policy.answer !== 'grant' || after === null || after === undefined) return;
+      setTimeout(() => void this.answerAs(noticeId, 'revoked'), after).unref();
+    });
+  }
+
+  private async answerAs(noticeId: string, decision: 'granted' | 'denied' | 'revoked'): Promise<void> {
+    const facts = await this.options.facts();
+    this.answerNotices(noticeId, decision, facts.loggedOnUser ?? this.options.whoAnswers?.() ?? null);
+  }
+
+  /** The notices the user may answer now: asked and not past their window. */
+  openNotices(): StoredNotice[] {
+    const now = Date.now();
+    return this.options.store.notices().filter((n) => n.approval !== 'not_asked' && Date.parse(n.windowEnd) >= now);
+  }
+
+  /**
+   * The user answers: approve (granted) or deny a pending ask, or revoke an approval; `idPrefix`
+   * picks the notice(s) by the start of their id, null takes every one the answer applies to.
+   * Returns the notices answered.
+   */
+  answerNotices(idPrefix: string | null, decision: 'granted' | 'denied' | 'revoked', answeredBy: string | null): StoredNotice[] {
+    const { log, store } = this.options;
+    const from = decision === 'revoked' ? 'granted' : 'pending';
+    const answered: StoredNotice[] = [];
+    for (const n of this.openNotices()) {
+      if (n.approval !== from || (idPrefix !== null && !n.noticeId.startsWith(idPrefix))) continue;
+      const next: StoredNotice = { ...n, approval: decision, answeredBy, answeredAt: new Date().toISOString() };
+      // Kept before it is sent: a start racing the revoke finds it revoked here, whatever the server knows.
+      store.saveNotice(next);
+      log.info(`pre-approval ${decision}: notice ${n.noticeId}${answeredBy ? ` by ${answeredBy}` : ''}`);
+      this.send({ v, type: 'preapproval', noticeId: n.noticeId, decision, answeredBy }, null);
+      answered.push(next);
+    }
+    if (answered.length === 0) log.info(`no notice to mark ${decision}${idPrefix ? ` matching ${idPrefix}` : ''}`);
+    return answered;
   }
 
   private applySettings(cmd: ApplySettingsCommand): Outbound[] {
@@ -196,10 +300,18 @@ export class DeviceAgent {
   private async startSession(cmd: StartSessionCommand): Promise<Outbound[]> {
     const { log, store } = this.options;
     const { rule, timeoutMs, onTimeout } = cmd.consent;
-    let outcome: 'granted' | 'denied' | 'timed_out' | 'not_required';
+    let outcome: 'granted' | 'denied' | 'timed_out' | 'not_required' | 'pre_approved';
     let answeredBy: string | null = null;
     let proceed: boolean;
-    if (rule === 'prompt_user') {
+    const held = rule === 'pre_approved' ? this.heldApproval(cmd) : null;
+    if (held) {
+      outcome = 'pre_approved';
+      answeredBy = held.answeredBy;
+      proceed = true;
+      log.info(
+        `consent pre-approved: session ${cmd.sessionId} on notice ${held.noticeId}${answeredBy ? ` (answered by ${answeredBy})` : ''}`,
+      );
+    } else if (rule === 'prompt_user' || rule === 'pre_approved') {
       const facts = await this.options.facts();
       const withdraw = new AbortController();
       this.pendingConsent.set(cmd.sessionId, withdraw);
@@ -257,6 +369,19 @@ export class DeviceAgent {
     );
     frames.push({ v, type: 'session_started', commandId: cmd.commandId, sessionId: cmd.sessionId, connect: { host, port } });
     return frames;
+  }
+
+  /**
+   * The approval a pre_approved start names, if this agent still holds it granted and inside its
+   * window; otherwise (revoked here, unknown, or out of its window) the user is asked after all.
+   */
+  private heldApproval(cmd: StartSessionCommand): StoredNotice | null {
+    const id = cmd.consent.noticeId;
+    const n = id ? this.options.store.notice(id) : undefined;
+    const now = Date.now();
+    if (n?.approval === 'granted' && Date.parse(n.windowStart) <= now && now <= Date.parse(n.windowEnd)) return n;
+    this.options.log.info(`pre-approval of notice ${id ?? '?'} is not held here (${n?.approval ?? 'unknown'}); asking the user`);
+    return null;
   }
 
   /** Asks the provider, with a backstop in case it ignores the timeout; a failing provider counts as no answer. */

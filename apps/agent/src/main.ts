@@ -7,7 +7,7 @@ import { DeviceAgent } from './device-agent';
 import { EnrolmentError, enrolWithRetry } from './enrolment';
 import { streamLogger, type Logger } from './logger';
 import { MachinePresence } from './presence';
-import { FileStateStore, type Enrolment } from './state-store';
+import { FileStateStore, type Enrolment, type StoredNotice } from './state-store';
 import { LineConsole } from './terminal-console';
 
 const EXIT_FAILED = 1;
@@ -62,6 +62,10 @@ async function ensureEnrolled(
     const refused = err instanceof EnrolmentError && err.permanent;
     fail((err as Error).message, refused ? EXIT_REFUSED : EXIT_FAILED);
   }
+}
+
+function noticeLine(n: StoredNotice): string {
+  return `${n.noticeId.slice(0, 8)}  ${n.windowStart} .. ${n.windowEnd}  ${n.viewer} ${n.sessionType} (${n.access})  ${n.approval}`;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -120,7 +124,7 @@ async function main(argv: string[]): Promise<void> {
 
   // The terminal is read when someone is there to type, or when prompting is the configured way
   // to ask (a test can drive it through a pipe).
-  if (o.consent === 'prompt' || process.stdin.isTTY) lineConsole = new LineConsole(process.stdin, process.stdout);
+  if (o.consent === 'prompt' || o.preapprovalFromFlag || process.stdin.isTTY) lineConsole = new LineConsole(process.stdin, process.stdout);
   const consent: ConsentProvider =
     o.consent === 'prompt' ? new PromptConsentProvider(lineConsole!, currentUserName) : new PolicyConsentProvider(o.consent);
 
@@ -131,14 +135,24 @@ async function main(argv: string[]): Promise<void> {
     viewerEndpoint: { host: o.viewerHost, port: o.viewerPort },
     rejectSettings: o.rejectSettings,
     log,
+    preapproval: { answer: o.preapproval },
+    whoAnswers: () => o.user ?? currentUserName(),
   });
   if (lineConsole) {
     const terminal = lineConsole;
     terminal.onLine = (line) => {
-      const word = line.trim().toLowerCase();
+      const [word = '', arg] = line.trim().toLowerCase().split(/\s+/);
+      const decisions = { approve: 'granted', deny: 'denied', revoke: 'revoked' } as const;
       if (word === 'end') agent.endSessionsByUser('ended by the local user');
       else if (word === 'sessions') terminal.print(agent.activeSessionIds().join('\n') || 'no active session');
-      else if (word !== '') terminal.print('commands: end (end the active sessions), sessions (list them)');
+      else if (word === 'notices') terminal.print(agent.openNotices().map(noticeLine).join('\n') || 'no notice');
+      else if (word in decisions) {
+        const answered = agent.answerNotices(arg ?? null, decisions[word as keyof typeof decisions], o.user ?? currentUserName());
+        terminal.print(answered.length ? answered.map(noticeLine).join('\n') : 'no notice to answer that way');
+      } else if (word !== '')
+        terminal.print(
+          'commands: end (end the active sessions), sessions (list them), notices (sessions announced ahead), approve|deny|revoke [ID]',
+        );
     };
   }
   if (process.platform !== 'win32') process.on('SIGUSR2', () => agent.endSessionsByUser('ended by the local user (SIGUSR2)'));

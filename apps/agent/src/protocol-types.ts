@@ -7,8 +7,11 @@ import type {
   errorSchema,
   heartbeatSchema,
   helloSchema,
+  noticeReceivedSchema,
+  preapprovalSchema,
   ServerMessage,
   sessionEndedSchema,
+  sessionNoticeSchema,
   sessionStartedSchema,
   settingsAppliedSchema,
   settingsRejectedSchema,
@@ -23,7 +26,8 @@ type Frame<S extends z.ZodType, T extends string> = Omit<z.infer<S>, 'type'> & {
 export type ApplySettingsCommand = Frame<typeof applySettingsSchema, 'apply_settings'>;
 export type StartSessionCommand = Frame<typeof startSessionSchema, 'start_session'>;
 export type EndSessionCommand = Frame<typeof endSessionSchema, 'end_session'>;
-export type Command = ApplySettingsCommand | StartSessionCommand | EndSessionCommand;
+export type SessionNoticeCommand = Frame<typeof sessionNoticeSchema, 'session_notice'>;
+export type Command = ApplySettingsCommand | StartSessionCommand | EndSessionCommand | SessionNoticeCommand;
 export type Inbound = Command | Frame<typeof welcomeSchema, 'welcome'> | Frame<typeof errorSchema, 'error'>;
 
 export type Outbound =
@@ -33,7 +37,9 @@ export type Outbound =
   | Frame<typeof settingsRejectedSchema, 'settings_rejected'>
   | Frame<typeof consentAnswerSchema, 'consent'>
   | Frame<typeof sessionStartedSchema, 'session_started'>
-  | Frame<typeof sessionEndedSchema, 'session_ended'>;
+  | Frame<typeof sessionEndedSchema, 'session_ended'>
+  | Frame<typeof noticeReceivedSchema, 'notice_received'>
+  | Frame<typeof preapprovalSchema, 'preapproval'>;
 
 /** A frame parseServerMessage accepted, seen with its literal type. */
 export const asInbound = (message: ServerMessage): Inbound => message as unknown as Inbound;

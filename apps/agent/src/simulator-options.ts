@@ -19,6 +19,10 @@ command handling (each command id applied once, repeats answered with the first 
   --consent-accept R         share of prompts granted (default 0.8)
   --consent-deny R           share denied (default 0.1)
   --consent-timeout R        share never answered, so they time out (default 0.1)
+  --preapproval MODE         answer to a session notice's ask for pre-approval: grant, deny, or ask
+                             (default: nobody answers, the ask stays pending)
+  --preapproval-revoke-after-ms MS
+                             with grant: take the approval back this long after giving it
   --seed S                   seeds every per-command choice (default 1); same seed, same choices
   --latency-ms A-B           delay before each answer, uniform in A..B ms, or one value (default 0)
   --dropout-rate R           chance that a command arrival drops the agent's connection before it
@@ -47,6 +51,7 @@ export interface SimulatorOptions {
   prefix: string;
   firstIndex: number;
   consent: ConsentRatios;
+  preapproval: { answer: 'ask' | 'grant' | 'deny'; revokeAfterMs: number | null };
   seed: string;
   latencyMs: { min: number; max: number };
   dropoutRate: number;
@@ -89,6 +94,8 @@ export function parseSimulatorArgs(
     'consent-deny': { type: 'string' },
     'consent-timeout': { type: 'string' },
     seed: { type: 'string' },
+    preapproval: { type: 'string' },
+    'preapproval-revoke-after-ms': { type: 'string' },
     'latency-ms': { type: 'string' },
     'dropout-rate': { type: 'string' },
     'duplicate-ack-rate': { type: 'string' },
@@ -123,6 +130,16 @@ export function parseSimulatorArgs(
     timeout: rate('--consent-timeout', f['consent-timeout'], 0.1),
   };
   if (consent.accept + consent.deny + consent.timeout <= 0) throw new UsageError('the consent shares must not all be 0');
+  const answer = f.preapproval ?? 'ask';
+  if (!['ask', 'grant', 'deny'].includes(answer))
+    throw new UsageError(`--preapproval must be grant, deny or ask; got ${JSON.stringify(answer)}`);
+  const revoke = f['preapproval-revoke-after-ms'];
+  if (revoke !== undefined && answer !== 'grant') throw new UsageError('--preapproval-revoke-after-ms needs --preapproval grant');
+  const preapproval = {
+    answer: answer as 'ask' | 'grant' | 'deny',
+    revokeAfterMs:
+      revoke === undefined ? null : parseNumber('--preapproval-revoke-after-ms', revoke, { min: 0, max: 86_400_000, integer: true }),
+  };
   const osFamily = f['os-family'] ?? 'windows';
   if (!(OS_FAMILIES as readonly string[]).includes(osFamily)) throw new UsageError(`--os-family must be one of ${OS_FAMILIES.join(', ')}`);
   const domain = f.domain ?? null;
@@ -136,6 +153,7 @@ export function parseSimulatorArgs(
       prefix,
       firstIndex,
       consent,
+      preapproval,
       seed: f.seed ?? '1',
       latencyMs: parseLatency(f['latency-ms']),
       dropoutRate: rate('--dropout-rate', f['dropout-rate'], 0),

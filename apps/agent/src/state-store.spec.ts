@@ -148,3 +148,34 @@ describe('MemoryStateStore', () => {
     expect(store.answerOf('c')).toEqual([]);
   });
 });
+
+describe('notices in the state directory', () => {
+  it('keeps approvals across a restart, and drops notices a day past their window', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcflow-agent-notices-'));
+    try {
+      const notice = (noticeId: string, windowEnd: string) => ({
+        noticeId,
+        sessionId: randomUUID(),
+        scheduleId: null,
+        windowStart: new Date(Date.parse(windowEnd) - 60_000).toISOString(),
+        windowEnd,
+        viewer: 'bob',
+        sessionType: 'remote-control' as const,
+        access: 'full' as const,
+        reason: null,
+        approval: 'granted' as const,
+        answeredBy: 'carol',
+        answeredAt: new Date().toISOString(),
+      });
+      const first = new FileStateStore(dir);
+      first.saveNotice(notice('old', new Date(Date.now() - 25 * 3_600_000).toISOString()));
+      first.saveNotice(notice('new', new Date(Date.now() + 3_600_000).toISOString()));
+      expect(fs.statSync(path.join(dir, 'notices.json')).mode & 0o777).toBe(0o600);
+      const second = new FileStateStore(dir);
+      expect(second.notices().map((n) => n.noticeId)).toEqual(['new']);
+      expect(second.notice('new')).toMatchObject({ approval: 'granted', answeredBy: 'carol' });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -24,6 +24,25 @@ export interface ActiveSession {
   startedAt: string;
 }
 
+/** A notice of a session booked ahead, and the user's answer to its ask for pre-approval. */
+export interface StoredNotice {
+  noticeId: string;
+  sessionId: string | null;
+  scheduleId: string | null;
+  windowStart: string;
+  windowEnd: string;
+  viewer: string;
+  sessionType: (typeof SESSION_TYPES)[number];
+  access: (typeof ACCESS_MODES)[number];
+  reason: string | null;
+  approval: 'not_asked' | 'pending' | 'granted' | 'denied' | 'revoked';
+  answeredBy: string | null;
+  answeredAt: string | null;
+}
+
+/** Notices kept past their window's end (a late start_session may still name one), then dropped. */
+export const NOTICE_KEEP_MS = 24 * 3_600_000;
+
 /**
  * Everything an agent must remember. Methods are synchronous: the reference agent writes a few
  * small files per command, and a synchronous write makes "persisted before answered" trivially
@@ -41,6 +60,10 @@ export interface AgentStateStore {
   activeSessions(): ActiveSession[];
   saveActiveSession(session: ActiveSession): void;
   removeActiveSession(sessionId: string): boolean;
+  notices(): StoredNotice[];
+  notice(noticeId: string): StoredNotice | undefined;
+  /** Stores or replaces a notice; notices past their window by NOTICE_KEEP_MS are dropped. */
+  saveNotice(notice: StoredNotice): void;
 }
 
 export const DEFAULT_MAX_ANSWERED = 1000;
@@ -74,6 +97,7 @@ export class MemoryStateStore implements AgentStateStore {
   private settings: RemoteToolsSettings | null = null;
   private readonly answered: AnsweredCommands;
   private readonly sessions = new Map<string, ActiveSession>();
+  private readonly noticesById = new Map<string, StoredNotice>();
   private readonly keepSettings: boolean;
 
   /** keepSettings false keeps only the hash, for fleets of thousands where nobody reads the values. */
@@ -114,6 +138,21 @@ export class MemoryStateStore implements AgentStateStore {
   removeActiveSession(sessionId: string) {
     return this.sessions.delete(sessionId);
   }
+  notices() {
+    return [...this.noticesById.values()];
+  }
+  notice(noticeId: string) {
+    return this.noticesById.get(noticeId);
+  }
+  saveNotice(notice: StoredNotice) {
+    keepNotice(this.noticesById, notice);
+  }
+}
+
+function keepNotice(notices: Map<string, StoredNotice>, notice: StoredNotice): void {
+  notices.set(notice.noticeId, notice);
+  const cutoff = Date.now() - NOTICE_KEEP_MS;
+  for (const [id, n] of notices) if (Date.parse(n.windowEnd) < cutoff) notices.delete(id);
 }
 
 const enrolmentFile = z.object({
@@ -128,7 +167,7 @@ const commandsFile = z.object({
   answered: z.array(
     z.object({
       commandId: z.string(),
-      type: z.enum(['apply_settings', 'start_session', 'end_session']),
+      type: z.enum(['apply_settings', 'start_session', 'end_session', 'session_notice']),
       frames: z.array(agentMessageSchema),
       at: z.string(),
     }),
@@ -143,6 +182,25 @@ const sessionsFile = z.object({
       sessionType: z.enum(SESSION_TYPES),
       access: z.enum(ACCESS_MODES),
       startedAt: z.string(),
+    }),
+  ),
+});
+
+const noticesFile = z.object({
+  notices: z.array(
+    z.object({
+      noticeId: z.string(),
+      sessionId: z.string().nullable(),
+      scheduleId: z.string().nullable(),
+      windowStart: z.string(),
+      windowEnd: z.string(),
+      viewer: z.string(),
+      sessionType: z.enum(SESSION_TYPES),
+      access: z.enum(ACCESS_MODES),
+      reason: z.string().nullable(),
+      approval: z.enum(['not_asked', 'pending', 'granted', 'denied', 'revoked']),
+      answeredBy: z.string().nullable(),
+      answeredAt: z.string().nullable(),
     }),
   ),
 });
@@ -182,6 +240,7 @@ export class FileStateStore implements AgentStateStore {
   private settings: z.infer<typeof settingsFile> | null;
   private readonly answered: AnsweredCommands;
   private readonly sessions = new Map<string, ActiveSession>();
+  private readonly noticesById = new Map<string, StoredNotice>();
   private lockFile: string | null = null;
 
   constructor(
@@ -196,6 +255,7 @@ export class FileStateStore implements AgentStateStore {
       this.answered.set(entry.commandId, { type: entry.type, frames: entry.frames as unknown as Outbound[], at: entry.at });
     }
     for (const session of this.load('sessions.json', sessionsFile)?.active ?? []) this.sessions.set(session.sessionId, session);
+    for (const notice of this.load('notices.json', noticesFile)?.notices ?? []) this.noticesById.set(notice.noticeId, notice);
   }
 
   private file(name: string) {
@@ -295,6 +355,16 @@ export class FileStateStore implements AgentStateStore {
   }
   private writeSessions() {
     this.write('sessions.json', { active: [...this.sessions.values()] });
+  }
+  notices() {
+    return [...this.noticesById.values()];
+  }
+  notice(noticeId: string) {
+    return this.noticesById.get(noticeId);
+  }
+  saveNotice(notice: StoredNotice) {
+    keepNotice(this.noticesById, notice);
+    this.write('notices.json', { notices: [...this.noticesById.values()] });
   }
 }
 

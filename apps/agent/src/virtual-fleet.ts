@@ -209,6 +209,7 @@ export class VirtualFleet {
       facts: () => facts,
       viewerEndpoint: { host: facts.fqdn ?? hostname, port: 5938 },
       log,
+      preapproval: o.preapproval,
     });
     const va: VirtualAgent = {
       hostname,

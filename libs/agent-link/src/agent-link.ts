@@ -25,14 +25,19 @@ export interface StartSessionCommand extends AgentTarget {
   /** What the agent does when nobody answers in time. */
   consentOnTimeout: 'deny' | 'allow';
   notification: { taskbarIcon: boolean; connectionBar: boolean; audibleSignal: AudibleSignal };
+  /**
+   * With consentRule prompt_user only: the user agreed ahead (this notice, granted, its window
+   * covering now). The agent starts without a prompt if it still holds that approval, else prompts.
+   */
+  preApproval?: { noticeId: string } | undefined;
 }
 
 export type StartSessionResult =
   | {
       outcome: 'started';
       answeredBy: string | null;
-      /** How consent went: asked and granted, not asked, or unanswered with "allow" on timeout. */
-      consent: 'granted' | 'not_required' | 'timed_out';
+      /** How consent went: asked and granted, not asked, unanswered with "allow" on timeout, or agreed ahead. */
+      consent: 'granted' | 'not_required' | 'timed_out' | 'pre_approved';
       connect: { host: string; port: number } | null;
     }
   | { outcome: 'denied'; answeredBy: string | null }
@@ -42,6 +47,21 @@ export interface EndSessionCommand extends AgentTarget {
   commandId: string;
   sessionId: string;
   reason: string;
+}
+
+/** What the user at a device is told ahead of a booked session (see the protocol's session_notice). */
+export interface SessionNoticeCommand extends AgentTarget {
+  commandId: string;
+  noticeId: string;
+  sessionId: string | null;
+  scheduleId: string | null;
+  windowStart: Date;
+  windowEnd: Date;
+  viewer: string;
+  type: SessionType;
+  access: AccessMode;
+  reason: string | null;
+  askApproval: boolean;
 }
 
 /** The agent did not answer within the step's timeout. */
@@ -64,6 +84,8 @@ export interface AgentLink {
   applySettings(cmd: ApplySettingsCommand, timeoutMs: number): Promise<ApplySettingsResult>;
   startSession(cmd: StartSessionCommand, timeoutMs: number): Promise<StartSessionResult>;
   endSession(cmd: EndSessionCommand, timeoutMs: number): Promise<void>;
+  /** Resolves when the agent acknowledged the notice; the user's answer, if asked, comes later through the API. */
+  sendNotice(cmd: SessionNoticeCommand, timeoutMs: number): Promise<void>;
 }
 
 /** Nest injection token for the AgentLink in use. */

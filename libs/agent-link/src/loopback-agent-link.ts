@@ -5,6 +5,7 @@ import {
   ApplySettingsCommand,
   ApplySettingsResult,
   EndSessionCommand,
+  SessionNoticeCommand,
   StartSessionCommand,
   StartSessionResult,
 } from './agent-link';
@@ -61,7 +62,7 @@ export class LoopbackAgentLink implements AgentLink {
       throw new AgentTimeoutError(cmd.deviceId, 'start_session', timeoutMs);
     }
     if (b.latencyMs) await sleep(b.latencyMs);
-    if (cmd.consentRule === 'prompt_user' && b.consent === 'silent' && !this.answered.has(cmd.commandId)) {
+    if (cmd.consentRule === 'prompt_user' && !cmd.preApproval && b.consent === 'silent' && !this.answered.has(cmd.commandId)) {
       // Nobody answers: the prompt stays up until its timeout, or until the session is ended.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, cmd.consentTimeoutMs);
@@ -75,6 +76,8 @@ export class LoopbackAgentLink implements AgentLink {
     return this.once(cmd.commandId, (): StartSessionResult => {
       const connect = { host: cmd.hostname, port: 5938 };
       if (cmd.consentRule !== 'prompt_user') return { outcome: 'started', answeredBy: null, consent: 'not_required', connect };
+      // In-process agents hold no approvals of their own: one the server found granted is honoured.
+      if (cmd.preApproval) return { outcome: 'started', answeredBy: null, consent: 'pre_approved', connect };
       if (b.consent === 'silent') {
         return cmd.consentOnTimeout === 'allow'
           ? { outcome: 'started', answeredBy: null, consent: 'timed_out', connect }
@@ -87,6 +90,20 @@ export class LoopbackAgentLink implements AgentLink {
 
   async endSession(cmd: EndSessionCommand): Promise<void> {
     this.prompts.get(cmd.sessionId)?.();
+    await this.once(cmd.commandId, () => undefined);
+  }
+
+  /**
+   * Acknowledges a notice as a connected agent would (a silent agent never does). In-process
+   * agents have nobody to ask: a pre-approval asked of them stays pending.
+   */
+  async sendNotice(cmd: SessionNoticeCommand, timeoutMs: number): Promise<void> {
+    const b = this.behaviour(cmd.hostname);
+    if (b.settings === 'silent' || b.latencyMs > timeoutMs) {
+      await sleep(timeoutMs);
+      throw new AgentTimeoutError(cmd.deviceId, 'session_notice', timeoutMs);
+    }
+    if (b.latencyMs) await sleep(b.latencyMs);
     await this.once(cmd.commandId, () => undefined);
   }
 }

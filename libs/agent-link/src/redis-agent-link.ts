@@ -8,11 +8,18 @@ import {
   ApplySettingsCommand,
   ApplySettingsResult,
   EndSessionCommand,
+  SessionNoticeCommand,
   StartSessionCommand,
   StartSessionResult,
 } from './agent-link';
 
-type Reply = Exclude<AgentMessage, { type: 'hello' | 'heartbeat' | 'viewer_token_check' }>;
+/** Frames that answer a command (they carry its commandId); the others are unsolicited. */
+export type Reply = Exclude<AgentMessage, { type: 'hello' | 'heartbeat' | 'viewer_token_check' | 'preapproval' }>;
+
+/** Whether an agent's frame answers a command. */
+export function isReply(m: AgentMessage): m is Reply {
+  return m.type !== 'hello' && m.type !== 'heartbeat' && m.type !== 'viewer_token_check' && m.type !== 'preapproval';
+}
 
 /** Decides from the answers so far whether the command is answered, and how. */
 type Verdict<T> = (replies: Reply[]) => T | undefined;
@@ -95,7 +102,7 @@ export class RedisAgentLink implements AgentLink {
   private parse(raw: string): Reply | null {
     try {
       const r = agentMessageSchema.safeParse(JSON.parse(raw));
-      return r.success && r.data.type !== 'hello' && r.data.type !== 'heartbeat' && r.data.type !== 'viewer_token_check' ? r.data : null;
+      return r.success && isReply(r.data) ? r.data : null;
     } catch {
       return null;
     }
@@ -189,7 +196,9 @@ export class RedisAgentLink implements AgentLink {
         viewer: cmd.viewer,
         sessionType: cmd.type,
         access: cmd.access,
-        consent: { rule: cmd.consentRule, timeoutMs: cmd.consentTimeoutMs, onTimeout: cmd.consentOnTimeout },
+        consent: cmd.preApproval
+          ? { rule: 'pre_approved', noticeId: cmd.preApproval.noticeId, timeoutMs: cmd.consentTimeoutMs, onTimeout: cmd.consentOnTimeout }
+          : { rule: cmd.consentRule, timeoutMs: cmd.consentTimeoutMs, onTimeout: cmd.consentOnTimeout },
         notification: cmd.notification,
       },
       timeoutMs,
@@ -222,6 +231,30 @@ export class RedisAgentLink implements AgentLink {
       timeoutMs,
       'end_session',
       (replies) => (replies.some((r) => r.type === 'session_ended') ? true : undefined),
+    );
+  }
+
+  async sendNotice(cmd: SessionNoticeCommand, timeoutMs: number): Promise<void> {
+    await this.send(
+      cmd.deviceId,
+      {
+        v: 1,
+        type: 'session_notice',
+        commandId: cmd.commandId,
+        noticeId: cmd.noticeId,
+        sessionId: cmd.sessionId,
+        scheduleId: cmd.scheduleId,
+        windowStart: cmd.windowStart.toISOString(),
+        windowEnd: cmd.windowEnd.toISOString(),
+        viewer: cmd.viewer,
+        sessionType: cmd.type,
+        access: cmd.access,
+        reason: cmd.reason,
+        askApproval: cmd.askApproval,
+      },
+      timeoutMs,
+      'session_notice',
+      (replies) => (replies.some((r) => r.type === 'notice_received') ? true : undefined),
     );
   }
 }

@@ -40,7 +40,8 @@ export const settingsRejectedSchema = frame('settings_rejected', { commandId: id
 export const consentAnswerSchema = frame('consent', {
   commandId: id,
   sessionId: uuid,
-  outcome: z.enum(['granted', 'denied', 'timed_out', 'not_required']),
+  /** `pre_approved`: started on the user's agreement given ahead (a session_notice), without a prompt. */
+  outcome: z.enum(['granted', 'denied', 'timed_out', 'not_required', 'pre_approved']),
   answeredBy: z.string().max(256).nullable(),
 });
 export const sessionStartedSchema = frame('session_started', {
@@ -64,7 +65,23 @@ export const viewerTokenCheckSchema = frame('viewer_token_check', {
   token: z.string().max(200),
 });
 
+/** The agent received a session_notice (answers its commandId; the user's answer, if asked, comes later as `preapproval`). */
+export const noticeReceivedSchema = frame('notice_received', { commandId: id, noticeId: uuid });
+
+/**
+ * The user at the device answered a notice's ask for pre-approval, or took back an approval given
+ * (`revoked`). Unsolicited, like session_ended by the user; rcflow accepts it only for a notice of
+ * this device while the answer still applies, and a repeated answer changes nothing.
+ */
+export const preapprovalSchema = frame('preapproval', {
+  noticeId: uuid,
+  decision: z.enum(['granted', 'denied', 'revoked']),
+  answeredBy: z.string().min(1).max(256).nullable(),
+});
+
 export const agentMessageSchema = z.discriminatedUnion('type', [
+  noticeReceivedSchema,
+  preapprovalSchema,
   viewerTokenCheckSchema,
   helloSchema,
   heartbeatSchema,
@@ -85,17 +102,53 @@ export const startSessionSchema = frame('start_session', {
   viewer: name,
   sessionType: z.enum(SESSION_TYPES),
   access: z.enum(ACCESS_MODES),
-  consent: z.strictObject({
-    rule: z.enum(['prompt_user', 'unattended_allowed', 'not_required']),
-    timeoutMs: z.number().int().min(100).max(3_600_000),
-    /** What the agent does when nobody answers: deny (the safe default) or allow. */
-    onTimeout: z.enum(['deny', 'allow']),
-  }),
+  consent: z
+    .strictObject({
+      /**
+       * `pre_approved`: the user agreed ahead (notice `noticeId`) and the session is inside its
+       * window; the agent starts without a prompt if it still holds that approval unrevoked, else it
+       * prompts as for `prompt_user` (the agent is the final arbiter of a revoke racing the start).
+       */
+      rule: z.enum(['prompt_user', 'unattended_allowed', 'not_required', 'pre_approved']),
+      /** With `pre_approved` only: the notice whose approval applies. */
+      noticeId: uuid.optional(),
+      timeoutMs: z.number().int().min(100).max(3_600_000),
+      /** What the agent does when nobody answers: deny (the safe default) or allow. */
+      onTimeout: z.enum(['deny', 'allow']),
+    })
+    .refine((c) => (c.rule === 'pre_approved') === (c.noticeId !== undefined), {
+      path: ['noticeId'],
+      message: 'is given with rule pre_approved, and only then',
+    }),
   notification: z.strictObject({
     taskbarIcon: z.boolean(),
     connectionBar: z.boolean(),
     audibleSignal: z.enum(['none', 'begin_end', 'repeatedly']),
   }),
+});
+/**
+ * Tells the user at the device ahead of a booked session (a reminder), and when `askApproval`,
+ * asks them to agree ahead to a session inside [windowStart, windowEnd]. Answered by notice_received;
+ * the agent keeps the notice and sends `preapproval` when the user answers or takes it back.
+ */
+export const sessionNoticeSchema = frame('session_notice', {
+  commandId: id,
+  noticeId: uuid,
+  /** The one-off booking's session, or the schedule whose occurrence it is (exactly one is set). */
+  sessionId: uuid.nullable(),
+  scheduleId: uuid.nullable(),
+  windowStart: z.iso.datetime({ offset: true }),
+  windowEnd: z.iso.datetime({ offset: true }),
+  viewer: name,
+  sessionType: z.enum(SESSION_TYPES),
+  access: z.enum(ACCESS_MODES),
+  reason: z.string().max(1000).nullable(),
+  askApproval: z.boolean(),
+}).superRefine((f, ctx) => {
+  if ((f.sessionId === null) === (f.scheduleId === null))
+    ctx.addIssue({ code: 'custom', path: ['sessionId'], message: 'exactly one of sessionId and scheduleId must be set' });
+  if (Date.parse(f.windowEnd) < Date.parse(f.windowStart))
+    ctx.addIssue({ code: 'custom', path: ['windowEnd'], message: 'must not be before windowStart' });
 });
 export const endSessionSchema = frame('end_session', { commandId: id, sessionId: uuid, reason: z.string().max(1000) });
 export const welcomeSchema = frame('welcome', { deviceId: uuid, heartbeatSeconds: z.number().int().min(1) });
@@ -117,11 +170,12 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   applySettingsSchema,
   startSessionSchema,
   endSessionSchema,
+  sessionNoticeSchema,
   welcomeSchema,
   errorSchema,
 ]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
-export type AgentCommand = Extract<ServerMessage, { type: 'apply_settings' | 'start_session' | 'end_session' }>;
+export type AgentCommand = Extract<ServerMessage, { type: 'apply_settings' | 'start_session' | 'end_session' | 'session_notice' }>;
 
 export type ParseResult<T> = { ok: true; message: T } | { ok: false; code: 'bad_frame' | 'bad_version'; error: string };
 

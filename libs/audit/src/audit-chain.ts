@@ -68,3 +68,10 @@ export const sessionStream = (sessionId: string): string => `session:${sessionId
 
 /** `sessionStream` as a SQL expression over a column holding the session id. */
 export const sessionStreamSql = (idColumn: string): string => `'session:' || ${idColumn}`;
+
+/**
+ * The audit stream of what the user at a device was told ahead of a session and answered (delivery,
+ * pre-approval granted, denied, revoked): its own, because a session's stream is written only by its
+ * transitions, whose head is version-fenced.
+ */
+export const noticeStream = (noticeId: string): string => `notice:${noticeId}`;

@@ -14,6 +14,8 @@ export interface IdempotentSessionRequest {
   /** A booked session's earliest and latest start, as ISO instants. */
   notBefore?: string;
   notAfter?: string;
+  /** A booking's reminder to the user at the device, and whether it asks for pre-approval. */
+  notice?: { remindMinutes: number; askApproval: boolean };
 }
 
 /**

@@ -7,3 +7,4 @@ export * from './version';
 export * from './errors';
 export * from './idempotency';
 export * from './text';
+export * from './preapproval';

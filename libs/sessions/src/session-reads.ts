@@ -20,6 +20,9 @@ export interface WorkflowSessionRow {
   /** A booked session's earliest and latest start. */
   not_before: Date | null;
   not_after: Date | null;
+  /** The schedule and occurrence that asked for it (null for a booking or an immediate request). */
+  schedule_id: string | null;
+  occurrence_at: Date | null;
   hostname: string;
   viewer_name: string;
   applied_settings_hash: string | null;
@@ -30,7 +33,7 @@ export interface WorkflowSessionRow {
 
 /** A session with what the workflow needs of its device and viewer, and its audit head in the same snapshot. */
 const LOAD_SQL = `SELECT s.id, s.state, s.version, s.device_id, s.viewer_id, s.requester_id, s.type, s.access, s.reason,
-              s.ticket_ref, s.consent_rule, s.not_before, s.not_after, d.hostname, d.applied_settings_hash, p.name AS viewer_name,
+              s.ticket_ref, s.consent_rule, s.not_before, s.not_after, s.schedule_id, s.occurrence_at, d.hostname, d.applied_settings_hash, p.name AS viewer_name,
               h.seq AS head_seq, h.hash AS head_hash
          FROM sessions s LEFT JOIN devices d ON d.id = s.device_id LEFT JOIN principals p ON p.id = s.viewer_id
          LEFT JOIN audit_stream_heads h ON h.stream = ${sessionStreamSql('s.id')}

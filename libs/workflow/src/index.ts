@@ -6,3 +6,4 @@ export * from './handlers/end-session.handler';
 export * from './ticket-writeback/ticket-writeback.handler';
 export * from './schedules/schedule-occurrence.handler';
 export * from './schedules/schedules.processor';
+export * from './notices/session-notice.handler';

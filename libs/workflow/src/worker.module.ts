@@ -8,6 +8,7 @@ import { SessionsCoreModule } from '@rcflow/sessions';
 import { AdvanceSessionHandler } from './handlers/advance-session.handler';
 import { EndSessionHandler } from './handlers/end-session.handler';
 import { ReconciliationSweep } from './reconciliation-sweep.service';
+import { SessionNoticeHandler } from './notices/session-notice.handler';
 import { SessionsProcessor } from './sessions.processor';
 import { ScheduleOccurrenceHandler } from './schedules/schedule-occurrence.handler';
 import { SchedulesProcessor } from './schedules/schedules.processor';
@@ -46,6 +47,7 @@ export class WorkerModule implements OnApplicationShutdown {
         TicketWritebackHandler,
         TicketWritebacksProcessor,
         ScheduleOccurrenceHandler,
+        SessionNoticeHandler,
         SchedulesProcessor,
         ReconciliationSweep,
       ],

@@ -7,13 +7,14 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { SessionTransitions } from '@rcflow/sessions';
 import { AGENT_WS_PATH, AgentMessage, MAX_FRAME_BYTES, ServerMessage, parseAgentMessage } from '@rcflow/agent-protocol';
-import { AgentBusScripts, CredentialsRevoked, InboxEntry } from '@rcflow/agent-link';
+import { AgentBusScripts, CredentialsRevoked, InboxEntry, type Reply } from '@rcflow/agent-link';
 import { TooManyRequests } from '@rcflow/domain';
 import { clientAddress } from '../edge/client-address';
 import { RateLimits } from '../edge/rate-limits';
 import { AGENT_BUS_REDIS, type AgentBusClients } from './agent-bus-clients';
 import { AuthenticatedDevice, EnrolmentService, recordPresence } from './enrolment.service';
 import { HeartbeatBatcher } from './heartbeat-batcher';
+import { PreapprovalAnswers } from './preapproval-answers.service';
 import { UpgradeRefusals } from './upgrade-refusals';
 import { ViewerTokens } from './viewer-tokens.service';
 
@@ -62,6 +63,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
     private readonly limits: RateLimits,
     private readonly refusals: UpgradeRefusals,
+    private readonly preapprovals: PreapprovalAnswers,
   ) {
     this.scripts = new AgentBusScripts(bus.redis, bus.keys);
   }
@@ -263,16 +265,30 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
         this.send(conn, { v: 1, type: 'viewer_token_result', requestId: msg.requestId, sessionId: msg.sessionId, ...r });
         return;
       }
+      case 'preapproval': {
+        const r = await this.preapprovals.answer(conn.device.deviceId, msg);
+        if (!r.recorded && !r.repeat) {
+          this.logger.warn(`${conn.device.hostname} answered notice ${msg.noticeId} (${msg.decision}), refused: ${r.refused}`);
+          this.send(conn, {
+            v: 1,
+            type: 'error',
+            code: 'unexpected',
+            message: `preapproval for notice ${msg.noticeId} refused: ${r.refused}`,
+          });
+        }
+        return;
+      }
       case 'settings_applied':
       case 'settings_rejected':
       case 'consent':
       case 'session_started':
+      case 'notice_received':
         return this.reply(conn, msg);
     }
   }
 
   /** An answer to a command: accepted only for a command sent to this device, then handed to the worker. */
-  private async reply(conn: Connection, msg: Exclude<AgentMessage, { type: 'hello' | 'heartbeat' | 'viewer_token_check' }>): Promise<void> {
+  private async reply(conn: Connection, msg: Reply): Promise<void> {
     const commandId = msg.commandId!;
     if (!(await this.scripts.reply(conn.device.deviceId, commandId, JSON.stringify(msg)))) {
       this.logger.warn(`${conn.device.hostname} answered command ${commandId} that was never sent to it`);

@@ -9,6 +9,7 @@ import { AgentSockets } from './agent-sockets';
 import { AgentsController } from './agents.controller';
 import { EnrolmentService } from './enrolment.service';
 import { HeartbeatBatcher } from './heartbeat-batcher';
+import { PreapprovalAnswers } from './preapproval-answers.service';
 import { UpgradeRefusals } from './upgrade-refusals';
 import { ViewerTokens } from './viewer-tokens.service';
 
@@ -28,6 +29,7 @@ export class AgentsModule implements OnApplicationShutdown {
         EnrolmentService,
         ViewerTokens,
         HeartbeatBatcher,
+        PreapprovalAnswers,
         AgentGateway,
         UpgradeRefusals,
         AgentSockets,

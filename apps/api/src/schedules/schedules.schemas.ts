@@ -3,7 +3,7 @@ import { ACCESS_MODES, SESSION_TYPES } from '@rcflow/domain';
 import { MAX_WINDOW_MINUTES, scheduleSpecSchema, shortestGapMinutes } from '@rcflow/schedules';
 import { CronExpressionParser } from 'cron-parser';
 import { cursor, dateTime, limit, uuid } from '../common/validation';
-import { text } from '../sessions/sessions.schemas';
+import { MAX_REMIND_MINUTES, text } from '../sessions/sessions.schemas';
 
 /** How long after each occurrence a start is still accepted, when the schedule does not say: 30 minutes, or less when occurrences fall closer. */
 export const DEFAULT_WINDOW_MINUTES = 30;
@@ -57,6 +57,15 @@ const definition = {
   access: z.enum(ACCESS_MODES),
   reason: text(1000),
   ticketRef: text(200),
+  /** Remind the user at each device this many minutes before each occurrence. */
+  remindMinutes: z.int().min(1).max(MAX_REMIND_MINUTES),
+  /** With the reminder, ask the user to agree ahead (where the device's settings would prompt). */
+  askApproval: z.boolean(),
+};
+
+const askNeedsReminder = (b: { remindMinutes?: unknown; askApproval?: unknown }, ctx: z.RefinementCtx) => {
+  if (b.askApproval === true && (b.remindMinutes === undefined || b.remindMinutes === null))
+    ctx.addIssue({ code: 'custom', path: ['askApproval'], message: 'needs remindMinutes (the user is asked with the reminder)' });
 };
 
 const oneTarget = (b: { deviceIds?: unknown; collectionId?: unknown }, ctx: z.RefinementCtx, required: boolean) => {
@@ -77,8 +86,13 @@ export const createScheduleSchema = z
     access: definition.access,
     reason: definition.reason.optional(),
     ticketRef: definition.ticketRef.optional(),
+    remindMinutes: definition.remindMinutes.optional(),
+    askApproval: definition.askApproval.optional(),
   })
-  .superRefine((b, ctx) => oneTarget(b, ctx, true));
+  .superRefine((b, ctx) => {
+    oneTarget(b, ctx, true);
+    askNeedsReminder(b, ctx);
+  });
 export type CreateScheduleBody = z.infer<typeof createScheduleSchema>;
 
 /** Every field may change; `null` clears an optional one. A new timing replaces the old one whole. */
@@ -93,6 +107,8 @@ export const updateScheduleSchema = z
     access: definition.access.optional(),
     reason: definition.reason.nullable().optional(),
     ticketRef: definition.ticketRef.nullable().optional(),
+    remindMinutes: definition.remindMinutes.nullable().optional(),
+    askApproval: definition.askApproval.optional(),
   })
   .superRefine((b, ctx) => {
     oneTarget(b, ctx, false);

@@ -35,6 +35,9 @@ export interface ScheduleView {
   access: string;
   reason: string | null;
   ticketRef: string | null;
+  /** Minutes before each occurrence the user at the device is told (null: not told), and whether asked to agree ahead. */
+  remindMinutes: number | null;
+  askApproval: boolean;
   /** The next occurrence (UTC), null while paused or when none is left. */
   nextAt: string | null;
   /** The last occurrence decided. */
@@ -57,6 +60,8 @@ const view = (s: Schedule): ScheduleView => ({
   access: s.access,
   reason: s.reason,
   ticketRef: s.ticketRef,
+  remindMinutes: s.remindMinutes,
+  askApproval: s.askApproval,
   nextAt: isoOrNull(s.nextAt),
   lastPlannedAt: isoOrNull(s.lastPlannedAt),
   version: s.version,
@@ -123,8 +128,8 @@ export class SchedulesService {
           access: body.access,
           reason: body.reason ?? null,
           ticketRef: body.ticketRef ?? null,
-          remindMinutes: null,
-          askApproval: false,
+          remindMinutes: body.remindMinutes ?? null,
+          askApproval: body.askApproval ?? false,
           state: 'active',
           // Occurrences before the schedule existed are not caught up.
           lastPlannedAt: now,
@@ -212,8 +217,14 @@ export class SchedulesService {
         access: body.access,
         reason: body.reason,
         ticketRef: body.ticketRef,
+        remindMinutes: body.remindMinutes,
+        askApproval: body.askApproval ?? (body.remindMinutes === null ? false : undefined),
       };
       const changes = changesOf(s, next);
+      if ((next.askApproval ?? s.askApproval) && (next.remindMinutes === undefined ? s.remindMinutes : next.remindMinutes) === null) {
+        const message = 'needs remindMinutes (the user is asked with the reminder)';
+        throw new ValidationFailed(`invalid body: askApproval: ${message}`, [{ path: 'askApproval', message }]);
+      }
       if (Object.keys(changes).length === 0) return { s, changed: false };
       if (targetsChange) {
         const deviceIds = next.deviceIds !== undefined ? next.deviceIds : s.deviceIds;
@@ -223,6 +234,7 @@ export class SchedulesService {
       }
       const now = new Date();
       Object.assign(s, pickChanged(next, changes));
+      const rearm = (changes.spec !== undefined || changes.remindMinutes !== undefined) && s.state !== 'paused';
       if (changes.spec && s.state !== 'paused') {
         s.nextAt = firstAfter(s.spec as unknown as ScheduleSpec, now);
         s.lastPlannedAt = now;
@@ -231,7 +243,7 @@ export class SchedulesService {
       s.version += 1;
       const saved = await tx.getRepository(Schedule).save(s);
       await this.audit(tx, caller, saved, 'schedule.updated', { changes: timingNamed(changes), nextAt: isoOrNull(saved.nextAt) });
-      if (changes.spec && saved.state === 'active') {
+      if (rearm && saved.state === 'active') {
         await writeOutbox(tx, scheduleTimerRows({ id: saved.id, nextAt: saved.nextAt, remindMinutes: saved.remindMinutes }));
       }
       return { s: saved, changed: true };

@@ -57,8 +57,12 @@ export class SessionsController {
   @ApiOperation({ summary: 'A session with its timeline and eligibility decision' })
   async get(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     const session = await this.sessions.get(caller, p.id);
-    const [timeline, decision] = await Promise.all([this.sessions.timeline(p.id), this.sessions.decision(p.id)]);
-    return { ...session, timeline, decision };
+    const [timeline, decision, notice] = await Promise.all([
+      this.sessions.timeline(p.id),
+      this.sessions.decision(p.id),
+      this.sessions.notice(p.id),
+    ]);
+    return { ...session, timeline, decision, notice };
   }
 
   @Get('sessions/:id/decision')

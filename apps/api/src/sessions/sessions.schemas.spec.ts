@@ -40,3 +40,35 @@ describe('booking a session ahead (notBefore, notAfter)', () => {
     expect(issues({ notBefore: 'tomorrow' })).toContain('notBefore: Invalid ISO datetime');
   });
 });
+
+describe('a booking that tells the user ahead (remindMinutes, askApproval)', () => {
+  const ok = { deviceId: DEVICE, type: 'remote-control', access: 'full', notBefore: new Date(Date.now() + 3_600_000).toISOString() };
+  const issues = (body: object) => {
+    const r = sessionRequestSchema.safeParse({ ...ok, ...body });
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  it('passes them on as the booking notice, askApproval false unless asked', () => {
+    expect(sessionRequestSchema.parse({ ...ok, remindMinutes: 15, askApproval: true })).toMatchObject({
+      notice: { remindMinutes: 15, askApproval: true },
+    });
+    expect(sessionRequestSchema.parse({ ...ok, remindMinutes: 10_080 })).toMatchObject({
+      notice: { remindMinutes: 10_080, askApproval: false },
+    });
+    const plain = sessionRequestSchema.parse(ok);
+    expect(plain).not.toHaveProperty('notice');
+    expect(plain).not.toHaveProperty('remindMinutes');
+  });
+
+  it('names the field that is wrong', () => {
+    expect(issues({ remindMinutes: 0 })[0]).toMatch(/^remindMinutes: /);
+    expect(issues({ remindMinutes: 10_081 })[0]).toMatch(/^remindMinutes: /);
+    expect(issues({ remindMinutes: 1.5 })[0]).toMatch(/^remindMinutes: /);
+    expect(issues({ remindMinutes: '15' })[0]).toMatch(/^remindMinutes: /);
+    expect(issues({ notBefore: undefined, remindMinutes: 15 })).toEqual([
+      'remindMinutes: needs notBefore (a reminder is for a booked session)',
+    ]);
+    expect(issues({ askApproval: true })).toEqual(['askApproval: needs remindMinutes (the user is asked with the reminder)']);
+    expect(issues({ remindMinutes: 15, askApproval: 'yes' })[0]).toMatch(/^askApproval: /);
+  });
+});

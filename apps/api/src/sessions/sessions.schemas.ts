@@ -11,6 +11,8 @@ export const text = (max: number) => z.string().trim().min(1).max(max).regex(NO_
 export const MAX_BOOKING_AHEAD_MS = 366 * 86_400_000;
 /** How far in the past a booking's start may be (clock skew between caller and rcflow). */
 const BOOKING_SKEW_MS = 60_000;
+/** The longest reminder ahead of a booking: a week. */
+export const MAX_REMIND_MINUTES = 10_080;
 
 /** What a caller may send to request a session; state, approver and consent are never settable. */
 export const sessionRequestSchema = z
@@ -25,6 +27,10 @@ export const sessionRequestSchema = z
     notBefore: dateTime.optional(),
     /** The latest start of a booked session; not started by then, it ends `expired`. */
     notAfter: dateTime.optional(),
+    /** Remind the user at the device this many minutes before notBefore (a booking only). */
+    remindMinutes: z.int().min(1).max(MAX_REMIND_MINUTES).optional(),
+    /** With the reminder, ask the user to agree ahead (where the device's settings would prompt). */
+    askApproval: z.boolean().optional(),
   })
   .superRefine((b, ctx) => {
     const now = Date.now();
@@ -35,11 +41,16 @@ export const sessionRequestSchema = z
     if (b.notAfter && nb === null) ctx.addIssue({ code: 'custom', path: ['notAfter'], message: 'needs notBefore (the booked start)' });
     if (b.notAfter && nb !== null && Date.parse(b.notAfter) <= nb)
       ctx.addIssue({ code: 'custom', path: ['notAfter'], message: 'must be after notBefore' });
+    if (b.remindMinutes !== undefined && nb === null)
+      ctx.addIssue({ code: 'custom', path: ['remindMinutes'], message: 'needs notBefore (a reminder is for a booked session)' });
+    if (b.askApproval !== undefined && b.remindMinutes === undefined)
+      ctx.addIssue({ code: 'custom', path: ['askApproval'], message: 'needs remindMinutes (the user is asked with the reminder)' });
   })
-  .transform(({ notBefore, notAfter, ...rest }) => ({
+  .transform(({ notBefore, notAfter, remindMinutes, askApproval, ...rest }) => ({
     ...rest,
     ...(notBefore && { notBefore: new Date(notBefore) }),
     ...(notAfter && { notAfter: new Date(notAfter) }),
+    ...(remindMinutes !== undefined && { notice: { remindMinutes, askApproval: askApproval ?? false } }),
   }));
 export type SessionRequestBody = z.infer<typeof sessionRequestSchema>;
 

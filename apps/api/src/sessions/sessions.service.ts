@@ -109,6 +109,50 @@ export class SessionsService {
     }));
   }
 
+  /**
+   * What the user at the device is told ahead of the session: its booking's reminder (or its
+   * occurrence's notice on its device) and the pre-approval's state; null when there is none.
+   */
+  async notice(id: string) {
+    const [n] = await this.dataSource.query<
+      {
+        remind_minutes: number | null;
+        ask_approval: boolean;
+        notice_id: string | null;
+        state: string | null;
+        approval: string | null;
+        answered_by: string | null;
+        answered_at: Date | null;
+        window_start: Date | null;
+        window_end: Date | null;
+      }[]
+    >(
+      `SELECT s.remind_minutes, s.ask_approval, n.id AS notice_id, n.state, n.approval, n.answered_by, n.answered_at,
+              n.window_start, n.window_end
+         FROM sessions s
+         LEFT JOIN LATERAL (
+           SELECT * FROM session_notices x
+            WHERE x.session_id = s.id
+               OR (x.schedule_id = s.schedule_id AND x.occurrence_at = s.occurrence_at AND x.device_id = s.device_id)
+            LIMIT 1) n ON true
+        WHERE s.id = $1`,
+      [id],
+    );
+    if (!n || (n.remind_minutes === null && n.notice_id === null)) return null;
+    return {
+      remindMinutes: n.remind_minutes,
+      askApproval: n.ask_approval,
+      // Null until the reminder's time comes.
+      id: n.notice_id,
+      state: n.state ?? 'planned',
+      approval: n.approval,
+      answeredBy: n.answered_by,
+      answeredAt: iso(n.answered_at),
+      windowStart: iso(n.window_start),
+      windowEnd: iso(n.window_end),
+    };
+  }
+
   async decision(id: string) {
     const [d] = await this.dataSource.query<DecisionRow[]>(
       `SELECT eligible, consent_rule, checks, facts, evaluated_at FROM eligibility_decisions

@@ -10,7 +10,14 @@ import {
   loadWorkflowSession,
   snapshotOf,
 } from '@rcflow/sessions';
-import { DEFAULT_ELIGIBILITY_POLICY, EffectiveSettings, EligibilityDecision, evaluateEligibility } from '@rcflow/domain';
+import {
+  DEFAULT_ELIGIBILITY_POLICY,
+  EffectiveSettings,
+  EligibilityDecision,
+  GrantedNotice,
+  evaluateEligibility,
+  preapprovalFor,
+} from '@rcflow/domain';
 import { AGENT_LINK, AgentLink, AgentTimeoutError, notificationOf } from '@rcflow/agent-link';
 
 export interface AttemptInfo {
@@ -36,7 +43,13 @@ const WORKER_ERROR_DETAIL = 'rcflow could not complete this step; the worker log
 
 interface RunContext {
   settings: EffectiveSettings | null;
+  now: () => number;
 }
+
+/** The granted notices of a session: its booking's, or its occurrence's on its device. */
+const GRANTED_NOTICES_SQL = `SELECT id, approval, answered_by, window_start, window_end FROM session_notices
+  WHERE device_id = $1 AND approval = 'granted'
+    AND (session_id = $2 OR (schedule_id = $3::uuid AND occurrence_at = $4::timestamptz))`;
 /** Bounds the loop; a session passes at most six states on its way to active. */
 const MAX_STEPS = 12;
 
@@ -58,7 +71,7 @@ export class AdvanceSessionHandler {
 
   async handle(sessionId: string, attempt: AttemptInfo, now: () => number = Date.now): Promise<NotYet | undefined> {
     // The effective settings are read once per run: the push and the start use what was evaluated.
-    const run: RunContext = { settings: null };
+    const run: RunContext = { settings: null, now };
     // The row is read once; each committed step carries state, version and audit head forward, and
     // only a step that finds the session moved on (another job got there first) reads it again.
     let s = await this.load(sessionId);
@@ -281,9 +294,33 @@ export class AdvanceSessionHandler {
     return moved;
   }
 
+  /**
+   * A pre-approval that lets a prompt_user session start without a prompt: a granted notice of its
+   * booking or occurrence whose window covers now. Only booked sessions can have one, so an
+   * immediate request reads nothing more.
+   */
+  private async preApproval(s: SessionRow, consentRule: string, nowMs: number): Promise<GrantedNotice | null> {
+    if (consentRule !== 'prompt_user' || (s.not_before === null && s.schedule_id === null)) return null;
+    const rows = await this.dataSource.query<
+      { id: string; approval: 'granted'; answered_by: string | null; window_start: Date; window_end: Date }[]
+    >(GRANTED_NOTICES_SQL, [s.device_id, s.id, s.schedule_id, s.occurrence_at]);
+    return preapprovalFor(
+      'prompt_user',
+      rows.map((r) => ({
+        id: r.id,
+        approval: r.approval,
+        answeredBy: r.answered_by,
+        windowStart: new Date(r.window_start),
+        windowEnd: new Date(r.window_end),
+      })),
+      new Date(nowMs),
+    );
+  }
+
   private async start(s: SessionRow, run: RunContext): Promise<boolean> {
     const settings = await this.settingsFor(s, run);
     const consentRule = s.consent_rule ?? 'prompt_user';
+    const approval = await this.preApproval(s, consentRule, run.now());
     const result = await this.agent.startSession(
       {
         commandId: `${s.id}:start`,
@@ -297,20 +334,39 @@ export class AdvanceSessionHandler {
         consentTimeoutMs: this.config.agent.consentTimeoutMs,
         consentOnTimeout: this.config.agent.consentTimeoutOutcome,
         notification: notificationOf(settings.values),
+        preApproval: approval ? { noticeId: approval.id } : undefined,
       },
       this.config.agent.consentTimeoutMs + this.config.agent.settingsAckTimeoutMs,
     );
+    // Which applied, where the user would be prompted: the approval given ahead, or the prompt
+    // (also when the agent no longer held the approval: a revoke that raced the start).
+    const by =
+      consentRule !== 'prompt_user'
+        ? {}
+        : result.outcome === 'started' && result.consent === 'pre_approved'
+          ? { consentBy: 'pre_approval', noticeId: approval?.id ?? null }
+          : { consentBy: 'prompt', ...(approval && { preApprovalNotHeldByAgent: approval.id }) };
     const now = new Date();
     const step: TransitionStep =
       result.outcome === 'started'
         ? {
             to: 'active',
-            data: { consentRule, consent: result.consent, answeredBy: result.answeredBy },
+            data: {
+              consentRule,
+              consent: result.consent,
+              answeredBy: result.consent === 'pre_approved' ? (result.answeredBy ?? approval?.answeredBy ?? null) : result.answeredBy,
+              ...by,
+            },
             patch: { startedAt: now, connectInfo: result.connect },
           }
         : result.outcome === 'denied'
-          ? { to: 'denied', reason: 'the user refused', data: { consentRule, answeredBy: result.answeredBy }, patch: { endedAt: now } }
-          : { to: 'consent_timeout', reason: 'nobody answered the consent prompt', data: { consentRule }, patch: { endedAt: now } };
+          ? {
+              to: 'denied',
+              reason: 'the user refused',
+              data: { consentRule, answeredBy: result.answeredBy, ...by },
+              patch: { endedAt: now },
+            }
+          : { to: 'consent_timeout', reason: 'nobody answered the consent prompt', data: { consentRule, ...by }, patch: { endedAt: now } };
     const moved = await this.transition(s, { id: s.device_id, kind: 'agent' }, [step]);
     faultPoint('after-commit');
     return moved;

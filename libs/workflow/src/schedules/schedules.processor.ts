@@ -6,6 +6,7 @@ import { JobData, JobItem, JobName, JobNameOf, QueueName } from '@rcflow/jobs';
 import type { NotYet } from '../handlers/advance-session.handler';
 import { delayJob, runWorker } from '../run-worker';
 import { assertJobHandlers } from '../sessions.processor';
+import { SessionNoticeHandler } from '../notices/session-notice.handler';
 import { ScheduleOccurrenceHandler } from './schedule-occurrence.handler';
 
 type SchedulesJobName = JobNameOf<QueueName.Schedules>;
@@ -22,12 +23,16 @@ export class SchedulesProcessor extends WorkerHost implements OnModuleInit, OnAp
 
   constructor(
     occurrences: ScheduleOccurrenceHandler,
+    notices: SessionNoticeHandler,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
   ) {
     super();
     this.handlers = {
       [JobName.ScheduleOccurrence]: (data) => occurrences.handle(data.scheduleId, data.at),
-      [JobName.SessionNotice]: () => Promise.reject(new Error('session notices are not delivered by this build')),
+      [JobName.SessionNotice]: async (data) => {
+        await notices.handle(data);
+        return undefined;
+      },
     };
   }
 
