@@ -21,6 +21,8 @@ import { HealthController } from './health.controller';
 import { ShutdownGate } from './shutdown-gate';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
+import { ReportsController } from './reports/reports.controller';
+import { ReportsService } from './reports/reports.service';
 
 /** The HTTP API; with `withWorker` it also runs the workers in this process (the embedded mode). */
 @Module({})
@@ -39,12 +41,13 @@ export class ApiModule {
         SchedulesModule,
         AgentsModule.forRoot(config),
       ],
-      controllers: [SessionsController, AuditController, HealthController],
+      controllers: [SessionsController, AuditController, ReportsController, HealthController],
       providers: [
         SessionsService,
         AuditExportService,
         AuditQueryService,
         VerifyLock,
+        ReportsService,
         ShutdownGate,
         // Before authentication: text PostgreSQL cannot store is refused whoever sends it.
         // Authentication and rate limits first: refused text is counted against the caller's budget too.
