@@ -2,7 +2,7 @@
 // anchor in the same run, writes bench/results/<timestamp>.json and prints a summary table.
 // Started by bench/run.sh (npm run bench). Parameters (environment):
 //   BENCH_QUICK=1            short runs (10 s end to end, 10 s latency, 5 s intake and hooks, 10 s write-back, 35 s fan-in hold)
-//   BENCH_ONLY=e2e,latency,intake,hooks,writeback,fanin,audit,profile   a subset (default: all)
+//   BENCH_ONLY=e2e,latency,intake,hooks,writeback,fanin,audit,reports,profile   a subset (default: all)
 //   BENCH_REPS=3             repetitions of every figure
 //   BENCH_E2E_SECONDS=60     sustained window of benchmark 1 (after BENCH_E2E_WARMUP=10 s)
 //   BENCH_E2E_DEVICES=500    simulated agents (devices) the sessions cycle over
@@ -67,7 +67,7 @@ const params = {
       .map((kv) => kv.split(/=(.*)/s).slice(0, 2)),
   ),
 };
-const ALL = ['e2e', 'latency', 'intake', 'hooks', 'writeback', 'fanin', 'audit', 'profile'];
+const ALL = ['e2e', 'latency', 'intake', 'hooks', 'writeback', 'fanin', 'audit', 'reports', 'profile'];
 const only = (env.BENCH_ONLY ?? ALL.join(','))
   .split(',')
   .map((s) => s.trim())

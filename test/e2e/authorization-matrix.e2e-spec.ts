@@ -380,6 +380,14 @@ const MATRIX: Record<string, Entry> = {
   'POST /v1/schedules/{id}/pause': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}/pause` }), expect: scheduleOwner },
   'POST /v1/schedules/{id}/resume': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}/resume` }), expect: scheduleOwner },
   'DELETE /v1/schedules/{id}': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}` }), expect: scheduleOwner },
+
+  // reports (issue 12)
+  'GET /v1/reports': {
+    req: () => ({ path: '/v1/reports' }),
+    expect: { ...all(403), anon: 401, root: 'ok', auditor: 'ok', deskAdmin: 'ok', deskAuditor: 'ok' },
+  },
+  // Every session of the last 30 days, per computer: a scoped reader's rows leave out the out-of-scope device.
+  'GET /v1/reports/{name}': { req: () => ({ path: '/v1/reports/remote-control-info' }), expect: auditListed },
 };
 
 /** The id of the out-of-scope object an 'absent' answer must not show. */
