@@ -130,7 +130,10 @@ describe('access review', () => {
     expect(dave.via.map((s) => s.step)).toEqual(['role_assignment', 'collection', 'local_administrator', 'settings']);
     expect(dave.via[0]).toMatchObject({ id: 'ra-dave', scope: [{ name: 'Servers' }, { name: 'Desks' }], membership: ['DAVE'] });
     expect(dave.via.filter((s) => s.step === 'collection')).toHaveLength(1);
-    expect(dave.via[2]).toMatchObject({ entry: 'dave', setting: { key: 'allowLocalAdminToDoRemoteControl', value: true, setId: 's-default' } });
+    expect(dave.via[2]).toMatchObject({
+      entry: 'dave',
+      setting: { key: 'allowLocalAdminToDoRemoteControl', value: true, setId: 's-default' },
+    });
 
     const noAdmins = settings({ enabled: true, permittedViewers: ['HELPDESK'], allowLocalAdminToDoRemoteControl: false });
     expect(summary(review(world(), device(), noAdmins))).toEqual(['ALICE remote-control full']);
@@ -227,17 +230,17 @@ describe('access review', () => {
         const principals: DirectoryPrincipal[] = names.map((n, i) => ({
           id: n,
           name: n.toUpperCase(),
-          kind: i < 2 ? (w.kinds[i] as 'user' | 'service') : 'group',
-          disabled: w.disabled[i]!,
+          kind: i < 2 ? w.kinds[i] : 'group',
+          disabled: w.disabled[i],
         }));
         const dir = buildDirectory(
           principals,
-          w.edges.map(([groupId, memberId]) => ({ groupId: groupId!, memberId: memberId! })),
+          w.edges.map(([groupId, memberId]) => ({ groupId: groupId, memberId: memberId })),
           w.roles.map((r, i) => ({ id: `ra-${i}`, principalId: r.holder, role: r.role, collectionIds: r.scope })),
           [],
         );
-        const dev = device(w.dev as Partial<DeviceFacts>);
-        const s = settings(w.rt as Partial<RemoteToolsSettings>);
+        const dev = device(w.dev);
+        const s = settings(w.rt);
         const reach = deviceReach(dev, s, DEFAULT_ELIGIBILITY_POLICY);
         for (const id of ['alice', 'bob']) {
           const who = reviewPrincipal(dir, id)!;

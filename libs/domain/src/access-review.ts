@@ -202,7 +202,12 @@ export function deviceReach(device: DeviceFacts, settings: EffectiveSettings, po
     let access: AccessMode | null = null;
     let blockedBy: string[] = [];
     for (const mode of ASKS_HIGHEST_FIRST) {
-      const outcomes = deviceStandingChecks(device, settings, { type, access: mode, reason: null, ticketRef: null, immediate: false }, policy);
+      const outcomes = deviceStandingChecks(
+        device,
+        settings,
+        { type, access: mode, reason: null, ticketRef: null, immediate: false },
+        policy,
+      );
       const failing = failingDetails(outcomes);
       if (failing.length === 0) {
         access = mode;
@@ -307,7 +312,12 @@ function commonChain(
       detail: `${a.role} held by ${holder.name}${through} over ${scope === null ? 'every collection' : scope.map((c) => c.name ?? c.id).join(', ')}`,
     });
     if (a.collectionIds === null) {
-      steps.push({ step: 'collection', id: null, name: null, detail: `every collection (unrestricted scope), device ${device.hostname} included` });
+      steps.push({
+        step: 'collection',
+        id: null,
+        name: null,
+        detail: `every collection (unrestricted scope), device ${device.hostname} included`,
+      });
     } else {
       for (const id of a.collectionIds.filter((c) => device.collectionIds.includes(c))) {
         const name = dir.collectionNames.get(id) ?? null;

@@ -74,7 +74,7 @@ function checkDeviceEnrolled(device: DeviceFacts | null): Outcome {
   return fromReasons(reasons, `device ${device.hostname} is enrolled and not retired`);
 }
 
-function checkRbacScope(input: EligibilityInput): Outcome {
+function checkRbacScope(input: Pick<EligibilityInput, 'device' | 'requester' | 'viewer'>): Outcome {
   const { device, requester, viewer } = input;
   const reasons: string[] = [];
   if (!device) reasons.push(DEVICE_UNKNOWN);
@@ -113,8 +113,7 @@ function checkRbacScope(input: EligibilityInput): Outcome {
  * review.
  */
 export type ViewerGround =
-  | { kind: 'permitted_viewer'; entry: string; group: string | null }
-  | { kind: 'local_administrator'; entry: string };
+  { kind: 'permitted_viewer'; entry: string; group: string | null } | { kind: 'local_administrator'; entry: string };
 
 export function permittedViewerGround(device: DeviceFacts, viewer: PrincipalFacts, settings: EffectiveSettings): ViewerGround | null {
   const permitted = settings.values.permittedViewers;
