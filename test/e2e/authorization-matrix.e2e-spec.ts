@@ -380,6 +380,23 @@ const MATRIX: Record<string, Entry> = {
   'POST /v1/schedules/{id}/pause': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}/pause` }), expect: scheduleOwner },
   'POST /v1/schedules/{id}/resume': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}/resume` }), expect: scheduleOwner },
   'DELETE /v1/schedules/{id}': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}` }), expect: scheduleOwner },
+
+  // access review (issue 12)
+  'GET /v1/access-review/devices/{id}': {
+    req: (f, w) => ({ path: `/v1/access-review/devices/${dev(f, w)}` }),
+    expect: { ...auditListed, deskAdmin: ['ok', 404], deskAuditor: ['ok', 404] },
+  },
+  // alice's review (in) and, for the scoped callers, with the out-of-scope device left out.
+  'GET /v1/access-review/principals/{id}': {
+    req: (f) => ({ path: `/v1/access-review/principals/${f.world.ids.alice}?format=ndjson` }),
+    expect: auditListed,
+  },
+  'GET /v1/access-review/check': {
+    req: (f, w) => ({
+      path: `/v1/access-review/check?deviceId=${dev(f, w)}&principalId=${f.world.ids.alice}&type=remote-control&access=full`,
+    }),
+    expect: { ...auditListed, deskAdmin: ['ok', 404], deskAuditor: ['ok', 404] },
+  },
 };
 
 /** The id of the out-of-scope object an 'absent' answer must not show. */
