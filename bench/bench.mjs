@@ -2,7 +2,7 @@
 // anchor in the same run, writes bench/results/<timestamp>.json and prints a summary table.
 // Started by bench/run.sh (npm run bench). Parameters (environment):
 //   BENCH_QUICK=1            short runs (10 s end to end, 10 s latency, 5 s intake and hooks, 10 s write-back, 35 s fan-in hold)
-//   BENCH_ONLY=e2e,latency,intake,hooks,writeback,fanin,audit,reports,profile   a subset (default: all)
+//   BENCH_ONLY=e2e,latency,intake,hooks,writeback,fanin,audit,reports,profile,access   a subset (default: all)
 //   BENCH_REPS=3             repetitions of every figure
 //   BENCH_E2E_SECONDS=60     sustained window of benchmark 1 (after BENCH_E2E_WARMUP=10 s)
 //   BENCH_E2E_DEVICES=500    simulated agents (devices) the sessions cycle over
@@ -16,6 +16,7 @@
 //   BENCH_FANIN_AGENTS=15000, BENCH_FANIN_PER_PROCESS=5000, BENCH_FANIN_HOLD=70 (s)
 //   BENCH_PROFILE_SECONDS=20, BENCH_PROFILE_RATE=0 (0: closed loop as benchmark 1; else sessions/s)
 //   BENCH_AUDIT_ROWS=1000000 (the issue's figure is 10000000; needs psql on the PATH), BENCH_AUDIT_QUERIES=200
+//   BENCH_ACCESS_DEVICES=10000, BENCH_ACCESS_PRINCIPALS=1000, BENCH_ACCESS_QUERIES=200 (access review, bench/access.mjs)
 //   BENCH_KEEP_LOGS=1        keep the processes' logs (kept anyway when a benchmark fails)
 //   BENCH_KEEP_DB=1          keep each benchmark's database for inspection (not dropped at the end)
 //   BENCH_RCFLOW_ENV="WORKER_CONCURRENCY=64 DB_POOL_SIZE=20"   extra environment for rcflow's processes
@@ -67,7 +68,7 @@ const params = {
       .map((kv) => kv.split(/=(.*)/s).slice(0, 2)),
   ),
 };
-const ALL = ['e2e', 'latency', 'intake', 'hooks', 'writeback', 'fanin', 'audit', 'reports', 'profile'];
+const ALL = ['e2e', 'latency', 'intake', 'hooks', 'writeback', 'fanin', 'audit', 'reports', 'profile', 'access'];
 const only = (env.BENCH_ONLY ?? ALL.join(','))
   .split(',')
   .map((s) => s.trim())
@@ -164,6 +165,8 @@ const GOALS = {
   auditExportRss: 'flat (independent of rows)',
   auditVerify: '<= 60 s at 10M rows',
   auditVerifyRss: 'flat (independent of rows)',
+  accessDevice: 'p95 <= 500 ms (10k devices, 1k principals)',
+  accessPrincipal: '>= 5000 devices/s (10k devices, 1k principals)',
 };
 
 function tableRows(results) {
@@ -329,6 +332,22 @@ function tableRows(results) {
       (r) => r.ratio,
       GOALS.faninPerConn,
       1,
+    );
+  }
+  const ac = results.access?.reps;
+  if (ac?.length) {
+    const scale = `${ac[0].devices} devices, ${ac[0].principals} principals`;
+    add(`6 access review of one device p95, ${scale}`, 'ms', ac, (r) => r.deviceP95, null, null, GOALS.accessDevice);
+    add(`6 access review of one device p50, ${scale}`, 'ms', ac, (r) => r.deviceP50, null, null, '(report)');
+    add(
+      `6 access review of one principal (NDJSON, reaches every device), ${scale}`,
+      'devices/s',
+      ac,
+      (r) => r.principalDevicesPerSecond,
+      null,
+      null,
+      GOALS.accessPrincipal,
+      0,
     );
   }
   const au = results.audit?.reps;

@@ -388,6 +388,23 @@ const MATRIX: Record<string, Entry> = {
   },
   // Every session of the last 30 days, per computer: a scoped reader's rows leave out the out-of-scope device.
   'GET /v1/reports/{name}': { req: () => ({ path: '/v1/reports/remote-control-info' }), expect: auditListed },
+
+  // access review (issue 12)
+  'GET /v1/access-review/devices/{id}': {
+    req: (f, w) => ({ path: `/v1/access-review/devices/${dev(f, w)}` }),
+    expect: { ...auditListed, deskAdmin: ['ok', 404], deskAuditor: ['ok', 404] },
+  },
+  // alice's review (in) and, for the scoped callers, with the out-of-scope device left out.
+  'GET /v1/access-review/principals/{id}': {
+    req: (f) => ({ path: `/v1/access-review/principals/${f.world.ids.alice}?format=ndjson` }),
+    expect: auditListed,
+  },
+  'GET /v1/access-review/check': {
+    req: (f, w) => ({
+      path: `/v1/access-review/check?deviceId=${dev(f, w)}&principalId=${f.world.ids.alice}&type=remote-control&access=full`,
+    }),
+    expect: { ...auditListed, deskAdmin: ['ok', 404], deskAuditor: ['ok', 404] },
+  },
 };
 
 /** The id of the out-of-scope object an 'absent' answer must not show. */

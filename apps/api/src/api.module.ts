@@ -5,6 +5,7 @@ import { DatabaseModule } from '@rcflow/database';
 import { QueueModule } from '@rcflow/jobs';
 import { WorkerModule } from '@rcflow/workflow';
 import { SessionsCoreModule } from '@rcflow/sessions';
+import { AccessReviewModule } from './access-review/access-review.module';
 import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
 import { TicketsModule } from './tickets/tickets.module';
@@ -40,6 +41,7 @@ export class ApiModule {
         TicketsModule,
         SchedulesModule,
         AgentsModule.forRoot(config),
+        AccessReviewModule,
       ],
       controllers: [SessionsController, AuditController, ReportsController, HealthController],
       providers: [
