@@ -9,6 +9,7 @@ import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
 import { TicketsModule } from './tickets/tickets.module';
 import { SchedulesModule } from './schedules/schedules.module';
+import { AuditCheckpoints } from './audit/audit-checkpoints';
 import { AuditExportService } from './audit/audit-export.service';
 import { AuditQueryService } from './audit/audit-query.service';
 import { AuditController } from './audit/audit.controller';
@@ -44,6 +45,7 @@ export class ApiModule {
         SessionsService,
         AuditExportService,
         AuditQueryService,
+        AuditCheckpoints,
         VerifyLock,
         ShutdownGate,
         // Before authentication: text PostgreSQL cannot store is refused whoever sends it.
