@@ -40,11 +40,11 @@ describe('checkpoint signing and serialisation', () => {
   });
 
   const tamperings: [string, (raw: Record<string, unknown> & AuditCheckpoint) => void, RegExp][] = [
-    ['a head lowered (a tail hidden), digest kept', (r) => (r.list[1]![1] = 11), /do not match their signed digest/],
+    ['a head lowered (a tail hidden), digest kept', (r) => (r.list[1][1] = 11), /do not match their signed digest/],
     [
       'a head rewritten and the digest recomputed',
       (r) => {
-        r.list[2]![2] = h('d');
+        r.list[2][2] = h('d');
         r.heads = createHash('sha256')
           .update(r.list.map((x) => `${JSON.stringify(x)}\n`).join(''))
           .digest('hex');
@@ -65,7 +65,7 @@ describe('checkpoint signing and serialisation', () => {
     ['a stream dropped, count kept', (r) => r.list.splice(0, 1), /as many heads/],
     ['the time moved', (r) => (r.takenAt = '2026-11-30T10:15:00.123Z'), /signature does not match/],
     ['the list reordered', (r) => r.list.reverse(), /not sorted/],
-    ['a duplicate stream', (r) => (r.list[1]![0] = 'device:a'), /not sorted/],
+    ['a duplicate stream', (r) => (r.list[1][0] = 'device:a'), /not sorted/],
     ['a malformed head', (r) => ((r.list[0] as unknown[])[1] = '1'), /malformed head/],
     ['an unknown algorithm', (r) => ((r as Record<string, unknown>).alg = 'none'), /unknown algorithm/],
     ['no signature', (r) => ((r as Record<string, unknown>).signature = undefined), /digest or signature/],
@@ -124,7 +124,7 @@ describe('AuditCheckpointStore', () => {
     const path = await store.save(signCheckpoint(KEY, HEADS, at(7)));
     await writeFile(
       path,
-      edited(parseCheckpoint(KEY, await readFile(path)), (r) => (r.list[0]![1] = 9)),
+      edited(parseCheckpoint(KEY, await readFile(path)), (r) => (r.list[0][1] = 9)),
     );
     const newest = await store.newest(KEY);
     expect(newest.invalid).toEqual([{ source: path, problem: 'checkpoint heads do not match their signed digest: the list was altered' }]);

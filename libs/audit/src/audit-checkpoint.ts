@@ -88,26 +88,35 @@ export function parseCheckpoint(key: string, bytes: Buffer): AuditCheckpoint {
     throw new CheckpointError('has no valid takenAt');
   if (typeof cp.heads !== 'string' || !HASH.test(cp.heads) || typeof cp.signature !== 'string' || !HASH.test(cp.signature))
     throw new CheckpointError('has no valid digest or signature');
-  if (!Number.isInteger(cp.streams) || !Array.isArray(cp.list) || cp.list.length !== cp.streams)
+  const streams = cp.streams;
+  const list: unknown = cp.list;
+  if (typeof streams !== 'number' || !Number.isInteger(streams) || !Array.isArray(list) || list.length !== streams)
     throw new CheckpointError('does not hold as many heads as it says');
-  const header: CheckpointHeader = { version: 1, alg: cp.alg, takenAt: cp.takenAt, streams: cp.streams!, heads: cp.heads };
+  const header: CheckpointHeader = { version: 1, alg: cp.alg, takenAt: cp.takenAt, streams, heads: cp.heads };
   const expected = Buffer.from(sign(key, header), 'hex');
   if (!timingSafeEqual(expected, Buffer.from(cp.signature, 'hex')))
     throw new CheckpointError('signature does not match: the checkpoint was altered or signed under another key');
   let previous: string | null = null;
-  for (const h of cp.list) {
-    const ok =
-      Array.isArray(h) &&
-      h.length === 3 &&
-      typeof h[0] === 'string' &&
-      Number.isInteger(h[1]) &&
-      (h[1] as number) >= 1 &&
-      typeof h[2] === 'string' &&
-      HASH.test(h[2]);
-    if (!ok) throw new CheckpointError('holds a malformed head');
+  const heads: CheckpointHead[] = [];
+  for (const h of list as unknown[]) {
+    if (!isHead(h)) throw new CheckpointError('holds a malformed head');
     if (previous !== null && !(previous < h[0])) throw new CheckpointError('heads are not sorted by stream, one each');
     previous = h[0];
+    heads.push(h);
   }
-  if (headsDigest(cp.list) !== cp.heads) throw new CheckpointError('heads do not match their signed digest: the list was altered');
-  return cp as AuditCheckpoint;
+  if (headsDigest(heads) !== cp.heads) throw new CheckpointError('heads do not match their signed digest: the list was altered');
+  return { ...header, signature: cp.signature, list: heads };
+}
+
+function isHead(h: unknown): h is CheckpointHead {
+  if (!Array.isArray(h) || h.length !== 3) return false;
+  const [stream, seq, hash] = h as unknown[];
+  return (
+    typeof stream === 'string' &&
+    typeof seq === 'number' &&
+    Number.isInteger(seq) &&
+    seq >= 1 &&
+    typeof hash === 'string' &&
+    HASH.test(hash)
+  );
 }

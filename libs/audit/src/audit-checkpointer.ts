@@ -50,7 +50,7 @@ export async function takeCheckpoint(
       let takenAt: Date;
       try {
         // Cold path, once per interval: one statement over the heads table (TypeORM has no entity for it here).
-        rows = await runner.query('SELECT stream, seq, hash FROM audit_stream_heads');
+        rows = (await runner.query('SELECT stream, seq, hash FROM audit_stream_heads')) as typeof rows;
         // The snapshot's own time would be better still; this is taken right after it, before any commit we could miss.
         takenAt = now();
         await runner.commitTransaction();
@@ -60,7 +60,7 @@ export async function takeCheckpoint(
       }
       const checkpoint = signCheckpoint(
         key,
-        rows.map((r): CheckpointHead => [r.stream, Number(r.seq), r.hash]),
+        rows.map((r): CheckpointHead => [r.stream, r.seq, r.hash]),
         takenAt,
       );
       const path = await store.save(checkpoint);

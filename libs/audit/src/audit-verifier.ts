@@ -279,8 +279,7 @@ async function compareWithCheckpoint(
       [batch.map((h) => h[0]), batch.map((h) => h[1]), batch.map((h) => h[2]), maxProblems - problems.length],
     );
     for (const r of rows) {
-      const seq = Number(r.seq);
-      const last = r.last === null ? null : Number(r.last);
+      const { seq, last } = r;
       let problem: string;
       if (r.id !== null) problem = `event differs from the one ${of} recorded at this seq: it was rewritten`;
       else if (last === null) problem = `stream has no events but ${of} recorded ${seq}: the stream was deleted`;
