@@ -35,6 +35,7 @@ describe('the demo (embedded database, one process)', () => {
       DEMO: 'true',
       PORT: String(port),
       PGLITE_DIR: join(dir, 'pglite'),
+      AUDIT_CHECKPOINT_DIR: join(dir, 'checkpoints'),
       REDIS_URL: redis.url,
       QUEUE_PREFIX: queuePrefix('demo'),
       AUDIT_HMAC_KEY: TEST_AUDIT_KEY,

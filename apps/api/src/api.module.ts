@@ -10,6 +10,7 @@ import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
 import { TicketsModule } from './tickets/tickets.module';
 import { SchedulesModule } from './schedules/schedules.module';
+import { AuditCheckpoints } from './audit/audit-checkpoints';
 import { AuditExportService } from './audit/audit-export.service';
 import { AuditQueryService } from './audit/audit-query.service';
 import { AuditController } from './audit/audit.controller';
@@ -48,6 +49,7 @@ export class ApiModule {
         SessionsService,
         AuditExportService,
         AuditQueryService,
+        AuditCheckpoints,
         VerifyLock,
         ReportsService,
         ShutdownGate,

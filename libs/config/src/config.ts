@@ -93,6 +93,13 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9_{}:.-]{1,64}$/, 'letters, digits and _ { } : . - only (hash tags allowed for Redis Cluster)')
     .default('rcflow'),
   AUDIT_HMAC_KEY: z.string().min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)').optional(),
+  AUDIT_CHECKPOINT_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .refine((v) => v === 0 || (v >= 1000 && v <= 86_400_000), 'must be 0 (off) or from 1000 to 86400000 milliseconds')
+    .default(300_000),
+  AUDIT_CHECKPOINT_DIR: z.string().min(1).default('.rcflow/checkpoints'),
+  AUDIT_CHECKPOINT_KEEP: int(1, 100_000).default(24),
   TICKET_SECRETS_KEY: z
     .string()
     .regex(/^(?:[0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'must be 32 bytes as 64 hex digits or base64 (use `openssl rand -hex 32`)')
@@ -170,7 +177,15 @@ export interface RcflowConfig {
   };
   database: { url: string | null; pgliteDir: string; poolSize: number };
   redis: { url: string; prefix: string; requireNoeviction: boolean };
-  audit: { hmacKey: string };
+  audit: {
+    hmacKey: string;
+    /**
+     * Signed checkpoints of every stream's head, kept outside the database: taken by the worker
+     * every `intervalMs` (0: never), written to `dir` (the last `keep` files) and to Redis at
+     * `redisKey`; the verification checks the trail against the newest.
+     */
+    checkpoint: { intervalMs: number; dir: string; keep: number; redisKey: string };
+  };
   /** Seals ticket integrations' secrets at rest; null: ticket integrations cannot be created or used. */
   tickets: {
     secretsKey: Buffer | null;
@@ -283,7 +298,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
     },
     database: { url: e.DATABASE_URL ?? null, pgliteDir: e.PGLITE_DIR, poolSize: e.DB_POOL_SIZE },
     redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX, requireNoeviction: e.REQUIRE_NOEVICTION },
-    audit: { hmacKey },
+    audit: {
+      hmacKey,
+      checkpoint: {
+        intervalMs: e.AUDIT_CHECKPOINT_INTERVAL_MS,
+        dir: e.AUDIT_CHECKPOINT_DIR,
+        keep: e.AUDIT_CHECKPOINT_KEEP,
+        redisKey: `${e.QUEUE_PREFIX}:audit:checkpoint`,
+      },
+    },
     tickets: {
       secretsKey: ticketSecretsKey(e.TICKET_SECRETS_KEY, e.DATABASE_URL ? null : hmacKey),
       writeback: {
