@@ -26,6 +26,7 @@
 //                                  BENCH_SCHED_RATE_WORKERS=1 worker(s)
 //     BENCH_SCHED_LEAD=20          s between writing parts 2/3's schedules and their first due time (the relay's head start)
 //     BENCH_SCHED_TIMEOUT=180      s after the last due time to wait for the last occurrence to be decided
+//     BENCH_SCHED_PROFILE=1        parts 2 and 3's workers under --cpu-prof with statement counts (slower; marked so)
 //   BENCH_KEEP_LOGS=1        keep the processes' logs (kept anyway when a benchmark fails)
 //   BENCH_KEEP_DB=1          keep each benchmark's database for inspection (not dropped at the end)
 //   BENCH_RCFLOW_ENV="WORKER_CONCURRENCY=64 DB_POOL_SIZE=20"   extra environment for rcflow's processes
@@ -82,6 +83,7 @@ const params = {
   schedRateWorkers: num('BENCH_SCHED_RATE_WORKERS', 1),
   schedLead: num('BENCH_SCHED_LEAD', 20, 10),
   schedTimeout: num('BENCH_SCHED_TIMEOUT', 180, 60),
+  schedProfile: env.BENCH_SCHED_PROFILE === '1',
   rcflowEnv: Object.fromEntries(
     (env.BENCH_RCFLOW_ENV ?? '')
       .split(/\s+/)
@@ -462,7 +464,7 @@ function tableRows(results) {
   }
   for (const b of sc?.burst ?? []) {
     const one = [b];
-    const w = `${b.occurrences} due at once, ${b.workers} worker${b.workers > 1 ? 's' : ''}`;
+    const w = `${b.occurrences} due at once, ${b.workers} worker${b.workers > 1 ? 's' : ''}${b.profiled ? ' UNDER THE PROFILER' : ''}`;
     for (const q of ['p50', 'p99', 'max'])
       add(`6 schedules: ${w}: due → decided ${q}`, 's', one, () => b.lagMs[q] / 1000, null, null, GOALS.schedBurst, 2);
     add(

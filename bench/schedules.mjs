@@ -23,11 +23,19 @@
 // The occurrences ask intake for real sessions as the bootstrap admin `root` (session.request over
 // every collection) with loopback agents; no client settings are deployed, so those sessions are
 // refused at eligibility by the worker — work that competes with the materializer, as it would.
+//
+// BENCH_SCHED_PROFILE=1 runs parts 2 and 3's workers under `node --cpu-prof` with the round-trip
+// counter (bench/lib/count-roundtrips.cjs): PostgreSQL statements and Redis commands per occurrence
+// (the sessions' own jobs included) and the workers' CPU profiles, in
+// bench/results/<ts>-schedules-profile/<part>/summary.txt; the lags are then slowed by the profiler.
 // Schedules written through SQL may be faster than the API allows (as test/e2e does); here they
 // are every 60 minutes (1440 for part 1), so each timer decides one occurrence and arms the next.
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { cpuMeter, sleep } from './lib/proc.mjs';
-import { Stack } from './lib/stack.mjs';
+import { ROOT, Stack } from './lib/stack.mjs';
+import { format, summarise } from './cpuprofile-summary.mjs';
 import { closedLoop } from './lib/http.mjs';
 import { distribution, nowMs, round } from './lib/stats.mjs';
 
@@ -87,17 +95,53 @@ async function waitRelayed(stack, redis, expected, t0, deadlineMs) {
   }
 }
 
-/** Where each occurrence's time went: BullMQ's processedOn of its timer job (kept after completion). */
-async function takenAt(stack, redis, rows) {
+/** Where each occurrence's time went: its timer job's processedOn and finishedOn (BullMQ keeps completed jobs). */
+async function jobTimes(stack, redis, rows) {
   const out = new Map();
   for (let i = 0; i < rows.length; i += 1000) {
     const chunk = rows.slice(i, i + 1000);
     const p = redis.pipeline();
-    for (const r of chunk) p.hget(`${stack.prefix}:schedules:occurrence.${r.schedule_id}.${r.at_ms}`, 'processedOn');
+    for (const r of chunk) p.hmget(`${stack.prefix}:schedules:occurrence.${r.schedule_id}.${r.at_ms}`, 'processedOn', 'finishedOn');
     const res = await p.exec();
-    chunk.forEach((r, j) => out.set(r.schedule_id, res[j][1] === null ? null : Number(res[j][1])));
+    chunk.forEach((r, j) => {
+      const [taken, finished] = res[j][1] ?? [];
+      out.set(r.schedule_id, { taken: taken ? Number(taken) : null, finished: finished ? Number(finished) : null });
+    });
   }
   return out;
+}
+
+/**
+ * What rcflow's PostgreSQL backends on this database are doing, every 250 ms: how many are active,
+ * idle in a transaction, or waiting (and on what), to see whether the pools, locks or the server's
+ * CPU hold the occurrences up.
+ */
+function activitySampler(stack) {
+  const samples = [];
+  let stop = false;
+  const loop = (async () => {
+    while (!stop) {
+      const rows = await stack
+        .q(
+          `SELECT state, coalesce(wait_event_type || ':' || wait_event, '-') AS wait, count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name <> 'rcflow-bench-driver' GROUP BY 1, 2`,
+        )
+        .catch(() => []);
+      samples.push(rows);
+      await sleep(250);
+    }
+  })();
+  return async () => {
+    stop = true;
+    await loop;
+    const mean = {};
+    for (const rows of samples) for (const r of rows) mean[`${r.state} ${r.wait}`] = (mean[`${r.state} ${r.wait}`] ?? 0) + r.n;
+    return Object.fromEntries(
+      Object.entries(mean)
+        .map(([k, v]) => [k, round(v / Math.max(1, samples.length), 1)])
+        .sort((a, b) => b[1] - a[1]),
+    );
+  };
 }
 
 /** Waits for `n` occurrence rows (or the deadline), sampling how many were decided each second. */
@@ -116,32 +160,44 @@ async function waitDecided(stack, n, deadlineMs) {
   return { decided, timeline };
 }
 
-/** The lag of each decided occurrence, split at the moment a worker took its timer job. */
+/**
+ * The lag of each decided occurrence (decided_at is the start of the transaction that records it),
+ * split at: a worker took its timer job (processedOn) → intake was asked (the session's created_at,
+ * taken before intake's batched statement) → the occurrence recorded (decided_at) → the job
+ * finished (finishedOn: the record's commit, the next timer's outbox row, BullMQ's completion).
+ */
 async function lags(stack, redis) {
   const rows = await stack.q(
-    `SELECT schedule_id, (extract(epoch FROM at) * 1000)::bigint AS at_ms, (extract(epoch FROM decided_at) * 1000) AS decided_ms, outcome
-       FROM schedule_occurrences ORDER BY at, decided_at`,
+    `SELECT o.schedule_id, (extract(epoch FROM o.at) * 1000)::bigint AS at_ms, extract(epoch FROM o.decided_at) * 1000 AS decided_ms,
+            o.outcome, (SELECT extract(epoch FROM min(s.created_at)) * 1000 FROM sessions s
+                         WHERE s.schedule_id = o.schedule_id AND s.occurrence_at = o.at) AS asked_ms
+       FROM schedule_occurrences o ORDER BY o.at, o.decided_at`,
   );
-  const taken = await takenAt(stack, redis, rows);
-  const lag = [];
-  const toTaken = [];
-  const takenToDecided = [];
+  const jobs = await jobTimes(stack, redis, rows);
+  const d = { lag: [], dueToTaken: [], takenToAsked: [], askedToDecided: [], decidedToFinished: [] };
   const outcomes = {};
   for (const r of rows) {
     const at = Number(r.at_ms);
     const dec = Number(r.decided_ms);
-    lag.push(dec - at);
-    const t = taken.get(r.schedule_id);
-    if (t !== null && t !== undefined) {
-      toTaken.push(t - at);
-      takenToDecided.push(dec - t);
+    const asked = r.asked_ms === null ? null : Number(r.asked_ms);
+    d.lag.push(dec - at);
+    const j = jobs.get(r.schedule_id);
+    if (j?.taken) {
+      d.dueToTaken.push(j.taken - at);
+      if (asked !== null) d.takenToAsked.push(asked - j.taken);
     }
+    if (asked !== null) d.askedToDecided.push(dec - asked);
+    if (j?.finished) d.decidedToFinished.push(j.finished - dec);
     outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
   }
   return {
-    lagMs: distribution(lag),
-    dueToTakenMs: distribution(toTaken),
-    takenToDecidedMs: distribution(takenToDecided),
+    lagMs: distribution(d.lag),
+    stagesMs: {
+      dueToTaken: distribution(d.dueToTaken),
+      takenToIntakeAsked: distribution(d.takenToAsked),
+      intakeAskedToDecided: distribution(d.askedToDecided),
+      decidedToJobFinished: distribution(d.decidedToFinished),
+    },
     outcomes,
     rows,
   };
@@ -153,13 +209,63 @@ async function sessionStates(stack) {
   );
 }
 
-async function startStack(ctx, tag, workers) {
+async function startStack(ctx, tag, workers, profileDir = null) {
   const stack = new Stack(tag, ctx, { AGENT_TRANSPORT: 'loopback', PRESENCE_GRACE_SECONDS: '86400', ...ctx.params.rcflowEnv });
   await stack.init();
   await stack.startApi();
   const ws = [];
-  for (let i = 0; i < workers; i++) ws.push(await stack.startWorker());
+  for (let i = 0; i < workers; i++) {
+    if (!profileDir) ws.push(await stack.startWorker());
+    else {
+      const dir = join(profileDir, `worker${i + 1}`);
+      mkdirSync(dir, { recursive: true });
+      ws.push(
+        await stack.startWorker({ BENCH_COUNT_FILE: join(dir, 'counts.json') }, [
+          '--cpu-prof',
+          '--cpu-prof-dir',
+          dir,
+          '--require',
+          join(ROOT, 'bench/lib/count-roundtrips.cjs'),
+        ]),
+      );
+    }
+  }
   return { stack, workers: ws };
+}
+
+/** After a profiled run: stops the processes (profiles and counts are written on exit) and summarises them per occurrence. */
+async function writeProfile(ctx, stack, profileDir, workers, n) {
+  await stack.stopProcs('SIGTERM');
+  const texts = [];
+  const out = [];
+  for (let i = 0; i < workers; i++) {
+    const dir = join(profileDir, `worker${i + 1}`);
+    const end = JSON.parse(readFileSync(join(dir, 'counts.json'), 'utf8'));
+    const start = JSON.parse(readFileSync(join(dir, 'counts.json.start'), 'utf8'));
+    const top = (m0, m1) =>
+      Object.entries(m1)
+        .map(([k, v]) => [k, v - (m0[k] ?? 0)])
+        .filter(([, v]) => v > 0)
+        .sort((x, y) => y[1] - x[1])
+        .slice(0, 25)
+        .map(([k, v]) => `${round(v / n, 2)} × ${k}`);
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    const prof = file ? summarise(JSON.parse(readFileSync(join(dir, file), 'utf8')), 30) : null;
+    const pgPer = round((end.pgTotal - start.pgTotal) / n, 2);
+    const redisPer = round((end.redisTotal - start.redisTotal) / n, 2);
+    texts.push(
+      [
+        `worker${i + 1}: per occurrence (${n} occurrences, their sessions' jobs included) ${pgPer} PostgreSQL statements, ${redisPer} Redis commands`,
+        `  statements:\n    ${top(start.pg, end.pg).join('\n    ')}`,
+        `  redis:\n    ${top(start.redis, end.redis).join('\n    ')}`,
+        prof ? format(prof, `worker${i + 1} cpu profile (whole process life) ${file}`) : 'no .cpuprofile written',
+      ].join('\n'),
+    );
+    out.push({ pgPerOccurrence: pgPer, redisPerOccurrence: redisPer, places: prof?.places, functions: prof?.functions });
+  }
+  writeFileSync(join(profileDir, 'summary.txt'), `${texts.join('\n\n')}\n`);
+  ctx.log(`  schedules profile written to ${profileDir}/summary.txt`);
+  return { dir: profileDir, workers: out };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,7 +401,8 @@ async function registration(ctx) {
  */
 async function dueRun(ctx, { tag, workers: nWorkers, n, stepMs, label }) {
   const P = ctx.params;
-  const { stack, workers } = await startStack(ctx, tag, nWorkers);
+  const profileDir = P.schedProfile ? join(ctx.resultsDir, `${ctx.ts}-schedules-profile`, tag) : null;
+  const { stack, workers } = await startStack(ctx, tag, nWorkers, profileDir);
   try {
     await insertDevices(stack, n, 'DUE');
     const t0 = Math.ceil((Date.now() + P.schedLead * 1000) / 1000) * 1000;
@@ -307,11 +414,14 @@ async function dueRun(ctx, { tag, workers: nWorkers, n, stepMs, label }) {
     const lastDue = t0 + Math.floor((n - 1) * stepMs);
     await sleep(Math.max(0, t0 - 1000 - Date.now()));
     const loadAtStart = loadavg().map((x) => round(x, 2));
+    if (profileDir) for (const w of workers) w.child.kill('SIGUSR2'); // round trips counted from here
     const procs = { api: stack.api.proc, redis: ctx.redisProc };
     workers.forEach((w, i) => (procs[`worker${i + 1}`] = w));
     const cpu = await cpuMeter(procs, { postgres: stack.pgCpu() });
+    const activity = activitySampler(stack);
     const { decided, timeline } = await waitDecided(stack, n, lastDue + P.schedTimeout * 1000);
     const cpuUsed = await cpu();
+    const backends = await activity();
     const l = await lags(stack, ctx.redis);
     const lastDecidedAt = Math.max(...l.rows.map((r) => Number(r.decided_ms)));
     const res = {
@@ -323,20 +433,23 @@ async function dueRun(ctx, { tag, workers: nWorkers, n, stepMs, label }) {
       insertSeconds: round(insertMs / 1000, 2),
       relaySeconds: relayMs === null ? null : round(relayMs / 1000, 2),
       lagMs: l.lagMs,
-      dueToTakenMs: l.dueToTakenMs,
-      takenToDecidedMs: l.takenToDecidedMs,
+      stagesMs: l.stagesMs,
       firstDueToLastDecidedSeconds: round((lastDecidedAt - t0) / 1000, 2),
       decidedPerSecond: round(decided / Math.max(0.001, (lastDecidedAt - t0) / 1000), 0),
       outcomes: l.outcomes,
       sessions: await sessionStates(stack),
       cpu: cpuUsed,
+      postgresBackendsMean: backends,
       loadAtStart,
       loadAtEnd: loadavg().map((x) => round(x, 2)),
       timeline,
     };
     ctx.log(
-      `  schedules ${label} (${nWorkers} worker${nWorkers > 1 ? 's' : ''}): ${decided}/${n} decided; lag p50 ${round(l.lagMs.p50 / 1000, 2)} s, p99 ${round(l.lagMs.p99 / 1000, 2)} s, max ${round(l.lagMs.max / 1000, 2)} s (due → taken p50 ${round(l.dueToTakenMs.p50, 0)} ms, taken → decided p50 ${round(l.takenToDecidedMs.p50, 0)} ms); ${res.decidedPerSecond} decided/s; cpu ${JSON.stringify(cpuUsed)}`,
+      `  schedules ${label} (${nWorkers} worker${nWorkers > 1 ? 's' : ''}): ${decided}/${n} decided; lag p50 ${round(l.lagMs.p50 / 1000, 2)} s, p99 ${round(l.lagMs.p99 / 1000, 2)} s, max ${round(l.lagMs.max / 1000, 2)} s (p50 of due → taken ${round(l.stagesMs.dueToTaken.p50, 0)} ms, → intake asked ${round(l.stagesMs.takenToIntakeAsked.p50, 0)} ms, → decided ${round(l.stagesMs.intakeAskedToDecided.p50, 0)} ms, → job finished ${round(l.stagesMs.decidedToJobFinished.p50, 0)} ms); ${res.decidedPerSecond} decided/s; cpu ${JSON.stringify(cpuUsed)}`,
     );
+    ctx.log(`  schedules ${label}: rcflow's PostgreSQL backends (mean over the run) ${JSON.stringify(backends)}`);
+    if (profileDir) res.profile = await writeProfile(ctx, stack, profileDir, nWorkers, decided);
+    res.profiled = Boolean(profileDir);
     return res;
   } finally {
     await stack.destroy(ctx.redis);
