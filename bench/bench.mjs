@@ -26,7 +26,8 @@
 //                                  BENCH_SCHED_RATE_WORKERS=1 worker(s)
 //     BENCH_SCHED_LEAD=20          s between writing parts 2/3's schedules and their first due time (the relay's head start)
 //     BENCH_SCHED_TIMEOUT=180      s after the last due time to wait for the last occurrence to be decided
-//     BENCH_SCHED_PROFILE=1        parts 2 and 3's workers under --cpu-prof with statement counts (slower; marked so)
+//     BENCH_SCHED_PROFILE=1        part 1's API (sample only) and parts 2-3's workers under --cpu-prof, with statement
+//                                  counts (slower; marked so)
 //   BENCH_KEEP_LOGS=1        keep the processes' logs (kept anyway when a benchmark fails)
 //   BENCH_KEEP_DB=1          keep each benchmark's database for inspection (not dropped at the end)
 //   BENCH_RCFLOW_ENV="WORKER_CONCURRENCY=64 DB_POOL_SIZE=20"   extra environment for rcflow's processes
@@ -416,7 +417,7 @@ function tableRows(results) {
     );
   }
   const sc = results.schedules;
-  if (sc?.registration) {
+  if (sc?.registration?.bulk) {
     const { api, bulk, memory } = sc.registration;
     const one = [sc.registration];
     add(

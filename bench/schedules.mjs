@@ -24,10 +24,11 @@
 // every collection) with loopback agents; no client settings are deployed, so those sessions are
 // refused at eligibility by the worker — work that competes with the materializer, as it would.
 //
-// BENCH_SCHED_PROFILE=1 runs parts 2 and 3's workers under `node --cpu-prof` with the round-trip
-// counter (bench/lib/count-roundtrips.cjs): PostgreSQL statements and Redis commands per occurrence
-// (the sessions' own jobs included) and the workers' CPU profiles, in
-// bench/results/<ts>-schedules-profile/<part>/summary.txt; the lags are then slowed by the profiler.
+// BENCH_SCHED_PROFILE=1 runs part 1's API (for the API sample only: no bulk part then) and parts 2
+// and 3's workers under `node --cpu-prof` with the round-trip counter (bench/lib/count-roundtrips.cjs):
+// PostgreSQL statements and Redis commands per request or per occurrence (the sessions' own jobs
+// included) and the CPU profiles, in bench/results/<ts>-schedules-profile/<part>/summary.txt; the
+// figures are then slowed by the profiler.
 // Schedules written through SQL may be faster than the API allows (as test/e2e does); here they
 // are every 60 minutes (1440 for part 1), so each timer decides one occurrence and arms the next.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -209,37 +210,33 @@ async function sessionStates(stack) {
   );
 }
 
-async function startStack(ctx, tag, workers, profileDir = null) {
+/** Environment and node arguments that profile one process into dir (CPU profile and round-trip counts). */
+function profiled(dir) {
+  mkdirSync(dir, { recursive: true });
+  return [
+    { BENCH_COUNT_FILE: join(dir, 'counts.json') },
+    ['--cpu-prof', '--cpu-prof-dir', dir, '--require', join(ROOT, 'bench/lib/count-roundtrips.cjs')],
+  ];
+}
+
+/** One API and `workers` workers; with profileDir, the API (profile: 'api') or the workers ('workers') are profiled. */
+async function startStack(ctx, tag, workers, profileDir = null, profile = 'workers') {
   const stack = new Stack(tag, ctx, { AGENT_TRANSPORT: 'loopback', PRESENCE_GRACE_SECONDS: '86400', ...ctx.params.rcflowEnv });
   await stack.init();
-  await stack.startApi();
+  await stack.startApi(...(profileDir && profile === 'api' ? profiled(join(profileDir, 'api')) : []));
   const ws = [];
-  for (let i = 0; i < workers; i++) {
-    if (!profileDir) ws.push(await stack.startWorker());
-    else {
-      const dir = join(profileDir, `worker${i + 1}`);
-      mkdirSync(dir, { recursive: true });
-      ws.push(
-        await stack.startWorker({ BENCH_COUNT_FILE: join(dir, 'counts.json') }, [
-          '--cpu-prof',
-          '--cpu-prof-dir',
-          dir,
-          '--require',
-          join(ROOT, 'bench/lib/count-roundtrips.cjs'),
-        ]),
-      );
-    }
-  }
+  for (let i = 0; i < workers; i++)
+    ws.push(await stack.startWorker(...(profileDir && profile === 'workers' ? profiled(join(profileDir, `worker${i + 1}`)) : [])));
   return { stack, workers: ws };
 }
 
 /** After a profiled run: stops the processes (profiles and counts are written on exit) and summarises them per occurrence. */
-async function writeProfile(ctx, stack, profileDir, workers, n) {
+async function writeProfile(ctx, stack, profileDir, names, n, what) {
   await stack.stopProcs('SIGTERM');
   const texts = [];
-  const out = [];
-  for (let i = 0; i < workers; i++) {
-    const dir = join(profileDir, `worker${i + 1}`);
+  const out = {};
+  for (const name of names) {
+    const dir = join(profileDir, name);
     const end = JSON.parse(readFileSync(join(dir, 'counts.json'), 'utf8'));
     const start = JSON.parse(readFileSync(join(dir, 'counts.json.start'), 'utf8'));
     const top = (m0, m1) =>
@@ -255,13 +252,13 @@ async function writeProfile(ctx, stack, profileDir, workers, n) {
     const redisPer = round((end.redisTotal - start.redisTotal) / n, 2);
     texts.push(
       [
-        `worker${i + 1}: per occurrence (${n} occurrences, their sessions' jobs included) ${pgPer} PostgreSQL statements, ${redisPer} Redis commands`,
+        `${name}: per ${what} (${n}) ${pgPer} PostgreSQL statements, ${redisPer} Redis commands`,
         `  statements:\n    ${top(start.pg, end.pg).join('\n    ')}`,
         `  redis:\n    ${top(start.redis, end.redis).join('\n    ')}`,
-        prof ? format(prof, `worker${i + 1} cpu profile (whole process life) ${file}`) : 'no .cpuprofile written',
+        prof ? format(prof, `${name} cpu profile (whole process life) ${file}`) : 'no .cpuprofile written',
       ].join('\n'),
     );
-    out.push({ pgPerOccurrence: pgPer, redisPerOccurrence: redisPer, places: prof?.places, functions: prof?.functions });
+    out[name] = { pgPer, redisPer, places: prof?.places, functions: prof?.functions };
   }
   writeFileSync(join(profileDir, 'summary.txt'), `${texts.join('\n\n')}\n`);
   ctx.log(`  schedules profile written to ${profileDir}/summary.txt`);
@@ -273,7 +270,8 @@ async function writeProfile(ctx, stack, profileDir, workers, n) {
 
 async function registration(ctx) {
   const P = ctx.params;
-  const { stack, workers } = await startStack(ctx, 'schedreg', 1);
+  const profileDir = P.schedProfile ? join(ctx.resultsDir, `${ctx.ts}-schedules-profile`, 'schedreg') : null;
+  const { stack, workers } = await startStack(ctx, 'schedreg', 1, profileDir, 'api');
   try {
     const devPrefix = 'REG';
     await insertDevices(stack, P.schedRegDevices, devPrefix);
@@ -285,6 +283,7 @@ async function registration(ctx) {
     const base = tomorrow > Date.now() + 3_600_000 ? tomorrow : tomorrow + 86_400_000;
 
     // Through the API: a sample.
+    if (profileDir) stack.api.proc.child.kill('SIGUSR2'); // round trips counted from here
     let k = 0;
     const cpuApi = await cpuMeter({ api: stack.api.proc, worker: workers[0], redis: ctx.redisProc }, { postgres: stack.pgCpu() });
     const r = await closedLoop({
@@ -330,6 +329,10 @@ async function registration(ctx) {
     ctx.log(
       `  schedules 1: API ${nApi} schedules in ${api.seconds} s = ${api.requestsPerSecond} req/s (p50 ${round(api.latencyMs.p50, 1)} ms, p99 ${round(api.latencyMs.p99, 1)} ms; api ${apiCpu.api} cores, postgres ${apiCpu.postgres}); 100k would take ${api.secondsFor100kAtThisRate} s`,
     );
+
+    // Profiled: the API's profile and round trips cover the sample (and start-up); no bulk part.
+    if (profileDir)
+      return { api, profiled: true, profile: await writeProfile(ctx, stack, profileDir, ['api'], nApi, 'POST /v1/schedules') };
 
     // The rest in bulk.
     const bulkN = Math.max(0, P.schedTotal - nApi);
@@ -448,7 +451,15 @@ async function dueRun(ctx, { tag, workers: nWorkers, n, stepMs, label }) {
       `  schedules ${label} (${nWorkers} worker${nWorkers > 1 ? 's' : ''}): ${decided}/${n} decided; lag p50 ${round(l.lagMs.p50 / 1000, 2)} s, p99 ${round(l.lagMs.p99 / 1000, 2)} s, max ${round(l.lagMs.max / 1000, 2)} s (p50 of due → taken ${round(l.stagesMs.dueToTaken.p50, 0)} ms, → intake asked ${round(l.stagesMs.takenToIntakeAsked.p50, 0)} ms, → decided ${round(l.stagesMs.intakeAskedToDecided.p50, 0)} ms, → job finished ${round(l.stagesMs.decidedToJobFinished.p50, 0)} ms); ${res.decidedPerSecond} decided/s; cpu ${JSON.stringify(cpuUsed)}`,
     );
     ctx.log(`  schedules ${label}: rcflow's PostgreSQL backends (mean over the run) ${JSON.stringify(backends)}`);
-    if (profileDir) res.profile = await writeProfile(ctx, stack, profileDir, nWorkers, decided);
+    if (profileDir)
+      res.profile = await writeProfile(
+        ctx,
+        stack,
+        profileDir,
+        workers.map((_, i) => `worker${i + 1}`),
+        decided,
+        "occurrence (the sessions' own jobs included)",
+      );
     res.profiled = Boolean(profileDir);
     return res;
   } finally {
