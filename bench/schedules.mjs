@@ -279,8 +279,8 @@ async function registration(ctx) {
     await sleep(1500);
     const redis0 = await usedMemory(ctx.redis);
     const audit0 = await relSize(stack, 'audit_events');
-    const tomorrow = Math.ceil(Date.now() / 86_400_000) * 86_400_000 + 8 * 3_600_000; // tomorrow (or today) 08:00 UTC, at least a few hours ahead
-    const base = tomorrow > Date.now() + 3_600_000 ? tomorrow : tomorrow + 86_400_000;
+    // The first occurrences: from 08:00 UTC after the next midnight (8 to 32 hours ahead), spread over that day.
+    const base = Math.ceil(Date.now() / 86_400_000) * 86_400_000 + 8 * 3_600_000;
 
     // Through the API: a sample.
     if (profileDir) stack.api.proc.child.kill('SIGUSR2'); // round trips counted from here
