@@ -2,7 +2,7 @@
 // anchor in the same run, writes bench/results/<timestamp>.json and prints a summary table.
 // Started by bench/run.sh (npm run bench). Parameters (environment):
 //   BENCH_QUICK=1            short runs (10 s end to end, 10 s latency, 5 s intake and hooks, 10 s write-back, 35 s fan-in hold)
-//   BENCH_ONLY=e2e,latency,intake,hooks,writeback,fanin,audit,profile,schedules   a subset (default: all)
+//   BENCH_ONLY=e2e,latency,intake,hooks,writeback,fanin,audit,reports,profile,access,schedules   a subset (default: all)
 //   BENCH_REPS=3             repetitions of every figure
 //   BENCH_E2E_SECONDS=60     sustained window of benchmark 1 (after BENCH_E2E_WARMUP=10 s)
 //   BENCH_E2E_DEVICES=500    simulated agents (devices) the sessions cycle over
@@ -16,7 +16,8 @@
 //   BENCH_FANIN_AGENTS=15000, BENCH_FANIN_PER_PROCESS=5000, BENCH_FANIN_HOLD=70 (s)
 //   BENCH_PROFILE_SECONDS=20, BENCH_PROFILE_RATE=0 (0: closed loop as benchmark 1; else sessions/s)
 //   BENCH_AUDIT_ROWS=1000000 (the issue's figure is 10000000; needs psql on the PATH), BENCH_AUDIT_QUERIES=200
-//   BENCH_SCHED_PARTS=register,burst,rate  the parts of benchmark 6 (schedules, issue 11; once each, not BENCH_REPS):
+//   BENCH_ACCESS_DEVICES=10000, BENCH_ACCESS_PRINCIPALS=1000, BENCH_ACCESS_QUERIES=200 (access review, bench/access.mjs)
+//   BENCH_SCHED_PARTS=register,burst,rate  the parts of benchmark 7 (schedules, issue 11; once each, not BENCH_REPS):
 //     BENCH_SCHED_TOTAL=100000     schedules registered (part 1): BENCH_SCHED_API_SECONDS=10 of POST /v1/schedules over
 //                                  BENCH_SCHED_API_CONNECTIONS=16, the rest in bulk by SQL with their outbox timers,
 //                                  on BENCH_SCHED_REG_DEVICES=100 devices
@@ -92,7 +93,7 @@ const params = {
       .map((kv) => kv.split(/=(.*)/s).slice(0, 2)),
   ),
 };
-const ALL = ['e2e', 'latency', 'intake', 'hooks', 'writeback', 'fanin', 'audit', 'profile', 'schedules'];
+const ALL = ['e2e', 'latency', 'intake', 'hooks', 'writeback', 'fanin', 'audit', 'reports', 'profile', 'access', 'schedules'];
 const only = (env.BENCH_ONLY ?? ALL.join(','))
   .split(',')
   .map((s) => s.trim())
@@ -189,6 +190,8 @@ const GOALS = {
   auditExportRss: 'flat (independent of rows)',
   auditVerify: '<= 60 s at 10M rows',
   auditVerifyRss: 'flat (independent of rows)',
+  accessDevice: 'p95 <= 500 ms (10k devices, 1k principals)',
+  accessPrincipal: '>= 5000 devices/s (10k devices, 1k principals)',
   schedRegister: '100k registered (report time and memory)',
   schedBurst: 'all 10k decided within 60 s of their due time',
   schedRate: 'p99 <= 1000 ms at 100 due/s',
@@ -359,6 +362,22 @@ function tableRows(results) {
       1,
     );
   }
+  const ac = results.access?.reps;
+  if (ac?.length) {
+    const scale = `${ac[0].devices} devices, ${ac[0].principals} principals`;
+    add(`6 access review of one device p95, ${scale}`, 'ms', ac, (r) => r.deviceP95, null, null, GOALS.accessDevice);
+    add(`6 access review of one device p50, ${scale}`, 'ms', ac, (r) => r.deviceP50, null, null, '(report)');
+    add(
+      `6 access review of one principal (NDJSON, reaches every device), ${scale}`,
+      'devices/s',
+      ac,
+      (r) => r.principalDevicesPerSecond,
+      null,
+      null,
+      GOALS.accessPrincipal,
+      0,
+    );
+  }
   const au = results.audit?.reps;
   if (au) {
     const rowsK = `${round(au[0].rows / 1e6, 2)}M rows`;
@@ -421,7 +440,7 @@ function tableRows(results) {
     const { api, bulk, memory } = sc.registration;
     const one = [sc.registration];
     add(
-      `6 schedules: POST /v1/schedules over ${api.connections} connections`,
+      `7 schedules: POST /v1/schedules over ${api.connections} connections`,
       'req/s',
       one,
       () => api.requestsPerSecond,
@@ -430,9 +449,9 @@ function tableRows(results) {
       GOALS.schedRegister,
       0,
     );
-    add('6 schedules: POST /v1/schedules latency p99', 'ms', one, () => api.latencyMs.p99, null, null, GOALS.schedRegister, 1);
+    add('7 schedules: POST /v1/schedules latency p99', 'ms', one, () => api.latencyMs.p99, null, null, GOALS.schedRegister, 1);
     add(
-      `6 schedules: ${bulk.schedules} more by SQL (one statement)`,
+      `7 schedules: ${bulk.schedules} more by SQL (one statement)`,
       's',
       one,
       () => bulk.insertSeconds,
@@ -441,9 +460,9 @@ function tableRows(results) {
       GOALS.schedRegister,
       1,
     );
-    add(`6 schedules: relays move ${memory.total} timers to Redis`, 's', one, () => bulk.relaySeconds, null, null, GOALS.schedRegister, 1);
+    add(`7 schedules: relays move ${memory.total} timers to Redis`, 's', one, () => bulk.relaySeconds, null, null, GOALS.schedRegister, 1);
     add(
-      `6 schedules: PostgreSQL schedules table, ${memory.total} rows`,
+      `7 schedules: PostgreSQL schedules table, ${memory.total} rows`,
       'MiB',
       one,
       () => memory.postgresMiB.schedules,
@@ -453,7 +472,7 @@ function tableRows(results) {
       1,
     );
     add(
-      `6 schedules: Redis used_memory for ${memory.delayedInRedis} delayed timers`,
+      `7 schedules: Redis used_memory for ${memory.delayedInRedis} delayed timers`,
       'MiB',
       one,
       () => memory.redisMiB,
@@ -467,9 +486,9 @@ function tableRows(results) {
     const one = [b];
     const w = `${b.occurrences} due at once, ${b.workers} worker${b.workers > 1 ? 's' : ''}${b.profiled ? ' UNDER THE PROFILER' : ''}`;
     for (const q of ['p50', 'p99', 'max'])
-      add(`6 schedules: ${w}: due → decided ${q}`, 's', one, () => b.lagMs[q] / 1000, null, null, GOALS.schedBurst, 2);
+      add(`7 schedules: ${w}: due → decided ${q}`, 's', one, () => b.lagMs[q] / 1000, null, null, GOALS.schedBurst, 2);
     add(
-      `6 schedules: ${w}: decided (all within 60 s: ${b.allWithin60s ? 'yes' : 'NO'})`,
+      `7 schedules: ${w}: decided (all within 60 s: ${b.allWithin60s ? 'yes' : 'NO'})`,
       'occurrences',
       one,
       () => b.decided,
@@ -483,7 +502,7 @@ function tableRows(results) {
     const r = sc.rate;
     for (const q of ['p50', 'p99', 'max'])
       add(
-        `6 schedules: ${r.offeredPerSecond} due/s for ${r.dueSpanSeconds} s: due → decided ${q}`,
+        `7 schedules: ${r.offeredPerSecond} due/s for ${r.dueSpanSeconds} s: due → decided ${q}`,
         'ms',
         [r],
         () => r.lagMs[q],

@@ -5,6 +5,7 @@ import { DatabaseModule } from '@rcflow/database';
 import { QueueModule } from '@rcflow/jobs';
 import { WorkerModule } from '@rcflow/workflow';
 import { SessionsCoreModule } from '@rcflow/sessions';
+import { AccessReviewModule } from './access-review/access-review.module';
 import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
 import { TicketsModule } from './tickets/tickets.module';
@@ -21,6 +22,8 @@ import { HealthController } from './health.controller';
 import { ShutdownGate } from './shutdown-gate';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
+import { ReportsController } from './reports/reports.controller';
+import { ReportsService } from './reports/reports.service';
 
 /** The HTTP API; with `withWorker` it also runs the workers in this process (the embedded mode). */
 @Module({})
@@ -38,13 +41,15 @@ export class ApiModule {
         TicketsModule,
         SchedulesModule,
         AgentsModule.forRoot(config),
+        AccessReviewModule,
       ],
-      controllers: [SessionsController, AuditController, HealthController],
+      controllers: [SessionsController, AuditController, ReportsController, HealthController],
       providers: [
         SessionsService,
         AuditExportService,
         AuditQueryService,
         VerifyLock,
+        ReportsService,
         ShutdownGate,
         // Before authentication: text PostgreSQL cannot store is refused whoever sends it.
         // Authentication and rate limits first: refused text is counted against the caller's budget too.

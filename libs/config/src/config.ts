@@ -115,6 +115,8 @@ export const envSchema = z.object({
   SWEEP_INTERVAL_MS: int(100, 3_600_000).default(30_000),
   SWEEP_STALE_MS: int(100, 3_600_000).default(60_000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(25_000),
+  REPORT_MAX_SPAN_DAYS: int(1, 3660).default(366),
+  REPORT_CONCURRENCY: int(1, 64).default(4),
   BODY_LIMIT_BYTES: int(256, 10_485_760).default(16_384),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(6000),
   RATE_LIMIT_ADDRESS_PER_MINUTE: int(1, 1_000_000).default(600),
@@ -209,6 +211,8 @@ export interface RcflowConfig {
   presenceGraceSeconds: number;
   outbox: { pollMs: number };
   sweep: { intervalMs: number; staleMs: number };
+  /** Reports: the longest time range one may cover, and reports running at once per API process (more get 429). */
+  reports: { maxSpanDays: number; concurrency: number };
   shutdownTimeoutMs: number;
   logLevel: Env['LOG_LEVEL'];
   demo: boolean;
@@ -312,6 +316,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
     presenceGraceSeconds: e.PRESENCE_GRACE_SECONDS,
     outbox: { pollMs: e.OUTBOX_POLL_MS },
     sweep: { intervalMs: e.SWEEP_INTERVAL_MS, staleMs: e.SWEEP_STALE_MS },
+    reports: { maxSpanDays: e.REPORT_MAX_SPAN_DAYS, concurrency: e.REPORT_CONCURRENCY },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     demo: e.DEMO,
