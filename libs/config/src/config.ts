@@ -122,6 +122,8 @@ export const envSchema = z.object({
   SWEEP_INTERVAL_MS: int(100, 3_600_000).default(30_000),
   SWEEP_STALE_MS: int(100, 3_600_000).default(60_000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(25_000),
+  /** missedPolicy skip: how late an occurrence may still run (a timer late under load is not a missed occurrence). */
+  SCHEDULE_SKIP_GRACE_SECONDS: int(0, 86_400).default(300),
   REPORT_MAX_SPAN_DAYS: int(1, 3660).default(366),
   REPORT_CONCURRENCY: int(1, 64).default(4),
   BODY_LIMIT_BYTES: int(256, 10_485_760).default(16_384),
@@ -226,6 +228,7 @@ export interface RcflowConfig {
   presenceGraceSeconds: number;
   outbox: { pollMs: number };
   sweep: { intervalMs: number; staleMs: number };
+  schedules: { skipGraceSeconds: number };
   /** Reports: the longest time range one may cover, and reports running at once per API process (more get 429). */
   reports: { maxSpanDays: number; concurrency: number };
   shutdownTimeoutMs: number;
@@ -339,6 +342,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
     presenceGraceSeconds: e.PRESENCE_GRACE_SECONDS,
     outbox: { pollMs: e.OUTBOX_POLL_MS },
     sweep: { intervalMs: e.SWEEP_INTERVAL_MS, staleMs: e.SWEEP_STALE_MS },
+    schedules: { skipGraceSeconds: e.SCHEDULE_SKIP_GRACE_SECONDS },
     reports: { maxSpanDays: e.REPORT_MAX_SPAN_DAYS, concurrency: e.REPORT_CONCURRENCY },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
