@@ -15,6 +15,7 @@ import { KeyRevocations, LocalKeyRevocations } from '../../apps/api/src/edge/key
 import { RateLimits } from '../../apps/api/src/edge/rate-limits';
 import { ErrorFilter } from '../../apps/api/src/common/exception.filter';
 import { ReportsController } from '../../apps/api/src/reports/reports.controller';
+import { ReportRollupService } from '../../apps/api/src/reports/report-rollup.service';
 import { ReportsService } from '../../apps/api/src/reports/reports.service';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 import { Api } from '../support/http';
@@ -209,6 +210,18 @@ describe('GET /v1/reports on PostgreSQL', () => {
   let plain: Api;
   let w: Seeded;
   let service: ReportsService;
+  let rollup: ReportRollupService;
+  /** The aggregate reports the rollup serves, as sessions alone answered them before it first ran. */
+  const ROLLED: [() => Api, string, string][] = [
+    [() => root, 'sessions-per-day', RANGE],
+    [() => narrow, 'sessions-per-day', RANGE],
+    [() => root, 'sessions-per-day', `from=${at(T0 + 13 * H)}&to=${at(T0 + 2 * D + 5 * H)}`],
+    [() => root, 'top-viewers', RANGE],
+    [() => root, 'top-devices', RANGE],
+    [() => narrow, 'top-devices', RANGE],
+    [() => root, 'top-viewers', `from=${at(T0 + 13 * H)}&to=${at(T0 + 3 * D)}&limit=5`],
+  ];
+  const beforeRollup: Record<string, unknown>[][] = [];
 
   beforeAll(async () => {
     const url = await freshDatabase('reports');
@@ -247,6 +260,7 @@ describe('GET /v1/reports on PostgreSQL', () => {
       controllers: [ReportsController],
       providers: [
         ReportsService,
+        ReportRollupService,
         { provide: RateLimits, useValue: { consume: () => Promise.resolve() } },
         { provide: KeyRevocations, useValue: new LocalKeyRevocations() },
         { provide: APP_GUARD, useClass: AuthGuard },
@@ -261,6 +275,10 @@ describe('GET /v1/reports on PostgreSQL', () => {
     root = new Api(base, keys.root);
     narrow = new Api(base, keys.narrow);
     plain = new Api(base, keys.plain);
+    rollup = app.get(ReportRollupService);
+    for (const [api, name, query] of ROLLED) beforeRollup.push(await rowsOf(api(), name, query));
+    // Every other test reads the whole days of its range from the rollup.
+    expect(await rollup.roll(0)).toBeGreaterThan(0);
   });
 
   afterAll(async () => {
@@ -273,6 +291,49 @@ describe('GET /v1/reports on PostgreSQL', () => {
     expect({ name, status: r.status }).toEqual({ name, status: 200 });
     return r.json.rows as Record<string, unknown>[];
   };
+
+  it('reads untouched whole days from the rollup, the rest from sessions, with the same rows as sessions alone', async () => {
+    const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM report_rollups`);
+    expect(n).toBeGreaterThan(0);
+    expect(await rollup.plan(new Date(T0), new Date(T0 + 3 * D))).toEqual({
+      days: ['2026-10-01', '2026-10-02', '2026-10-03'],
+      tail: [],
+    });
+    expect(await rollup.plan(new Date(T0 + 13 * H), new Date(T0 + 2 * D + 5 * H))).toEqual({
+      days: ['2026-10-02'],
+      tail: [
+        [new Date(T0 + 13 * H), new Date(T0 + D)],
+        [new Date(T0 + 2 * D), new Date(T0 + 2 * D + 5 * H)],
+      ],
+    });
+    for (const [i, [api, name, query]] of ROLLED.entries()) {
+      expect(beforeRollup[i].length).toBeGreaterThan(0);
+      expect({ name, query, rows: await rowsOf(api(), name, query) }).toEqual({ name, query, rows: beforeRollup[i] });
+    }
+  });
+
+  it('stays current: a transition after the rollup counts at once, from sessions, until the next rollup takes it in', async () => {
+    const [s] = await ds.query(
+      `SELECT id, state, state_changed_at FROM sessions WHERE created_at >= $1 AND created_at < $2 AND state = 'ended' ORDER BY id LIMIT 1`,
+      [at(T0), at(T0 + D)],
+    );
+    await ds.query(`UPDATE sessions SET state = 'failed', state_changed_at = now() WHERE id = $1`, [s.id]);
+    try {
+      expect((await rollup.plan(new Date(T0), new Date(T0 + 3 * D)))!.days).toEqual(['2026-10-02', '2026-10-03']);
+      const changed = await rowsOf(root, 'sessions-per-day');
+      expect(changed).not.toEqual(beforeRollup[0]);
+      const day = (o: string) => changed.find((r) => r.day === '2026-10-01' && r.outcome === o)?.sessions ?? 0;
+      const was = (o: string) => beforeRollup[0].find((r) => r.day === '2026-10-01' && r.outcome === o)?.sessions ?? 0;
+      expect([day('ended'), day('failed')]).toEqual([Number(was('ended')) - 1, Number(was('failed')) + 1]);
+      expect(await rollup.roll(0)).toBe(1);
+      expect(await rollup.plan(new Date(T0), new Date(T0 + 3 * D))).toEqual({ days: ['2026-10-01', '2026-10-02', '2026-10-03'], tail: [] });
+      expect(await rowsOf(root, 'sessions-per-day')).toEqual(changed);
+    } finally {
+      await ds.query(`UPDATE sessions SET state = $2, state_changed_at = now() WHERE id = $1`, [s.id, s.state]);
+      await rollup.roll(0);
+    }
+    expect(await rowsOf(root, 'sessions-per-day')).toEqual(beforeRollup[0]);
+  });
 
   it('lists the nine reports with their parameters', async () => {
     const r = await root.get('/v1/reports');

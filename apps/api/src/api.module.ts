@@ -25,6 +25,7 @@ import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 import { ReportsController } from './reports/reports.controller';
 import { ReportsService } from './reports/reports.service';
+import { ReportRollupService } from './reports/report-rollup.service';
 
 /** The HTTP API; with `withWorker` it also runs the workers in this process (the embedded mode). */
 @Module({})
@@ -52,6 +53,7 @@ export class ApiModule {
         AuditCheckpoints,
         VerifyLock,
         ReportsService,
+        ReportRollupService,
         ShutdownGate,
         // Before authentication: text PostgreSQL cannot store is refused whoever sends it.
         // Authentication and rate limits first: refused text is counted against the caller's budget too.

@@ -126,6 +126,8 @@ export const envSchema = z.object({
   SCHEDULE_SKIP_GRACE_SECONDS: int(0, 86_400).default(300),
   REPORT_MAX_SPAN_DAYS: int(1, 3660).default(366),
   REPORT_CONCURRENCY: int(1, 64).default(4),
+  REPORT_ROLLUP_INTERVAL_MS: int(0, 86_400_000).default(60_000),
+  REPORT_ROLLUP_MARGIN_MS: int(0, 3_600_000).default(30_000),
   BODY_LIMIT_BYTES: int(256, 10_485_760).default(16_384),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(6000),
   RATE_LIMIT_ADDRESS_PER_MINUTE: int(1, 1_000_000).default(600),
@@ -230,7 +232,14 @@ export interface RcflowConfig {
   sweep: { intervalMs: number; staleMs: number };
   schedules: { skipGraceSeconds: number };
   /** Reports: the longest time range one may cover, and reports running at once per API process (more get 429). */
-  reports: { maxSpanDays: number; concurrency: number };
+  reports: {
+    maxSpanDays: number;
+    concurrency: number;
+    /** How often the aggregate reports' rollup takes in new transitions (0: never; the reports then read sessions only). */
+    rollupIntervalMs: number;
+    /** The rollup takes in transitions older than this only: a transition's transaction must commit within it. */
+    rollupMarginMs: number;
+  };
   shutdownTimeoutMs: number;
   logLevel: Env['LOG_LEVEL'];
   demo: boolean;
@@ -343,7 +352,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
     outbox: { pollMs: e.OUTBOX_POLL_MS },
     sweep: { intervalMs: e.SWEEP_INTERVAL_MS, staleMs: e.SWEEP_STALE_MS },
     schedules: { skipGraceSeconds: e.SCHEDULE_SKIP_GRACE_SECONDS },
-    reports: { maxSpanDays: e.REPORT_MAX_SPAN_DAYS, concurrency: e.REPORT_CONCURRENCY },
+    reports: {
+      maxSpanDays: e.REPORT_MAX_SPAN_DAYS,
+      concurrency: e.REPORT_CONCURRENCY,
+      rollupIntervalMs: e.REPORT_ROLLUP_INTERVAL_MS,
+      rollupMarginMs: e.REPORT_ROLLUP_MARGIN_MS,
+    },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     demo: e.DEMO,

@@ -1,5 +1,6 @@
 import { deviceInScopeSql } from '@rcflow/database';
 import type { ReportParams } from './report-query';
+import type { RollupPlan } from './report-rollup.service';
 
 /** A column of a report: the key of its rows' field and the label a person reads (the CSV header). */
 export interface ReportColumn {
@@ -43,6 +44,8 @@ export interface ListReport extends ReportBase {
 export interface AggregateReport extends ReportBase {
   kind: 'aggregate';
   sql(ctx: ReportSqlContext): string;
+  /** The same report over the rollup's untouched whole days and sessions for the rest (`plan`); the same rows as `sql`. */
+  rolledSql?(ctx: ReportSqlContext, plan: RollupPlan): string;
 }
 
 export type ReportDefinition = ListReport | AggregateReport;
@@ -102,6 +105,27 @@ function sessionPage(ctx: ReportSqlContext, after: [string, string] | null, rows
     WHERE ${where.join(' AND ')} ORDER BY s.created_at, s.id LIMIT ${rows}`;
 }
 
+/**
+ * Rows of (day, device_id, viewer_id, state, sessions, started), alias `s`, with the filters and the
+ * scope applied: the rollup's rows for `plan.days`, one row per session of `plan.tail`.
+ */
+function rolledSource(ctx: ReportSqlContext, plan: RollupPlan): string {
+  const { p } = ctx;
+  const where = sessionConditions(ctx, null);
+  const parts: string[] = [];
+  if (plan.days.length > 0)
+    parts.push(`SELECT s.day, s.device_id, s.viewer_id, s.state, s.sessions, s.started FROM report_rollups s
+      WHERE ${['s.day = ANY(' + p(plan.days) + '::date[])', ...where].join(' AND ')}`);
+  if (plan.tail.length > 0) {
+    const range = plan.tail
+      .map(([a, b]) => `(s.created_at >= ${p(a.toISOString())}::timestamptz AND s.created_at < ${p(b.toISOString())}::timestamptz)`)
+      .join(' OR ');
+    parts.push(`SELECT (s.created_at AT TIME ZONE 'UTC')::date, s.device_id, s.viewer_id, s.state, 1, (s.started_at IS NOT NULL)::int
+      FROM sessions s WHERE ${[`(${range})`, ...where].join(' AND ')}`);
+  }
+  return parts.join(' UNION ALL ');
+}
+
 /** The consent outcomes, in the order the report lists them. */
 export const CONSENT_OUTCOMES = ['granted', 'denied', 'timed_out', 'pre_approved', 'not_required'] as const;
 
@@ -132,6 +156,13 @@ function top(by: 'viewer' | 'device'): AggregateReport {
         SELECT s.${col} AS k, count(*)::int AS sessions, count(s.started_at)::int AS started,
           (count(*) FILTER (WHERE s.state = 'rejected'))::int AS refused, count(DISTINCT s.${other})::int AS others
         FROM sessions s WHERE ${sessionConditions(ctx, 's.created_at').join(' AND ')}
+        GROUP BY s.${col} ORDER BY sessions DESC, k LIMIT ${ctx.p(ctx.params.limit ?? 10)}::int)
+      SELECT t.k AS "${key}", n.${by === 'viewer' ? 'name' : 'hostname'} AS "${nameKey}", t.sessions, t.started, t.refused, t.others AS "${otherKey}"
+      FROM t LEFT JOIN ${nameSql} ORDER BY t.sessions DESC, t.k`,
+    rolledSql: (ctx, plan) => `WITH t AS (
+        SELECT s.${col} AS k, sum(s.sessions)::int AS sessions, sum(s.started)::int AS started,
+          coalesce(sum(s.sessions) FILTER (WHERE s.state = 'rejected'), 0)::int AS refused, count(DISTINCT s.${other})::int AS others
+        FROM (${rolledSource(ctx, plan)}) s
         GROUP BY s.${col} ORDER BY sessions DESC, k LIMIT ${ctx.p(ctx.params.limit ?? 10)}::int)
       SELECT t.k AS "${key}", n.${by === 'viewer' ? 'name' : 'hostname'} AS "${nameKey}", t.sessions, t.started, t.refused, t.others AS "${otherKey}"
       FROM t LEFT JOIN ${nameSql} ORDER BY t.sessions DESC, t.k`,
@@ -174,6 +205,9 @@ export const REPORTS: readonly ReportDefinition[] = [
     sql: (ctx) => `SELECT to_char(t.day, 'YYYY-MM-DD') AS day, t.outcome, t.sessions FROM (
         SELECT date_trunc('day', s.created_at AT TIME ZONE 'UTC') AS day, s.state AS outcome, count(*)::int AS sessions
         FROM sessions s WHERE ${sessionConditions(ctx, 's.created_at').join(' AND ')} GROUP BY 1, 2) t
+      ORDER BY t.day, t.outcome`,
+    rolledSql: (ctx, plan) => `SELECT to_char(t.day, 'YYYY-MM-DD') AS day, t.outcome, t.sessions FROM (
+        SELECT s.day, s.state AS outcome, sum(s.sessions)::int AS sessions FROM (${rolledSource(ctx, plan)}) s GROUP BY 1, 2) t
       ORDER BY t.day, t.outcome`,
   },
   {

@@ -4,6 +4,7 @@ import { AuditStreamHead } from './audit-stream-head.entity';
 import { ClientSettings } from './client-settings.entity';
 import { Collection } from './collection.entity';
 import { CollectionMember } from './collection-member.entity';
+import { ReportRollup, ReportRollupWatermark } from './report-rollup.entity';
 import { Device } from './device.entity';
 import { DeviceCredential } from './device-credential.entity';
 import { EnrolmentToken } from './enrolment-token.entity';
@@ -31,6 +32,8 @@ export {
   ClientSettings,
   Collection,
   CollectionMember,
+  ReportRollup,
+  ReportRollupWatermark,
   Device,
   DeviceCredential,
   EligibilityDecisionRow,
@@ -60,6 +63,8 @@ export const ENTITIES = [
   ClientSettings,
   Collection,
   CollectionMember,
+  ReportRollup,
+  ReportRollupWatermark,
   Device,
   DeviceCredential,
   EligibilityDecisionRow,

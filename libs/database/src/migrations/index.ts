@@ -13,6 +13,7 @@ import { ScheduledSessions1795900000000 } from './1795900000000-ScheduledSession
 import { SessionTicketOrigin1795910000000 } from './1795910000000-SessionTicketOrigin';
 import { Schedules1796000000000 } from './1796000000000-Schedules';
 import { ReportIndexes1796200000000 } from './1796200000000-ReportIndexes';
+import { ReportRollups1796300000000 } from './1796300000000-ReportRollups';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   SessionTicketOrigin1795910000000,
   Schedules1796000000000,
   ReportIndexes1796200000000,
+  ReportRollups1796300000000,
 ];
