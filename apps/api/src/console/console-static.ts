@@ -46,7 +46,12 @@ export function serveConsole(app: NestExpressApplication): void {
       res.status(404).type('text/plain').send('The web console is not built: run `npm run build`.\n');
       return;
     }
+    // The page itself, at /console as at /console/ (serve-static would only redirect the first).
+    if (req.path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.sendFile(join(dir, 'index.html'));
+      return;
+    }
     next();
   });
-  if (dir) app.use('/console', serveStatic(dir, { index: 'index.html', redirect: false, fallthrough: true, dotfiles: 'ignore' }));
+  if (dir) app.use('/console', serveStatic(dir, { index: false, redirect: false, fallthrough: true, dotfiles: 'ignore' }));
 }
