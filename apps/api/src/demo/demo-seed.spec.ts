@@ -28,7 +28,7 @@ it('seeds the demo world once and issues fresh keys and enrolment tokens on ever
   expect(first.demoPcToken).toMatch(/^rce_/);
 
   const names = (await ds.getRepository(Principal).find()).map((p) => p.name).sort();
-  expect(names).toEqual(['HELPDESK', 'alice', 'bob', 'demo-admin', 'helpdesk-bot']);
+  expect(names).toEqual(['HELPDESK', 'alice', 'auditor', 'bob', 'demo-admin', 'helpdesk-bot']);
   const hosts = (await ds.getRepository(Device).find()).map((d) => [d.hostname, d.enrolled]).sort();
   expect(hosts).toEqual([
     ['DEMO-PC', false],

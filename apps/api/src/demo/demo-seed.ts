@@ -9,7 +9,7 @@ import { addGroupMember, createPrincipal } from '../admin/principals.service';
 import { assignRole } from '../admin/role-assignments.service';
 
 export interface DemoWorld {
-  keys: { admin: string; alice: string; bob: string; helpdeskBot: string };
+  keys: { admin: string; alice: string; bob: string; helpdeskBot: string; auditor: string };
   principals: { admin: string; alice: string; bob: string };
   /** WS-1..WS-3 are played by the simulator; DEMO-PC waits for a reference agent the user starts. */
   devices: { ws1: string; ws2: string; ws3: string; demoPc: string };
@@ -73,7 +73,13 @@ export async function seedDemo(ds: DataSource, key: string): Promise<DemoWorld> 
       });
       await deployClientSettings(ctx, rc.id, desks.id);
     }
+    // Added on its own, so that a demo seeded before the web console existed gets it too.
+    if (!(await principalId(manager, 'auditor'))) {
+      const auditor = await createPrincipal(ctx, { name: 'auditor', kind: 'user', displayName: 'Audrey (read-only auditor)' });
+      await assignRole(ctx, { principalId: auditor.id, role: 'read_only_auditor', collectionIds: null });
+    }
     const ids = {
+      auditor: (await principalId(manager, 'auditor'))!,
       admin: (await principalId(manager, 'demo-admin'))!,
       alice: (await principalId(manager, 'alice'))!,
       bob: (await principalId(manager, 'bob'))!,
@@ -82,7 +88,13 @@ export async function seedDemo(ds: DataSource, key: string): Promise<DemoWorld> 
     const label = `demo ${new Date().toISOString()}`;
     const issue = async (id: string) => (await createApiKey(ctx, { principalId: id, name: label })).key;
     return {
-      keys: { admin: await issue(ids.admin), alice: await issue(ids.alice), bob: await issue(ids.bob), helpdeskBot: await issue(ids.bot) },
+      keys: {
+        admin: await issue(ids.admin),
+        alice: await issue(ids.alice),
+        bob: await issue(ids.bob),
+        helpdeskBot: await issue(ids.bot),
+        auditor: await issue(ids.auditor),
+      },
       principals: { admin: ids.admin, alice: ids.alice, bob: ids.bob },
       devices: {
         ws1: await deviceId(manager, HOSTS.ws1),
