@@ -241,6 +241,82 @@ describe('web console (headless Chromium, real api and worker)', () => {
     });
   });
 
+  // Until the reports and the access review are merged, their screens are checked against the
+  // endpoints' agreed shapes, answered inside the browser; the journeys above replace this after.
+  (REPORTS && ACCESS_REVIEW ? it.skip : it)(
+    'renders the reports and the access review from their agreed shapes (stubbed in the browser)',
+    async () => {
+      await journey('contract-stubs', async (page) => {
+        const json = (body: unknown) => ({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+        await page.route('**/v1/reports', (r) =>
+          r.fulfill(
+            json({
+              items: [
+                {
+                  name: 'remote-control-info',
+                  title: 'All remote control information',
+                  description: 'per computer',
+                  params: ['from', 'to', 'collectionId'],
+                },
+              ],
+            }),
+          ),
+        );
+        await page.route('**/v1/reports/remote-control-info?*', (r) =>
+          r.fulfill(
+            json({
+              report: 'remote-control-info',
+              title: 'All remote control information',
+              columns: [
+                { key: 'hostname', label: 'Computer' },
+                { key: 'sessions', label: 'Sessions' },
+              ],
+              rows: [
+                { hostname: 'WS-1', sessions: 3 },
+                { hostname: 'WS-2', sessions: 1 },
+              ],
+            }),
+          ),
+        );
+        await page.route(`**/v1/access-review/devices/${ids['WS-1']}`, (r) =>
+          r.fulfill(
+            json({
+              device: { id: ids['WS-1'], hostname: 'WS-1' },
+              entries: [
+                {
+                  principal: { id: world.ids.alice, name: 'alice', kind: 'user' },
+                  sessionType: 'remote-control',
+                  access: 'full',
+                  via: [
+                    { kind: 'role_assignment', name: 'remote_tools_operator' },
+                    'collection Desks',
+                    { label: 'permitted viewer HELPDESK' },
+                  ],
+                },
+              ],
+            }),
+          ),
+        );
+        await signIn(page, 'audrey');
+        await page.getByRole('link', { name: 'Reports' }).click();
+        await page.getByRole('link', { name: 'All remote control information' }).click();
+        await page.getByRole('button', { name: 'Run report' }).click();
+        const out = page.getByTestId('report-output');
+        await out.getByRole('cell', { name: 'WS-1' }).waitFor();
+        await out.locator('figure.chart svg rect').nth(1).waitFor();
+        expect(await out.getByTestId('csv-link').getAttribute('href')).toBe('/v1/reports/remote-control-info?format=csv');
+        await page.goto(`${base}/console#/devices/${ids['WS-1']}`);
+        const table = page.getByRole('table', { name: /Every principal who can start a session on WS-1/ });
+        await table.getByRole('link', { name: 'alice (user)' }).waitFor();
+        expect(await table.locator('ol.chain li').allInnerTexts()).toEqual([
+          'role assignment: remote_tools_operator',
+          'collection Desks',
+          'permitted viewer HELPDESK',
+        ]);
+      });
+    },
+  );
+
   it('a collection-scoped auditor sees only its collection, at phone width too', async () => {
     await journey(
       'scoped-auditor',
@@ -293,32 +369,33 @@ describe('web console (headless Chromium, real api and worker)', () => {
 
   it('refuses a write without the CSRF header, also with a valid session cookie, and a sign-in without it', async () => {
     await journey('csrf', async (page, context) => {
-      await signIn(page, 'audrey');
+      // alice may ask for sessions: her dry run (a POST that stores nothing) is refused only for want of the header.
+      await signIn(page, 'alice');
       const sid = (await consoleCookie(context))!.value;
-      const cancel = `/v1/sessions/${ids.bobSession}/cancel`;
+      const dryRun = { deviceId: ids['WS-2'], type: 'remote-control', access: 'view' };
+      const post = (headers: Record<string, string>) =>
+        fetch(`${base}/v1/eligibility/check`, {
+          method: 'POST',
+          headers: { cookie: `rcflow_console=${sid}`, 'content-type': 'application/json', ...headers },
+          body: JSON.stringify(dryRun),
+        });
       // From the console's own page, a write without the header (what a form on another site would send).
       const bare = await page.evaluate(
-        async (path) => (await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status,
-        cancel,
+        async (body) =>
+          (await fetch('/v1/eligibility/check', { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status,
+        JSON.stringify(dryRun),
       );
       expect(bare).toBe(403);
       // A cross-site request that somehow carried the cookie: still refused without the header.
-      const forged = await fetch(`${base}${cancel}`, {
-        method: 'POST',
-        headers: { cookie: `rcflow_console=${sid}`, 'content-type': 'application/json', origin: 'https://evil.example' },
-        body: '{}',
-      });
+      const forged = await post({ origin: 'https://evil.example' });
       expect(forged.status).toBe(403);
-      // With it, the request is authorized and judged on its merits (an auditor may not cancel).
-      const withHeader = await fetch(`${base}${cancel}`, {
-        method: 'POST',
-        headers: { cookie: `rcflow_console=${sid}`, 'content-type': 'application/json', 'x-requested-with': 'rcflow-console' },
-        body: '{}',
-      });
-      expect(withHeader.status).toBe(403);
-      expect(((await withHeader.json()) as { error: { message: string } }).error.message).toMatch(/audrey may not cancel|lacks/);
-      // Reads need no header; the session stands for audrey.
-      expect((await fetch(`${base}/v1/sessions/${ids.bobSession}`, { headers: { cookie: `rcflow_console=${sid}` } })).status).toBe(200);
+      expect(((await forged.json()) as { error: { message: string } }).error.message).toMatch(/X-Requested-With: rcflow-console/);
+      // With it, the same request is authorized and answered.
+      const allowed = await post({ 'x-requested-with': 'rcflow-console' });
+      expect(allowed.status).toBe(200);
+      expect(((await allowed.json()) as { checks: unknown[] }).checks).toHaveLength(10);
+      // Reads need no header; the session stands for alice.
+      expect((await fetch(`${base}/v1/sessions/${ids.aliceSession}`, { headers: { cookie: `rcflow_console=${sid}` } })).status).toBe(200);
       // Login CSRF: no sign-in without the header.
       const login = await fetch(`${base}/console/session`, {
         method: 'POST',

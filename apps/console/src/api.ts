@@ -46,7 +46,16 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
   const text = await res.text();
   let parsed: unknown;
   try {
-    parsed = text ? JSON.parse(text) : null;
+    // A streamed answer (NDJSON: the access review of a principal may be one) becomes the list of its lines.
+    const ndjson = res.headers.get('content-type')?.includes('ndjson') ?? false;
+    parsed = ndjson
+      ? text
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as unknown)
+      : text
+        ? JSON.parse(text)
+        : null;
   } catch {
     parsed = text;
   }

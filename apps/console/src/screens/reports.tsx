@@ -23,7 +23,11 @@ interface ReportResult {
 function paramNames(params: unknown): string[] {
   if (Array.isArray(params)) {
     return params
-      .map((p: unknown) => (typeof p === 'string' ? p : (p as { name?: unknown } | null)?.name))
+      .map((p: unknown) => {
+        if (typeof p === 'string') return p;
+        const o = p as { name?: unknown; key?: unknown } | null;
+        return o?.name ?? o?.key;
+      })
       .filter((n): n is string => typeof n === 'string' && n !== '');
   }
   if (params && typeof params === 'object') return Object.keys(params);
