@@ -16,6 +16,7 @@ import { VerifyLock } from '../../apps/api/src/audit/verify-lock';
 import { AuthGuard } from '../../apps/api/src/auth/auth.guard';
 import { KeyRevocations, LocalKeyRevocations } from '../../apps/api/src/edge/key-revocations';
 import { RateLimits } from '../../apps/api/src/edge/rate-limits';
+import { ConsoleSessions } from '../../apps/api/src/console/console-sessions';
 import { ErrorFilter } from '../../apps/api/src/common/exception.filter';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 import { Api } from '../support/http';
@@ -143,6 +144,7 @@ describe.each([
         // The edge without Redis: nothing rate-limited, key revocations told within this process.
         { provide: RateLimits, useValue: { consume: () => Promise.resolve() } },
         { provide: KeyRevocations, useValue: new LocalKeyRevocations() },
+        { provide: ConsoleSessions, useValue: { resolve: () => Promise.resolve(null) } },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
