@@ -2,7 +2,7 @@
 // anchor in the same run, writes bench/results/<timestamp>.json and prints a summary table.
 // Started by bench/run.sh (npm run bench). Parameters (environment):
 //   BENCH_QUICK=1            short runs (10 s end to end, 10 s latency, 5 s intake and hooks, 10 s write-back, 35 s fan-in hold)
-//   BENCH_ONLY=e2e,latency,intake,hooks,writeback,fanin,audit,profile   a subset (default: all)
+//   BENCH_ONLY=e2e,latency,intake,hooks,writeback,fanin,audit,reports,profile,access,schedules   a subset (default: all)
 //   BENCH_REPS=3             repetitions of every figure
 //   BENCH_E2E_SECONDS=60     sustained window of benchmark 1 (after BENCH_E2E_WARMUP=10 s)
 //   BENCH_E2E_DEVICES=500    simulated agents (devices) the sessions cycle over
@@ -16,6 +16,19 @@
 //   BENCH_FANIN_AGENTS=15000, BENCH_FANIN_PER_PROCESS=5000, BENCH_FANIN_HOLD=70 (s)
 //   BENCH_PROFILE_SECONDS=20, BENCH_PROFILE_RATE=0 (0: closed loop as benchmark 1; else sessions/s)
 //   BENCH_AUDIT_ROWS=1000000 (the issue's figure is 10000000; needs psql on the PATH), BENCH_AUDIT_QUERIES=200
+//   BENCH_ACCESS_DEVICES=10000, BENCH_ACCESS_PRINCIPALS=1000, BENCH_ACCESS_QUERIES=200 (access review, bench/access.mjs)
+//   BENCH_SCHED_PARTS=register,burst,rate  the parts of benchmark 7 (schedules, issue 11; once each, not BENCH_REPS):
+//     BENCH_SCHED_TOTAL=100000     schedules registered (part 1): BENCH_SCHED_API_SECONDS=10 of POST /v1/schedules over
+//                                  BENCH_SCHED_API_CONNECTIONS=16, the rest in bulk by SQL with their outbox timers,
+//                                  on BENCH_SCHED_REG_DEVICES=100 devices
+//     BENCH_SCHED_BURST=10000      occurrences due at the same instant (part 2), each on its own schedule and device,
+//                                  with BENCH_SCHED_BURST_WORKERS=1,2 worker processes (one run each)
+//     BENCH_SCHED_RATE=100, BENCH_SCHED_SECONDS=30   occurrences due per second, and for how long (part 3), with
+//                                  BENCH_SCHED_RATE_WORKERS=1 worker(s)
+//     BENCH_SCHED_LEAD=20          s between writing parts 2/3's schedules and their first due time (the relay's head start)
+//     BENCH_SCHED_TIMEOUT=180      s after the last due time to wait for the last occurrence to be decided
+//     BENCH_SCHED_PROFILE=1        part 1's API (sample only) and parts 2-3's workers under --cpu-prof, with statement
+//                                  counts (slower; marked so)
 //   BENCH_KEEP_LOGS=1        keep the processes' logs (kept anyway when a benchmark fails)
 //   BENCH_KEEP_DB=1          keep each benchmark's database for inspection (not dropped at the end)
 //   BENCH_RCFLOW_ENV="WORKER_CONCURRENCY=64 DB_POOL_SIZE=20"   extra environment for rcflow's processes
@@ -60,6 +73,19 @@ const params = {
   profileRate: num('BENCH_PROFILE_RATE', 0),
   auditRows: num('BENCH_AUDIT_ROWS', 1_000_000, 200_000),
   auditQueries: num('BENCH_AUDIT_QUERIES', 200, 50),
+  schedParts: (env.BENCH_SCHED_PARTS ?? 'register,burst,rate').split(',').map((s) => s.trim()),
+  schedTotal: num('BENCH_SCHED_TOTAL', 100_000, 20_000),
+  schedApiSeconds: num('BENCH_SCHED_API_SECONDS', 10, 5),
+  schedApiConnections: num('BENCH_SCHED_API_CONNECTIONS', 16),
+  schedRegDevices: num('BENCH_SCHED_REG_DEVICES', 100),
+  schedBurst: num('BENCH_SCHED_BURST', 10_000, 2000),
+  schedBurstWorkers: (env.BENCH_SCHED_BURST_WORKERS ?? '1,2').split(',').map(Number),
+  schedRate: num('BENCH_SCHED_RATE', 100),
+  schedSeconds: num('BENCH_SCHED_SECONDS', 30, 10),
+  schedRateWorkers: num('BENCH_SCHED_RATE_WORKERS', 1),
+  schedLead: num('BENCH_SCHED_LEAD', 20, 10),
+  schedTimeout: num('BENCH_SCHED_TIMEOUT', 180, 60),
+  schedProfile: env.BENCH_SCHED_PROFILE === '1',
   rcflowEnv: Object.fromEntries(
     (env.BENCH_RCFLOW_ENV ?? '')
       .split(/\s+/)
@@ -67,7 +93,7 @@ const params = {
       .map((kv) => kv.split(/=(.*)/s).slice(0, 2)),
   ),
 };
-const ALL = ['e2e', 'latency', 'intake', 'hooks', 'writeback', 'fanin', 'audit', 'profile'];
+const ALL = ['e2e', 'latency', 'intake', 'hooks', 'writeback', 'fanin', 'audit', 'reports', 'profile', 'access', 'schedules'];
 const only = (env.BENCH_ONLY ?? ALL.join(','))
   .split(',')
   .map((s) => s.trim())
@@ -164,6 +190,11 @@ const GOALS = {
   auditExportRss: 'flat (independent of rows)',
   auditVerify: '<= 60 s at 10M rows',
   auditVerifyRss: 'flat (independent of rows)',
+  accessDevice: 'p95 <= 500 ms (10k devices, 1k principals)',
+  accessPrincipal: '>= 5000 devices/s (10k devices, 1k principals)',
+  schedRegister: '100k registered (report time and memory)',
+  schedBurst: 'all 10k decided within 60 s of their due time',
+  schedRate: 'p99 <= 1000 ms at 100 due/s',
 };
 
 function tableRows(results) {
@@ -331,6 +362,22 @@ function tableRows(results) {
       1,
     );
   }
+  const ac = results.access?.reps;
+  if (ac?.length) {
+    const scale = `${ac[0].devices} devices, ${ac[0].principals} principals`;
+    add(`6 access review of one device p95, ${scale}`, 'ms', ac, (r) => r.deviceP95, null, null, GOALS.accessDevice);
+    add(`6 access review of one device p50, ${scale}`, 'ms', ac, (r) => r.deviceP50, null, null, '(report)');
+    add(
+      `6 access review of one principal (NDJSON, reaches every device), ${scale}`,
+      'devices/s',
+      ac,
+      (r) => r.principalDevicesPerSecond,
+      null,
+      null,
+      GOALS.accessPrincipal,
+      0,
+    );
+  }
   const au = results.audit?.reps;
   if (au) {
     const rowsK = `${round(au[0].rows / 1e6, 2)}M rows`;
@@ -387,6 +434,83 @@ function tableRows(results) {
       GOALS.auditVerify,
       0,
     );
+  }
+  const sc = results.schedules;
+  if (sc?.registration?.bulk) {
+    const { api, bulk, memory } = sc.registration;
+    const one = [sc.registration];
+    add(
+      `7 schedules: POST /v1/schedules over ${api.connections} connections`,
+      'req/s',
+      one,
+      () => api.requestsPerSecond,
+      null,
+      null,
+      GOALS.schedRegister,
+      0,
+    );
+    add('7 schedules: POST /v1/schedules latency p99', 'ms', one, () => api.latencyMs.p99, null, null, GOALS.schedRegister, 1);
+    add(
+      `7 schedules: ${bulk.schedules} more by SQL (one statement)`,
+      's',
+      one,
+      () => bulk.insertSeconds,
+      null,
+      null,
+      GOALS.schedRegister,
+      1,
+    );
+    add(`7 schedules: relays move ${memory.total} timers to Redis`, 's', one, () => bulk.relaySeconds, null, null, GOALS.schedRegister, 1);
+    add(
+      `7 schedules: PostgreSQL schedules table, ${memory.total} rows`,
+      'MiB',
+      one,
+      () => memory.postgresMiB.schedules,
+      null,
+      null,
+      GOALS.schedRegister,
+      1,
+    );
+    add(
+      `7 schedules: Redis used_memory for ${memory.delayedInRedis} delayed timers`,
+      'MiB',
+      one,
+      () => memory.redisMiB,
+      null,
+      null,
+      GOALS.schedRegister,
+      1,
+    );
+  }
+  for (const b of sc?.burst ?? []) {
+    const one = [b];
+    const w = `${b.occurrences} due at once, ${b.workers} worker${b.workers > 1 ? 's' : ''}${b.profiled ? ' UNDER THE PROFILER' : ''}`;
+    for (const q of ['p50', 'p99', 'max'])
+      add(`7 schedules: ${w}: due → decided ${q}`, 's', one, () => b.lagMs[q] / 1000, null, null, GOALS.schedBurst, 2);
+    add(
+      `7 schedules: ${w}: decided (all within 60 s: ${b.allWithin60s ? 'yes' : 'NO'})`,
+      'occurrences',
+      one,
+      () => b.decided,
+      null,
+      null,
+      GOALS.schedBurst,
+      0,
+    );
+  }
+  if (sc?.rate) {
+    const r = sc.rate;
+    for (const q of ['p50', 'p99', 'max'])
+      add(
+        `7 schedules: ${r.offeredPerSecond} due/s for ${r.dueSpanSeconds} s: due → decided ${q}`,
+        'ms',
+        [r],
+        () => r.lagMs[q],
+        null,
+        null,
+        GOALS.schedRate,
+        1,
+      );
   }
   return rows;
 }

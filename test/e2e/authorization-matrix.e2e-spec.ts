@@ -380,6 +380,31 @@ const MATRIX: Record<string, Entry> = {
   'POST /v1/schedules/{id}/pause': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}/pause` }), expect: scheduleOwner },
   'POST /v1/schedules/{id}/resume': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}/resume` }), expect: scheduleOwner },
   'DELETE /v1/schedules/{id}': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}` }), expect: scheduleOwner },
+
+  // reports (issue 12)
+  'GET /v1/reports': {
+    req: () => ({ path: '/v1/reports' }),
+    expect: { ...all(403), anon: 401, root: 'ok', auditor: 'ok', deskAdmin: 'ok', deskAuditor: 'ok' },
+  },
+  // Every session of the last 30 days, per computer: a scoped reader's rows leave out the out-of-scope device.
+  'GET /v1/reports/{name}': { req: () => ({ path: '/v1/reports/remote-control-info' }), expect: auditListed },
+
+  // access review (issue 12)
+  'GET /v1/access-review/devices/{id}': {
+    req: (f, w) => ({ path: `/v1/access-review/devices/${dev(f, w)}` }),
+    expect: { ...auditListed, deskAdmin: ['ok', 404], deskAuditor: ['ok', 404] },
+  },
+  // alice's review (in) and, for the scoped callers, with the out-of-scope device left out.
+  'GET /v1/access-review/principals/{id}': {
+    req: (f) => ({ path: `/v1/access-review/principals/${f.world.ids.alice}?format=ndjson` }),
+    expect: auditListed,
+  },
+  'GET /v1/access-review/check': {
+    req: (f, w) => ({
+      path: `/v1/access-review/check?deviceId=${dev(f, w)}&principalId=${f.world.ids.alice}&type=remote-control&access=full`,
+    }),
+    expect: { ...auditListed, deskAdmin: ['ok', 404], deskAuditor: ['ok', 404] },
+  },
 };
 
 /** The id of the out-of-scope object an 'absent' answer must not show. */

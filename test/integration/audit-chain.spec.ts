@@ -1,7 +1,9 @@
 import { DataSource } from 'typeorm';
 import { createDataSource } from '../../libs/database/src';
 import { VerifyOptions, appendAudit, verifyAudit } from '../../libs/audit/src';
-import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TEST_AUDIT_KEY, freshDatabase, queuePrefix } from '../support/env';
 import { runCli } from '../support/processes';
 import { requestSession, seedWorld } from '../support/fixtures';
 import { AdvanceSessionHandler } from '../../libs/workflow/src/handlers/advance-session.handler';
@@ -188,7 +190,14 @@ describe('audit trail on PostgreSQL', () => {
   });
 
   it('verifies from the command line with readers in worker threads, and says where it breaks', async () => {
-    const env = { DATABASE_URL: url, AUDIT_HMAC_KEY: TEST_AUDIT_KEY, LOG_LEVEL: 'warn' };
+    // A directory and Redis key of its own: no checkpoint of another database is found.
+    const env = {
+      DATABASE_URL: url,
+      AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+      LOG_LEVEL: 'warn',
+      AUDIT_CHECKPOINT_DIR: join(tmpdir(), `rcflow-no-checkpoints-${process.pid}`),
+      QUEUE_PREFIX: queuePrefix('audit_chain_cli'),
+    };
     const args = ['verify-audit', '--readers', '2', '--partitions', '3'];
     const ok = await runCli(env, args);
     expect(ok.code).toBe(0);

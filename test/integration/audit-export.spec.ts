@@ -13,6 +13,7 @@ import { AuditExportService } from '../../apps/api/src/audit/audit-export.servic
 import { AuditQueryService } from '../../apps/api/src/audit/audit-query.service';
 import { AuditController } from '../../apps/api/src/audit/audit.controller';
 import { VerifyLock } from '../../apps/api/src/audit/verify-lock';
+import { AuditCheckpoints } from '../../apps/api/src/audit/audit-checkpoints';
 import { AuthGuard } from '../../apps/api/src/auth/auth.guard';
 import { KeyRevocations, LocalKeyRevocations } from '../../apps/api/src/edge/key-revocations';
 import { RateLimits } from '../../apps/api/src/edge/rate-limits';
@@ -141,6 +142,8 @@ describe.each([
         AuditExportService,
         AuditQueryService,
         VerifyLock,
+        // Checkpoints without Redis or a directory: none to check against (audit-checkpoint.spec.ts covers them).
+        { provide: AuditCheckpoints, useValue: { newest: () => Promise.resolve({ found: null, invalid: [], notes: [] }) } },
         // The edge without Redis: nothing rate-limited, key revocations told within this process.
         { provide: RateLimits, useValue: { consume: () => Promise.resolve() } },
         { provide: KeyRevocations, useValue: new LocalKeyRevocations() },

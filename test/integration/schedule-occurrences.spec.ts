@@ -25,7 +25,12 @@ describe('schedule occurrences', () => {
   const relay = { kick: () => undefined } as unknown as OutboxRelay;
 
   beforeAll(async () => {
-    config = loadConfig({ DATABASE_URL: await freshDatabase('occurrences'), AUDIT_HMAC_KEY: TEST_AUDIT_KEY, DB_POOL_SIZE: '10' });
+    config = loadConfig({
+      DATABASE_URL: await freshDatabase('occurrences'),
+      AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+      DB_POOL_SIZE: '10',
+      SCHEDULE_SKIP_GRACE_SECONDS: '60',
+    });
     ds = createDataSource(config.database);
     await ds.initialize();
     handler = new ScheduleOccurrenceHandler(ds, new SessionIntake(ds, relay, config), relay, config);
@@ -184,6 +189,29 @@ describe('schedule occurrences', () => {
       ['expired', EXPIRY_REASONS.skipped],
     ]);
     expect(s.schedule.next_at).toEqual(new Date(hour + 60 * MINUTE));
+  });
+
+  it('policy skip: a timer late by less than SCHEDULE_SKIP_GRACE_SECONDS (a busy minute) still runs its occurrence', async () => {
+    const world = await seedWorld(ds);
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000 - 2 * MINUTE); // two minutes late: past 60 s, within 300 s
+    const lenient = { ...config, schedules: { skipGraceSeconds: 300 } };
+    const busy = new ScheduleOccurrenceHandler(ds, new SessionIntake(ds, relay, lenient), relay, lenient);
+    const id = await schedule(
+      world,
+      { startsAt: new Date(at.getTime() - 60 * MINUTE).toISOString() },
+      { lastPlannedAt: new Date(at.getTime() - 60 * MINUTE), nextAt: at },
+    );
+    await busy.handle(id, at.toISOString());
+    expect((await state(id)).occurrences.map((o: { outcome: string }) => o.outcome)).toEqual(['requested']);
+    const strict = await schedule(
+      world,
+      { startsAt: new Date(at.getTime() - 60 * MINUTE).toISOString() },
+      { lastPlannedAt: new Date(at.getTime() - 60 * MINUTE), nextAt: at },
+    );
+    await handler.handle(strict, at.toISOString());
+    expect((await state(strict)).occurrences.map((o: { outcome: string; reason: string }) => [o.outcome, o.reason])).toEqual([
+      ['expired', EXPIRY_REASONS.skipped],
+    ]);
   });
 
   it('after downtime, policy run_once: the latest occurrence still inside its window runs, the others expire with their reason', async () => {

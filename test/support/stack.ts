@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { createDataSource } from '../../libs/database/src';
 import { TEST_AUDIT_KEY, TEST_TICKET_KEY, freshDatabase, queuePrefix } from './env';
@@ -22,13 +25,15 @@ export async function startStack(tag: string, overrides: Record<string, string>,
   const redis = await PrivateRedis.start();
   const started: RcflowProcess[] = [];
   let ds: DataSource | null = null;
+  // Audit checkpoints of this stack's database only: a shared directory would hold other runs' ones.
+  const checkpoints = mkdtempSync(join(tmpdir(), `rcflow-checkpoints-${tag}-`));
   /** Every process, the pool and Redis, each tried whatever happened to the others. */
   const stop = () =>
     tearDown({
       processes: () => Promise.all(started.map((p) => p.stop('SIGKILL'))),
       database: () => ds?.isInitialized && ds.destroy(),
       redis: () => redis.stop(),
-    });
+    }).finally(() => rmSync(checkpoints, { recursive: true, force: true }));
   try {
     const dbUrl = await freshDatabase(tag);
     const env: Record<string, string> = {
@@ -36,6 +41,7 @@ export async function startStack(tag: string, overrides: Record<string, string>,
       REDIS_URL: redis.url,
       QUEUE_PREFIX: queuePrefix(tag),
       AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+      AUDIT_CHECKPOINT_DIR: checkpoints,
       TICKET_SECRETS_KEY: TEST_TICKET_KEY,
       LOG_LEVEL: 'info',
       OUTBOX_POLL_MS: '100',

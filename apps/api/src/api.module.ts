@@ -5,10 +5,12 @@ import { DatabaseModule } from '@rcflow/database';
 import { QueueModule } from '@rcflow/jobs';
 import { WorkerModule } from '@rcflow/workflow';
 import { SessionsCoreModule } from '@rcflow/sessions';
+import { AccessReviewModule } from './access-review/access-review.module';
 import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
 import { TicketsModule } from './tickets/tickets.module';
 import { SchedulesModule } from './schedules/schedules.module';
+import { AuditCheckpoints } from './audit/audit-checkpoints';
 import { AuditExportService } from './audit/audit-export.service';
 import { AuditQueryService } from './audit/audit-query.service';
 import { AuditController } from './audit/audit.controller';
@@ -22,6 +24,8 @@ import { ConsoleController } from './console/console.controller';
 import { ShutdownGate } from './shutdown-gate';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
+import { ReportsController } from './reports/reports.controller';
+import { ReportsService } from './reports/reports.service';
 
 /** The HTTP API; with `withWorker` it also runs the workers in this process (the embedded mode). */
 @Module({})
@@ -39,13 +43,16 @@ export class ApiModule {
         TicketsModule,
         SchedulesModule,
         AgentsModule.forRoot(config),
+        AccessReviewModule,
       ],
-      controllers: [SessionsController, AuditController, HealthController, ConsoleController],
+      controllers: [SessionsController, AuditController, ReportsController, HealthController, ConsoleController],
       providers: [
         SessionsService,
         AuditExportService,
         AuditQueryService,
+        AuditCheckpoints,
         VerifyLock,
+        ReportsService,
         ShutdownGate,
         // Before authentication: text PostgreSQL cannot store is refused whoever sends it.
         // Authentication and rate limits first: refused text is counted against the caller's budget too.

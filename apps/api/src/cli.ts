@@ -2,7 +2,10 @@ import 'reflect-metadata';
 import { loadConfigOrExit } from '@rcflow/config';
 import { IsNull } from 'typeorm';
 import { Principal, RoleAssignment, createDataSource } from '@rcflow/database';
-import { verifyAudit } from '@rcflow/audit';
+import IORedis from 'ioredis';
+import { AuditCheckpointStore, takeCheckpoint, verifyAudit } from '@rcflow/audit';
+import { type RcflowConfig } from '@rcflow/config';
+import { redisOptionsFromUrl } from '@rcflow/jobs';
 import { createApiKey } from './admin/api-keys.service';
 import { createPrincipal } from './admin/principals.service';
 import { assignRole } from './admin/role-assignments.service';
@@ -12,7 +15,22 @@ const USAGE = `usage: node dist/apps/api/src/cli.js <command>
   bootstrap-admin [--name NAME]   create a full administrator (default name "admin") and print an API key for it
   verify-audit [--readers N] [--partitions N]
                                   check the audit trail's tamper evidence; exit 1 and say where if it is broken
-                                  (N parallel readers, default one per core; the stream range split into N parts)`;
+                                  (N parallel readers, default one per core; the stream range split into N parts),
+                                  and against the newest checkpoint (AUDIT_CHECKPOINT_DIR, else Redis)
+  audit-checkpoint                sign every audit stream's head now and write the checkpoint to
+                                  AUDIT_CHECKPOINT_DIR and Redis (what the worker does periodically)`;
+
+/** The checkpoint store with a Redis connection that fails fast instead of retrying: a command-line run. */
+function checkpointStore(config: RcflowConfig): { store: AuditCheckpointStore; close: () => void } {
+  const redis = new IORedis({
+    ...redisOptionsFromUrl(config.redis.url),
+    connectTimeout: 3000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined); // the command in flight rejects with it
+  return { store: new AuditCheckpointStore({ ...config.audit.checkpoint, redis }), close: () => redis.disconnect() };
+}
 
 /** The value of a `--flag N` option: a whole number from 1 to 64, or undefined when absent. */
 function count(args: string[], flag: string): number | undefined {
@@ -62,17 +80,41 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'verify-audit': {
-        const r = await verifyAudit(ds, config.audit.hmacKey, {
-          readers: count(rest, '--readers'),
-          partitions: count(rest, '--partitions'),
-        });
+        const readers = count(rest, '--readers');
+        const partitions = count(rest, '--partitions');
+        const { store, close } = checkpointStore(config);
+        const checkpoints = await store.newest(config.audit.hmacKey).finally(close);
+        const r = await verifyAudit(ds, config.audit.hmacKey, { readers, partitions, checkpoints });
         process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        const cp = r.checkpoint;
+        process.stderr.write(
+          cp?.takenAt
+            ? `checked against the checkpoint of ${cp.takenAt} (${cp.streams} streams, ${cp.source})\n`
+            : `${cp?.note ?? 'no checkpoint'}\n`,
+        );
         process.stderr.write(
           r.ok
             ? `audit trail verifies: ${r.eventsChecked} events in ${r.streamsChecked} streams\n`
             : `AUDIT TRAIL BROKEN: ${r.problems.length} problem(s), first: ${r.problems[0]?.stream} seq ${r.problems[0]?.seq}: ${r.problems[0]?.problem}\n`,
         );
         return r.ok ? 0 : 1;
+      }
+      case 'audit-checkpoint': {
+        const { store, close } = checkpointStore(config);
+        try {
+          const outcome = await takeCheckpoint(ds, config.audit.hmacKey, store);
+          if (!outcome.taken) {
+            process.stderr.write('another process is taking a checkpoint right now; try again in a moment\n');
+            return 75;
+          }
+          process.stdout.write(`${outcome.path}\n`);
+          process.stderr.write(
+            `checkpoint of ${outcome.checkpoint.streams} streams at ${outcome.checkpoint.takenAt}, also in Redis (${store.redisSource})\n`,
+          );
+          return 0;
+        } finally {
+          close();
+        }
       }
       default:
         process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);

@@ -10,6 +10,8 @@ import { AuditProblem, ChainWalk, StreamHead } from './audit-chain-walk';
 import type { StreamRange } from './audit-copy-check';
 import { RangeJob, RangeResult, ReaderInit, runReader } from './audit-verify-reader';
 import type { FromWorker, ToWorker } from './audit-verify.worker';
+import type { AuditCheckpoint } from './audit-checkpoint';
+import type { NewestCheckpoint } from './audit-checkpoint-store';
 
 export type { AuditProblem } from './audit-chain-walk';
 
@@ -22,9 +24,34 @@ export interface AuditVerification {
    * in stream order, then heads without events, then sessions whose version disagrees.
    */
   problems: AuditProblem[];
+  /** The checkpoint the trail was checked against; present when the caller looked for one. */
+  checkpoint?: CheckpointVerdict;
 }
 
+/** Which checkpoint the verification used (its problems are among `problems`). */
+export interface CheckpointVerdict {
+  /** When the newest valid checkpoint was taken; null: none was found. */
+  takenAt: string | null;
+  /** Where it was read: a file path or `redis:<key>`. */
+  source: string | null;
+  /** Streams it records. */
+  streams: number;
+  /** Why none was used, or what could not be read; null when all went well. */
+  note: string | null;
+}
+
+/** Streams a checkpoint lists are compared with the trail in batches of this many. */
+const CHECKPOINT_BATCH = 10_000;
+/** The stream name under which problems of a checkpoint copy itself are reported. */
+export const CHECKPOINT_PROBLEM_STREAM = '(checkpoint)';
+
 export interface VerifyOptions {
+  /**
+   * The newest checkpoint found (AuditCheckpointStore.newest): every stream it lists must still
+   * have its event at the recorded seq with the recorded hash, read in the same snapshot as the
+   * rest of the verification. Copies that did not verify are reported as problems.
+   */
+  checkpoints?: NewestCheckpoint;
   maxProblems?: number;
   /**
    * 'copy' (the default on PostgreSQL): stream ranges read with COPY over parallel connections
@@ -61,7 +88,7 @@ export async function verifyAudit(dataSource: DataSource, key: string, options: 
   const pg = pgClientConfig(dataSource.options, 'rcflow-verify-audit');
   if (options.mode === 'copy' && !pg) throw new Error('verifyAudit: COPY mode needs a PostgreSQL connection URL');
   if (pg && options.mode !== 'paged') return verifyByCopy(pg, key, maxProblems, options);
-  return verifyByPages(dataSource, key, maxProblems, options.pageSize ?? 5000);
+  return verifyByPages(dataSource, key, maxProblems, options.pageSize ?? 5000, options.checkpoints);
 }
 
 async function verifyByCopy(pg: ClientConfig, key: string, maxProblems: number, options: VerifyOptions): Promise<AuditVerification> {
@@ -83,11 +110,12 @@ async function verifyByCopy(pg: ClientConfig, key: string, maxProblems: number, 
     const walking = runReaders(init, ranges, Math.min(readers, ranges.length), threads);
     // Meanwhile, on the coordinator's connection (same snapshot): what the walk cannot see.
     const rest = await checkHeadsAndSessions(q, maxProblems);
+    const against = await checkAgainstCheckpoints(q, options.checkpoints, maxProblems);
     const results = await walking;
     await coordinator.query('COMMIT');
-    const problems = [...results.flatMap((r) => r.problems), ...rest.problems].slice(0, maxProblems);
+    const problems = [...results.flatMap((r) => r.problems), ...rest.problems, ...against.problems].slice(0, maxProblems);
     const eventsChecked = results.reduce((n, r) => n + r.events, 0);
-    return { ok: problems.length === 0, eventsChecked, streamsChecked: rest.heads, problems };
+    return withVerdict({ ok: problems.length === 0, eventsChecked, streamsChecked: rest.heads, problems }, against.verdict);
   } finally {
     await coordinator.end();
   }
@@ -189,6 +217,80 @@ async function checkHeadsAndSessions(
   return { heads, problems };
 }
 
+function withVerdict(v: AuditVerification, verdict: CheckpointVerdict | null): AuditVerification {
+  return verdict ? { ...v, checkpoint: verdict } : v;
+}
+
+/**
+ * The trail against the newest checkpoint: the audit trail is append-only, so every head a
+ * checkpoint recorded must still be there, as it was — the event at that seq with that hash. What
+ * the chain alone cannot tell (a tail removed and the head and session version rewritten to match,
+ * a stream deleted whole) shows here, named by stream. Copies that failed their own check are
+ * problems too; no checkpoint at all is said, not failed.
+ */
+async function checkAgainstCheckpoints(
+  q: <T>(sql: string, p?: unknown[]) => Promise<T[]>,
+  checkpoints: NewestCheckpoint | undefined,
+  maxProblems: number,
+): Promise<{ verdict: CheckpointVerdict | null; problems: AuditProblem[] }> {
+  if (!checkpoints) return { verdict: null, problems: [] };
+  const problems: AuditProblem[] = checkpoints.invalid.map((i) => ({
+    stream: CHECKPOINT_PROBLEM_STREAM,
+    seq: null,
+    eventId: null,
+    problem: `${i.source}: ${i.problem}`,
+  }));
+  const notes = [...checkpoints.notes];
+  const found = checkpoints.found;
+  if (!found) {
+    notes.unshift('no checkpoint found: the trail was checked by its chain alone');
+    return { verdict: { takenAt: null, source: null, streams: 0, note: notes.join('; ') }, problems };
+  }
+  problems.push(...(await compareWithCheckpoint(q, found.checkpoint, maxProblems)));
+  return {
+    verdict: {
+      takenAt: found.checkpoint.takenAt,
+      source: found.source,
+      streams: found.checkpoint.streams,
+      note: notes.length ? notes.join('; ') : null,
+    },
+    problems,
+  };
+}
+
+async function compareWithCheckpoint(
+  q: <T>(sql: string, p?: unknown[]) => Promise<T[]>,
+  cp: AuditCheckpoint,
+  maxProblems: number,
+): Promise<AuditProblem[]> {
+  const problems: AuditProblem[] = [];
+  const of = `the checkpoint of ${cp.takenAt}`;
+  for (let i = 0; i < cp.list.length && problems.length < maxProblems; i += CHECKPOINT_BATCH) {
+    const batch = cp.list.slice(i, i + CHECKPOINT_BATCH);
+    // Only heads that do not match come back, and only for them the stream's last seq is looked up.
+    const rows = await q<{ stream: string; seq: number; id: string | null; last: number | null }>(
+      `SELECT c.stream, c.seq, e.id::text AS id,
+              (SELECT max(x.seq) FROM audit_events x WHERE x.stream = c.stream) AS last
+         FROM unnest($1::text[], $2::int[], $3::text[]) AS c(stream, seq, hash)
+         LEFT JOIN audit_events e ON e.stream = c.stream AND e.seq = c.seq
+        WHERE e.hash IS DISTINCT FROM c.hash
+        ORDER BY c.stream
+        LIMIT $4`,
+      [batch.map((h) => h[0]), batch.map((h) => h[1]), batch.map((h) => h[2]), maxProblems - problems.length],
+    );
+    for (const r of rows) {
+      const { seq, last } = r;
+      let problem: string;
+      if (r.id !== null) problem = `event differs from the one ${of} recorded at this seq: it was rewritten`;
+      else if (last === null) problem = `stream has no events but ${of} recorded ${seq}: the stream was deleted`;
+      else if (last < seq) problem = `stream ends at seq ${last} but ${of} recorded ${seq}: its tail was removed`;
+      else problem = `event recorded by ${of} at this seq is missing: it was removed`;
+      problems.push({ stream: r.stream, seq, eventId: r.id, problem });
+    }
+  }
+  return problems;
+}
+
 interface StoredRow {
   id: string;
   stream: string;
@@ -209,7 +311,13 @@ interface StoredRow {
 }
 
 /** Keyset pages through the DataSource, on one thread; for drivers without COPY (PGlite). */
-async function verifyByPages(dataSource: DataSource, key: string, maxProblems: number, pageSize: number): Promise<AuditVerification> {
+async function verifyByPages(
+  dataSource: DataSource,
+  key: string,
+  maxProblems: number,
+  pageSize: number,
+  checkpoints: NewestCheckpoint | undefined,
+): Promise<AuditVerification> {
   const walk = new ChainWalk(maxProblems);
   let cursor: [string, number] | null = null;
   let last: string | null = null;
@@ -239,9 +347,11 @@ async function verifyByPages(dataSource: DataSource, key: string, maxProblems: n
     last = end.stream;
   }
   walk.endStream();
-  const rest = await checkHeadsAndSessions((sql, p) => dataSource.query(sql, p), maxProblems);
-  const problems = [...walk.problems, ...rest.problems].slice(0, maxProblems);
-  return { ok: problems.length === 0, eventsChecked: walk.events, streamsChecked: rest.heads, problems };
+  const q = <T>(sql: string, p?: unknown[]) => dataSource.query<T[]>(sql, p);
+  const rest = await checkHeadsAndSessions(q, maxProblems);
+  const against = await checkAgainstCheckpoints(q, checkpoints, maxProblems);
+  const problems = [...walk.problems, ...rest.problems, ...against.problems].slice(0, maxProblems);
+  return withVerdict({ ok: problems.length === 0, eventsChecked: walk.events, streamsChecked: rest.heads, problems }, against.verdict);
 }
 
 function storedHashMatches(key: string, row: StoredRow): boolean {

@@ -5,3 +5,6 @@ export * from './copy-out';
 export * from './copy-text';
 export { isoTimestampSql } from './audit-copy-check';
 export * from './audit-sql';
+export * from './audit-checkpoint';
+export * from './audit-checkpoint-store';
+export * from './audit-checkpointer';

@@ -31,6 +31,27 @@ describe('loadConfig', () => {
     expect(text).toMatch(/openssl rand -hex 32/);
   });
 
+  it('takes audit checkpoints every 5 minutes into .rcflow/checkpoints unless told otherwise, 0 turning them off', () => {
+    expect(loadConfig({ AUDIT_HMAC_KEY: KEY, QUEUE_PREFIX: '{rc}' }).audit.checkpoint).toEqual({
+      intervalMs: 300_000,
+      dir: '.rcflow/checkpoints',
+      keep: 24,
+      redisKey: '{rc}:audit:checkpoint',
+    });
+    const set = {
+      AUDIT_HMAC_KEY: KEY,
+      AUDIT_CHECKPOINT_INTERVAL_MS: '0',
+      AUDIT_CHECKPOINT_DIR: '/var/lib/rcflow/cp',
+      AUDIT_CHECKPOINT_KEEP: '3',
+    };
+    expect(loadConfig(set).audit.checkpoint).toMatchObject({ intervalMs: 0, dir: '/var/lib/rcflow/cp', keep: 3 });
+    for (const bad of ['500', '-1', 'often', '86400001'])
+      expect(() => loadConfig({ AUDIT_HMAC_KEY: KEY, AUDIT_CHECKPOINT_INTERVAL_MS: bad })).toThrow(
+        /AUDIT_CHECKPOINT_INTERVAL_MS: (must be 0 \(off\) or from 1000 to 86400000 milliseconds|Invalid input)/,
+      );
+    expect(() => loadConfig({ AUDIT_HMAC_KEY: KEY, AUDIT_CHECKPOINT_KEEP: '0' })).toThrow(/AUDIT_CHECKPOINT_KEEP/);
+  });
+
   it('batches up to 32 transitions a statement unless told otherwise, 1 turning it off', () => {
     expect(loadConfig({ AUDIT_HMAC_KEY: KEY }).jobs.transitionBatchMax).toBe(32);
     expect(loadConfig({ AUDIT_HMAC_KEY: KEY, TRANSITION_BATCH_MAX: '1' }).jobs.transitionBatchMax).toBe(1);

@@ -93,6 +93,13 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9_{}:.-]{1,64}$/, 'letters, digits and _ { } : . - only (hash tags allowed for Redis Cluster)')
     .default('rcflow'),
   AUDIT_HMAC_KEY: z.string().min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)').optional(),
+  AUDIT_CHECKPOINT_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .refine((v) => v === 0 || (v >= 1000 && v <= 86_400_000), 'must be 0 (off) or from 1000 to 86400000 milliseconds')
+    .default(300_000),
+  AUDIT_CHECKPOINT_DIR: z.string().min(1).default('.rcflow/checkpoints'),
+  AUDIT_CHECKPOINT_KEEP: int(1, 100_000).default(24),
   TICKET_SECRETS_KEY: z
     .string()
     .regex(/^(?:[0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'must be 32 bytes as 64 hex digits or base64 (use `openssl rand -hex 32`)')
@@ -115,6 +122,10 @@ export const envSchema = z.object({
   SWEEP_INTERVAL_MS: int(100, 3_600_000).default(30_000),
   SWEEP_STALE_MS: int(100, 3_600_000).default(60_000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(25_000),
+  /** missedPolicy skip: how late an occurrence may still run (a timer late under load is not a missed occurrence). */
+  SCHEDULE_SKIP_GRACE_SECONDS: int(0, 86_400).default(300),
+  REPORT_MAX_SPAN_DAYS: int(1, 3660).default(366),
+  REPORT_CONCURRENCY: int(1, 64).default(4),
   BODY_LIMIT_BYTES: int(256, 10_485_760).default(16_384),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(6000),
   RATE_LIMIT_ADDRESS_PER_MINUTE: int(1, 1_000_000).default(600),
@@ -171,7 +182,15 @@ export interface RcflowConfig {
   };
   database: { url: string | null; pgliteDir: string; poolSize: number };
   redis: { url: string; prefix: string; requireNoeviction: boolean };
-  audit: { hmacKey: string };
+  audit: {
+    hmacKey: string;
+    /**
+     * Signed checkpoints of every stream's head, kept outside the database: taken by the worker
+     * every `intervalMs` (0: never), written to `dir` (the last `keep` files) and to Redis at
+     * `redisKey`; the verification checks the trail against the newest.
+     */
+    checkpoint: { intervalMs: number; dir: string; keep: number; redisKey: string };
+  };
   /** Seals ticket integrations' secrets at rest; null: ticket integrations cannot be created or used. */
   tickets: {
     secretsKey: Buffer | null;
@@ -212,6 +231,9 @@ export interface RcflowConfig {
   presenceGraceSeconds: number;
   outbox: { pollMs: number };
   sweep: { intervalMs: number; staleMs: number };
+  schedules: { skipGraceSeconds: number };
+  /** Reports: the longest time range one may cover, and reports running at once per API process (more get 429). */
+  reports: { maxSpanDays: number; concurrency: number };
   shutdownTimeoutMs: number;
   logLevel: Env['LOG_LEVEL'];
   demo: boolean;
@@ -283,7 +305,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
     },
     database: { url: e.DATABASE_URL ?? null, pgliteDir: e.PGLITE_DIR, poolSize: e.DB_POOL_SIZE },
     redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX, requireNoeviction: e.REQUIRE_NOEVICTION },
-    audit: { hmacKey },
+    audit: {
+      hmacKey,
+      checkpoint: {
+        intervalMs: e.AUDIT_CHECKPOINT_INTERVAL_MS,
+        dir: e.AUDIT_CHECKPOINT_DIR,
+        keep: e.AUDIT_CHECKPOINT_KEEP,
+        redisKey: `${e.QUEUE_PREFIX}:audit:checkpoint`,
+      },
+    },
     tickets: {
       secretsKey: ticketSecretsKey(e.TICKET_SECRETS_KEY, e.DATABASE_URL ? null : hmacKey),
       writeback: {
@@ -316,6 +346,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
     presenceGraceSeconds: e.PRESENCE_GRACE_SECONDS,
     outbox: { pollMs: e.OUTBOX_POLL_MS },
     sweep: { intervalMs: e.SWEEP_INTERVAL_MS, staleMs: e.SWEEP_STALE_MS },
+    schedules: { skipGraceSeconds: e.SCHEDULE_SKIP_GRACE_SECONDS },
+    reports: { maxSpanDays: e.REPORT_MAX_SPAN_DAYS, concurrency: e.REPORT_CONCURRENCY },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     demo: e.DEMO,

@@ -14,14 +14,16 @@ import {
 } from '@rcflow/domain';
 import { queryPrepared } from './prepared';
 
-interface SettingsRow {
+/** A client settings row as the eligibility facts read it. */
+export interface SettingsRow {
   id: string;
   name: string;
   priority: number;
   is_default: boolean;
   remote_tools: SettingsSet['remoteTools'];
 }
-interface DeviceRow {
+/** A device row with its collection ids, as the eligibility facts read it. */
+export interface DeviceRow {
   id: string;
   hostname: string;
   enrolled: boolean;
@@ -57,11 +59,13 @@ const settingsRowsSql = (deviceId: string) => `(SELECT COALESCE(json_agg(r), '[]
       JOIN collection_members cm ON cm.collection_id = sd.collection_id
      WHERE cm.device_id = ${deviceId}) r)`;
 
-const deviceSql = (deviceId: string) => `(SELECT row_to_json(r) FROM (
-    SELECT d.id, d.hostname, d.enrolled, d.retired, d.domain_joined, d.os_family, d.os_build, d.agent_version,
+/** The device columns of DeviceRow for the devices row `d` (shared with the access review). */
+export const DEVICE_FACTS_COLUMNS = `d.id, d.hostname, d.enrolled, d.retired, d.domain_joined, d.os_family, d.os_build, d.agent_version,
            d.last_heartbeat_at, d.logged_on_user, d.locked, d.local_administrators,
-           COALESCE((SELECT array_agg(m.collection_id) FROM collection_members m WHERE m.device_id = d.id), '{}') AS collection_ids
-      FROM devices d WHERE d.id = ${deviceId}) r)`;
+           COALESCE((SELECT array_agg(m.collection_id) FROM collection_members m WHERE m.device_id = d.id), '{}') AS collection_ids`;
+
+const deviceSql = (deviceId: string) => `(SELECT row_to_json(r) FROM (
+    SELECT ${DEVICE_FACTS_COLUMNS} FROM devices d WHERE d.id = ${deviceId}) r)`;
 
 /**
  * The principal, the groups it belongs to (nested groups followed) and the grants of both. A
@@ -82,7 +86,11 @@ const principalSql = (principalId: string) =>
      SELECT pg.id, pg.name FROM g JOIN principals pg ON pg.id = g.id) gp`,
   );
 
-function settingsOf(rows: SettingsRow[]): EffectiveSettings {
+/**
+ * The effective settings from the rows of the sets that apply to a device (the default among them),
+ * each checked against the remote-tools schema.
+ */
+export function settingsOf(rows: SettingsRow[]): EffectiveSettings {
   if (!rows.some((r) => r.is_default)) {
     throw new Error('no default client settings exist; the initial migration or seed creates them');
   }
@@ -100,7 +108,8 @@ function settingsOf(rows: SettingsRow[]): EffectiveSettings {
   );
 }
 
-function deviceOf(d: DeviceRow | null): DeviceFacts | null {
+/** A device row as eligibility sees it. */
+export function deviceOf(d: DeviceRow | null): DeviceFacts | null {
   if (!d) return null;
   return {
     id: d.id,

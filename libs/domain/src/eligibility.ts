@@ -46,7 +46,8 @@ const TYPE_LABEL: Record<SessionType, string> = {
   'remote-desktop': 'remote desktop',
 };
 
-interface Outcome {
+/** A check's verdict and the sentence that explains it. */
+export interface Outcome {
   passed: boolean;
   detail: string;
 }
@@ -73,7 +74,7 @@ function checkDeviceEnrolled(device: DeviceFacts | null): Outcome {
   return fromReasons(reasons, `device ${device.hostname} is enrolled and not retired`);
 }
 
-function checkRbacScope(input: EligibilityInput): Outcome {
+function checkRbacScope(input: Pick<EligibilityInput, 'device' | 'requester' | 'viewer'>): Outcome {
   const { device, requester, viewer } = input;
   const reasons: string[] = [];
   if (!device) reasons.push(DEVICE_UNKNOWN);
@@ -104,6 +105,29 @@ function checkRbacScope(input: EligibilityInput): Outcome {
   );
 }
 
+/**
+ * How a viewer qualifies under check 3 (permitted viewer), or null when it does not: its own name
+ * in permitted viewers, else the first of its groups found there, else the local-administrator rule
+ * (a local administrator of the device while the settings grant local administrators remote
+ * control). Names compare without regard to case. The one rule of check 3, shared with the access
+ * review.
+ */
+export type ViewerGround =
+  { kind: 'permitted_viewer'; entry: string; group: string | null } | { kind: 'local_administrator'; entry: string };
+
+export function permittedViewerGround(device: DeviceFacts, viewer: PrincipalFacts, settings: EffectiveSettings): ViewerGround | null {
+  const permitted = settings.values.permittedViewers;
+  const own = permitted.find((p) => sameName(p, viewer.name));
+  if (own !== undefined) return { kind: 'permitted_viewer', entry: own, group: null };
+  for (const g of viewer.groupNames) {
+    const entry = permitted.find((p) => sameName(p, g));
+    if (entry !== undefined) return { kind: 'permitted_viewer', entry, group: g };
+  }
+  const admin = device.localAdministrators.find((a) => sameName(a, viewer.name));
+  if (admin !== undefined && settings.values.allowLocalAdminToDoRemoteControl) return { kind: 'local_administrator', entry: admin };
+  return null;
+}
+
 function checkPermittedViewer(device: DeviceFacts | null, viewer: PrincipalFacts | null, settings: EffectiveSettings | null): Outcome {
   const reasons: string[] = [];
   if (!device) reasons.push(DEVICE_UNKNOWN);
@@ -112,21 +136,20 @@ function checkPermittedViewer(device: DeviceFacts | null, viewer: PrincipalFacts
   if (!device || !settings || !viewer) return fail(reasons.join('; '));
 
   const permitted = settings.values.permittedViewers;
-  if (permitted.some((p) => sameName(p, viewer.name))) {
+  const ground = permittedViewerGround(device, viewer, settings);
+  if (ground?.kind === 'permitted_viewer' && ground.group === null) {
     return pass(`viewer ${viewer.name} is in permitted viewers ${list(permitted)}`);
   }
-  const group = viewer.groupNames.find((g) => permitted.some((p) => sameName(p, g)));
-  if (group !== undefined) {
-    return pass(`viewer ${viewer.name} is permitted through group ${group} in permitted viewers ${list(permitted)}`);
+  if (ground?.kind === 'permitted_viewer') {
+    return pass(`viewer ${viewer.name} is permitted through group ${ground.group} in permitted viewers ${list(permitted)}`);
   }
-  const isLocalAdmin = device.localAdministrators.some((a) => sameName(a, viewer.name));
-  const allowAdmins = settings.values.allowLocalAdminToDoRemoteControl;
-  if (isLocalAdmin && allowAdmins) {
+  if (ground?.kind === 'local_administrator') {
     return pass(
       `viewer ${viewer.name} is a local administrator of ${device.hostname} and local administrators ` +
         `are granted remote control (${sourceOf(settings, 'allowLocalAdminToDoRemoteControl')})`,
     );
   }
+  const isLocalAdmin = device.localAdministrators.some((a) => sameName(a, viewer.name));
   const groups = viewer.groupNames.length > 0 ? ` (nor is any of its groups ${list(viewer.groupNames)})` : '';
   const admin = isLocalAdmin
     ? `is a local administrator of ${device.hostname} but local administrators are not granted remote control ` +
@@ -308,24 +331,68 @@ function checkAgentRequirements(device: DeviceFacts | null, ask: SessionAsk, pol
 }
 
 /**
+ * The checks whose outcome stands whatever the moment and the request's wording: they depend on the
+ * device's record, its effective settings, the viewer (its grants, groups and name) and the type
+ * and access asked, not on presence (online, logged-on user, lock), other sessions or the reason.
+ * "Who can reach a device" (the access review) is these six passing.
+ */
+export const STANDING_CHECK_IDS = [
+  'device_enrolled',
+  'rbac_scope',
+  'permitted_viewer',
+  'type_enabled',
+  'access_level',
+  'agent_requirements',
+] as const satisfies readonly CheckId[];
+export type StandingCheckId = (typeof STANDING_CHECK_IDS)[number];
+/** The checks the access review leaves out: they depend on the moment (presence, other sessions) or the request's reason. */
+export const MOMENT_CHECK_IDS = CHECK_IDS.filter((id) => !(STANDING_CHECK_IDS as readonly CheckId[]).includes(id));
+
+/** The standing checks that depend on the device and the ask only (the same for every viewer). */
+export type DeviceStandingOutcomes = Record<'device_enrolled' | 'type_enabled' | 'access_level' | 'agent_requirements', Outcome>;
+/** The standing checks that depend on the viewer (the same for every type and access asked). */
+export type ViewerStandingOutcomes = Record<'rbac_scope' | 'permitted_viewer', Outcome>;
+
+/** Checks 1, 4, 5 and 10 of `evaluateEligibility`, the same functions. */
+export function deviceStandingChecks(
+  device: DeviceFacts | null,
+  settings: EffectiveSettings | null,
+  ask: SessionAsk,
+  policy: EligibilityPolicy,
+): DeviceStandingOutcomes {
+  return {
+    device_enrolled: checkDeviceEnrolled(device),
+    type_enabled: checkTypeEnabled(device, settings, ask),
+    access_level: checkAccessLevel(device, settings, ask),
+    agent_requirements: checkAgentRequirements(device, ask, policy),
+  };
+}
+
+/** Checks 2 and 3 of `evaluateEligibility`, the same functions. */
+export function viewerStandingChecks(
+  input: Pick<EligibilityInput, 'device' | 'requester' | 'viewer' | 'settings'>,
+): ViewerStandingOutcomes {
+  return {
+    rbac_scope: checkRbacScope(input),
+    permitted_viewer: checkPermittedViewer(input.device, input.viewer, input.settings),
+  };
+}
+
+/**
  * Runs all ten eligibility checks of DESIGN.md, never stopping at the first failure, and returns
  * each outcome with a sentence saying why. With an unknown device, every check that needs the
  * device fails with "device unknown", the session counts as unattended and consent as refused.
  */
 export function evaluateEligibility(input: EligibilityInput): EligibilityDecision {
-  const { device, viewer, settings, ask } = input;
+  const { device, settings, ask } = input;
   const presence = checkUserPresence(device, settings, ask);
   const outcomes: Record<CheckId, Outcome> = {
-    device_enrolled: checkDeviceEnrolled(device),
-    rbac_scope: checkRbacScope(input),
-    permitted_viewer: checkPermittedViewer(device, viewer, settings),
-    type_enabled: checkTypeEnabled(device, settings, ask),
-    access_level: checkAccessLevel(device, settings, ask),
+    ...deviceStandingChecks(device, settings, ask, input.policy),
+    ...viewerStandingChecks(input),
     device_online: checkDeviceOnline(input),
     user_presence: { passed: presence.passed, detail: presence.detail },
     single_controller: checkSingleController(device, input.controllingSessionIds),
     unattended_justification: checkUnattendedJustification(device, presence.unattended, ask),
-    agent_requirements: checkAgentRequirements(device, ask, input.policy),
   };
   const checks: CheckResult[] = CHECK_IDS.map((id, index) => ({ id, number: index + 1, ...outcomes[id] }));
   return {

@@ -8,3 +8,4 @@ export * from './errors';
 export * from './idempotency';
 export * from './text';
 export * from './preapproval';
+export * from './access-review';

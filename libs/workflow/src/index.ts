@@ -7,3 +7,4 @@ export * from './ticket-writeback/ticket-writeback.handler';
 export * from './schedules/schedule-occurrence.handler';
 export * from './schedules/schedules.processor';
 export * from './notices/session-notice.handler';
+export * from './audit-checkpointer.service';

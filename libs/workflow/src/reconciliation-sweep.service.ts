@@ -187,9 +187,21 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
           return { job: item, runAt: new Date(c.next_at) };
         }),
       );
-      const lost = items.filter((l) => l !== null);
-      if (lost.length) await this.dataSource.transaction((tx) => writeOutbox(tx, lost));
-      rearmed += lost.length;
+      const gone = items.filter((l) => l !== null);
+      if (gone.length) {
+        rearmed += await this.dataSource.transaction(async (tx) => {
+          // A timer whose job finished just after the read moved the schedule on: not lost after all.
+          const still = rowsOf<{ id: string; next_at: Date }>(
+            await tx.query(`SELECT id, next_at FROM schedules WHERE id = ANY($1::uuid[]) AND state = 'active' FOR UPDATE`, [
+              gone.map((l) => l.job.data.scheduleId),
+            ]),
+          );
+          const current = new Set(still.map((r) => `${r.id}.${new Date(r.next_at).getTime()}`));
+          const lost = gone.filter((l) => current.has(`${l.job.data.scheduleId}.${l.runAt.getTime()}`));
+          await writeOutbox(tx, lost);
+          return lost.length;
+        });
+      }
       if (due.length < BATCH) break;
     }
     if (rearmed) this.logger.warn(`re-armed ${rearmed} schedule timers that were gone`);
@@ -208,7 +220,7 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
         ORDER BY s.state_changed_at LIMIT ${BATCH}`,
       [MOVING_STATES, this.config.sweep.staleMs, 2 * this.config.sweep.intervalMs],
     );
-    const lost: { item: JobItem; sessionId: string; requeues: number; runAt: Date | null }[] = [];
+    const lost: { item: JobItem; sessionId: string; version: number; requeues: number; runAt: Date | null }[] = [];
     for (const s of stale) {
       const item: JobItem = { queue: QueueName.Sessions, name: JobName.AdvanceSession, data: { sessionId: s.id } };
       const job = await this.sessions.getJob(jobIdOf(item));
@@ -220,16 +232,17 @@ export class ReconciliationSweep implements OnApplicationBootstrap, OnApplicatio
         await this.giveUp(s, job?.failedReason ?? null);
         continue;
       }
-      lost.push({ item, sessionId: s.id, requeues: s.requeues, runAt: s.state === 'scheduled' ? s.not_before : null });
+      lost.push({ item, sessionId: s.id, version: s.version, requeues: s.requeues, runAt: s.state === 'scheduled' ? s.not_before : null });
     }
     if (lost.length === 0) return 0;
     const requeued = await this.dataSource.transaction(async (tx) => {
-      // Fenced by the count read: of several sweepers that found the same session, one re-enqueues it.
+      // Fenced by the count read: of several sweepers that found the same session, one re-enqueues it;
+      // and by the version read: a session whose job finished just after the read (it moved on) is not lost.
       const updated = rowsOf<{ id: string }>(
         await tx.query(
-          `UPDATE sessions SET requeues = sessions.requeues + 1 FROM unnest($1::uuid[], $2::int[]) AS u(id, requeues)
-          WHERE sessions.id = u.id AND sessions.requeues = u.requeues RETURNING sessions.id`,
-          [lost.map((l) => l.sessionId), lost.map((l) => l.requeues)],
+          `UPDATE sessions SET requeues = sessions.requeues + 1 FROM unnest($1::uuid[], $2::int[], $3::int[]) AS u(id, requeues, version)
+          WHERE sessions.id = u.id AND sessions.requeues = u.requeues AND sessions.version = u.version RETURNING sessions.id`,
+          [lost.map((l) => l.sessionId), lost.map((l) => l.requeues), lost.map((l) => l.version)],
         ),
       );
       const ids = new Set(updated.map((r) => r.id));

@@ -8,6 +8,7 @@ import { SessionsCoreModule } from '@rcflow/sessions';
 import { AdvanceSessionHandler } from './handlers/advance-session.handler';
 import { EndSessionHandler } from './handlers/end-session.handler';
 import { ReconciliationSweep } from './reconciliation-sweep.service';
+import { AuditCheckpointer } from './audit-checkpointer.service';
 import { SessionNoticeHandler } from './notices/session-notice.handler';
 import { SessionsProcessor } from './sessions.processor';
 import { ScheduleOccurrenceHandler } from './schedules/schedule-occurrence.handler';
@@ -50,6 +51,7 @@ export class WorkerModule implements OnApplicationShutdown {
         SessionNoticeHandler,
         SchedulesProcessor,
         ReconciliationSweep,
+        AuditCheckpointer,
       ],
       exports: [AGENT_LINK, ReconciliationSweep, QueueModule],
     };

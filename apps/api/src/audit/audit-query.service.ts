@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { verifyAudit } from '@rcflow/audit';
 import { auditCursor } from '../common/validation';
+import { AuditCheckpoints } from './audit-checkpoints';
 import { AUDIT_ITEM_COLUMNS, AuditEventRow, AuditFilter, AuditItem, auditItem, auditScopeSql, filterSql } from './audit-query';
 
 export interface AuditPage {
@@ -16,6 +17,7 @@ export class AuditQueryService {
   constructor(
     private readonly dataSource: DataSource,
     @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
+    private readonly checkpoints: AuditCheckpoints,
   ) {}
 
   /**
@@ -45,7 +47,9 @@ export class AuditQueryService {
     return { items, nextCursor: rows.length > filter.limit && last ? auditCursor.encode([last.id]) : null };
   }
 
-  verify() {
-    return verifyAudit(this.dataSource, this.config.audit.hmacKey);
+  /** The chain, and the trail against the newest checkpoint (read before the verification's snapshot, so it is older). */
+  async verify() {
+    const checkpoints = await this.checkpoints.newest();
+    return verifyAudit(this.dataSource, this.config.audit.hmacKey, { checkpoints });
   }
 }

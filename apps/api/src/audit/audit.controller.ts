@@ -56,7 +56,10 @@ export class AuditController {
   @Requires('audit.read')
   @ApiOperation({
     summary: 'Verify the tamper evidence of every audit event; ok=false names where it breaks',
-    description: 'One verification runs at a time across the API processes; a caller meanwhile gets 429 with Retry-After.',
+    description:
+      'Also checks the trail against the newest signed checkpoint of the stream heads (AUDIT_CHECKPOINT_DIR, else Redis): ' +
+      '`checkpoint` says which one (takenAt, source) or that there is none. ' +
+      'One verification runs at a time across the API processes; a caller meanwhile gets 429 with Retry-After.',
   })
   verify() {
     return this.verifyLock.run(() => this.audit.verify());

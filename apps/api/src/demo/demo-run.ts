@@ -147,7 +147,8 @@ export async function runDemo(base: string, setup: DemoSetup, stateDir: string, 
   print(`    admin        ${world.keys.admin}`);
   print(`    alice        ${world.keys.alice}`);
   print(`    helpdesk-bot ${world.keys.helpdeskBot}`);
-  print(`    auditor      ${world.keys.auditor}   (read-only auditor over all collections)`);
+  print(`    auditor      ${world.keys.auditor}   (read_only_auditor over everything)`);
+  print(`    desk-auditor ${world.keys.deskAuditor}   (read_only_auditor over Helpdesk Desktops only; SRV-1 is outside)`);
   print('');
   print('  Your own agent: in a second terminal start the reference agent for DEMO-PC, then ask for a');
   print("  session and answer the consent prompt in the agent's terminal:");

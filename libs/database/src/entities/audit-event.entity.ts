@@ -14,6 +14,11 @@ import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 @Index('ix_audit_device', ['deviceId', 'id'])
 @Index('ix_audit_actor', ['actorId', 'id'])
 @Index('ix_audit_session', ['sessionId', 'seq'])
+// The consent-outcomes report: the few `active` events whose consent was not asked and granted at
+// the prompt (pre-approved ahead, or started because nobody answered and the timeout allows it).
+@Index('ix_audit_consent_exceptions', ['occurredAt', 'sessionId'], {
+  where: "action = 'session.active' AND (data ->> 'consent') IN ('pre_approved', 'timed_out')",
+})
 export class AuditEvent {
   @PrimaryGeneratedColumn('increment', { type: 'bigint' })
   id: string;

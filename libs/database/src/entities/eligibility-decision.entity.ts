@@ -4,6 +4,8 @@ import type { CheckResult, ConsentRule } from '@rcflow/domain';
 /** Every eligibility check of one evaluation with its outcome and the facts it used. */
 @Entity('eligibility_decisions')
 @Index('ix_eligibility_decisions_session', ['sessionId', 'evaluatedAt'])
+// The refusals-by-check report: refused decisions in a time range.
+@Index('ix_eligibility_decisions_refused', ['evaluatedAt'], { where: 'eligible = false' })
 export class EligibilityDecisionRow {
   @PrimaryGeneratedColumn('uuid')
   id: string;

@@ -11,6 +11,8 @@ import { BaseEntity } from './base.entity';
 @Index('ix_sessions_device', ['deviceId', 'createdAt'])
 @Index('ix_sessions_viewer', ['viewerId', 'createdAt'])
 @Index('ix_sessions_state', ['state', 'stateChangedAt'])
+// The unattended-sessions report, in request order.
+@Index('ix_sessions_unattended', ['createdAt', 'id'], { where: "consent_rule = 'unattended_allowed'" })
 @Index('ix_sessions_occurrence', ['scheduleId', 'occurrenceAt'], { where: 'schedule_id IS NOT NULL' })
 @Index('uq_sessions_one_controller', ['deviceId'], {
   unique: true,

@@ -12,6 +12,7 @@ import { TicketWritebacks1795800000000 } from './1795800000000-TicketWritebacks'
 import { ScheduledSessions1795900000000 } from './1795900000000-ScheduledSessions';
 import { SessionTicketOrigin1795910000000 } from './1795910000000-SessionTicketOrigin';
 import { Schedules1796000000000 } from './1796000000000-Schedules';
+import { ReportIndexes1796200000000 } from './1796200000000-ReportIndexes';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   ScheduledSessions1795900000000,
   SessionTicketOrigin1795910000000,
   Schedules1796000000000,
+  ReportIndexes1796200000000,
 ];

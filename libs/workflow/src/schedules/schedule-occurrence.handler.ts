@@ -45,8 +45,6 @@ export interface DecidedOccurrence {
 const EARLY_TOLERANCE_MS = 1000;
 /** Occurrences decided per transaction; a longer backlog (after downtime) is decided in several. */
 const PLAN_LIMIT = 200;
-/** missedPolicy skip: how late an occurrence may still run. */
-const SKIP_GRACE_SECONDS = 60;
 /** At most this many devices of a collection are asked for in one occurrence; the rest are refused with the reason. */
 export const MAX_OCCURRENCE_DEVICES = 1000;
 
@@ -84,7 +82,7 @@ export class ScheduleOccurrenceHandler {
       if (timerAt - nowMs > EARLY_TOLERANCE_MS) return { runAt: new Date(timerAt) };
       const plan = planCatchUp(s.spec, s.last_planned_at && new Date(s.last_planned_at), new Date(Math.max(nowMs, timerAt)), {
         limit: PLAN_LIMIT,
-        graceSeconds: SKIP_GRACE_SECONDS,
+        graceSeconds: this.config.schedules.skipGraceSeconds,
       });
       const decided: DecidedOccurrence[] = [];
       for (const o of plan.due) {
