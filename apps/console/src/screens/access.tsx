@@ -11,13 +11,15 @@ export interface AccessEntry {
   via?: unknown[];
 }
 
-/** A chain step as text, whatever its shape: a string, or an object naming its kind and what it is. */
+/** A chain step as text: its kind and its detail (role assignment → collection → permitted viewer or local administrator → settings). */
 export function stepText(step: unknown): string {
   if (typeof step === 'string') return step;
   if (step && typeof step === 'object') {
     const o = step as Record<string, unknown>;
-    for (const k of ['label', 'description', 'text']) if (typeof o[k] === 'string') return o[k];
-    const kind = typeof o.kind === 'string' ? o.kind : typeof o.step === 'string' ? o.step : '';
+    const kind = typeof o.step === 'string' ? o.step : typeof o.kind === 'string' ? o.kind : '';
+    for (const k of ['detail', 'label', 'description', 'text']) {
+      if (typeof o[k] === 'string') return kind ? `${kind.replace(/_/g, ' ')}: ${o[k]}` : o[k];
+    }
     const name = ['name', 'role', 'collection', 'setName', 'entry', 'rule'].map((k) => o[k]).find((v) => v !== undefined);
     if (kind || name !== undefined) return [kind.replace(/_/g, ' '), name === undefined ? '' : show(name)].filter(Boolean).join(': ');
   }

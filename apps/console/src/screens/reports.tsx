@@ -121,6 +121,29 @@ function ReportRunner({ info, name }: { info: ReportInfo | undefined; name: stri
   );
 }
 
+/**
+ * What the chart shows: an aggregate report's first numeric column by its first text column; a
+ * list report (no numbers) counted by its outcome, or else by its first text column that repeats.
+ */
+function chartOf(r: ReportResult): { title: string; bars: { label: string; value: number }[] } | null {
+  if (!r.rows.length) return null;
+  const numeric = r.columns.find((c) => r.rows.some((row) => typeof row[c.key] === 'number'));
+  const texts = r.columns.filter((c) => c !== numeric && r.rows.some((row) => typeof row[c.key] === 'string'));
+  if (numeric && texts[0]) {
+    const label = texts[0];
+    return {
+      title: `${numeric.label} by ${label.label}`,
+      bars: r.rows.map((row) => ({ label: show(row[label.key]), value: Number(row[numeric.key]) })),
+    };
+  }
+  const distinct = (key: string) => new Set(r.rows.map((row) => show(row[key]))).size;
+  const group = texts.find((c) => /outcome|state/i.test(c.key)) ?? texts.find((c) => distinct(c.key) < r.rows.length) ?? texts[0];
+  if (!group) return null;
+  const counts = new Map<string, number>();
+  for (const row of r.rows) counts.set(show(row[group.key]), (counts.get(show(row[group.key])) ?? 0) + 1);
+  return { title: `Rows by ${group.label}`, bars: [...counts].map(([label, value]) => ({ label, value })) };
+}
+
 function ReportOutput({
   result,
   name,
@@ -132,8 +155,7 @@ function ReportOutput({
 }) {
   if (!result.ok) return <Failure result={result} what="This report" />;
   const r = result.body;
-  const numeric = r.columns.find((c) => r.rows.some((row) => typeof row[c.key] === 'number'));
-  const label = r.columns.find((c) => c !== numeric && r.rows.some((row) => typeof row[c.key] === 'string'));
+  const chart = chartOf(r);
   const base = `/v1/reports/${encodeURIComponent(name)}`;
   return (
     <div class="report" data-testid="report-output">
@@ -148,12 +170,7 @@ function ReportOutput({
           Download NDJSON
         </a>
       </p>
-      {numeric && label && r.rows.length ? (
-        <BarChart
-          title={`${numeric.label} by ${label.label}`}
-          bars={r.rows.map((row) => ({ label: show(row[label.key]), value: Number(row[numeric.key]) }))}
-        />
-      ) : null}
+      {chart ? <BarChart title={chart.title} bars={chart.bars} /> : null}
       <TableWrap caption={r.title}>
         <thead>
           <tr>
