@@ -2,7 +2,7 @@
 // anchor in the same run, writes bench/results/<timestamp>.json and prints a summary table.
 // Started by bench/run.sh (npm run bench). Parameters (environment):
 //   BENCH_QUICK=1            short runs (10 s end to end, 10 s latency, 5 s intake and hooks, 10 s write-back, 35 s fan-in hold)
-//   BENCH_ONLY=e2e,latency,intake,hooks,writeback,fanin,audit,reports,profile,access,schedules   a subset (default: all)
+//   BENCH_ONLY=e2e,latency,intake,hooks,writeback,fanin,audit,reports,profile,access,schedules,console   a subset (default: all)
 //   BENCH_REPS=3             repetitions of every figure
 //   BENCH_E2E_SECONDS=60     sustained window of benchmark 1 (after BENCH_E2E_WARMUP=10 s)
 //   BENCH_E2E_DEVICES=500    simulated agents (devices) the sessions cycle over
@@ -16,6 +16,7 @@
 //   BENCH_FANIN_AGENTS=15000, BENCH_FANIN_PER_PROCESS=5000, BENCH_FANIN_HOLD=70 (s)
 //   BENCH_PROFILE_SECONDS=20, BENCH_PROFILE_RATE=0 (0: closed loop as benchmark 1; else sessions/s)
 //   BENCH_AUDIT_ROWS=1000000 (the issue's figure is 10000000; needs psql on the PATH), BENCH_AUDIT_QUERIES=200
+//   BENCH_CONSOLE_SESSIONS=100000, BENCH_CONSOLE_LOADS=20 (console first page load in headless Chromium, bench/console.mjs)
 //   BENCH_ACCESS_DEVICES=10000, BENCH_ACCESS_PRINCIPALS=1000, BENCH_ACCESS_QUERIES=200 (access review, bench/access.mjs)
 //   BENCH_SCHED_PARTS=register,burst,rate  the parts of benchmark 7 (schedules, issue 11; once each, not BENCH_REPS):
 //     BENCH_SCHED_TOTAL=100000     schedules registered (part 1): BENCH_SCHED_API_SECONDS=10 of POST /v1/schedules over
@@ -93,7 +94,7 @@ const params = {
       .map((kv) => kv.split(/=(.*)/s).slice(0, 2)),
   ),
 };
-const ALL = ['e2e', 'latency', 'intake', 'hooks', 'writeback', 'fanin', 'audit', 'reports', 'profile', 'access', 'schedules'];
+const ALL = ['e2e', 'latency', 'intake', 'hooks', 'writeback', 'fanin', 'audit', 'reports', 'profile', 'access', 'schedules', 'console'];
 const only = (env.BENCH_ONLY ?? ALL.join(','))
   .split(',')
   .map((s) => s.trim())
@@ -361,6 +362,12 @@ function tableRows(results) {
       GOALS.faninPerConn,
       1,
     );
+  }
+  const co = results.console?.reps;
+  if (co?.length) {
+    const scale = `${co[0].sessions} sessions, headless Chromium`;
+    add(`8 console first page load (navigation → sessions list rendered) p95, ${scale}`, 'ms', co, (r) => r.p95, null, null, '(report)');
+    add(`8 console first page load p50, ${scale}`, 'ms', co, (r) => r.p50, null, null, '(report)');
   }
   const ac = results.access?.reps;
   if (ac?.length) {

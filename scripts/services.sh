@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Finds Redis and PostgreSQL for rcflow, or installs and starts them (Debian, as root).
 # Sourced by demo.sh and test.sh. Exports REDIS_URL and, with --postgres, PG_ADMIN_URL.
+# test.sh also installs Debian's chromium for the web console's browser tests.
 # A service that already answers is used as it is and never reconfigured.
 
 RCFLOW_STATE_DIR="${RCFLOW_STATE_DIR:-$PWD/.rcflow}"
@@ -47,6 +48,13 @@ ensure_redis() {
   fi
   redis_answers 127.0.0.1 $port || { log "Redis did not start; see $dir/redis.log"; return 1; }
   export REDIS_URL="redis://127.0.0.1:$port"
+}
+
+# Debian's chromium for the web console's browser tests (driven by playwright-core; never a downloaded browser).
+ensure_chromium() {
+  if [ -n "${CHROMIUM_PATH:-}" ] && [ -x "$CHROMIUM_PATH" ]; then return 0; fi
+  [ -x /usr/bin/chromium ] || { log "installing chromium (apt-get)"; apt_install chromium; }
+  [ -x /usr/bin/chromium ] || { log "no /usr/bin/chromium: install Debian's chromium package"; return 1; }
 }
 
 pg_answers() { timeout 3 psql "$1" -tAc 'select 1' >/dev/null 2>&1; }

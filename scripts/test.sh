@@ -9,6 +9,7 @@ source scripts/services.sh
 ensure_redis
 ensure_redis_binary   # tests start private redis-servers to kill them
 ensure_postgres
+ensure_chromium       # the web console's end-to-end tests drive headless Chromium
 npm run -s typecheck  # jest (swc) strips types without checking them
 npm run -s build      # e2e tests start the compiled apps, as a user would
 

@@ -147,4 +147,16 @@ describe('the demo (embedded database, one process)', () => {
     }
     expect(runs).toEqual([expect.objectContaining({ at: startsAt, outcome: 'refused', reason: 'alice may not request sessions' })]);
   });
+
+  it('has an auditor who reads everything and a desk auditor who does not find SRV-1 (README console walk-through)', async () => {
+    const auditor = admin.as(/ auditor +(rcf_\S+)/.exec(demo.output)![1]);
+    const deskAuditor = admin.as(/desk-auditor +(rcf_\S+)/.exec(demo.output)![1]);
+    const srv = await id('/v1/devices?hostname=SRV-1');
+    expect((await auditor.get(`/v1/devices/${srv}`)).status).toBe(200);
+    expect((await deskAuditor.get(`/v1/devices/${srv}`)).status).toBe(404);
+    const hosts = ((await deskAuditor.get('/v1/devices')).body.items as Json[]).map((d) => d.hostname).sort();
+    expect(hosts).toEqual(['DEMO-PC', 'WS-1', 'WS-2', 'WS-3']);
+    expect((await deskAuditor.get('/v1/sessions')).status).toBe(200);
+    expect((await deskAuditor.post('/v1/sessions', { deviceId: srv, type: 'remote-control', access: 'full' })).status).toBe(403);
+  });
 });

@@ -17,6 +17,7 @@ import { AuditCheckpoints } from '../../apps/api/src/audit/audit-checkpoints';
 import { AuthGuard } from '../../apps/api/src/auth/auth.guard';
 import { KeyRevocations, LocalKeyRevocations } from '../../apps/api/src/edge/key-revocations';
 import { RateLimits } from '../../apps/api/src/edge/rate-limits';
+import { ConsoleSessions } from '../../apps/api/src/console/console-sessions';
 import { ErrorFilter } from '../../apps/api/src/common/exception.filter';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
 import { Api } from '../support/http';
@@ -146,6 +147,7 @@ describe.each([
         // The edge without Redis: nothing rate-limited, key revocations told within this process.
         { provide: RateLimits, useValue: { consume: () => Promise.resolve() } },
         { provide: KeyRevocations, useValue: new LocalKeyRevocations() },
+        { provide: ConsoleSessions, useValue: { resolve: () => Promise.resolve(null) } },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],

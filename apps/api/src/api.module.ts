@@ -20,6 +20,7 @@ import { ErrorFilter } from './common/exception.filter';
 import { EdgeModule } from './edge/edge.module';
 import { StorableTextGuard } from './common/storable-text.guard';
 import { HealthController } from './health.controller';
+import { ConsoleController } from './console/console.controller';
 import { ShutdownGate } from './shutdown-gate';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
@@ -45,7 +46,7 @@ export class ApiModule {
         AgentsModule.forRoot(config),
         AccessReviewModule,
       ],
-      controllers: [SessionsController, AuditController, ReportsController, HealthController],
+      controllers: [SessionsController, AuditController, ReportsController, HealthController, ConsoleController],
       providers: [
         SessionsService,
         AuditExportService,
@@ -57,7 +58,9 @@ export class ApiModule {
         ShutdownGate,
         // Before authentication: text PostgreSQL cannot store is refused whoever sends it.
         // Authentication and rate limits first: refused text is counted against the caller's budget too.
-        { provide: APP_GUARD, useClass: AuthGuard },
+        // One instance, one key cache: the console's sign-in verifies keys through the guard too.
+        AuthGuard,
+        { provide: APP_GUARD, useExisting: AuthGuard },
         { provide: APP_GUARD, useClass: StorableTextGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],

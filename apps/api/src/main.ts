@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import { prepareDemo, runDemo } from './demo/demo-run';
 import { ApiModule } from './api.module';
 import { hardenHttp } from './edge/http-hardening';
+import { serveConsole } from './console/console-static';
 import { ShutdownGate } from './shutdown-gate';
 
 async function main(): Promise<void> {
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
   app.use('/v1/hooks', raw({ limit: config.http.bodyLimitBytes, type: () => true }));
   app.use(json({ limit: config.http.bodyLimitBytes, strict: true }));
   app.disable('x-powered-by');
+  serveConsole(app);
   const doc = new DocumentBuilder()
     .setTitle('rcflow')
     .setDescription('Orchestrates remote-control, remote-assistance and remote-desktop sessions to managed computers.')

@@ -75,7 +75,15 @@ describe('loadConfig', () => {
     const plain = loadConfig({ AUDIT_HMAC_KEY: KEY });
     expect(plain.http.trustProxy).toEqual([]);
     expect(plain.http.corsOrigins).toEqual([]);
-    expect(plain.http.rateLimits).toEqual({ principal: 6000, address: 600, health: 600, enrol: 120, webhook: 1200, upgrade: 600 });
+    expect(plain.http.rateLimits).toEqual({
+      principal: 6000,
+      address: 600,
+      health: 600,
+      enrol: 120,
+      webhook: 1200,
+      upgrade: 600,
+      signin: 30,
+    });
     const set = loadConfig({
       AUDIT_HMAC_KEY: KEY,
       TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,loopback,fd00::/8',

@@ -135,6 +135,7 @@ export const envSchema = z.object({
   RATE_LIMIT_ENROL_PER_MINUTE: int(1, 1_000_000).default(120),
   RATE_LIMIT_WEBHOOK_PER_MINUTE: int(1, 1_000_000).default(1200),
   RATE_LIMIT_UPGRADE_PER_MINUTE: int(1, 1_000_000).default(600),
+  RATE_LIMIT_SIGNIN_PER_MINUTE: int(1, 1_000_000).default(30),
   TRUST_PROXY: listOrOff('an IP address, a CIDR block or one of loopback, linklocal, uniquelocal', isProxyEntry).default([]),
   CORS_ORIGINS: listOrOff('an origin like https://console.example.com (scheme, host, optional port; no path)', isOrigin).default([]),
   AGENT_REFUSAL_AUDIT_SECONDS: int(1, 3600).default(60),
@@ -160,6 +161,8 @@ export interface RateLimitBudgets {
   enrol: number;
   webhook: number;
   upgrade: number;
+  /** Web console sign-ins (an API key exchanged for a session cookie), per client address. */
+  signin: number;
 }
 
 /** The validated configuration every app and lib reads; nothing else touches process.env. */
@@ -304,6 +307,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
         enrol: e.RATE_LIMIT_ENROL_PER_MINUTE,
         webhook: e.RATE_LIMIT_WEBHOOK_PER_MINUTE,
         upgrade: e.RATE_LIMIT_UPGRADE_PER_MINUTE,
+        signin: e.RATE_LIMIT_SIGNIN_PER_MINUTE,
       },
       trustProxy: e.TRUST_PROXY,
       corsOrigins: e.CORS_ORIGINS,

@@ -14,6 +14,7 @@ import { AuthGuard } from '../auth/auth.guard';
 import { ErrorFilter } from '../common/exception.filter';
 import { KeyRevocations, LocalKeyRevocations } from '../edge/key-revocations';
 import { RateLimits } from '../edge/rate-limits';
+import { ConsoleSessions } from '../console/console-sessions';
 import { AdminModule } from './admin.module';
 import { createApiKey } from './api-keys.service';
 import { createPrincipal } from './principals.service';
@@ -69,8 +70,10 @@ beforeAll(async () => {
     providers: [
       { provide: RateLimits, useValue: { consume: () => Promise.resolve() } },
       { provide: KeyRevocations, useValue: new LocalKeyRevocations() },
+      // No console sessions: every call here carries a key.
+      { provide: ConsoleSessions, useValue: { resolve: () => Promise.resolve(null) } },
     ],
-    exports: [RateLimits, KeyRevocations],
+    exports: [RateLimits, KeyRevocations, ConsoleSessions],
   })
   class TestEdgeModule {}
   // What the API's agents and queue modules give administration: no sockets and no queue here.

@@ -1,6 +1,7 @@
 import type { ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
+import type { ConsoleSession, ConsoleSessions } from '../console/console-sessions';
 import { LocalKeyRevocations } from '../edge/key-revocations';
 import { RateBudgeted, RateLimits } from '../edge/rate-limits';
 import { AuthGuard, Public, Requires } from './auth.guard';
@@ -68,8 +69,8 @@ function fakeDataSource(hash: string) {
 /** The handler functions as Nest hands them to the guard (metadata lives on these very functions). */
 const handlers: Record<keyof Routes, unknown> = Routes.prototype;
 
-const context = (handler: keyof Routes, headers: Record<string, string>) => {
-  const req = { headers, ip: '127.0.0.1' } as Record<string, unknown>;
+const context = (handler: keyof Routes, headers: Record<string, string>, method = 'GET') => {
+  const req = { headers, ip: '127.0.0.1', method } as Record<string, unknown>;
   const ctx = {
     getHandler: () => handlers[handler],
     getClass: () => Routes,
@@ -89,8 +90,17 @@ function recordingLimits() {
   return { limits, taken };
 }
 
-const guardOn = (ds: DataSource, revocations = new LocalKeyRevocations(), limits = recordingLimits().limits) =>
-  new AuthGuard(new Reflector(), ds, limits, revocations);
+/** Console sessions held in a map, by cookie value. */
+function fakeConsoleSessions(sessions: Record<string, ConsoleSession> = {}) {
+  return { resolve: async (sid: string) => sessions[sid] ?? null } as unknown as ConsoleSessions;
+}
+
+const guardOn = (
+  ds: DataSource,
+  revocations = new LocalKeyRevocations(),
+  limits = recordingLimits().limits,
+  consoleSessions = fakeConsoleSessions(),
+) => new AuthGuard(new Reflector(), ds, limits, revocations, consoleSessions);
 
 describe('AuthGuard', () => {
   const { secret, hash } = newKeySecret();
@@ -211,5 +221,55 @@ describe('AuthGuard', () => {
       ['address', '127.0.0.1'],
       ['enrol', '127.0.0.1'],
     ]);
+  });
+  describe('the web console cookie', () => {
+    const SID = 'a'.repeat(43);
+    const cookie = { cookie: `other=1; rcflow_console=${SID}` };
+    const session = { keyId: KEY_ID, principalId: PRINCIPAL, until: Number.MAX_SAFE_INTEGER };
+
+    it("stands for the key it was exchanged for, the key's validity checked again on every request", async () => {
+      const { ds, seen } = fakeDataSource(hash);
+      const revocations = new LocalKeyRevocations();
+      const guard = guardOn(ds, revocations, undefined, fakeConsoleSessions({ [SID]: session }));
+      const { ctx, req } = context('read', cookie);
+      await expect(guard.canActivate(ctx)).resolves.toBe(true);
+      expect((req.principal as { id: string }).id).toBe(PRINCIPAL);
+      seen.revoked = true;
+      await revocations.publish(KEY_ID);
+      await expect(guard.canActivate(context('read', cookie).ctx)).rejects.toMatchObject({ status: 401 });
+    });
+
+    it('refuses an unknown session, and a session whose key now belongs to no such principal', async () => {
+      const { ds } = fakeDataSource(hash);
+      const other = { ...session, principalId: '00000000-0000-4000-8000-0000000000b2' };
+      const guard = guardOn(ds, undefined, undefined, fakeConsoleSessions({ [SID]: other }));
+      await expect(guard.canActivate(context('read', cookie).ctx)).rejects.toMatchObject({ status: 401 });
+      await expect(guard.canActivate(context('read', { cookie: `rcflow_console=${'b'.repeat(43)}` }).ctx)).rejects.toMatchObject({
+        status: 401,
+      });
+    });
+
+    it('lets a write through only with the CSRF header; reads need none', async () => {
+      const { ds } = fakeDataSource(hash);
+      const guard = guardOn(ds, undefined, undefined, fakeConsoleSessions({ [SID]: session }));
+      await expect(guard.canActivate(context('create', cookie, 'POST').ctx)).rejects.toMatchObject({ status: 403 });
+      await expect(
+        guard.canActivate(context('create', { ...cookie, 'x-requested-with': 'XMLHttpRequest' }, 'POST').ctx),
+      ).rejects.toMatchObject({
+        status: 403,
+      });
+      await expect(guard.canActivate(context('create', { ...cookie, 'x-requested-with': 'rcflow-console' }, 'POST').ctx)).resolves.toBe(
+        true,
+      );
+      await expect(guard.canActivate(context('create', cookie, 'GET').ctx)).resolves.toBe(true);
+    });
+
+    it('is ignored when the request carries a key: a wrong key is refused even with a good cookie', async () => {
+      const { ds } = fakeDataSource(hash);
+      const guard = guardOn(ds, undefined, undefined, fakeConsoleSessions({ [SID]: session }));
+      const wrong = { authorization: `Bearer ${formatKey(KEY_ID, newKeySecret().secret)}`, ...cookie };
+      await expect(guard.canActivate(context('read', wrong).ctx)).rejects.toMatchObject({ status: 401 });
+      await expect(guard.canActivate(context('create', { ...bearer, ...cookie }, 'POST').ctx)).resolves.toBe(true);
+    });
   });
 });

@@ -6,6 +6,7 @@ import { DataSource } from 'typeorm';
 import { loadPrincipalFacts } from '@rcflow/database';
 import { Permission, PrincipalFacts, hasPermission } from '@rcflow/domain';
 import { Forbidden, Unauthenticated } from '@rcflow/domain';
+import { CONSOLE_COOKIE, CONSOLE_CSRF_HEADER, CONSOLE_CSRF_VALUE, ConsoleSessions, cookieValue } from '../console/console-sessions';
 import { KeyRevocations } from '../edge/key-revocations';
 import { RATE_BUDGET, RateBudget, RateLimits } from '../edge/rate-limits';
 import { digestMatches, hashSecret, parseKey } from './api-keys';
@@ -26,6 +27,8 @@ const CACHE_MS = 5000;
 const MAX_CACHED = 10_000;
 /** The principal looked up for an unknown key, so that it costs the same round trips as a known one. */
 const NO_PRINCIPAL = '00000000-0000-0000-0000-000000000000';
+/** Methods a console cookie may call without the CSRF header: they change nothing. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** What an unknown key's secret is compared with: the same work as for a known key, never a match. */
 const DUMMY_DIGEST = Buffer.from(hashSecret(randomBytes(32).toString('base64url')), 'hex');
 
@@ -44,7 +47,9 @@ interface RouteRule {
 }
 
 /**
- * Authenticates every request by API key (Authorization: Bearer rcf_…), rate-limits per
+ * Authenticates every request by API key (Authorization: Bearer rcf_…) or, without one, by the
+ * web console's session cookie (which stands for the key it was exchanged for: that key is
+ * re-checked on every request, and writes need the console's CSRF header), rate-limits per
  * principal (or per address without a valid key; public routes per address on their own budget)
  * and checks the route's permission. Known and unknown key ids take the same path: both are
  * looked up once per cache period and compared in constant time.
@@ -64,6 +69,7 @@ export class AuthGuard implements CanActivate {
     private readonly dataSource: DataSource,
     private readonly limits: RateLimits,
     revocations: KeyRevocations,
+    private readonly consoleSessions: ConsoleSessions,
   ) {
     revocations.onRevoked((keyId) => this.forget(keyId));
   }
@@ -80,6 +86,33 @@ export class AuthGuard implements CanActivate {
     }
     const header = req.headers.authorization ?? '';
     const raw = header.startsWith('Bearer ') ? header.slice(7).trim() : String(req.headers['x-api-key'] ?? '');
+    // The console's cookie counts only when the request carries no key at all: a key always wins.
+    const keyless = req.headers.authorization === undefined && req.headers['x-api-key'] === undefined;
+    const sid = keyless ? cookieValue(req.headers.cookie, CONSOLE_COOKIE) : null;
+    const principal = sid === null ? await this.byKey(raw, address) : await this.byConsoleSession(sid, address);
+    await this.limits.consume('principal', principal.id);
+    if (sid !== null && !SAFE_METHODS.has(req.method) && req.headers[CONSOLE_CSRF_HEADER] !== CONSOLE_CSRF_VALUE) {
+      throw new Forbidden(`a write from the web console must carry the header X-Requested-With: ${CONSOLE_CSRF_VALUE}`);
+    }
+    req.principal = principal;
+    if (rule.needed && !hasPermission(principal.grants, rule.needed)) {
+      throw new Forbidden(`${principal.name} lacks the permission ${rule.needed}`);
+    }
+    return true;
+  }
+
+  /**
+   * The key's id and principal when `raw` is a valid, current API key whose secret matches; null
+   * otherwise (the web console's sign-in exchanges such a key for a session).
+   */
+  async verifyKey(raw: string): Promise<{ keyId: string; principal: PrincipalFacts } | null> {
+    const parsed = parseKey(raw);
+    if (!parsed) return null;
+    const principal = await this.principalFor(parsed.id, parsed.secret);
+    return principal ? { keyId: parsed.id, principal } : null;
+  }
+
+  private async byKey(raw: string, address: string): Promise<PrincipalFacts> {
     const parsed = parseKey(raw);
     if (!parsed) {
       await this.limits.consume('address', address);
@@ -90,12 +123,23 @@ export class AuthGuard implements CanActivate {
       await this.limits.consume('address', address);
       throw new Unauthenticated('the API key is unknown, revoked or expired');
     }
-    await this.limits.consume('principal', principal.id);
-    req.principal = principal;
-    if (rule.needed && !hasPermission(principal.grants, rule.needed)) {
-      throw new Forbidden(`${principal.name} lacks the permission ${rule.needed}`);
+    return principal;
+  }
+
+  /** The principal of a console session whose key is still valid (its secret was compared at sign-in). */
+  private async byConsoleSession(sid: string, address: string): Promise<PrincipalFacts> {
+    const session = await this.consoleSessions.resolve(sid);
+    let principal: PrincipalFacts | null = null;
+    if (session) {
+      let entry = this.cache.get(session.keyId);
+      if (!entry || entry.until <= Date.now()) entry = await this.load(session.keyId);
+      if (entry.principal?.id === session.principalId) principal = entry.principal;
     }
-    return true;
+    if (!principal) {
+      await this.limits.consume('address', address);
+      throw new Unauthenticated('the console session is over (signed out, expired, or its API key revoked); sign in again');
+    }
+    return principal;
   }
 
   private ruleOf(ctx: ExecutionContext): RouteRule {

@@ -139,6 +139,7 @@ export async function runDemo(base: string, setup: DemoSetup, stateDir: string, 
   print('');
   print('rcflow demo is running: embedded PostgreSQL, API and workers in this process, 3 simulated agents.');
   print(`  API docs:   ${base}/docs`);
+  print(`  Console:    ${base}/console   (sign in with the auditor key below; any key works, with its own role and scope)`);
   print('  Demo sessions:');
   for (const r of results)
     print(`    ${r.state.padEnd(10)} ${r.who}\n               ${base}/v1/sessions/${r.id}${r.why ? `\n               why: ${r.why}` : ''}`);
@@ -146,6 +147,8 @@ export async function runDemo(base: string, setup: DemoSetup, stateDir: string, 
   print(`    admin        ${world.keys.admin}`);
   print(`    alice        ${world.keys.alice}`);
   print(`    helpdesk-bot ${world.keys.helpdeskBot}`);
+  print(`    auditor      ${world.keys.auditor}   (read_only_auditor over everything)`);
+  print(`    desk-auditor ${world.keys.deskAuditor}   (read_only_auditor over Helpdesk Desktops only; SRV-1 is outside)`);
   print('');
   print('  Your own agent: in a second terminal start the reference agent for DEMO-PC, then ask for a');
   print("  session and answer the consent prompt in the agent's terminal:");

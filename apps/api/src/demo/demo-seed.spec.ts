@@ -28,10 +28,11 @@ it('seeds the demo world once and issues fresh keys and enrolment tokens on ever
   expect(first.demoPcToken).toMatch(/^rce_/);
 
   const names = (await ds.getRepository(Principal).find()).map((p) => p.name).sort();
-  expect(names).toEqual(['HELPDESK', 'alice', 'bob', 'demo-admin', 'helpdesk-bot']);
+  expect(names).toEqual(['HELPDESK', 'alice', 'auditor', 'bob', 'demo-admin', 'desk-auditor', 'helpdesk-bot']);
   const hosts = (await ds.getRepository(Device).find()).map((d) => [d.hostname, d.enrolled]).sort();
   expect(hosts).toEqual([
     ['DEMO-PC', false],
+    ['SRV-1', false],
     ['WS-1', false],
     ['WS-2', false],
     ['WS-3', false],

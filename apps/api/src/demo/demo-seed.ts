@@ -9,7 +9,7 @@ import { addGroupMember, createPrincipal } from '../admin/principals.service';
 import { assignRole } from '../admin/role-assignments.service';
 
 export interface DemoWorld {
-  keys: { admin: string; alice: string; bob: string; helpdeskBot: string };
+  keys: { admin: string; alice: string; bob: string; helpdeskBot: string; auditor: string; deskAuditor: string };
   principals: { admin: string; alice: string; bob: string };
   /** WS-1..WS-3 are played by the simulator; DEMO-PC waits for a reference agent the user starts. */
   devices: { ws1: string; ws2: string; ws3: string; demoPc: string };
@@ -31,6 +31,22 @@ async function deviceId(manager: EntityManager, hostname: string): Promise<strin
     .where('lower(d.hostname) = lower(:hostname)', { hostname })
     .getOneOrFail();
   return d.id;
+}
+
+/**
+ * The auditors of the demo, added to a demo database of any age: `auditor` reads everything,
+ * `desk-auditor` the Helpdesk Desktops only (a server collection, SRV-1, shows what it does not see).
+ */
+async function seedAuditors(ctx: AdminContext): Promise<void> {
+  if (await principalId(ctx.manager, 'auditor')) return;
+  const desks = await ctx.manager.query<{ id: string }[]>(`SELECT id FROM collections WHERE name = 'Helpdesk Desktops'`);
+  const auditor = await createPrincipal(ctx, { name: 'auditor', kind: 'user', displayName: 'Auditor (everything)' });
+  const deskAuditor = await createPrincipal(ctx, { name: 'desk-auditor', kind: 'user', displayName: 'Auditor (Helpdesk Desktops)' });
+  const servers = await createCollection(ctx, { name: 'Servers', description: 'Demo servers (no agent)' });
+  const srv = await createDevice(ctx, { hostname: 'SRV-1', enrolled: false, osFamily: 'windows' });
+  await addCollectionMember(ctx, servers.id, srv.id);
+  await assignRole(ctx, { principalId: auditor.id, role: 'read_only_auditor', collectionIds: null });
+  await assignRole(ctx, { principalId: deskAuditor.id, role: 'read_only_auditor', collectionIds: desks.map((d) => d.id) });
 }
 
 /**
@@ -73,16 +89,26 @@ export async function seedDemo(ds: DataSource, key: string): Promise<DemoWorld> 
       });
       await deployClientSettings(ctx, rc.id, desks.id);
     }
+    await seedAuditors(ctx);
     const ids = {
       admin: (await principalId(manager, 'demo-admin'))!,
       alice: (await principalId(manager, 'alice'))!,
       bob: (await principalId(manager, 'bob'))!,
       bot: (await principalId(manager, 'helpdesk-bot'))!,
+      auditor: (await principalId(manager, 'auditor'))!,
+      deskAuditor: (await principalId(manager, 'desk-auditor'))!,
     };
     const label = `demo ${new Date().toISOString()}`;
     const issue = async (id: string) => (await createApiKey(ctx, { principalId: id, name: label })).key;
     return {
-      keys: { admin: await issue(ids.admin), alice: await issue(ids.alice), bob: await issue(ids.bob), helpdeskBot: await issue(ids.bot) },
+      keys: {
+        admin: await issue(ids.admin),
+        alice: await issue(ids.alice),
+        bob: await issue(ids.bob),
+        helpdeskBot: await issue(ids.bot),
+        auditor: await issue(ids.auditor),
+        deskAuditor: await issue(ids.deskAuditor),
+      },
       principals: { admin: ids.admin, alice: ids.alice, bob: ids.bob },
       devices: {
         ws1: await deviceId(manager, HOSTS.ws1),

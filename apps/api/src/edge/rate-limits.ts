@@ -47,6 +47,7 @@ export class RateLimits {
       enrol: make('enrol'),
       webhook: make('webhook'),
       upgrade: make('upgrade'),
+      signin: make('signin'),
     };
   }
 

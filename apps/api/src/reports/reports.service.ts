@@ -138,7 +138,8 @@ export class ReportsService implements BeforeApplicationShutdown {
         values.push(v);
         return `$${values.length}`;
       });
-      if (!(await this.exists(`SELECT 1 FROM devices d WHERE d.id = $1 AND ${inScope}`, values))) throw new NotFound('device', params.deviceId);
+      if (!(await this.exists(`SELECT 1 FROM devices d WHERE d.id = $1 AND ${inScope}`, values)))
+        throw new NotFound('device', params.deviceId);
     }
     if (params.viewerId && !(await this.exists('SELECT 1 FROM principals WHERE id = $1', [params.viewerId]))) {
       throw new NotFound('principal', params.viewerId);
@@ -157,7 +158,11 @@ const CONTENT_TYPES: Record<ReportFormat, string> = {
 };
 
 /** 2026-10-01T00:00:00.000Z → 20261001T000000Z: an ISO 8601 instant that is also a safe file name. */
-const fileStamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+const fileStamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 
 /** A value of a report row as the API shows it: instants in ISO 8601, the rest as the database gave it. */
 const shown = (v: unknown) => (v instanceof Date ? v.toISOString() : (v ?? null));

@@ -69,11 +69,14 @@ const LIMIT: ReportParamDoc = { name: 'limit', type: 'integer', required: false,
 export function sessionConditions(ctx: ReportSqlContext, timeColumn: string | null): string[] {
   const { params: f, p } = ctx;
   const c: string[] = [];
-  if (timeColumn) c.push(`${timeColumn} >= ${p(f.from.toISOString())}::timestamptz`, `${timeColumn} < ${p(f.to.toISOString())}::timestamptz`);
+  if (timeColumn)
+    c.push(`${timeColumn} >= ${p(f.from.toISOString())}::timestamptz`, `${timeColumn} < ${p(f.to.toISOString())}::timestamptz`);
   if (f.viewerId) c.push(`s.viewer_id = ${p(f.viewerId)}::uuid`);
   if (f.deviceId) c.push(`s.device_id = ${p(f.deviceId)}::uuid`);
   if (f.collectionId)
-    c.push(`EXISTS (SELECT 1 FROM collection_members fc WHERE fc.device_id = s.device_id AND fc.collection_id = ${p(f.collectionId)}::uuid)`);
+    c.push(
+      `EXISTS (SELECT 1 FROM collection_members fc WHERE fc.device_id = s.device_id AND fc.collection_id = ${p(f.collectionId)}::uuid)`,
+    );
   if (ctx.scope !== null) c.push(deviceInScopeSql('s.device_id', ctx.scope, p));
   return c;
 }
