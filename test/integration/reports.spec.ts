@@ -15,6 +15,7 @@ import { KeyRevocations, LocalKeyRevocations } from '../../apps/api/src/edge/key
 import { RateLimits } from '../../apps/api/src/edge/rate-limits';
 import { ErrorFilter } from '../../apps/api/src/common/exception.filter';
 import { ReportsController } from '../../apps/api/src/reports/reports.controller';
+import { ConsoleSessions } from '../../apps/api/src/console/console-sessions';
 import { ReportRollupService } from '../../apps/api/src/reports/report-rollup.service';
 import { ReportsService } from '../../apps/api/src/reports/reports.service';
 import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
@@ -263,6 +264,7 @@ describe('GET /v1/reports on PostgreSQL', () => {
         ReportRollupService,
         { provide: RateLimits, useValue: { consume: () => Promise.resolve() } },
         { provide: KeyRevocations, useValue: new LocalKeyRevocations() },
+        { provide: ConsoleSessions, useValue: { resolve: () => Promise.resolve(null) } },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
