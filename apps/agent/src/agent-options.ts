@@ -41,7 +41,9 @@ Presence
 While it runs, type "end" and Enter (or send SIGUSR2) to end the active sessions as the local
 user; "notices" lists the sessions announced ahead, "approve [ID]" and "deny [ID]" answer their
 asks, "revoke [ID]" takes an approval back (ID: the start of a notice id; none: every one).
-SIGTERM or SIGINT closes the connection and exits 0.
+Ctrl-C (SIGINT) stops the agent at once: an open consent prompt is answered no, the active
+sessions end ("agent stopped (Ctrl-C)"), the connection closes and it exits 0. SIGTERM does the
+same but keeps the active sessions for the next start.
 Exit codes: 0 stopped, 1 failed, 2 credential or enrolment token refused, 64 usage error.
 `;
 

@@ -157,6 +157,43 @@ describe('PromptConsentProvider', () => {
   });
 });
 
+describe('LineConsole on a terminal', () => {
+  /** Streams that claim to be a TTY, so readline reads keys raw as it does at a real terminal. */
+  function tty() {
+    const input = Object.assign(new PassThrough(), { isTTY: true, isRaw: false, setRawMode: () => input });
+    const output = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
+    let written = '';
+    output.on('data', (chunk: Buffer) => (written += chunk.toString('utf8')));
+    const console = new LineConsole(input, output);
+    return { input, console, written: () => written };
+  }
+
+  it('hands Ctrl-C to onInterrupt on the first press and keeps reading, so a later y still answers', async () => {
+    const t = tty();
+    const interrupts: number[] = [];
+    t.console.onInterrupt = () => interrupts.push(1);
+    const answer = t.console.ask('Allow? [y/N]', 60_000);
+    t.input.write('\x03');
+    await new Promise((r) => setImmediate(r));
+    expect(interrupts).toHaveLength(1);
+    t.input.write('y\r');
+    await expect(answer).resolves.toBe('y');
+    t.console.close();
+  });
+
+  it('close answers every open and queued question null at once, with the note after the one shown', async () => {
+    const t = tty();
+    const first = t.console.ask('First?', 60_000);
+    const second = t.console.ask('Second?', 60_000);
+    t.console.close('(agent stopped (Ctrl-C): answered no)');
+    await expect(first).resolves.toBeNull();
+    await expect(second).resolves.toBeNull();
+    expect(t.written()).toContain('(agent stopped (Ctrl-C): answered no)');
+    expect(t.written()).not.toContain('Second?');
+    await expect(t.console.ask('Third?', 60_000)).resolves.toBeNull();
+  });
+});
+
 describe('consentQuestion', () => {
   it('words the other session types and view-only access', () => {
     expect(consentQuestion({ viewer: 'bob', sessionType: 'remote-assistance', access: 'view', timeoutMs: 1500 })).toBe(

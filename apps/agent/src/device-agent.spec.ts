@@ -250,6 +250,51 @@ describe('DeviceAgent', () => {
     expect(agent.endSessionsByUser()).toBe(0);
   });
 
+  describe('stop', () => {
+    it('answers an open prompt no in the given name, then ends the active sessions by the agent with the reason', async () => {
+      const { provider, asked } = manualConsent();
+      const { agent, sink, store, log } = setup(provider);
+      const active = startSession({ commandId: 'cmd-a' });
+      const starting = agent.handle(serverFrame(active));
+      await new Promise((r) => setImmediate(r));
+      asked[0].answer('granted');
+      await starting;
+      sink.frames.length = 0;
+      const open = startSession({ commandId: 'cmd-open', onTimeout: 'allow' });
+      const pending = agent.handle(serverFrame(open));
+      await new Promise((r) => setImmediate(r));
+      expect(asked).toHaveLength(2);
+      const activeId = active.sessionId;
+      expect(await agent.stop({ reason: 'agent stopped (Ctrl-C)', answeredBy: 'carol', endSessions: true })).toBe(1);
+      await pending;
+      expect(sink.frames).toEqual([
+        { v: 1, type: 'consent', commandId: 'cmd-open', sessionId: open.sessionId, outcome: 'denied', answeredBy: 'carol' },
+        { v: 1, type: 'session_ended', sessionId: activeId, by: 'agent', reason: 'agent stopped (Ctrl-C)', commandId: null },
+      ]);
+      expect(store.activeSessions()).toEqual([]);
+      expect(log.lines.join('\n')).toMatch(/consent answered: denied by carol \(agent stopped \(Ctrl-C\); answered no for the user\)/);
+    });
+
+    it('denies a prompt arriving after the stop without asking, and keeps the sessions when told to', async () => {
+      const { provider, asked } = manualConsent();
+      const { agent, sink, store } = setup(provider);
+      const first = startSession({ commandId: 'cmd-1' });
+      const pending = agent.handle(serverFrame(first));
+      await new Promise((r) => setImmediate(r));
+      asked[0].answer('granted');
+      await pending;
+      expect(await agent.stop({ reason: 'agent stopped (SIGTERM)', answeredBy: null, endSessions: false })).toBe(0);
+      sink.frames.length = 0;
+      const late = startSession({ commandId: 'cmd-late' });
+      await agent.handle(serverFrame(late));
+      expect(asked).toHaveLength(1);
+      expect(sink.frames).toEqual([
+        { v: 1, type: 'consent', commandId: 'cmd-late', sessionId: late.sessionId, outcome: 'denied', answeredBy: null },
+      ]);
+      expect(store.activeSessions().map((s) => s.sessionId)).toEqual([first.sessionId]);
+    });
+  });
+
   it('logs error frames from the server and carries on', async () => {
     const { agent, sink, log } = setup();
     await agent.handle(serverFrame({ v: 1, type: 'error', code: 'rate_limited', message: 'slow down' }));

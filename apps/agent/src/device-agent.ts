@@ -59,6 +59,12 @@ export class DeviceAgent {
   private readonly inFlight = new Set<string>();
   /** Open consent requests by session, so end_session can withdraw them. */
   private readonly pendingConsent = new Map<string, AbortController>();
+  /** Commands being carried out, so stop() can wait for their answers to go out. */
+  private readonly running = new Set<Promise<void>>();
+  /** Aborted by stop(): open consent requests are answered with `stopAnswer`, new ones too. */
+  private readonly stopping = new AbortController();
+  private stopAnswer: ConsentAnswer = { outcome: 'denied', answeredBy: null };
+  private stopReason = '';
 
   constructor(private readonly options: DeviceAgentOptions) {
     const restored = options.store.activeSessions();
@@ -141,7 +147,29 @@ export class DeviceAgent {
       this.options.log.warn(`server reported an error (${message.code}): ${message.message}`);
       return;
     }
-    return this.command(message);
+    const run = this.command(message);
+    this.running.add(run);
+    try {
+      await run;
+    } finally {
+      this.running.delete(run);
+    }
+  }
+
+  /**
+   * The agent is stopping: every open consent request (and any that arrives now) is answered
+   * denied in `answeredBy`'s name rather than left to time out, its answer is sent, and with
+   * `endSessions` the active sessions end (by 'agent', with `reason`). Resolves once those frames
+   * are handed to the sink; returns how many sessions were ended.
+   */
+  async stop(options: { reason: string; answeredBy: string | null; endSessions: boolean }): Promise<number> {
+    if (!this.stopping.signal.aborted) {
+      this.stopAnswer = { outcome: 'denied', answeredBy: options.answeredBy };
+      this.stopReason = options.reason;
+      this.stopping.abort();
+    }
+    await Promise.allSettled([...this.running]);
+    return options.endSessions ? this.endSessions('agent', options.reason) : 0;
   }
 
   private async command(cmd: Command): Promise<void> {
@@ -318,7 +346,7 @@ export class DeviceAgent {
       log.info(
         `consent asked: ${cmd.viewer} wants ${cmd.sessionType} (${cmd.access}) of session ${cmd.sessionId}; ${Math.ceil(timeoutMs / 1000)} s to answer`,
       );
-      let answer: ConsentAnswer & { failed?: boolean };
+      let answer: ConsentAnswer & { failed?: boolean; stopped?: boolean };
       try {
         answer = await this.askConsent({
           commandId: cmd.commandId,
@@ -339,8 +367,9 @@ export class DeviceAgent {
       // starts, whatever onTimeout says.
       const withdrawn = withdraw.signal.aborted;
       proceed = !withdrawn && !answer.failed && (outcome === 'granted' || (outcome === 'timed_out' && onTimeout === 'allow'));
+      const why = answer.stopped ? ` (${this.stopReason}; answered no for the user)` : '';
       log.info(
-        `consent answered: ${withdrawn ? 'withdrawn by the server, reported as timed_out' : outcome}${answeredBy ? ` by ${answeredBy}` : ''} for session ${cmd.sessionId}` +
+        `consent answered: ${withdrawn ? 'withdrawn by the server, reported as timed_out' : outcome}${answeredBy ? ` by ${answeredBy}` : ''}${why} for session ${cmd.sessionId}` +
           (outcome === 'timed_out' && proceed ? ' (policy allows on timeout)' : ''),
       );
     } else {
@@ -385,16 +414,26 @@ export class DeviceAgent {
   }
 
   /** Asks the provider, with a backstop in case it ignores the timeout; a failing provider counts as no answer. */
-  private async askConsent(request: ConsentRequest): Promise<ConsentAnswer & { failed?: boolean }> {
+  private async askConsent(request: ConsentRequest): Promise<ConsentAnswer & { failed?: boolean; stopped?: boolean }> {
     const stopBackstop = new AbortController();
     const backstop = waitForTimeout(request.timeoutMs + (this.options.consentGraceMs ?? 2000), stopBackstop.signal);
+    // The agent stopping answers for the user: denied, never a silent timeout.
+    const stopping = this.stopping.signal;
+    let onStop: () => void = () => undefined;
+    const stopped = new Promise<ConsentAnswer & { stopped: true }>((resolve) => {
+      onStop = () => resolve({ ...this.stopAnswer, stopped: true });
+      if (stopping.aborted) onStop();
+      else stopping.addEventListener('abort', onStop, { once: true });
+    });
     try {
-      return await Promise.race([this.options.consent.ask(request), backstop]);
+      if (stopping.aborted) return await stopped;
+      return await Promise.race([this.options.consent.ask(request), backstop, stopped]);
     } catch (err) {
       this.options.log.error(`consent provider failed: ${(err as Error).message}; treating it as no answer`);
       return { outcome: 'timed_out', answeredBy: null, failed: true };
     } finally {
       stopBackstop.abort();
+      stopping.removeEventListener('abort', onStop);
     }
   }
 
@@ -416,11 +455,15 @@ export class DeviceAgent {
 
   /** The local user ends every active session; returns how many were ended. */
   endSessionsByUser(reason = 'ended by the local user'): number {
+    return this.endSessions('user', reason);
+  }
+
+  private endSessions(by: 'user' | 'agent', reason: string): number {
     const sessions = this.options.store.activeSessions();
     for (const session of sessions) {
       this.options.store.removeActiveSession(session.sessionId);
-      this.options.log.info(`session ended: ${session.sessionId} by the local user`);
-      this.send({ v, type: 'session_ended', sessionId: session.sessionId, by: 'user', reason, commandId: null }, null);
+      this.options.log.info(`session ended: ${session.sessionId} by the ${by === 'user' ? 'local user' : `agent (${reason})`}`);
+      this.send({ v, type: 'session_ended', sessionId: session.sessionId, by, reason, commandId: null }, null);
     }
     if (sessions.length === 0) this.options.log.info('no active session to end');
     return sessions.length;

@@ -94,16 +94,32 @@ async function main(argv: string[]): Promise<void> {
   let stopping = false;
   let client: AgentClient | null = null;
   let lineConsole: LineConsole | null = null;
-  const shutdown = (signal: string) => {
+  let deviceAgent: DeviceAgent | null = null;
+  /**
+   * Ctrl-C (SIGINT) is the person at the terminal quitting: an open consent prompt is answered no
+   * in their name and the active sessions end (by 'agent', with the reason). SIGTERM (a service
+   * manager) also answers an open prompt no, but keeps the sessions for the next start.
+   */
+  const shutdown = (signal: 'SIGINT' | 'SIGTERM') => {
     if (stopping) return;
     stopping = true;
+    const reason = `agent stopped (${signal === 'SIGINT' ? 'Ctrl-C' : signal})`;
     log.info(`${signal} received; stopping`);
-    void (client?.stop() ?? Promise.resolve()).finally(() => {
-      lineConsole?.close();
-      store.unlock();
-      log.info('agent stopped');
-      process.exit(0);
-    });
+    const interactive = signal === 'SIGINT';
+    const answered = (
+      deviceAgent?.stop({ reason, answeredBy: interactive ? (o.user ?? currentUserName()) : null, endSessions: interactive }) ??
+      Promise.resolve(0)
+    ).catch((err: unknown) => log.error(`could not end the sessions cleanly: ${(err as Error).message}`));
+    void answered
+      .then(() => {
+        lineConsole?.close(`(${reason}: answered no)`);
+        return client?.stop(reason);
+      })
+      .finally(() => {
+        store.unlock();
+        log.info('agent stopped');
+        process.exit(0);
+      });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -128,7 +144,7 @@ async function main(argv: string[]): Promise<void> {
   const consent: ConsentProvider =
     o.consent === 'prompt' ? new PromptConsentProvider(lineConsole!, currentUserName) : new PolicyConsentProvider(o.consent);
 
-  const agent = new DeviceAgent({
+  const agent = (deviceAgent = new DeviceAgent({
     store,
     consent,
     facts: () => machine.read(),
@@ -137,9 +153,11 @@ async function main(argv: string[]): Promise<void> {
     log,
     preapproval: { answer: o.preapproval },
     whoAnswers: () => o.user ?? currentUserName(),
-  });
+  }));
   if (lineConsole) {
     const terminal = lineConsole;
+    // Ctrl-C read from a raw terminal: the same as the signal, on the first press.
+    terminal.onInterrupt = () => shutdown('SIGINT');
     terminal.onLine = (line) => {
       const [word = '', arg] = line.trim().toLowerCase().split(/\s+/);
       const decisions = { approve: 'granted', deny: 'denied', revoke: 'revoked' } as const;

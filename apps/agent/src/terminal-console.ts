@@ -5,6 +5,7 @@ interface Question {
   question: string;
   active: boolean;
   finish: (line: string) => void;
+  cancel: (note: string | null) => void;
 }
 
 /**
@@ -18,7 +19,14 @@ export class LineConsole {
   /** Questions in the order asked; the first is the one shown. */
   private readonly waiting: Question[] = [];
   private active: Question | null = null;
+  private closed = false;
   onLine: (line: string) => void = () => undefined;
+  /**
+   * Ctrl-C at a terminal. readline reads the terminal raw, so the key reaches it rather than the
+   * kernel: without a listener readline just closes itself (the process keeps running, deaf to the
+   * terminal). By default it is turned back into the SIGINT the user meant.
+   */
+  onInterrupt: () => void = () => process.kill(process.pid, 'SIGINT');
 
   constructor(
     input: Readable,
@@ -30,12 +38,13 @@ export class LineConsole {
       if (this.active) this.active.finish(line);
       else this.onLine(line);
     });
+    this.rl.on('SIGINT', () => this.onInterrupt());
   }
 
   /** Resolves with the answer line, or null when the time runs out or the question is withdrawn. */
   ask(question: string, timeoutMs: number, signal?: AbortSignal): Promise<string | null> {
     return new Promise((resolve) => {
-      const entry: Question = { question, active: false, finish: () => undefined };
+      const entry: Question = { question, active: false, finish: () => undefined, cancel: () => undefined };
       const finish = (answer: string | null, note: string | null) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -52,7 +61,8 @@ export class LineConsole {
       // The clock runs while the question waits its turn, so a queued question times out on time too.
       const timer = setTimeout(() => finish(null, '(no answer: the request timed out)'), timeoutMs);
       entry.finish = (line) => finish(line, null);
-      if (signal?.aborted) return finish(null, null);
+      entry.cancel = (note) => finish(null, note);
+      if (this.closed || signal?.aborted) return finish(null, null);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(entry);
       this.next();
@@ -61,7 +71,7 @@ export class LineConsole {
 
   /** Shows the next question at once (not on a later tick), so an answer typed right after lands on it. */
   private next(): void {
-    if (this.active || this.waiting.length === 0) return;
+    if (this.closed || this.active || this.waiting.length === 0) return;
     const entry = this.waiting[0]!;
     entry.active = true;
     this.active = entry;
@@ -72,7 +82,14 @@ export class LineConsole {
     if (!this.output.writableEnded) this.output.write(`${text}\n`);
   }
 
-  close(): void {
+  /**
+   * Stops reading; the questions still open (or waiting) resolve null at once, the one shown
+   * followed by `note` (e.g. why it was answered for the user).
+   */
+  close(note: string | null = null): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const entry of [...this.waiting]) entry.cancel(note);
     this.rl.close();
   }
 }
