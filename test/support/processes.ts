@@ -36,6 +36,29 @@ export class RcflowProcess {
     return new RcflowProcess(proc);
   }
 
+  /**
+   * Runs a program on a pseudo-terminal, as a person at a terminal runs it: util-linux
+   * `script -qfec` gives it a tty for stdin, stdout and stderr (all read back as `output`, with
+   * \r\n line ends), and `press` sends keys through it (Ctrl-C is '\x03'). `exited` is the
+   * program's own exit code (`-e`).
+   */
+  static startInTerminal(program: 'agent', env: Record<string, string>, args: string[]): RcflowProcess {
+    const entry = { agent: 'apps/agent/src/main.js' }[program];
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const command = ['exec', process.execPath, join(ROOT, 'dist', entry), ...args].map(quote).join(' ');
+    const proc = spawn('script', ['-qfec', command, '/dev/null'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', TERM: 'dumb', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    return new RcflowProcess(proc);
+  }
+
+  /** Sends keys to a process started with `startInTerminal` (Enter is '\r'). */
+  press(keys: string): void {
+    this.proc.stdin!.write(keys);
+  }
+
   /** Types a line at the process' console (started with `stdin: true`). */
   type(line: string): void {
     this.proc.stdin!.write(`${line}\n`);
