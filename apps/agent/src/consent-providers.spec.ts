@@ -181,6 +181,16 @@ describe('LineConsole on a terminal', () => {
     t.console.close();
   });
 
+  it('keeps reading after Ctrl-D on an empty line, so the answer typed next is not lost', async () => {
+    const t = tty();
+    const answer = t.console.ask('Allow? [y/N]', 60_000);
+    t.input.write('\x04');
+    await new Promise((r) => setImmediate(r));
+    t.input.write('y\r');
+    await expect(answer).resolves.toBe('y');
+    t.console.close();
+  });
+
   it('close answers every open and queued question null at once, with the note after the one shown', async () => {
     const t = tty();
     const first = t.console.ask('First?', 60_000);

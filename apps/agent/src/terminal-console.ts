@@ -15,7 +15,7 @@ interface Question {
  * because the server's timer started when it sent the command, not when the prompt appeared.
  */
 export class LineConsole {
-  private readonly rl: readline.Interface;
+  private rl!: readline.Interface;
   /** Questions in the order asked; the first is the one shown. */
   private readonly waiting: Question[] = [];
   private active: Question | null = null;
@@ -29,16 +29,26 @@ export class LineConsole {
   onInterrupt: () => void = () => process.kill(process.pid, 'SIGINT');
 
   constructor(
-    input: Readable,
+    private readonly input: Readable,
     private readonly output: Writable,
   ) {
-    const terminal = Boolean((input as { isTTY?: boolean }).isTTY && (output as { isTTY?: boolean }).isTTY);
-    this.rl = readline.createInterface({ input, output: terminal ? output : undefined, terminal });
-    this.rl.on('line', (line) => {
+    this.open();
+  }
+
+  private open(): void {
+    const terminal = Boolean((this.input as { isTTY?: boolean }).isTTY && (this.output as { isTTY?: boolean }).isTTY);
+    const rl = readline.createInterface({ input: this.input, output: terminal ? this.output : undefined, terminal });
+    this.rl = rl;
+    rl.on('line', (line) => {
       if (this.active) this.active.finish(line);
       else this.onLine(line);
     });
-    this.rl.on('SIGINT', () => this.onInterrupt());
+    rl.on('SIGINT', () => this.onInterrupt());
+    // Ctrl-D on an empty line closes readline too; a terminal is still there to type at, so it is
+    // read again rather than leaving the prompt deaf (a pipe that ends stays ended).
+    rl.on('close', () => {
+      if (!this.closed && terminal) this.open();
+    });
   }
 
   /** Resolves with the answer line, or null when the time runs out or the question is withdrawn. */
