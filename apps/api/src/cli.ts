@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { loadConfigOrExit } from '@rcflow/config';
+import { describeUrl, loadConfigOrExit, reason } from '@rcflow/config';
 import { createDataSource } from '@rcflow/database';
 import IORedis from 'ioredis';
 import { AuditCheckpointStore, takeCheckpoint, verifyAudit } from '@rcflow/audit';
@@ -48,7 +48,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = loadConfigOrExit('cli');
   const ds = createDataSource({ ...config.database, applicationName: 'rcflow-cli' });
-  await ds.initialize();
+  const dbUrl = config.database.url;
+  await ds.initialize().catch((err: unknown) => {
+    throw new Error(dbUrl ? `DATABASE_URL (${describeUrl(dbUrl, 5432)}) is unreachable: ${reason(err)}` : reason(err));
+  });
   try {
     switch (command) {
       case 'migrate': {

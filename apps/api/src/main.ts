@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json, raw } from 'express';
 import { RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
+import { exitUnlessReachable } from '@rcflow/jobs';
 import { DataSource } from 'typeorm';
 import { dirname } from 'node:path';
 import { prepareDemo, runDemo } from './demo/demo-run';
@@ -15,6 +16,7 @@ import { ShutdownGate } from './shutdown-gate';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('api');
+  await exitUnlessReachable('rcflow api', config);
   const logger = new RcflowLogger(config);
   // PGlite is single-process: the embedded run keeps the workers in the API process.
   const withWorker = process.argv.includes('--with-worker') || !config.database.url;
