@@ -13,10 +13,14 @@ export async function probeRedis(url: string, timeoutMs = 5000): Promise<void> {
     enableOfflineQueue: false,
     retryStrategy: () => null,
   });
-  redis.on('error', () => undefined); // connect() rejects with it
+  // connect() rejects with "Connection is closed"; the error event says why (ECONNREFUSED, ENOTFOUND, auth).
+  let cause: unknown = null;
+  redis.on('error', (err) => (cause ??= err));
   try {
     await redis.connect();
     await redis.ping();
+  } catch (err) {
+    throw cause ?? err;
   } finally {
     redis.disconnect();
   }
