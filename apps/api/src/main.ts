@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json, raw } from 'express';
-import { RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
+import { RcflowLogger, exitOnSignals, loadConfigOrExit, restrictEmbeddedData } from '@rcflow/config';
 import { exitUnlessReachable } from '@rcflow/jobs';
 import { DataSource } from 'typeorm';
 import { dirname } from 'node:path';
@@ -17,6 +17,7 @@ import { ShutdownGate } from './shutdown-gate';
 async function main(): Promise<void> {
   const config = loadConfigOrExit('api');
   await exitUnlessReachable('rcflow api', config);
+  if (!config.database.url) restrictEmbeddedData(config.database.pgliteDir);
   const logger = new RcflowLogger(config);
   // PGlite is single-process: the embedded run keeps the workers in the API process.
   const withWorker = process.argv.includes('--with-worker') || !config.database.url;
@@ -25,6 +26,8 @@ async function main(): Promise<void> {
     bodyParser: false,
     logger,
   });
+  // PGlite has created or opened its files by now (0666 whatever the umask): this user's alone.
+  if (!config.database.url) restrictEmbeddedData(config.database.pgliteDir);
   const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey) : null;
   hardenHttp(app, config);
   const gate = app.get(ShutdownGate);
