@@ -6,6 +6,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json, raw } from 'express';
 import { RcflowLogger, exitOnSignals, loadConfigOrExit, restrictEmbeddedData } from '@rcflow/config';
 import { exitUnlessReachable } from '@rcflow/jobs';
+import { SessionTransitions } from '@rcflow/sessions';
 import { DataSource } from 'typeorm';
 import { dirname } from 'node:path';
 import { prepareDemo, runDemo } from './demo/demo-run';
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
   });
   // PGlite has created or opened its files by now (0666 whatever the umask): this user's alone.
   if (!config.database.url) restrictEmbeddedData(config.database.pgliteDir);
-  const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey) : null;
+  const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey, app.get(SessionTransitions)) : null;
   hardenHttp(app, config);
   const gate = app.get(ShutdownGate);
   app.use((req: Parameters<ShutdownGate['use']>[0], res: Parameters<ShutdownGate['use']>[1], next: () => void) => gate.use(req, res, next));

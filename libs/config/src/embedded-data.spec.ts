@@ -4,13 +4,19 @@ import { join } from 'node:path';
 import { restrictEmbeddedData } from './bootstrap';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
+/** The process' umask, read by setting it (the argument-less call is deprecated) and putting it back. */
+const currentUmask = () => {
+  const m = process.umask(0o022);
+  process.umask(m);
+  return m;
+};
 
 describe('restrictEmbeddedData', () => {
   let root: string;
   let umask: number;
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'rcflow-embedded-'));
-    umask = process.umask();
+    umask = currentUmask();
   });
   afterEach(() => {
     process.umask(umask);
@@ -35,7 +41,7 @@ describe('restrictEmbeddedData', () => {
     expect([state, data, join(data, 'base'), join(data, 'base', '1')].map(mode)).toEqual([0o700, 0o700, 0o700, 0o700]);
     expect([join(data, 'PG_VERSION'), join(data, 'base', '1', '1259')].map(mode)).toEqual([0o600, 0o600]);
     expect(mode(outside)).toBe(0o644); // a link is not followed
-    expect(process.umask()).toBe(0o077);
+    expect(currentUmask()).toBe(0o077);
   });
 
   it('creates a missing data directory 0700 and leaves a parent not named .rcflow as it is', () => {
@@ -48,6 +54,6 @@ describe('restrictEmbeddedData', () => {
   it('does nothing for the in-memory database', () => {
     process.umask(0o022);
     restrictEmbeddedData('memory');
-    expect(process.umask()).toBe(0o022);
+    expect(currentUmask()).toBe(0o022);
   });
 });

@@ -27,10 +27,10 @@ export function redactUrl(url: string): string {
 
 /** The most telling message of an error (Node's AggregateError of a dual-stack connect has none of its own). */
 export function reason(err: unknown): string {
-  const e = err as { message?: string; code?: string; errors?: unknown[] };
-  if (e?.message) return e.message.split('\n')[0] ?? e.message;
-  if (Array.isArray(e?.errors) && e.errors.length) return reason(e.errors[0]);
-  return e?.code ?? String(err);
+  const e = (err ?? {}) as { message?: string; code?: string; errors?: unknown[] };
+  if (e.message) return e.message.split('\n')[0] ?? e.message;
+  if (Array.isArray(e.errors) && e.errors.length) return reason(e.errors[0]);
+  return e.code ?? String(err);
 }
 
 export interface StartupCheck {

@@ -28,11 +28,7 @@ export class AdministratorExists extends Error {
  * Creates (or reuses) the principal `name` as a full administrator over all collections and issues
  * it an API key. Refuses when an enabled full administrator already exists, unless `force`.
  */
-export async function bootstrapAdmin(
-  manager: EntityManager,
-  auditKey: string,
-  input: { name: string; force: boolean },
-): Promise<string> {
+export async function bootstrapAdmin(manager: EntityManager, auditKey: string, input: { name: string; force: boolean }): Promise<string> {
   // One bootstrap at a time: two concurrent runs must not both see "no administrator".
   await manager.query(`SELECT pg_advisory_xact_lock(hashtext('rcflow:bootstrap-admin'))`);
   const admins = await fullAdministrators(manager);
@@ -41,7 +37,9 @@ export async function bootstrapAdmin(
   const { name } = input;
   const existing = await manager.getRepository(Principal).createQueryBuilder('p').where('lower(p.name) = lower(:name)', { name }).getOne();
   const id = existing?.id ?? (await createPrincipal(ctx, { name, kind: 'user' })).id;
-  const granted = await manager.getRepository(RoleAssignment).existsBy({ principalId: id, role: 'full_administrator', collectionIds: IsNull() });
+  const granted = await manager
+    .getRepository(RoleAssignment)
+    .existsBy({ principalId: id, role: 'full_administrator', collectionIds: IsNull() });
   if (!granted) await assignRole(ctx, { principalId: id, role: 'full_administrator', collectionIds: null });
   return (await createApiKey(ctx, { principalId: id, name: 'bootstrap' })).key;
 }
