@@ -17,7 +17,8 @@ import { ShutdownGate } from './shutdown-gate';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('api');
-  await exitUnlessReachable('rcflow api', config);
+  // Redis may be down: the API keeps accepting session requests into the outbox (one warning line).
+  await exitUnlessReachable('rcflow api', config, { redis: 'optional' });
   if (!config.database.url) restrictEmbeddedData(config.database.pgliteDir);
   const logger = new RcflowLogger(config);
   // PGlite is single-process: the embedded run keeps the workers in the API process.

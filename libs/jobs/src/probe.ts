@@ -27,17 +27,31 @@ export async function probeRedis(url: string, timeoutMs = 5000): Promise<void> {
 }
 
 /**
- * Checks that the database (unless embedded) and Redis answer before a program starts; if one does
- * not, prints one line naming its variable (host and port, never a password) and exits 1.
+ * Checks that the database (unless embedded) and Redis answer before a program starts; if one it
+ * needs does not, prints one line naming its variable (host and port, never a password) and exits 1.
+ * With `redis: 'optional'` (the API: a session request is kept in the outbox while Redis is down)
+ * an unreachable Redis is one warning line instead, and the start goes on.
  */
-export async function exitUnlessReachable(program: string, config: RcflowConfig): Promise<void> {
-  const checks: StartupCheck[] = [];
+export async function exitUnlessReachable(
+  program: string,
+  config: RcflowConfig,
+  opts: { redis: 'required' | 'optional' } = { redis: 'required' },
+): Promise<void> {
   const dbUrl = config.database.url;
-  if (dbUrl) checks.push({ variable: 'DATABASE_URL', shown: describeUrl(dbUrl, 5432), probe: () => probeDatabase(dbUrl) });
-  checks.push({ variable: 'REDIS_URL', shown: redactUrl(config.redis.url), probe: () => probeRedis(config.redis.url) });
-  const problem = await firstStartupProblem(program, checks);
+  const database: StartupCheck[] = dbUrl
+    ? [{ variable: 'DATABASE_URL', shown: describeUrl(dbUrl, 5432), probe: () => probeDatabase(dbUrl) }]
+    : [];
+  const redis: StartupCheck[] = [{ variable: 'REDIS_URL', shown: redactUrl(config.redis.url), probe: () => probeRedis(config.redis.url) }];
+  const problem = await firstStartupProblem(program, opts.redis === 'required' ? [...database, ...redis] : database);
   if (problem) {
     process.stderr.write(`${problem}\n`);
     process.exit(1);
+  }
+  if (opts.redis === 'optional') {
+    const warning = await firstStartupProblem(program, redis);
+    if (warning)
+      process.stderr.write(
+        `${warning.replace('cannot start: ', 'warning: ')}; starting anyway: session requests wait in the outbox until Redis answers\n`,
+      );
   }
 }
