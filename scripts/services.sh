@@ -5,7 +5,7 @@
 # A service that already answers is used as it is and never reconfigured.
 
 RCFLOW_STATE_DIR="${RCFLOW_STATE_DIR:-$PWD/.rcflow}"
-mkdir -p "$RCFLOW_STATE_DIR"
+mkdir -p "$RCFLOW_STATE_DIR" && chmod 700 "$RCFLOW_STATE_DIR"   # PGlite data, audit key, agent credentials: this user's alone
 
 log() { printf '[rcflow] %s\n' "$*" >&2; }
 

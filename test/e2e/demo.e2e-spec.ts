@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture } from '../../libs/tickets/src/testing/fixtures';
@@ -28,10 +28,12 @@ describe('the demo (embedded database, one process)', () => {
   const jira = new FakeVendor('jira');
   const dir = mkdtempSync(join(tmpdir(), 'rcflow-demo-'));
 
+  let env: Record<string, string>;
+  let port: number;
   beforeAll(async () => {
     redis = await PrivateRedis.start();
-    const port = await freePort();
-    demo = RcflowProcess.start('api', {
+    port = await freePort();
+    env = {
       DEMO: 'true',
       PORT: String(port),
       PGLITE_DIR: join(dir, 'pglite'),
@@ -40,7 +42,8 @@ describe('the demo (embedded database, one process)', () => {
       QUEUE_PREFIX: queuePrefix('demo'),
       AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
       LOG_LEVEL: 'warn',
-    });
+    };
+    demo = RcflowProcess.start('api', env);
     await demo.waitFor('Stop with Ctrl-C.', 180_000);
     admin = new Api(`http://127.0.0.1:${port}`).as(/admin +(rcf_\S+)/.exec(demo.output)![1]);
     await jira.listen();
@@ -158,5 +161,82 @@ describe('the demo (embedded database, one process)', () => {
     expect(hosts).toEqual(['DEMO-PC', 'WS-1', 'WS-2', 'WS-3']);
     expect((await deskAuditor.get('/v1/sessions')).status).toBe(200);
     expect((await deskAuditor.post('/v1/sessions', { deviceId: srv, type: 'remote-control', access: 'full' })).status).toBe(403);
+  });
+
+  it('keeps the embedded database to this user: its directories 0700, its files 0600', () => {
+    const data = join(dir, 'pglite');
+    const dirs = [data, ...readdirSync(data, { recursive: true, encoding: 'utf8' }).map((f) => join(data, f))].filter((f) =>
+      statSync(f).isDirectory(),
+    );
+    expect(new Set(dirs.map((d) => (statSync(d).mode & 0o777).toString(8)))).toEqual(new Set(['700']));
+    // Present since the database was made (files PGlite adds later sit in 0700 directories).
+    for (const f of ['PG_VERSION', 'postgresql.conf', 'global/pg_control'])
+      expect((statSync(join(data, f)).mode & 0o777).toString(8)).toBe('600');
+  });
+});
+
+/**
+ * A restarted demo tells the truth again: the first run's WS-1 session would otherwise hold the
+ * device and the new banner would say alice was rejected.
+ */
+describe('the demo restarted on the same data', () => {
+  let redis: PrivateRedis;
+  let demo: RcflowProcess;
+  const dir = mkdtempSync(join(tmpdir(), 'rcflow-demo-restart-'));
+  let env: Record<string, string>;
+  let base: string;
+
+  beforeAll(async () => {
+    redis = await PrivateRedis.start();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    env = {
+      DEMO: 'true',
+      PORT: String(port),
+      PGLITE_DIR: join(dir, 'pglite'),
+      AUDIT_CHECKPOINT_DIR: join(dir, 'checkpoints'),
+      REDIS_URL: redis.url,
+      QUEUE_PREFIX: queuePrefix('demo-restart'),
+      AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+      LOG_LEVEL: 'warn',
+    };
+    demo = RcflowProcess.start('api', env);
+    await demo.waitFor('Stop with Ctrl-C.', 180_000);
+  });
+  afterAll(() =>
+    tearDown({
+      demo: () => demo?.stop(),
+      redis: () => redis?.stop(),
+      dir: () => rmSync(dir, { recursive: true, force: true }),
+    }),
+  );
+
+  it("ends what the last run left, so its banner is true again, and revokes the last run's keys", async () => {
+    const before = demo.output;
+    expect(before).toMatch(/active +alice \(HELPDESK\) controls WS-1/);
+    expect(before).not.toContain('Restarted:');
+    expect(await demo.stop()).toBe(0);
+    demo = RcflowProcess.start('api', env);
+    await demo.waitFor('Stop with Ctrl-C.', 180_000);
+    expect(demo.output).toMatch(/active +alice \(HELPDESK\) controls WS-1/);
+    expect(demo.output).toMatch(/rejected +bob \(not a permitted viewer\) asks for WS-2/);
+    expect(demo.output).toMatch(/rejected +helpdesk-bot for alice: remote assistance on WS-3/);
+    expect(demo.output).toContain(
+      'Restarted: ended 1 session(s) the previous run left open, revoked its 6 API key(s) and 1 unused enrolment token(s).',
+    );
+    const oldAdmin = /admin +(rcf_\S+)/.exec(before)![1];
+    const newAdmin = /admin +(rcf_\S+)/.exec(demo.output)![1];
+    expect(newAdmin).not.toBe(oldAdmin);
+    const api = new Api(base);
+    expect((await api.as(oldAdmin).get('/v1/sessions')).status).toBe(401);
+    // The first run's WS-1 session was ended by the restart, on the record, by the demo administrator.
+    const firstWs1 = /controls WS-1.*\n\s+\S+\/v1\/sessions\/(\S+)/.exec(before)![1];
+    const admin = api.as(newAdmin);
+    expect((await admin.get(`/v1/sessions/${firstWs1}`)).body).toMatchObject({ state: 'ended' });
+    const demoAdmin = ((await admin.get('/v1/principals?name=demo-admin')).body as { items: Json[] }).items[0].id as string;
+    const events = (await admin.get(`/v1/audit?sessionId=${firstWs1}&action=session.ended`)).body.items as Json[];
+    expect(events).toEqual([
+      expect.objectContaining({ outcome: 'ended', reason: 'demo restarted', actor: { id: demoAdmin, kind: 'principal' } }),
+    ]);
   });
 });

@@ -1,18 +1,17 @@
 import 'reflect-metadata';
-import { loadConfigOrExit } from '@rcflow/config';
-import { IsNull } from 'typeorm';
-import { Principal, RoleAssignment, createDataSource } from '@rcflow/database';
+import { describeUrl, loadConfigOrExit, reason } from '@rcflow/config';
+import { createDataSource } from '@rcflow/database';
 import IORedis from 'ioredis';
 import { AuditCheckpointStore, takeCheckpoint, verifyAudit } from '@rcflow/audit';
 import { type RcflowConfig } from '@rcflow/config';
 import { redisOptionsFromUrl } from '@rcflow/jobs';
-import { createApiKey } from './admin/api-keys.service';
-import { createPrincipal } from './admin/principals.service';
-import { assignRole } from './admin/role-assignments.service';
+import { AdministratorExists, bootstrapAdmin } from './admin/bootstrap-admin';
 
 const USAGE = `usage: node dist/apps/api/src/cli.js <command>
   migrate                         apply pending database migrations
-  bootstrap-admin [--name NAME]   create a full administrator (default name "admin") and print an API key for it
+  bootstrap-admin [--name NAME] [--force]
+                                  create a full administrator (default name "admin") and print an API key for it;
+                                  refuses when an enabled full administrator exists, unless --force
   verify-audit [--readers N] [--partitions N]
                                   check the audit trail's tamper evidence; exit 1 and say where if it is broken
                                   (N parallel readers, default one per core; the stream range split into N parts),
@@ -49,7 +48,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = loadConfigOrExit('cli');
   const ds = createDataSource({ ...config.database, applicationName: 'rcflow-cli' });
-  await ds.initialize();
+  const dbUrl = config.database.url;
+  await ds.initialize().catch((err: unknown) => {
+    throw new Error(dbUrl ? `DATABASE_URL (${describeUrl(dbUrl, 5432)}) is unreachable: ${reason(err)}` : reason(err));
+  });
   try {
     switch (command) {
       case 'migrate': {
@@ -60,21 +62,16 @@ async function main(argv: string[]): Promise<number> {
       case 'bootstrap-admin': {
         const i = rest.indexOf('--name');
         const name = i >= 0 ? rest[i + 1] : 'admin';
-        if (!name) throw new Error('--name needs a value');
-        const key = await ds.transaction(async (manager) => {
-          const ctx = { manager, auditKey: config.audit.hmacKey, actorId: null };
-          const existing = await manager
-            .getRepository(Principal)
-            .createQueryBuilder('p')
-            .where('lower(p.name) = lower(:name)', { name })
-            .getOne();
-          const id = existing?.id ?? (await createPrincipal(ctx, { name, kind: 'user' })).id;
-          const granted = await manager
-            .getRepository(RoleAssignment)
-            .existsBy({ principalId: id, role: 'full_administrator', collectionIds: IsNull() });
-          if (!granted) await assignRole(ctx, { principalId: id, role: 'full_administrator', collectionIds: null });
-          return (await createApiKey(ctx, { principalId: id, name: 'bootstrap' })).key;
-        });
+        if (!name || name.startsWith('--')) throw new Error('--name needs a value');
+        const force = rest.includes('--force');
+        let key: string;
+        try {
+          key = await ds.transaction((manager) => bootstrapAdmin(manager, config.audit.hmacKey, { name, force }));
+        } catch (err) {
+          if (!(err instanceof AdministratorExists)) throw err;
+          process.stderr.write(`rcflow: ${err.message}\n`);
+          return 1;
+        }
         process.stdout.write(`${key}\n`);
         process.stderr.write(`API key for ${name} (full administrator). It is shown once; store it now.\n`);
         return 0;

@@ -4,7 +4,9 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json, raw } from 'express';
-import { RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
+import { RcflowLogger, exitOnSignals, loadConfigOrExit, restrictEmbeddedData } from '@rcflow/config';
+import { exitUnlessReachable } from '@rcflow/jobs';
+import { SessionTransitions } from '@rcflow/sessions';
 import { DataSource } from 'typeorm';
 import { dirname } from 'node:path';
 import { prepareDemo, runDemo } from './demo/demo-run';
@@ -15,6 +17,9 @@ import { ShutdownGate } from './shutdown-gate';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('api');
+  // Redis may be down: the API keeps accepting session requests into the outbox (one warning line).
+  await exitUnlessReachable('rcflow api', config, { redis: 'optional' });
+  if (!config.database.url) restrictEmbeddedData(config.database.pgliteDir);
   const logger = new RcflowLogger(config);
   // PGlite is single-process: the embedded run keeps the workers in the API process.
   const withWorker = process.argv.includes('--with-worker') || !config.database.url;
@@ -23,7 +28,9 @@ async function main(): Promise<void> {
     bodyParser: false,
     logger,
   });
-  const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey) : null;
+  // PGlite has created or opened its files by now (0666 whatever the umask): this user's alone.
+  if (!config.database.url) restrictEmbeddedData(config.database.pgliteDir);
+  const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey, app.get(SessionTransitions)) : null;
   hardenHttp(app, config);
   const gate = app.get(ShutdownGate);
   app.use((req: Parameters<ShutdownGate['use']>[0], res: Parameters<ShutdownGate['use']>[1], next: () => void) => gate.use(req, res, next));

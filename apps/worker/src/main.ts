@@ -3,6 +3,7 @@ import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigModule, RcflowConfig, RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
 import { DatabaseModule } from '@rcflow/database';
+import { exitUnlessReachable } from '@rcflow/jobs';
 import { WorkerModule } from '@rcflow/workflow';
 
 /** The worker is the application without HTTP. */
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
     process.stderr.write('the worker needs DATABASE_URL: embedded PGlite is single-process, run `npm run start:all` instead\n');
     process.exit(78);
   }
+  await exitUnlessReachable('rcflow worker', config);
   // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Nest declares its options bag as a class
   const app = await NestFactory.createApplicationContext(WorkerAppModule.forRoot(config), {
     logger,

@@ -4,3 +4,4 @@ export * from './bootstrap';
 export * from './logger';
 export * from './shutdown';
 export * from './fault-points';
+export * from './startup-checks';

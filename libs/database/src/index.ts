@@ -7,3 +7,4 @@ export * from './query-results';
 export * from './prepared';
 export * from './scope-sql';
 export * from './statement-batcher';
+export * from './probe';

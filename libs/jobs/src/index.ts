@@ -4,3 +4,4 @@ export * from './redis';
 export * from './outbox-relay.service';
 export * from './queue.module';
 export * from './redis-policy.guard';
+export * from './probe';

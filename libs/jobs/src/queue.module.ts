@@ -1,11 +1,29 @@
 import { DynamicModule, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
-import { BullModule } from '@nestjs/bullmq';
+import { BullModule, getQueueToken } from '@nestjs/bullmq';
 import { Queue } from 'bullmq';
 import type { RcflowConfig } from '@rcflow/config';
 import { QueueName, defaultJobOptions } from './jobs';
 import { OUTBOX_QUEUES, OutboxRelay } from './outbox-relay.service';
 import { RedisPolicyGuard } from './redis-policy.guard';
 import { redisOptionsFromUrl } from './redis';
+
+/**
+ * One warning per 5 s for every queue of this process while Redis does not answer: a queue without
+ * an 'error' listener prints each failed reconnect as a stack trace (one per queue, several a second).
+ */
+function redisErrorWarner(logger: Logger): (err: Error) => void {
+  let last = 0;
+  let missed = 0;
+  return (err) => {
+    if (Date.now() - last > 5000) {
+      logger.warn(`Redis: ${err.message}${missed ? ` (${missed} more since the last warning)` : ''}`);
+      last = Date.now();
+      missed = 0;
+    } else missed++;
+  };
+}
+
+const QUEUE_ERRORS = Symbol('QUEUE_ERRORS');
 
 /** BullMQ connection, the queues and the outbox relay, for every app that enqueues or works. */
 @Module({})
@@ -30,12 +48,21 @@ export class QueueModule implements OnApplicationShutdown {
         RedisPolicyGuard,
         OutboxRelay,
         {
+          // The queues the apps inject (BullModule.registerQueue) are heard too.
+          provide: QUEUE_ERRORS,
+          inject: Object.values(QueueName).map((name) => getQueueToken(name)),
+          useFactory: (...queues: Queue[]) => {
+            const warn = redisErrorWarner(new Logger('Queue'));
+            for (const q of queues) q.on('error', warn);
+            return true;
+          },
+        },
+        {
           provide: OUTBOX_QUEUES,
           // The relay's own producers fail fast while Redis is down (the outbox keeps the rows);
           // workers keep the default connection, which waits for Redis to come back.
           useFactory: () => {
-            const logger = new Logger('OutboxQueue');
-            let last = 0;
+            const warn = redisErrorWarner(new Logger('OutboxQueue'));
             return new Map(
               Object.values(QueueName).map((name) => {
                 const q = new Queue(name, {
@@ -43,10 +70,7 @@ export class QueueModule implements OnApplicationShutdown {
                   prefix: config.redis.prefix,
                   defaultJobOptions: defaultJobOptions(config.jobs),
                 });
-                q.on('error', (err) => {
-                  if (Date.now() - last > 5000) logger.warn(`Redis: ${err.message}`);
-                  last = Date.now();
-                });
+                q.on('error', warn);
                 return [name, q];
               }),
             );

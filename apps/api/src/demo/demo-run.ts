@@ -2,30 +2,55 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { createEnrolmentToken } from '../admin/enrolment-admin.service';
+import type { SessionTransitions } from '@rcflow/sessions';
+import { Leftovers, endLeftoverSessions, revokeDemoTokens } from './demo-leftovers';
 import { DemoWorld, seedDemo } from './demo-seed';
 
 export interface DemoSetup {
   world: DemoWorld;
   simulatorToken: string;
   demoPcToken: string;
+  /** What this start ended or revoked of the runs before it. */
+  leftovers: Leftovers;
 }
 
-/** Seeds the demo world and the enrolment tokens for its agents, before the API listens. */
-export async function prepareDemo(ds: DataSource, key: string): Promise<DemoSetup> {
+/**
+ * Seeds the demo world and the enrolment tokens for its agents, before the API listens. A restart
+ * first ends the sessions the previous run left on the demo devices (so its banner is true again)
+ * and revokes that run's keys and still-usable enrolment tokens.
+ */
+export async function prepareDemo(
+  ds: DataSource,
+  key: string,
+  transitions: Pick<SessionTransitions, 'apply' | 'snapshot'>,
+): Promise<DemoSetup> {
   const world = await seedDemo(ds, key);
+  const sessions = await endLeftoverSessions(
+    ds,
+    transitions,
+    { id: world.principals.admin, name: 'demo-admin' },
+    Object.values(world.devices),
+  );
   // WS-1..WS-3 are registered in their collection ahead of their agents: a token of that collection enrols them.
   const [member] = await ds.query<{ collection_id: string }[]>(
     'SELECT collection_id FROM collection_members WHERE device_id = $1 LIMIT 1',
     [world.devices.ws1],
   );
-  const [simulator, demoPc] = await ds.transaction(async (manager) => {
+  const [tokens, simulator, demoPc] = await ds.transaction(async (manager) => {
     const ctx = { manager, auditKey: key, actorId: world.principals.admin };
+    const collectionId = member?.collection_id ?? null;
     return [
+      await revokeDemoTokens(ctx, { adminId: world.principals.admin, collectionId, demoPcId: world.devices.demoPc }),
       await createEnrolmentToken(ctx, { collectionId: member?.collection_id, maxUses: 3, expiresInSeconds: 3600 }),
       await createEnrolmentToken(ctx, { hostname: 'DEMO-PC', maxUses: 1, expiresInSeconds: 24 * 3600 }),
-    ];
+    ] as const;
   });
-  return { world, simulatorToken: simulator.token, demoPcToken: demoPc.token };
+  return {
+    world,
+    simulatorToken: simulator.token,
+    demoPcToken: demoPc.token,
+    leftovers: { sessions, keys: world.revokedKeys, tokens },
+  };
 }
 
 /** Starts the simulator playing WS-1..WS-3 (every user says yes after a short pause); it stops with this process. */
@@ -143,7 +168,12 @@ export async function runDemo(base: string, setup: DemoSetup, stateDir: string, 
   print('  Demo sessions:');
   for (const r of results)
     print(`    ${r.state.padEnd(10)} ${r.who}\n               ${base}/v1/sessions/${r.id}${r.why ? `\n               why: ${r.why}` : ''}`);
-  print('  API keys (shown once; they stay valid across restarts until revoked):');
+  const { leftovers } = setup;
+  if (leftovers.sessions || leftovers.keys || leftovers.tokens)
+    print(
+      `  Restarted: ended ${leftovers.sessions} session(s) the previous run left open, revoked its ${leftovers.keys} API key(s) and ${leftovers.tokens} unused enrolment token(s).`,
+    );
+  print('  API keys (shown once; the next start of the demo revokes them and prints new ones):');
   print(`    admin        ${world.keys.admin}`);
   print(`    alice        ${world.keys.alice}`);
   print(`    helpdesk-bot ${world.keys.helpdeskBot}`);
@@ -153,7 +183,7 @@ export async function runDemo(base: string, setup: DemoSetup, stateDir: string, 
   print('  Your own agent: in a second terminal start the reference agent for DEMO-PC, then ask for a');
   print("  session and answer the consent prompt in the agent's terminal:");
   print(
-    `    npm run agent -- --server ${base} --enrol ${setup.demoPcToken} --hostname DEMO-PC --state-dir .rcflow/agent-demo-pc --consent prompt --user "$USER"`,
+    `    npm run agent -- --server ${base} --enrol ${setup.demoPcToken} --hostname DEMO-PC --state-dir .rcflow/agent-demo-pc --consent prompt --user "\${USER:-$(id -un)}"`,
   );
   print(`    curl -s -X POST ${base}/v1/sessions ${auth(world.keys.alice)} -H 'Content-Type: application/json' \\`);
   print(`      -d '{"deviceId":"${world.devices.demoPc}","type":"remote-control","access":"full","reason":"demo"}'`);

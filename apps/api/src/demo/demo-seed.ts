@@ -2,6 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { Device, Principal } from '@rcflow/database';
 import type { AdminContext } from '../admin/admin-context';
 import { createApiKey } from '../admin/api-keys.service';
+import { revokeDemoKeys } from './demo-leftovers';
 import { createClientSettings, deployClientSettings } from '../admin/client-settings.service';
 import { addCollectionMember, createCollection } from '../admin/collections.service';
 import { createDevice } from '../admin/devices.service';
@@ -10,6 +11,8 @@ import { assignRole } from '../admin/role-assignments.service';
 
 export interface DemoWorld {
   keys: { admin: string; alice: string; bob: string; helpdeskBot: string; auditor: string; deskAuditor: string };
+  /** Keys of earlier runs this start revoked. */
+  revokedKeys: number;
   principals: { admin: string; alice: string; bob: string };
   /** WS-1..WS-3 are played by the simulator; DEMO-PC waits for a reference agent the user starts. */
   devices: { ws1: string; ws2: string; ws3: string; demoPc: string };
@@ -52,10 +55,11 @@ async function seedAuditors(ctx: AdminContext): Promise<void> {
 /**
  * The demo's world: an administrator, an operator (alice, in HELPDESK), a user who is not a
  * permitted viewer (bob), a ticket integration, and three devices in one collection under
- * custom settings. Created once; every start issues fresh API keys, shown once.
+ * custom settings. Created once; every start issues fresh API keys, shown once, and revokes the
+ * keys earlier starts issued.
  */
 export async function seedDemo(ds: DataSource, key: string): Promise<DemoWorld> {
-  return ds.transaction(async (manager) => {
+  return ds.transaction(async (manager): Promise<DemoWorld> => {
     const ctx: AdminContext = { manager, auditKey: key, actorId: null };
     if (!(await principalId(manager, 'demo-admin'))) {
       const admin = await createPrincipal(ctx, { name: 'demo-admin', kind: 'user', displayName: 'Demo administrator' });
@@ -98,6 +102,9 @@ export async function seedDemo(ds: DataSource, key: string): Promise<DemoWorld> 
       auditor: (await principalId(manager, 'auditor'))!,
       deskAuditor: (await principalId(manager, 'desk-auditor'))!,
     };
+    // Keys cannot be shown again (only their hashes are kept): each start issues new ones and
+    // revokes those of the runs before, so they do not pile up.
+    const revokedKeys = await revokeDemoKeys(ctx, Object.values(ids));
     const label = `demo ${new Date().toISOString()}`;
     const issue = async (id: string) => (await createApiKey(ctx, { principalId: id, name: label })).key;
     return {
@@ -109,6 +116,7 @@ export async function seedDemo(ds: DataSource, key: string): Promise<DemoWorld> 
         auditor: await issue(ids.auditor),
         deskAuditor: await issue(ids.deskAuditor),
       },
+      revokedKeys,
       principals: { admin: ids.admin, alice: ids.alice, bob: ids.bob },
       devices: {
         ws1: await deviceId(manager, HOSTS.ws1),
