@@ -17,7 +17,7 @@ const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': swc, '^.+\\.(js|mjs|cjs)$': swcJs },
   transformIgnorePatterns: [
-    '/node_modules/(?!(@nestjs|@electric-sql/pglite|file-type|strtok3|token-types|@tokenizer|@borewit|uint8array-extras|uuid|nanoid|chalk)/)',
+    '/node_modules/(?!(@nestjs|@seriousme|commander|@electric-sql/pglite|file-type|strtok3|token-types|@tokenizer|@borewit|uint8array-extras|uuid|nanoid|chalk)/)',
   ],
   moduleNameMapper: {
     '^@rcflow/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
