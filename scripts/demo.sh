@@ -7,7 +7,7 @@ source scripts/services.sh
 
 [ -d node_modules ] || npm install --no-audit --no-fund
 ensure_redis
-npm run -s build
+build_if_changed
 export PGLITE_DIR="${PGLITE_DIR:-$RCFLOW_STATE_DIR/pglite}"
 export DEMO=true
 export PORT="${PORT:-3000}"

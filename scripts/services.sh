@@ -83,3 +83,23 @@ ensure_postgres() {
   pg_answers "$url" || { log "PostgreSQL does not answer on 127.0.0.1:5432"; return 1; }
   export PG_ADMIN_URL="$url"
 }
+
+# The fingerprint of everything `npm run build` reads: sources, configs and the installed lockfile.
+source_fingerprint() {
+  { find apps libs -type f \( -name '*.ts' -o -name '*.tsx' -o -name '*.mjs' -o -name '*.css' -o -name '*.json' \) \
+      -not -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum
+    sha256sum package.json package-lock.json tsconfig.json tsconfig.build.json; } | sha256sum | cut -d' ' -f1
+}
+
+# Builds dist/ unless it was built from exactly these sources (the demo restarts in seconds).
+build_if_changed() {
+  local stamp=dist/.source-fingerprint now
+  now="$(source_fingerprint)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$now" ]; then
+    log "dist/ is up to date with the sources: not rebuilding"
+    return
+  fi
+  log "building (sources changed since the last build)"
+  npm run -s build
+  printf '%s\n' "$now" >"$stamp"
+}
