@@ -90,6 +90,18 @@ describe('FaultProxy', () => {
     socket.destroy();
   });
 
+  it('partitions: bytes are held both ways, then delivered in order when the network heals', async () => {
+    const socket = await connect();
+    proxy.set({ mode: 'partition' });
+    socket.write('held ');
+    socket.write('in order');
+    await wait(200);
+    expect(socket.received()).toBe('');
+    proxy.clear();
+    await until(() => socket.received() === 'held in order');
+    socket.destroy();
+  });
+
   it('resets every open connection', async () => {
     const socket = await connect();
     const errored = new Promise<NodeJS.ErrnoException>((resolve) => socket.once('error', resolve));

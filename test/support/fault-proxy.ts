@@ -18,10 +18,13 @@ export interface Faults {
   /** Bytes per second per direction per connection; 0 = unlimited. */
   bytesPerSecond: number;
   /**
-   * pass: deliver (with the delays above); blackhole: swallow every byte both ways and keep the
-   * sockets open; refuse: reset new connections at once (open ones carry on).
+   * pass: deliver (with the delays above); partition: hold every byte both ways until the mode
+   * changes, then deliver them in order (a network partition that heals: TCP retransmits what was
+   * sent); blackhole: swallow every byte both ways and keep the sockets open (Toxiproxy's
+   * `timeout` toxic: a middlebox that loses data); refuse: reset new connections at once (open
+   * ones carry on).
    */
-  mode: 'pass' | 'blackhole' | 'refuse';
+  mode: 'pass' | 'partition' | 'blackhole' | 'refuse';
 }
 
 const NONE: Faults = { latencyMs: 0, jitterMs: 0, bytesPerSecond: 0, mode: 'pass' };
@@ -54,20 +57,25 @@ class Lane {
     // In order: never before the chunk ahead of it; the bandwidth limit spaces them further.
     const due = Math.max(now + delay, this.lastDue) + sendTime;
     this.lastDue = due;
-    if (due <= now && this.queue.length === 0) return this.deliver(chunk);
+    if (due <= now && this.queue.length === 0 && f.mode !== 'partition') return this.deliver(chunk);
     this.queue.push({ chunk, due });
     this.queued += chunk.length;
     if (this.queued > HIGH_WATER) this.from.pause();
     this.schedule();
   }
 
+  /** Delivers what a partition held, once it heals. */
+  kick(): void {
+    this.schedule();
+  }
+
   private schedule(): void {
-    if (this.timer || this.queue.length === 0) return;
+    if (this.timer || this.queue.length === 0 || this.faults().mode === 'partition') return;
     this.timer = setTimeout(
       () => {
         this.timer = null;
         const now = Date.now();
-        while (this.queue.length > 0 && this.queue[0].due <= now) {
+        while (this.queue.length > 0 && this.queue[0].due <= now && this.faults().mode !== 'partition') {
           const { chunk } = this.queue.shift()!;
           this.queued -= chunk.length;
           // A black hole set after the chunk was queued swallows it too.
@@ -140,11 +148,12 @@ export class FaultProxy {
   /** Changes some faults, keeping the others; applies at once to open connections too. */
   set(faults: Partial<Faults>): void {
     this.faults = { ...this.faults, ...faults };
+    for (const link of this.links) for (const lane of link.lanes) lane.kick();
   }
 
-  /** Back to a clean network. */
+  /** Back to a clean network (what a partition held is delivered now). */
   clear(): void {
-    this.faults = { ...NONE };
+    this.set(NONE);
   }
 
   /** Resets (RST) every open connection on both sides, as a restarted router or a killed peer would. */

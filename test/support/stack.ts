@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { createDataSource } from '../../libs/database/src';
 import { TEST_AUDIT_KEY, TEST_TICKET_KEY, freshDatabase, queuePrefix } from './env';
+import { FaultProxy } from './fault-proxy';
 import { Api } from './http';
 import { RcflowProcess, runCli } from './processes';
 import { PrivateRedis, freePort } from './redis-server';
@@ -18,12 +19,28 @@ export interface Stack {
   worker: RcflowProcess;
   /** The first API, as the bootstrap administrator. */
   admin: Api;
+  /** With `faultProxies`: what stands between rcflow's processes and Redis / PostgreSQL (the test's own `ds` goes direct). */
+  proxies: { redis: FaultProxy; postgres: FaultProxy } | null;
   stop(): Promise<void>;
 }
 
-export async function startStack(tag: string, overrides: Record<string, string>, apiCount = 1): Promise<Stack> {
+export interface StackOptions {
+  /** Puts a FaultProxy between every rcflow process and Redis, and another before PostgreSQL. */
+  faultProxies?: boolean;
+}
+
+/** `url` with its host and port replaced by the proxy's. */
+function through(url: string, proxy: FaultProxy): string {
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = String(proxy.port);
+  return u.toString();
+}
+
+export async function startStack(tag: string, overrides: Record<string, string>, apiCount = 1, options: StackOptions = {}): Promise<Stack> {
   const redis = await PrivateRedis.start();
   const started: RcflowProcess[] = [];
+  let proxies: Stack['proxies'] = null;
   let ds: DataSource | null = null;
   // Audit checkpoints of this stack's database only: a shared directory would hold other runs' ones.
   const checkpoints = mkdtempSync(join(tmpdir(), `rcflow-checkpoints-${tag}-`));
@@ -33,12 +50,17 @@ export async function startStack(tag: string, overrides: Record<string, string>,
       processes: () => Promise.all(started.map((p) => p.stop('SIGKILL'))),
       database: () => ds?.isInitialized && ds.destroy(),
       redis: () => redis.stop(),
+      proxies: () => proxies && Promise.all([proxies.redis.stop(), proxies.postgres.stop()]),
     }).finally(() => rmSync(checkpoints, { recursive: true, force: true }));
   try {
     const dbUrl = await freshDatabase(tag);
+    if (options.faultProxies) {
+      const pgPort = Number(new URL(dbUrl).port || 5432);
+      proxies = { redis: await FaultProxy.start(redis.port), postgres: await FaultProxy.start(pgPort, new URL(dbUrl).hostname) };
+    }
     const env: Record<string, string> = {
-      DATABASE_URL: dbUrl,
-      REDIS_URL: redis.url,
+      DATABASE_URL: proxies ? through(dbUrl, proxies.postgres) : dbUrl,
+      REDIS_URL: proxies ? through(redis.url, proxies.redis) : redis.url,
       QUEUE_PREFIX: queuePrefix(tag),
       AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
       AUDIT_CHECKPOINT_DIR: checkpoints,
@@ -72,6 +94,7 @@ export async function startStack(tag: string, overrides: Record<string, string>,
       apis,
       worker,
       admin: apis[0].api.as(adminKey),
+      proxies,
       async stop() {
         // The processes a test put in place of the first ones (restarts) are the ones to stop now.
         started.push(stack.worker, ...stack.apis.map((a) => a.proc));

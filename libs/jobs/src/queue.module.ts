@@ -26,6 +26,9 @@ function redisErrorWarner(logger: Logger): (err: Error) => void {
 const QUEUE_ERRORS = Symbol('QUEUE_ERRORS');
 
 /** BullMQ connection, the queues and the outbox relay, for every app that enqueues or works. */
+/** How long the outbox relay waits for Redis to take one batch. */
+const RELAY_COMMAND_TIMEOUT_MS = 10_000;
+
 @Module({})
 export class QueueModule implements OnApplicationShutdown {
   constructor(@Inject(OUTBOX_QUEUES) private readonly outboxQueues: ReadonlyMap<string, Queue>) {}
@@ -59,14 +62,16 @@ export class QueueModule implements OnApplicationShutdown {
         },
         {
           provide: OUTBOX_QUEUES,
-          // The relay's own producers fail fast while Redis is down (the outbox keeps the rows);
-          // workers keep the default connection, which waits for Redis to come back.
+          // The relay's own producers fail fast while Redis is down (the outbox keeps the rows),
+          // and give up on a Redis that is connected but silent (a partition) instead of holding
+          // the batch's row locks until TCP gives up; a late-arriving addBulk is harmless (job ids
+          // are the rows'). Workers keep the default connection, which waits for Redis to come back.
           useFactory: () => {
             const warn = redisErrorWarner(new Logger('OutboxQueue'));
             return new Map(
               Object.values(QueueName).map((name) => {
                 const q = new Queue(name, {
-                  connection: { ...base, enableOfflineQueue: false },
+                  connection: { ...base, enableOfflineQueue: false, commandTimeout: RELAY_COMMAND_TIMEOUT_MS },
                   prefix: config.redis.prefix,
                   defaultJobOptions: defaultJobOptions(config.jobs),
                 });
