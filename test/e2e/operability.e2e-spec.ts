@@ -1,7 +1,10 @@
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { QueueName } from '../../libs/jobs/src/jobs';
 import { Api } from '../support/http';
-import { waitUntil } from '../support/processes';
+import { runCli, waitUntil } from '../support/processes';
 import { freePort } from '../support/redis-server';
 import { OperatorWorld, Stack, seedOperatorWorld, startStack } from '../support/stack';
 import { tearDown } from '../support/teardown';
@@ -38,6 +41,7 @@ function raw(base: string, method: string, path: string, headers: Record<string,
 }
 
 const QUEUES = Object.values(QueueName);
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /**
  * Health (API and worker) and the queue dashboard against the real processes: who gets in, what
@@ -186,6 +190,66 @@ describe('operability: health endpoints and the queue dashboard (real api and wo
       await fetch(`${base}/console/session/logout`, { method: 'POST', headers: { cookie, 'x-requested-with': 'rcflow-console' } });
       expect((await raw(base, 'GET', '/admin/queues/api/queues', { cookie })).status).toBe(401);
     });
+  });
+
+  describe('the dashboard in a browser (headless Chromium)', () => {
+    it('renders every queue for a signed-in administrator, acts from its own page, and refuses a write from a page of another origin', async () => {
+      if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: run scripts/test.sh (it installs Debian's chromium)`);
+      const cookie = await signIn(rootKey);
+      const [name, value] = cookie.split('=') as [string, string];
+      // Another origin on the same host (another port: same-site, so the SameSite=Strict cookie goes along).
+      const evil = createServer((_req, res) => {
+        res.setHeader('content-type', 'text/html');
+        res.end(
+          `<form id="f" method="POST" action="${base}/admin/queues/api/queues/schedules/add"><input name="name" value="x"></form>` +
+            '<script>document.getElementById("f").submit()</script>',
+        );
+      });
+      await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+      try {
+        const context = await browser.newContext();
+        await context.addCookies([{ name, value, url: base, httpOnly: true, sameSite: 'Strict' }]);
+        const page = await context.newPage();
+        const problems: string[] = [];
+        page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+        page.on('pageerror', (e) => problems.push(e.message));
+        await page.goto(`${base}/admin/queues`);
+        for (const q of QUEUES) await page.getByText(q, { exact: true }).first().waitFor({ timeout: 30_000 });
+        // The board's own requests: same-origin fetches carrying the cookie.
+        const paused = await page.evaluate(
+          async (url) => (await fetch(url, { method: 'PUT', credentials: 'same-origin' })).status,
+          `${base}/admin/queues/api/queues/schedules/pause`,
+        );
+        expect(paused).toBe(200);
+        const resumed = await page.evaluate(
+          async (url) => (await fetch(url, { method: 'PUT', credentials: 'same-origin' })).status,
+          `${base}/admin/queues/api/queues/schedules/resume`,
+        );
+        expect(resumed).toBe(200);
+        expect(problems.filter((p) => /Content Security Policy|Refused to/i.test(p))).toEqual([]);
+        // A page of another origin posts a form to the board (a write the browser sends with the cookie): refused.
+        const attack = await context.newPage();
+        await attack.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
+        await attack.waitForURL(`${base}/admin/queues/api/queues/schedules/add`);
+        const answer = JSON.parse((await attack.locator('body').innerText()).trim()) as { error: { status: number; code: string } };
+        expect(answer.error).toMatchObject({ status: 403, code: 'forbidden' }); // 403, not 401: the cookie did go along
+        const counts = (await raw(base, 'GET', '/admin/queues/api/queues', { authorization: `Bearer ${rootKey}` })).body.queues.find(
+          (q: { name: string }) => q.name === 'schedules',
+        ).counts as Record<string, number>;
+        expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0); // no job was added
+      } finally {
+        await browser.close();
+        await new Promise((r) => evil.close(r));
+      }
+    });
+  });
+
+  it('bootstrap-admin on a database with an administrator issues nothing and exits 3 (what the compose file accepts)', async () => {
+    const r = await runCli(stack.env, ['bootstrap-admin', '--name', 'again']);
+    expect(r.code).toBe(3);
+    expect(r.output).toMatch(/a full administrator already exists \(root\)/);
+    expect(r.output).not.toMatch(/rcf_/);
   });
 
   describe('when things go wrong', () => {
