@@ -36,8 +36,8 @@ export class HealthController {
   @RateBudgeted('health')
   @HealthCheck()
   @ApiOperation({ summary: 'Liveness: the process answers (no dependency is checked)' })
-  live(@Res({ passthrough: true }) res: Response) {
-    return healthAnswer(res, () => this.health.check([() => this.checks.process()]));
+  live() {
+    return this.checks.live();
   }
 
   /**

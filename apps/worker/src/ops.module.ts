@@ -16,8 +16,8 @@ export class WorkerHealthController {
 
   @Get('live')
   @HealthCheck({ swaggerDocumentation: false, noCache: true })
-  live(@Res({ passthrough: true }) res: Response) {
-    return healthAnswer(res, () => this.health.check([() => this.checks.process()]));
+  live() {
+    return this.checks.live();
   }
 
   /** PostgreSQL and Redis (the worker does nothing without either), and not draining (503 from SIGTERM on). */
