@@ -41,7 +41,7 @@ async function main(): Promise<void> {
       await NestFactory.createApplicationContext(module, { logger });
   // Readiness says 503 from the signal on, while jobs drain and before anything closes.
   exitOnSignals(app, config.shutdownTimeoutMs, logger, () => {
-    if (port) app.get(Readiness).markDraining();
+    if (port) app.get(Readiness, { strict: false }).markDraining();
     return Promise.resolve();
   });
   let ops = '';
