@@ -33,6 +33,8 @@ module.exports = {
   reporters: ['default', '<rootDir>/test/support/exit-guard-reporter.js'],
   projects: [
     { ...common, rootDir: __dirname, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
+    // Checks of files that are not code (docker-compose.yml, Dockerfile): nothing to start.
+    { ...common, rootDir: __dirname, displayName: 'static', testMatch: ['<rootDir>/test/static/**/*.spec.ts'] },
     {
       ...common,
       rootDir: __dirname,

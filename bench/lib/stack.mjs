@@ -69,6 +69,9 @@ export class Stack {
       RATE_LIMIT_ENROL_PER_MINUTE: '1000000',
       RATE_LIMIT_UPGRADE_PER_MINUTE: '1000000',
       AGENT_HEARTBEAT_SECONDS: '30',
+      // The machine's Redis as it is (often without the append-only file); no worker ops listener (several workers share the host).
+      REDIS_ALLOW_NO_AOF: 'true',
+      WORKER_HTTP_PORT: '0',
       ...env,
     };
     this.procs = [];

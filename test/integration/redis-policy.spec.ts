@@ -8,8 +8,11 @@ jest.setTimeout(60_000);
 
 const REFUSAL = /Redis maxmemory-policy is "allkeys-lru"; rcflow requires "noeviction" .*maxmemory-policy noeviction/;
 
-/** Only what the guard reads of the configuration. */
-const configFor = (url: string, requireNoeviction = true) => ({ redis: { url, prefix: 'unused', requireNoeviction } }) as RcflowConfig;
+const NO_AOF = /Redis runs without the append-only file .*appendonly yes.*REDIS_ALLOW_NO_AOF=true/;
+
+/** Only what the guard reads of the configuration (`requireAof` is what production without REDIS_ALLOW_NO_AOF sets). */
+const configFor = (url: string, requireNoeviction = true, requireAof = false) =>
+  ({ redis: { url, prefix: 'unused', requireNoeviction, requireAof } }) as RcflowConfig;
 
 /**
  * The guard that refuses a Redis which may evict keys (evicted job keys are lost work), against
@@ -20,8 +23,8 @@ describe('RedisPolicyGuard', () => {
   const guards: RedisPolicyGuard[] = [];
   let exit: jest.SpyInstance;
 
-  const server = async (policy: string) => {
-    const r = await PrivateRedis.start(policy);
+  const server = async (policy: string, opts: { appendonly?: boolean } = {}) => {
+    const r = await PrivateRedis.start(policy, opts);
     servers.push(r);
     return r;
   };
@@ -82,5 +85,44 @@ describe('RedisPolicyGuard', () => {
     await lru.startProcess();
     await waitUntil(async () => exit.mock.calls.length > 0, 20_000, 'the guard to refuse once Redis answers');
     expect(exit).toHaveBeenCalledWith(78);
+  });
+
+  describe('the append-only file (production)', () => {
+    it('refuses a Redis without it, naming appendonly and REDIS_ALLOW_NO_AOF', async () => {
+      const r = await server('noeviction');
+      await expect(guard(configFor(r.url, true, true)).onApplicationBootstrap()).rejects.toThrow(NO_AOF);
+    });
+
+    it('accepts a Redis with appendonly yes', async () => {
+      const r = await server('noeviction', { appendonly: true });
+      await expect(guard(configFor(r.url, true, true)).onApplicationBootstrap()).resolves.toBeUndefined();
+      expect(exit).not.toHaveBeenCalled();
+    });
+
+    it('is checked when only the append-only file is required (REQUIRE_NOEVICTION off)', async () => {
+      const r = await server('allkeys-lru');
+      await expect(guard(configFor(r.url, false, true)).onApplicationBootstrap()).rejects.toThrow(NO_AOF);
+    });
+
+    it('is not required outside production or with REDIS_ALLOW_NO_AOF=true (requireAof false)', async () => {
+      const r = await server('noeviction');
+      await expect(guard(configFor(r.url, true, false)).onApplicationBootstrap()).resolves.toBeUndefined();
+      expect(exit).not.toHaveBeenCalled();
+    });
+
+    it('checks again on reconnect: the append-only file switched off ends the process with EX_CONFIG', async () => {
+      const r = await server('noeviction', { appendonly: true });
+      await guard(configFor(r.url, true, true)).onApplicationBootstrap();
+      const admin = new IORedis(r.url, { maxRetriesPerRequest: 1 });
+      try {
+        await admin.config('SET', 'appendonly', 'no');
+        expect(exit).not.toHaveBeenCalled();
+        await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+        await waitUntil(async () => exit.mock.calls.length > 0, 20_000, 'the guard to refuse after reconnecting');
+        expect(exit).toHaveBeenCalledWith(78);
+      } finally {
+        admin.disconnect();
+      }
+    });
   });
 });

@@ -24,10 +24,12 @@ export class PrivateRedis {
   private constructor(
     readonly port: number,
     private readonly policy: string,
+    private readonly appendonly: boolean,
   ) {}
 
-  static async start(policy = 'noeviction'): Promise<PrivateRedis> {
-    const r = new PrivateRedis(await freePort(), policy);
+  /** `appendonly`: with the append-only file (in its own directory, removed by `stop`). */
+  static async start(policy = 'noeviction', opts: { appendonly?: boolean } = {}): Promise<PrivateRedis> {
+    const r = new PrivateRedis(await freePort(), policy, opts.appendonly ?? false);
     await r.startProcess();
     return r;
   }
@@ -47,7 +49,7 @@ export class PrivateRedis {
         '--save',
         '',
         '--appendonly',
-        'no',
+        this.appendonly ? 'yes' : 'no',
         '--dir',
         this.dir,
         '--maxmemory-policy',

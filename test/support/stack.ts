@@ -70,6 +70,8 @@ export async function startStack(tag: string, overrides: Record<string, string>,
       SWEEP_INTERVAL_MS: '500',
       SWEEP_STALE_MS: '3000',
       JOB_BACKOFF_MS: '100',
+      // Several workers run on this machine at once (other spec files, a test's second worker): no ops listener unless a test asks.
+      WORKER_HTTP_PORT: '0',
       ...overrides,
     };
     const boot = await runCli(env, ['bootstrap-admin', '--name', 'root']);

@@ -2,11 +2,12 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ConfigModule, RcflowConfig } from '@rcflow/config';
 import { DatabaseModule } from '@rcflow/database';
-import { QueueModule } from '@rcflow/jobs';
+import { HealthChecksModule, QueueModule } from '@rcflow/jobs';
 import { WorkerModule } from '@rcflow/workflow';
 import { SessionsCoreModule } from '@rcflow/sessions';
 import { AccessReviewModule } from './access-review/access-review.module';
 import { AdminModule } from './admin/admin.module';
+import { AdminQueuesModule } from './admin-queues/admin-queues.module';
 import { AgentsModule } from './agents/agents.module';
 import { TicketsModule } from './tickets/tickets.module';
 import { SchedulesModule } from './schedules/schedules.module';
@@ -45,6 +46,8 @@ export class ApiModule {
         SchedulesModule,
         AgentsModule.forRoot(config),
         AccessReviewModule,
+        HealthChecksModule,
+        AdminQueuesModule.forRoot(),
       ],
       controllers: [SessionsController, AuditController, ReportsController, HealthController, ConsoleController],
       providers: [

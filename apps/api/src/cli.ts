@@ -11,7 +11,7 @@ const USAGE = `usage: node dist/apps/api/src/cli.js <command>
   migrate                         apply pending database migrations
   bootstrap-admin [--name NAME] [--force]
                                   create a full administrator (default name "admin") and print an API key for it;
-                                  refuses when an enabled full administrator exists, unless --force
+                                  refuses (exit 3) when an enabled full administrator exists, unless --force
   verify-audit [--readers N] [--partitions N]
                                   check the audit trail's tamper evidence; exit 1 and say where if it is broken
                                   (N parallel readers, default one per core; the stream range split into N parts),
@@ -70,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
         } catch (err) {
           if (!(err instanceof AdministratorExists)) throw err;
           process.stderr.write(`rcflow: ${err.message}\n`);
-          return 1;
+          // Its own code, so that a deployment can run this on every start and tell "done before" from a failure.
+          return 3;
         }
         process.stdout.write(`${key}\n`);
         process.stderr.write(`API key for ${name} (full administrator). It is shown once; store it now.\n`);

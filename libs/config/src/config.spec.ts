@@ -6,10 +6,27 @@ describe('loadConfig', () => {
   it('gives embedded defaults with no environment', () => {
     const c = loadConfig({}, { embeddedAuditKey: () => KEY });
     expect(c.database.url).toBeNull();
-    expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'rcflow', requireNoeviction: true });
+    expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'rcflow', requireNoeviction: true, requireAof: false });
+    expect(c.workerHttp).toEqual({ host: '127.0.0.1', port: 9465 });
     expect(c.audit.hmacKey).toBe(KEY);
     expect(c.jobs.attempts).toBe(5);
     expect(c.agent.loopback.default).toEqual({ settings: 'ack', consent: 'grant', latencyMs: 0 });
+  });
+
+  it('requires the append-only file of Redis in production unless REDIS_ALLOW_NO_AOF allows running without it', () => {
+    const prod = { NODE_ENV: 'production', AUDIT_HMAC_KEY: KEY };
+    expect(loadConfig(prod).redis.requireAof).toBe(true);
+    expect(loadConfig({ ...prod, REDIS_ALLOW_NO_AOF: 'true' }).redis.requireAof).toBe(false);
+    expect(loadConfig({ ...prod, NODE_ENV: 'development' }).redis.requireAof).toBe(false);
+    expect(() => loadConfig({ ...prod, REDIS_ALLOW_NO_AOF: 'maybe' })).toThrow(/REDIS_ALLOW_NO_AOF/);
+  });
+
+  it('validates the worker ops listener, 0 turning it off', () => {
+    expect(loadConfig({ WORKER_HTTP_PORT: '0', WORKER_HTTP_HOST: '0.0.0.0' }, { embeddedAuditKey: () => KEY }).workerHttp).toEqual({
+      host: '0.0.0.0',
+      port: 0,
+    });
+    expect(() => loadConfig({ WORKER_HTTP_PORT: '70000' }, { embeddedAuditKey: () => KEY })).toThrow(/WORKER_HTTP_PORT/);
   });
 
   it('requires an audit key with a real PostgreSQL', () => {

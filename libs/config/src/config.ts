@@ -147,6 +147,11 @@ export const envSchema = z.object({
   LOOPBACK_AGENT: jsonOf(loopbackAgentSchema).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REQUIRE_NOEVICTION: bool.default(true),
+  /** Production refuses a Redis without the append-only file unless this says otherwise. */
+  REDIS_ALLOW_NO_AOF: bool.default(false),
+  /** The worker's ops listener (health; metrics when added): 0 turns it off. Loopback unless told otherwise. */
+  WORKER_HTTP_PORT: int(0, 65535).default(9465),
+  WORKER_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   DEMO: bool.default(false),
 });
 
@@ -183,7 +188,18 @@ export interface RcflowConfig {
     corsOrigins: string[];
   };
   database: { url: string | null; pgliteDir: string; poolSize: number };
-  redis: { url: string; prefix: string; requireNoeviction: boolean };
+  redis: {
+    url: string;
+    prefix: string;
+    requireNoeviction: boolean;
+    /**
+     * Refuse a Redis without the append-only file (production, unless REDIS_ALLOW_NO_AOF=true):
+     * without it a Redis restart loses every queued job and timer since the last snapshot.
+     */
+    requireAof: boolean;
+  };
+  /** The worker's ops HTTP listener (/health/live, /health/ready); port 0: none. */
+  workerHttp: { host: string; port: number };
   audit: {
     hmacKey: string;
     /**
@@ -313,7 +329,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
       corsOrigins: e.CORS_ORIGINS,
     },
     database: { url: e.DATABASE_URL ?? null, pgliteDir: e.PGLITE_DIR, poolSize: e.DB_POOL_SIZE },
-    redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX, requireNoeviction: e.REQUIRE_NOEVICTION },
+    redis: {
+      url: e.REDIS_URL,
+      prefix: e.QUEUE_PREFIX,
+      requireNoeviction: e.REQUIRE_NOEVICTION,
+      requireAof: e.NODE_ENV === 'production' && !e.REDIS_ALLOW_NO_AOF,
+    },
+    workerHttp: { host: e.WORKER_HTTP_HOST, port: e.WORKER_HTTP_PORT },
     audit: {
       hmacKey,
       checkpoint: {

@@ -5,3 +5,4 @@ export * from './outbox-relay.service';
 export * from './queue.module';
 export * from './redis-policy.guard';
 export * from './probe';
+export * from './health';

@@ -1,11 +1,12 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import IORedis from 'ioredis';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
-import { evictionProblem, redisOptionsFromUrl } from './redis';
+import { aofProblem, evictionProblem, redisOptionsFromUrl } from './redis';
 
 /**
- * Refuses to run against a Redis that may evict keys. Checked before start-up completes when
- * Redis answers, and again on every reconnect (Redis may be down at start; intake still works then).
+ * Refuses to run against a Redis that may evict keys (REQUIRE_NOEVICTION) or, in production, one
+ * without the append-only file (unless REDIS_ALLOW_NO_AOF=true). Checked before start-up completes
+ * when Redis answers, and again on every reconnect (Redis may be down at start; intake still works then).
  */
 @Injectable()
 export class RedisPolicyGuard implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -15,7 +16,7 @@ export class RedisPolicyGuard implements OnApplicationBootstrap, OnApplicationSh
   constructor(@Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    if (!this.config.redis.requireNoeviction) return;
+    if (!this.config.redis.requireNoeviction && !this.config.redis.requireAof) return;
     this.client = new IORedis({
       ...redisOptionsFromUrl(this.config.redis.url),
       lazyConnect: true,
@@ -49,7 +50,8 @@ export class RedisPolicyGuard implements OnApplicationBootstrap, OnApplicationSh
 
   private async check(): Promise<string | null> {
     try {
-      return await evictionProblem(this.client!);
+      const { requireNoeviction, requireAof } = this.config.redis;
+      return (requireNoeviction ? await evictionProblem(this.client!) : null) ?? (requireAof ? await aofProblem(this.client!) : null);
     } catch {
       return null;
     }

@@ -31,3 +31,16 @@ export async function evictionProblem(redis: InfoClient): Promise<string | null>
   }
   return null;
 }
+
+/**
+ * Production needs the append-only file: without it a Redis restart (a crash, an upgrade, a
+ * container replaced) loses every queued job and timer written since its last snapshot. PostgreSQL
+ * stays the source of truth (the sweep re-drives sessions), but schedules' timers and ticket notes
+ * in flight would wait for it. Reads INFO persistence (CONFIG is often disabled on managed Redis).
+ */
+export async function aofProblem(redis: InfoClient): Promise<string | null> {
+  const info = await redis.info('persistence');
+  const enabled = /aof_enabled:(\d)/.exec(info)?.[1];
+  if (enabled === undefined || enabled === '1') return null;
+  return 'Redis runs without the append-only file (appendonly no); in production rcflow requires it, or a Redis restart loses the queued jobs and timers since its last snapshot. Set `appendonly yes` in redis.conf (or run `CONFIG SET appendonly yes`), or set REDIS_ALLOW_NO_AOF=true to run without it.';
+}

@@ -32,6 +32,24 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** What an unknown key's secret is compared with: the same work as for a known key, never a match. */
 const DUMMY_DIGEST = Buffer.from(hashSecret(randomBytes(32).toString('base64url')), 'hex');
 
+/**
+ * Whether the browser says this request comes from a page of this very origin: Sec-Fetch-Site
+ * (sent by every current browser) or, from older ones, an Origin naming this host. Both are
+ * headers a page cannot set, so a cross-site form or script never passes; a request without
+ * either (not a browser) does not pass either.
+ */
+function sameOrigin(req: Request): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined) return site === 'same-origin';
+  const origin = req.headers.origin;
+  if (!origin || !req.headers.host) return false;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
 interface CachedKey {
   /** null: no such valid key (unknown, revoked, expired, or its principal disabled). */
   principal: PrincipalFacts | null;
@@ -84,6 +102,22 @@ export class AuthGuard implements CanActivate {
       await this.limits.consume(rule.budget, typeof integration === 'string' ? `integration:${integration.slice(0, 64)}` : address);
       return true;
     }
+    const principal = await this.authenticate(req, address);
+    req.principal = principal;
+    if (rule.needed && !hasPermission(principal.grants, rule.needed)) {
+      throw new Forbidden(`${principal.name} lacks the permission ${rule.needed}`);
+    }
+    return true;
+  }
+
+  /**
+   * The caller of a request that is not public: by API key (Authorization: Bearer, or X-Api-Key)
+   * or, with neither, by the web console's cookie; counted against the principal's budget (or the
+   * address' when unauthenticated: 401). A cookie-authenticated write needs the console's CSRF
+   * header, or — with `sameOriginWrites`, for pages that cannot set it (the queue dashboard) —
+   * proof from the browser that the request comes from this origin.
+   */
+  async authenticate(req: Request, address: string, opts: { sameOriginWrites?: boolean } = {}): Promise<PrincipalFacts> {
     const header = req.headers.authorization ?? '';
     const raw = header.startsWith('Bearer ') ? header.slice(7).trim() : String(req.headers['x-api-key'] ?? '');
     // The console's cookie counts only when the request carries no key at all: a key always wins.
@@ -91,14 +125,15 @@ export class AuthGuard implements CanActivate {
     const sid = keyless ? cookieValue(req.headers.cookie, CONSOLE_COOKIE) : null;
     const principal = sid === null ? await this.byKey(raw, address) : await this.byConsoleSession(sid, address);
     await this.limits.consume('principal', principal.id);
-    if (sid !== null && !SAFE_METHODS.has(req.method) && req.headers[CONSOLE_CSRF_HEADER] !== CONSOLE_CSRF_VALUE) {
+    if (
+      sid !== null &&
+      !SAFE_METHODS.has(req.method) &&
+      req.headers[CONSOLE_CSRF_HEADER] !== CONSOLE_CSRF_VALUE &&
+      !(opts.sameOriginWrites && sameOrigin(req))
+    ) {
       throw new Forbidden(`a write from the web console must carry the header X-Requested-With: ${CONSOLE_CSRF_VALUE}`);
     }
-    req.principal = principal;
-    if (rule.needed && !hasPermission(principal.grants, rule.needed)) {
-      throw new Forbidden(`${principal.name} lacks the permission ${rule.needed}`);
-    }
-    return true;
+    return principal;
   }
 
   /**
