@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadConfig } from '@rcflow/config';
 import { ApiModule } from './api.module';
 import { PUBLIC } from './auth/auth.guard';
-import { buildOpenApiDocument, documentedRoutes } from './openapi';
+import { UNDESCRIBED, buildOpenApiDocument, documentedRoutes } from './openapi';
 
 // The OpenAPI validator's own Ajv 8 with the draft-04 dialect OpenAPI 3.0 schema objects follow
 // (the top-level ajv is eslint's 6.x); ajv-formats carries its own Ajv 8.
@@ -104,6 +104,13 @@ it('gives every operation its success answer with an example, and its error answ
       for (const media of Object.values((op.requestBody as Json).content as Record<string, Json>)) expect({ at, bodyExample: media.example !== undefined }).toEqual({ at, bodyExample: true });
     }
   }
+});
+
+it('describes every success answer with @ApiReturns', () => {
+  const undescribed = operations()
+    .filter(({ op }) => Object.values(op.responses as Record<string, Json>).some((r) => r.description === UNDESCRIBED))
+    .map(({ path, verb }) => `${verb} ${path}`);
+  expect(undescribed).toEqual([]);
 });
 
 it('asks for the API key exactly where the auth guard does', () => {

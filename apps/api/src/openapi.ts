@@ -19,6 +19,9 @@ import {
 } from './common/api-docs';
 import { Zod } from './common/validation';
 
+/** What an answer without @ApiReturns says (the spec refuses it). */
+export const UNDESCRIBED = 'Not described yet: add @ApiReturns to the route';
+
 /** The name of the API-key security scheme. */
 export const API_KEY_SCHEME = 'apiKey';
 
@@ -217,7 +220,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       const isPublic = isPublicRoute(route.controller, route.handler);
       const args = zodArgs(route);
       const input = (Reflect.getMetadata(API_INPUT, route.handler) as InputDocs | undefined) ?? {};
-      const params = (op.parameters ??= []) as Array<Record<string, unknown>>;
+      const params = (op.parameters ??= []) as unknown as Array<Record<string, unknown>>;
 
       // Path parameters: every {name} of the path, typed from the route's Zod pipe.
       const pathSchemas: Record<string, OpenApiSchema> = {};
@@ -277,7 +280,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       const requestMethod = Reflect.getMetadata(METHOD_METADATA, route.handler) as RequestMethod;
       const defaultStatus = httpCode ?? (requestMethod === RequestMethod.POST ? 201 : 200);
       const out: Record<string, unknown> = {};
-      const entries: ReturnsEntry[] = declared.length > 0 ? declared : [{ schema: { type: 'object', description: 'Not described yet' } }];
+      const entries: ReturnsEntry[] = declared.length > 0 ? declared : [{ schema: { type: 'object' }, description: UNDESCRIBED }];
       for (const e of [...entries].reverse()) {
         const status = e.status ?? defaultStatus;
         if (httpCode !== undefined && e.status !== undefined && e.status !== httpCode && e.status < 300) {

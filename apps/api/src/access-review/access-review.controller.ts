@@ -11,6 +11,8 @@ import { AccessReviewService } from './access-review.service';
 import { ReviewStreams } from './review-streams';
 import { checkQuery, deviceIdCursor, deviceReviewQuery, principalReviewQuery, type CheckQuery } from './access-review.schemas';
 import { CSV_HEADER, csvRows } from './access-review-csv';
+import { ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 @ApiTags('access review')
 @Controller('v1/access-review')
@@ -29,6 +31,8 @@ export class AccessReviewController {
     description:
       'Chain: role assignment → collection → permitted-viewer entry (through which group) or the local-administrator rule → the settings that allow it. Presence is not considered. format=csv downloads it.',
   })
+  @ApiReturns(S.accessReview)
+  @ApiReturns({ type: 'string', example: 'device,principal,type,access,chain\n' }, { contentType: 'text/csv' })
   async device(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -51,6 +55,9 @@ export class AccessReviewController {
     description:
       'JSON pages with a cursor; format=ndjson (or Accept: application/x-ndjson) streams one device per line; format=csv downloads every row. Presence is not considered.',
   })
+  @ApiReturns(S.pageOf(S.accessReview))
+  @ApiReturns({ type: 'string', example: '{"device":{},"presenceNotConsidered":true,"entries":[]}\n' }, { contentType: 'application/x-ndjson' })
+  @ApiReturns({ type: 'string', example: 'device,principal,type,access,chain\n' }, { contentType: 'text/csv' })
   async principal(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -90,6 +97,7 @@ export class AccessReviewController {
     summary: 'Why (not): the ten checks of the dry run for the principal as its own viewer on the device',
     description: 'canReach: the six standing checks pass (what the review lists); eligibleNow: all ten pass now, presence included.',
   })
+  @ApiReturns(S.accessCheck)
   check(@Caller() caller: PrincipalFacts, @Query(new Zod(checkQuery, 'query')) q: CheckQuery) {
     return this.review.check(caller, q);
   }

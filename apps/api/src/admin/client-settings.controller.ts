@@ -14,6 +14,8 @@ import {
   deploymentParams,
   updateClientSettingsSchema,
 } from './admin.schemas';
+import { ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 @ApiTags('admin: client settings')
 @Controller('v1')
@@ -23,6 +25,7 @@ export class ClientSettingsController {
   @Get('client-settings')
   @Requires('admin.read')
   @ApiOperation({ summary: 'Every client settings set in merge order: custom sets by order, the default (10000) last' })
+  @ApiReturns(S.pageOf(S.clientSettingsView))
   list() {
     return this.settings.list();
   }
@@ -30,6 +33,7 @@ export class ClientSettingsController {
   @Get('client-settings/:id')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A client settings set with the collections it is deployed to' })
+  @ApiReturns(S.clientSettingsView)
   get(@Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.settings.get(p.id);
   }
@@ -41,6 +45,7 @@ export class ClientSettingsController {
     description: 'order 1..9999, lower wins on a conflict; remoteTools holds only the settings this set configures.',
   })
   @BodyOf(createClientSettingsSchema)
+  @ApiReturns(S.clientSettingsView)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createClientSettingsSchema)) body: CreateClientSettingsInput) {
     return this.settings.create(caller, body);
   }
@@ -54,6 +59,7 @@ export class ClientSettingsController {
       'The default set must stay complete (null refused) and keeps order 10000.',
   })
   @BodyOf(updateClientSettingsSchema)
+  @ApiReturns(S.clientSettingsView)
   update(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -65,6 +71,7 @@ export class ClientSettingsController {
   @Delete('client-settings/:id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Delete custom client settings and their deployments (the default set cannot be deleted)' })
+  @ApiReturns(S.clientSettingsView)
   remove(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.settings.remove(caller, p.id);
   }
@@ -72,6 +79,7 @@ export class ClientSettingsController {
   @Put('client-settings/:id/deployments/:collectionId')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Deploy custom client settings to a collection (idempotent; the default set cannot be deployed)' })
+  @ApiReturns(S.deployment)
   deploy(@Caller() caller: PrincipalFacts, @Param(new Zod(deploymentParams, 'path')) p: z.infer<typeof deploymentParams>) {
     return this.settings.deploy(caller, p.id, p.collectionId);
   }
@@ -79,6 +87,7 @@ export class ClientSettingsController {
   @Delete('client-settings/:id/deployments/:collectionId')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Remove a deployment (idempotent)' })
+  @ApiReturns(S.deployment)
   undeploy(@Caller() caller: PrincipalFacts, @Param(new Zod(deploymentParams, 'path')) p: z.infer<typeof deploymentParams>) {
     return this.settings.undeploy(caller, p.id, p.collectionId);
   }

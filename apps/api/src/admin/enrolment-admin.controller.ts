@@ -8,6 +8,8 @@ import { Zod, idParam } from '../common/validation';
 import { BodyOf } from './admin-docs';
 import { createEnrolmentTokenSchema } from './admin.schemas';
 import { EnrolmentAdminService } from './enrolment-admin.service';
+import { ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 @ApiTags('agents')
 @Controller('v1')
@@ -24,6 +26,7 @@ export class EnrolmentAdminController {
       'closes its open connections. Devices and collections outside your scope answer 404 and 403.',
   })
   @BodyOf(createEnrolmentTokenSchema)
+  @ApiReturns(S.issuedEnrolmentToken)
   createToken(
     @Caller() caller: PrincipalFacts,
     @Body(new Zod(createEnrolmentTokenSchema)) body: z.infer<typeof createEnrolmentTokenSchema>,
@@ -34,6 +37,7 @@ export class EnrolmentAdminController {
   @Get('enrolment-tokens')
   @Requires('admin.read')
   @ApiOperation({ summary: 'Enrolment tokens in your scope (never their secrets)' })
+  @ApiReturns(z.object({ items: z.array(S.enrolmentTokenView) }))
   listTokens(@Caller() caller: PrincipalFacts) {
     return this.enrolment.listTokens(caller);
   }
@@ -41,6 +45,7 @@ export class EnrolmentAdminController {
   @Delete('enrolment-tokens/:id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Revoke an enrolment token' })
+  @ApiReturns(z.object({ id: z.uuid(), revoked: z.literal(true) }))
   revokeToken(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.enrolment.revokeToken(caller, p.id);
   }
@@ -49,6 +54,7 @@ export class EnrolmentAdminController {
   @HttpCode(200)
   @Requires('admin.write')
   @ApiOperation({ summary: "Revoke a device's credentials; its agent is refused until it enrols again" })
+  @ApiReturns(z.object({ deviceId: z.uuid(), revoked: z.int().min(0).meta({ description: 'How many credentials were revoked' }) }))
   revokeCredentials(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.enrolment.revokeDeviceCredentials(caller, p.id);
   }

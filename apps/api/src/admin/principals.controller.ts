@@ -15,6 +15,8 @@ import {
   listPrincipalsQuery,
   updatePrincipalSchema,
 } from './admin.schemas';
+import { ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 @ApiTags('admin: principals')
 @Controller('v1')
@@ -25,6 +27,7 @@ export class PrincipalsController {
   @Requires('admin.write')
   @ApiOperation({ summary: 'Create a user, group or service principal (names are unique without regard to case)' })
   @BodyOf(createPrincipalSchema)
+  @ApiReturns(S.principalView)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createPrincipalSchema)) body: CreatePrincipalInput) {
     return this.principals.create(caller, body);
   }
@@ -33,6 +36,7 @@ export class PrincipalsController {
   @Requires('admin.read')
   @ApiOperation({ summary: 'List principals (kind filter, name prefix without regard to case; keyset pagination)' })
   @QueryParams('kind', 'name', 'limit', 'cursor')
+  @ApiReturns(S.pageOf(S.principalView))
   list(@Query(new Zod(listPrincipalsQuery, 'query')) q: z.infer<typeof listPrincipalsQuery>) {
     return this.principals.list(q);
   }
@@ -40,6 +44,7 @@ export class PrincipalsController {
   @Get('principals/:id')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A principal with the groups it belongs to (direct and nested) and, for a group, its members' })
+  @ApiReturns(S.principalDetail)
   get(@Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.principals.get(p.id);
   }
@@ -48,6 +53,7 @@ export class PrincipalsController {
   @Requires('admin.write')
   @ApiOperation({ summary: 'Change displayName or disable/enable a principal (disabling the last full administrator is refused)' })
   @BodyOf(updatePrincipalSchema)
+  @ApiReturns(S.principalView)
   update(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -59,6 +65,7 @@ export class PrincipalsController {
   @Put('principals/:groupId/members/:memberId')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Add a principal to a group (idempotent; a group cannot contain itself, directly or through nesting)' })
+  @ApiReturns(S.groupMembership)
   addMember(@Caller() caller: PrincipalFacts, @Param(new Zod(groupMemberParams, 'path')) p: z.infer<typeof groupMemberParams>) {
     return this.principals.addMember(caller, p.groupId, p.memberId);
   }
@@ -66,6 +73,7 @@ export class PrincipalsController {
   @Delete('principals/:groupId/members/:memberId')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Remove a principal from a group (idempotent)' })
+  @ApiReturns(S.groupMembership)
   removeMember(@Caller() caller: PrincipalFacts, @Param(new Zod(groupMemberParams, 'path')) p: z.infer<typeof groupMemberParams>) {
     return this.principals.removeMember(caller, p.groupId, p.memberId);
   }

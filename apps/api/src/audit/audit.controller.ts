@@ -12,6 +12,8 @@ import { AuditFilter, auditFilterQuery, auditFilters } from './audit-query';
 import { AuditQueryService } from './audit-query.service';
 import { VerifyLock } from './verify-lock';
 import { QueryParams } from '../admin/admin-docs';
+import { ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 const auditQuery = z.strictObject({ ...auditFilters, limit, cursor: cursor.optional() });
 
@@ -31,6 +33,7 @@ export class AuditController {
     summary: 'Audit events, newest first, with filters and keyset pagination',
     description: 'A caller scoped to some collections sees the events of devices (and their sessions) in them only.',
   })
+  @ApiReturns(S.pageOf(S.auditEvent))
   list(@Caller() caller: PrincipalFacts, @Query(new Zod(auditQuery, 'query')) q: z.infer<typeof auditQuery>) {
     return this.audit.list(q, scopeOf(caller.grants, 'audit.read'));
   }
@@ -42,6 +45,7 @@ export class AuditController {
   @ApiOperation({
     summary: 'Every audit event matching the filters as NDJSON (one list item per line), oldest first, streamed',
   })
+  @ApiReturns({ type: 'string', description: 'One audit event (as in the list) per line', example: '{"id":"1","action":"session.requested"}\n' }, { contentType: 'application/x-ndjson' })
   async export(
     @Caller() caller: PrincipalFacts,
     @Query(new Zod(auditFilterQuery, 'query')) q: AuditFilter,
@@ -61,6 +65,7 @@ export class AuditController {
       '`checkpoint` says which one (takenAt, source) or that there is none. ' +
       'One verification runs at a time across the API processes; a caller meanwhile gets 429 with Retry-After.',
   })
+  @ApiReturns(S.auditVerification)
   verify() {
     return this.verifyLock.run(() => this.audit.verify());
   }

@@ -89,6 +89,17 @@ const UNSUPPORTED = new Set([
   'maxContains',
 ]);
 
+const documentedAs = new WeakMap<z.ZodType, z.ZodType>();
+
+/**
+ * Documents `schema` as `doc` says: for a schema zod cannot describe as the caller sends it (a
+ * preprocess that fills defaults shows its fields as required). Returns `schema` unchanged.
+ */
+export function documentAs<T extends z.ZodType>(schema: T, doc: z.ZodType): T {
+  documentedAs.set(schema, doc);
+  return schema;
+}
+
 /**
  * A zod schema as an OpenAPI 3.0 schema object: zod's own `openapi-3.0` target, then what it
  * leaves that 3.0 refuses (`const`, `examples`, tuples, `$defs`) rewritten. Definitions it
@@ -99,14 +110,47 @@ export function openApiSchema(
   io: 'input' | 'output',
   defsPrefix = 'Def',
 ): { schema: OpenApiSchema; defs: Record<string, OpenApiSchema> } {
-  const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as OpenApiSchema;
+  const options = {
+    target: 'openapi-3.0',
+    io,
+    unrepresentable: 'any',
+    override: (ctx: { zodSchema: unknown; jsonSchema: Record<string, unknown> }) => {
+      const doc = documentedAs.get(ctx.zodSchema as z.ZodType);
+      if (!doc) return;
+      for (const key of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[key];
+      Object.assign(ctx.jsonSchema, z.toJSONSchema(doc, { target: 'openapi-3.0', io, unrepresentable: 'any' }));
+    },
+  } as const;
+  const json = z.toJSONSchema(schema, options) as OpenApiSchema;
   const rawDefs = { ...((json.$defs as Record<string, OpenApiSchema> | undefined) ?? {}), ...((json.definitions as Record<string, OpenApiSchema> | undefined) ?? {}) };
   delete json.$defs;
   delete json.definitions;
-  const rename = (name: string) => `${defsPrefix}${name.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+  // Named by `.meta({ id })`: one component for all; zod's own names (__schema0, recursion) per route.
+  const rename = (name: string) => (name.startsWith('__') ? defsPrefix : '') + name.replace(/[^A-Za-z0-9._-]/g, '_');
   const defs: Record<string, OpenApiSchema> = {};
   for (const [name, def] of Object.entries(rawDefs)) defs[rename(name)] = normalize(def, rename) as OpenApiSchema;
-  return { schema: normalize(json, rename) as OpenApiSchema, defs };
+  const root = normalize(json, rename) as OpenApiSchema;
+  for (const node of [root, ...Object.values(defs)]) typeNullables(node, defs);
+  return { schema: root, defs };
+}
+
+/**
+ * 3.0 reads `nullable` only beside a `type`: a nullable reference (`allOf: [{$ref}]`) gets the
+ * type of what it references.
+ */
+function typeNullables(node: unknown, defs: Record<string, OpenApiSchema>): void {
+  if (Array.isArray(node)) return node.forEach((n) => typeNullables(n, defs));
+  if (node === null || typeof node !== 'object') return;
+  const s = node as OpenApiSchema;
+  if (s.nullable === true && s.type === undefined) {
+    const members = [...((s.allOf as OpenApiSchema[] | undefined) ?? []), ...((s.anyOf as OpenApiSchema[] | undefined) ?? [])];
+    const types = new Set(
+      members.map((m) => (typeof m.$ref === 'string' ? defs[m.$ref.replace('#/components/schemas/', '')]?.type : m.type)),
+    );
+    const [only] = [...types];
+    if (types.size === 1 && typeof only === 'string') s.type = only;
+  }
+  for (const v of Object.values(s)) typeNullables(v, defs);
 }
 
 function normalize(node: unknown, rename: (name: string) => string): unknown {

@@ -8,6 +8,8 @@ import { Zod, idParam } from '../common/validation';
 import { BodyOf } from '../admin/admin-docs';
 import { ExternalIdsService } from './external-ids.service';
 import { deviceExternalIdSchema, identitySchema } from './ticket-integrations.schemas';
+import { ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 @ApiTags('ticket integrations')
 @Controller('v1')
@@ -17,6 +19,7 @@ export class ExternalIdsController {
   @Get('principals/:id/identities')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A principal’s ids in ticket systems (Jira accountId, ServiceNow sys_id, Zendesk id, GitHub login, e-mail)' })
+  @ApiReturns(z.array(S.identityView))
   list(@Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.ids.identities(p.id);
   }
@@ -25,6 +28,7 @@ export class ExternalIdsController {
   @Requires('admin.write')
   @ApiOperation({ summary: 'Add an id in a ticket system, so that tickets assigned to it have this principal as viewer' })
   @BodyOf(identitySchema)
+  @ApiReturns(S.identityView)
   add(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -38,6 +42,7 @@ export class ExternalIdsController {
   @Requires('admin.write')
   @ApiOperation({ summary: 'Remove an id in a ticket system (body: system, externalId)' })
   @BodyOf(identitySchema)
+  @ApiReturns(S.changedResult)
   remove(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -50,6 +55,7 @@ export class ExternalIdsController {
   @Requires('admin.write')
   @ApiOperation({ summary: 'Set (or clear, with null) a device’s id in another inventory, e.g. its CMDB sys_id' })
   @BodyOf(deviceExternalIdSchema)
+  @ApiReturns(z.object({ deviceId: z.uuid(), externalId: z.string().nullable() }))
   setExternalId(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },

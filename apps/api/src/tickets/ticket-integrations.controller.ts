@@ -19,6 +19,8 @@ import {
   rotateSecretSchema,
   updateIntegrationSchema,
 } from './ticket-integrations.schemas';
+import { ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 const kindParam = z.strictObject({ kind: z.enum(TICKET_KINDS) });
 
@@ -36,6 +38,7 @@ export class TicketIntegrationsController {
   @Get('defaults/:kind')
   @Requires('admin.read')
   @ApiOperation({ summary: 'The mapping rules a new integration of this kind starts with' })
+  @ApiReturns(z.object({ kind: z.string(), rules: z.array(z.record(z.string(), z.unknown())) }))
   defaults(@Param(new Zod(kindParam, 'path')) p: z.infer<typeof kindParam>) {
     return { kind: p.kind, rules: defaultRules(p.kind) };
   }
@@ -48,6 +51,7 @@ export class TicketIntegrationsController {
       'The response carries the inbound secret once (generated unless given); outbound credentials are sealed and never returned. Deliveries go to POST /v1/hooks/{id}.',
   })
   @BodyOf(createIntegrationSchema)
+  @ApiReturns(S.issuedTicketSecret)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createIntegrationSchema)) body: CreateIntegrationInput) {
     return this.integrations.create(caller, body);
   }
@@ -56,6 +60,7 @@ export class TicketIntegrationsController {
   @Requires('admin.read')
   @ApiOperation({ summary: 'List ticket integrations (keyset pagination); secrets are never returned' })
   @QueryParams('limit', 'cursor')
+  @ApiReturns(S.pageOf(S.ticketIntegration))
   list(@Query(new Zod(integrationPageQuery, 'query')) q: z.infer<typeof integrationPageQuery>) {
     return this.integrations.list(q);
   }
@@ -63,6 +68,7 @@ export class TicketIntegrationsController {
   @Get(':id')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A ticket integration (without its secrets)' })
+  @ApiReturns(S.ticketIntegration)
   get(@Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.integrations.get(p.id);
   }
@@ -71,6 +77,7 @@ export class TicketIntegrationsController {
   @Requires('admin.write')
   @ApiOperation({ summary: 'Change name, rules, outbound URL and credentials, inbound auth, enabled' })
   @BodyOf(updateIntegrationSchema)
+  @ApiReturns(S.ticketIntegration)
   update(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -82,6 +89,7 @@ export class TicketIntegrationsController {
   @Delete(':id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Delete a ticket integration (its delivery log stays)' })
+  @ApiReturns(z.object({ deleted: z.literal(true) }))
   remove(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.integrations.delete(caller, p.id);
   }
@@ -93,6 +101,7 @@ export class TicketIntegrationsController {
     description: 'Adds a new secret (returned once); the previous one stays valid until DELETE …/secrets/previous.',
   })
   @BodyOf(rotateSecretSchema)
+  @ApiReturns(S.issuedTicketSecret)
   rotate(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -104,6 +113,7 @@ export class TicketIntegrationsController {
   @Delete(':id/secrets/previous')
   @Requires('admin.write')
   @ApiOperation({ summary: 'End a rotation: only the newest inbound secret stays valid' })
+  @ApiReturns(S.ticketIntegration)
   dropPrevious(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.integrations.dropPrevious(caller, p.id);
   }
@@ -112,6 +122,7 @@ export class TicketIntegrationsController {
   @Requires('admin.read')
   @ApiOperation({ summary: 'What the rules would do with a payload (rule, device, viewer, eligibility), storing nothing' })
   @BodyOf(dryRunSchema)
+  @ApiReturns(S.ticketDryRun)
   dryRun(@Param(new Zod(idParam, 'path')) p: { id: string }, @Body(new Zod(dryRunSchema)) body: z.infer<typeof dryRunSchema>) {
     return this.integrations.dryRun(p.id, body.body, body.headers);
   }
@@ -120,6 +131,7 @@ export class TicketIntegrationsController {
   @Requires('admin.read')
   @ApiOperation({ summary: 'The delivery log, newest first: signature and dedupe verdicts, rule, device, viewer, session or why not' })
   @QueryParams('outcome', 'sessionId', 'limit', 'cursor')
+  @ApiReturns(S.pageOf(S.ticketDelivery))
   deliveries(
     @Param(new Zod(idParam, 'path')) p: { id: string },
     @Query(new Zod(listDeliveriesQuery, 'query')) q: z.infer<typeof listDeliveriesQuery>,
