@@ -65,7 +65,9 @@ const storedDecision = z.object({
   evaluatedAt: nullableInstant,
 });
 
-export const sessionDecision = z.object({ sessionId: id, state: z.enum(SESSION_STATES), ...storedDecision.shape }).meta({ id: 'SessionDecision' });
+export const sessionDecision = z
+  .object({ sessionId: id, state: z.enum(SESSION_STATES), ...storedDecision.shape })
+  .meta({ id: 'SessionDecision' });
 
 const timelineEntry = z.object({
   seq: z.int().min(0),
@@ -122,9 +124,17 @@ export const auditEvent = z
   .meta({ id: 'AuditEvent' });
 
 export const auditVerification = z
-  .looseObject({
+  .object({
     ok: z.boolean(),
-    checkpoint: z.unknown().meta({ description: 'The newest signed checkpoint checked against (takenAt, source), or that there is none' }),
+    eventsChecked: z.int().min(0),
+    streamsChecked: z.int().min(0),
+    problems: z
+      .array(z.record(z.string(), z.unknown()))
+      .meta({ description: 'The first problems found (at most 100), where the trail breaks' }),
+    checkpoint: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({ description: 'The newest signed checkpoint checked against (takenAt, source), or that there is none' }),
   })
   .meta({ id: 'AuditVerification' });
 
@@ -132,7 +142,9 @@ export const auditVerification = z
 export const collectionView = z
   .object({ id, name: z.string(), description: z.string().nullable(), memberCount: z.int().min(0), createdAt: instant, updatedAt: instant })
   .meta({ id: 'Collection' });
-export const collectionMembership = z.object({ ...changedResult.shape, collectionId: id, deviceId: id }).meta({ id: 'CollectionMembership' });
+export const collectionMembership = z
+  .object({ ...changedResult.shape, collectionId: id, deviceId: id })
+  .meta({ id: 'CollectionMembership' });
 
 export const deviceView = z
   .object({
@@ -172,7 +184,12 @@ export const principalView = z
   .object({ ...principalRef.shape, displayName: z.string().nullable(), disabled: z.boolean(), createdAt: instant, updatedAt: instant })
   .meta({ id: 'Principal' });
 export const principalDetail = z
-  .object({ ...principalView.shape, groups: z.array(principalRef), allGroups: z.array(principalRef), members: z.array(principalRef).optional() })
+  .object({
+    ...principalView.shape,
+    groups: z.array(principalRef),
+    allGroups: z.array(principalRef),
+    members: z.array(principalRef).optional(),
+  })
   .meta({ id: 'PrincipalDetail' });
 export const groupMembership = z.object({ ...changedResult.shape, groupId: id, memberId: id }).meta({ id: 'GroupMembership' });
 
@@ -294,7 +311,10 @@ const previewedOccurrence = z.object({
   local: z.string().meta({ description: "On the schedule's clock", example: '2026-03-02T10:30+01:00' }),
 });
 export const createdSchedule = z.object({ ...scheduleView.shape, upcoming: z.array(previewedOccurrence) }).meta({ id: 'CreatedSchedule' });
-export const schedulePreview = z.object({ timeZone: z.string().meta({ example: 'Europe/Amsterdam' }), items: z.array(previewedOccurrence) });
+export const schedulePreview = z.object({
+  timeZone: z.string().meta({ example: 'Europe/Amsterdam' }),
+  items: z.array(previewedOccurrence),
+});
 export const scheduleRuns = z.object({
   items: z.array(
     z.object({
@@ -309,8 +329,12 @@ export const scheduleRuns = z.object({
 });
 
 // Reports and access review (their rows depend on the report or the device: described loosely).
-export const reportCatalogue = z.looseObject({}).meta({ id: 'ReportCatalogue', description: 'The reports offered, with the parameters each takes' });
-export const reportResult = z.looseObject({}).meta({ id: 'ReportResult', description: 'The report rows (JSON); CSV or NDJSON by format or Accept' });
+export const reportCatalogue = z
+  .looseObject({})
+  .meta({ id: 'ReportCatalogue', description: 'The reports offered, with the parameters each takes' });
+export const reportResult = z
+  .looseObject({})
+  .meta({ id: 'ReportResult', description: 'The report rows (JSON); CSV or NDJSON by format or Accept' });
 export const accessCheck = z
   .looseObject({
     device: z.object({ id, hostname: z.string() }),
@@ -324,7 +348,9 @@ export const accessCheck = z
     checks: z.array(z.object({ ...checkResult.shape, standing: z.boolean() })),
   })
   .meta({ id: 'AccessCheck' });
-export const accessReview = z.looseObject({}).meta({ id: 'AccessReview', description: 'Who may reach what, and through which grants and settings' });
+export const accessReview = z
+  .looseObject({})
+  .meta({ id: 'AccessReview', description: 'Who may reach what, and through which grants and settings' });
 
 // Ticket integrations.
 export const ticketIntegration = z
@@ -335,7 +361,10 @@ export const ticketIntegration = z
     principalId: id,
     inboundAuth: z.enum(['hmac', 'token']),
     activeSecrets: z.int().min(0).meta({ description: 'How many inbound secrets are active (2 during a rotation)' }),
-    webhookPath: z.string().meta({ description: "Where deliveries go, relative to the API's base URL", example: '/v1/hooks/3f2a7c9e-1b4d-4e8a-9c6f-2d5e8b1a7f30' }),
+    webhookPath: z.string().meta({
+      description: "Where deliveries go, relative to the API's base URL",
+      example: '/v1/hooks/3f2a7c9e-1b4d-4e8a-9c6f-2d5e8b1a7f30',
+    }),
     outbound: z.object({ url: z.string(), credentialFields: z.array(z.string()) }).nullable(),
     rules: z.array(z.record(z.string(), z.unknown())).meta({ description: 'The mapping rules, in order' }),
     enabled: z.boolean(),

@@ -13,18 +13,22 @@ import { UNDESCRIBED, buildOpenApiDocument, documentedRoutes } from './openapi';
 // (the top-level ajv is eslint's 6.x); ajv-formats carries its own Ajv 8.
 const validatorModules = join(__dirname, '../../../node_modules/@seriousme/openapi-schema-validator/node_modules');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const Ajv04 = require(join(validatorModules, 'ajv-draft-04')) as typeof import('ajv').default;
+const Ajv04 = require(join(validatorModules, 'ajv-draft-04')) as new (options: object) => AjvLike;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const addFormats = require('ajv-formats') as (ajv: unknown) => void;
 
 type Json = Record<string, unknown>;
+interface AjvLike {
+  addSchema(schema: object, key: string): unknown;
+  compile(schema: object): { (data: unknown): boolean; errors?: unknown };
+}
 const VERBS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'] as const;
 
 let app: INestApplication;
 let doc: OpenAPIObject;
 
-function operations(): Array<{ path: string; verb: string; op: Json }> {
-  const out: Array<{ path: string; verb: string; op: Json }> = [];
+function operations(): { path: string; verb: string; op: Json }[] {
+  const out: { path: string; verb: string; op: Json }[] = [];
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const verb of VERBS) {
       const op = (item as Json)[verb] as Json | undefined;
@@ -37,12 +41,13 @@ const deref = (r: Json): Json => {
   const ref = r.$ref as string | undefined;
   if (!ref) return r;
   const [, , kind, name] = ref.split('/');
-  return (doc.components as Record<string, Record<string, Json>>)[kind!]![name!]!;
+  return (doc.components as Record<string, Record<string, Json>>)[kind][name];
 };
 
 beforeAll(async () => {
   const config = loadConfig({ PGLITE_DIR: 'memory', AUDIT_HMAC_KEY: 'openapi-spec-audit-key-0123456789abcdef0123456789' });
   // Preview: the modules are scanned, nothing is instantiated (no database, no Redis).
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Nest declares its options bag as a class
   app = await NestFactory.create(ApiModule.forRoot(config, { withWorker: false }), { preview: true, logger: false });
   doc = buildOpenApiDocument(app);
 });
@@ -64,17 +69,22 @@ it('declares every path parameter, ids as UUIDs', () => {
     expect({ at: `${verb} ${path}`, names: declared.map((p) => p.name) }).toEqual({ at: `${verb} ${path}`, names });
     for (const p of declared) {
       expect(p.required).toBe(true);
-      if (p.name === 'id' || String(p.name).endsWith('Id')) expect({ at: `${verb} ${path} ${String(p.name)}`, format: (p.schema as Json).format }).toEqual({ at: `${verb} ${path} ${String(p.name)}`, format: 'uuid' });
+      if (p.name === 'id' || String(p.name).endsWith('Id'))
+        expect({ at: `${verb} ${path} ${String(p.name)}`, format: (p.schema as Json).format }).toEqual({
+          at: `${verb} ${path} ${String(p.name)}`,
+          format: 'uuid',
+        });
     }
   }
 });
 
 it('documents the query parameters of the lists', () => {
-  const q = (path: string) => ((doc.paths[path]!.get!.parameters ?? []) as Json[]).filter((p) => p.in === 'query').map((p) => p.name);
+  const q = (path: string) =>
+    ((doc.paths[path].get!.parameters ?? []) as unknown as Json[]).filter((p) => p.in === 'query').map((p) => p.name);
   expect(q('/v1/sessions')).toEqual(expect.arrayContaining(['state', 'deviceId', 'viewerId', 'from', 'to', 'limit', 'cursor']));
   expect(q('/v1/audit')).toEqual(expect.arrayContaining(['sessionId', 'action', 'limit', 'cursor']));
   expect(q('/v1/audit/export')).toEqual(expect.arrayContaining(['sessionId', 'from', 'to']));
-  const state = ((doc.paths['/v1/sessions']!.get!.parameters ?? []) as Json[]).find((p) => p.name === 'state')!;
+  const state = ((doc.paths['/v1/sessions'].get!.parameters ?? []) as unknown as Json[]).find((p) => p.name === 'state')!;
   expect((state.schema as Json).enum).toContain('active');
 });
 
@@ -85,23 +95,30 @@ it('gives every operation its success answer with an example, and its error answ
     const ok = Object.keys(responses).filter((s) => s.startsWith('2'));
     expect({ at, ok: ok.length > 0 }).toEqual({ at, ok: true });
     for (const s of ok.filter((x) => x !== '204')) {
-      const content = responses[s]!.content as Record<string, Json> | undefined;
+      const content = responses[s].content as Record<string, Json> | undefined;
       expect({ at, s, content: content !== undefined }).toEqual({ at, s, content: true });
       for (const media of Object.values(content!)) {
-        expect({ at, schema: media.schema !== undefined, example: media.example !== undefined }).toEqual({ at, schema: true, example: true });
+        expect({ at, schema: media.schema !== undefined, example: media.example !== undefined }).toEqual({
+          at,
+          schema: true,
+          example: true,
+        });
       }
     }
     const errors = Object.keys(responses).filter((s) => /^[45]/.test(s));
     expect({ at, has429: errors.includes('429') }).toEqual({ at, has429: true });
     for (const s of errors) {
-      const r = deref(responses[s]!);
-      expect(((r.content as Record<string, Json>)['application/json']!.schema as Json).$ref).toBe('#/components/schemas/Error');
+      const r = deref(responses[s]);
+      expect(((r.content as Record<string, Json>)['application/json'].schema as Json).$ref).toBe('#/components/schemas/Error');
     }
     if (/\{[^}]+\}/.test(path)) expect({ at, has404: errors.includes('404') }).toEqual({ at, has404: true });
-    if (op.requestBody || (op.parameters as Json[]).length > 0) expect({ at, has400: errors.includes('400') }).toEqual({ at, has400: true });
-    if ((op.security as unknown[]).length > 0) expect({ at, errors: errors.filter((e) => e === '401' || e === '403') }).toEqual({ at, errors: ['401', '403'] });
+    if (op.requestBody || (op.parameters as Json[]).length > 0)
+      expect({ at, has400: errors.includes('400') }).toEqual({ at, has400: true });
+    if ((op.security as unknown[]).length > 0)
+      expect({ at, errors: errors.filter((e) => e === '401' || e === '403') }).toEqual({ at, errors: ['401', '403'] });
     if (op.requestBody) {
-      for (const media of Object.values((op.requestBody as Json).content as Record<string, Json>)) expect({ at, bodyExample: media.example !== undefined }).toEqual({ at, bodyExample: true });
+      for (const media of Object.values((op.requestBody as Json).content as Record<string, Json>))
+        expect({ at, bodyExample: media.example !== undefined }).toEqual({ at, bodyExample: true });
     }
   }
 });
@@ -124,17 +141,17 @@ it('asks for the API key exactly where the auth guard does', () => {
     const isPublic = reflector.getAllAndOverride<boolean | undefined>(PUBLIC, [route.handler, route.controller]) ?? false;
     expect({ at: `${verb} ${path}`, security: op.security }).toEqual({ at: `${verb} ${path}`, security: isPublic ? [] : [{ apiKey: [] }] });
   }
-  expect(doc.paths['/health']!.get!.security).toEqual([]);
-  expect(doc.paths['/v1/agent/enrol']!.post!.security).toEqual([]);
-  expect(doc.paths['/v1/hooks/{integrationId}']!.post!.security).toEqual([]);
-  expect(doc.paths['/v1/sessions']!.post!.security).toEqual([{ apiKey: [] }]);
+  expect(doc.paths['/health'].get!.security).toEqual([]);
+  expect(doc.paths['/v1/agent/enrol'].post!.security).toEqual([]);
+  expect(doc.paths['/v1/hooks/{integrationId}'].post!.security).toEqual([]);
+  expect(doc.paths['/v1/sessions'].post!.security).toEqual([{ apiKey: [] }]);
 });
 
 it('documents the status codes the routes answer', () => {
-  expect(Object.keys(doc.paths['/v1/sessions']!.post!.responses)).toContain('202');
-  expect(Object.keys(doc.paths['/v1/sessions']!.post!.responses)).not.toContain('201');
-  expect(Object.keys(doc.paths['/v1/schedules/{id}']!.delete!.responses)).toContain('204');
-  expect(Object.keys(doc.paths['/v1/sessions/{id}/cancel']!.post!.responses)).toContain('200');
+  expect(Object.keys(doc.paths['/v1/sessions'].post!.responses)).toContain('202');
+  expect(Object.keys(doc.paths['/v1/sessions'].post!.responses)).not.toContain('201');
+  expect(Object.keys(doc.paths['/v1/schedules/{id}'].delete!.responses)).toContain('204');
+  expect(Object.keys(doc.paths['/v1/sessions/{id}/cancel'].post!.responses)).toContain('200');
 });
 
 it('gives examples that are valid against their schemas (and request bodies the route itself accepts)', () => {
@@ -152,7 +169,8 @@ it('gives examples that are valid against their schemas (and request bodies the 
   for (const { path, verb, op } of operations()) {
     const at = `${verb} ${path}`;
     for (const [s, r] of Object.entries(op.responses as Record<string, Json>)) {
-      for (const [type, media] of Object.entries((deref(r).content as Record<string, Json> | undefined) ?? {})) check(`${at} ${s} ${type}`, media);
+      for (const [type, media] of Object.entries((deref(r).content as Record<string, Json> | undefined) ?? {}))
+        check(`${at} ${s} ${type}`, media);
     }
     const body = (op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined;
     for (const [type, media] of Object.entries(body ?? {})) {
@@ -160,7 +178,8 @@ it('gives examples that are valid against their schemas (and request bodies the 
       const zodBody = routes.get(op.operationId as string)!.body;
       if (zodBody && type === 'application/json') {
         const r = zodBody.safeParse(media.example);
-        if (!r.success) failures.push({ at, example: media.example, issues: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+        if (!r.success)
+          failures.push({ at, example: media.example, issues: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
       }
     }
   }

@@ -96,8 +96,16 @@ export interface Route {
   handler: (...args: unknown[]) => unknown;
 }
 
+type ArgKind = 'body' | 'query' | 'param';
+/** Nest's route argument types (the first part of each ROUTE_ARGS_METADATA key) this document reads. */
+const ARG_KINDS: Record<string, ArgKind | undefined> = {
+  [RouteParamtypes.BODY]: 'body',
+  [RouteParamtypes.QUERY]: 'query',
+  [RouteParamtypes.PARAM]: 'param',
+};
+
 interface ZodArg {
-  type: RouteParamtypes;
+  type: ArgKind;
   /** The name in @Param('name') / @Query('name'), when the pipe validates one value. */
   data: string | undefined;
   schema: z.ZodType;
@@ -112,7 +120,11 @@ function routesOf(app: INestApplication): Map<string, Route> {
     for (const wrapper of mod.controllers.values()) {
       const controller = wrapper.metatype as Type | null;
       if (!controller) continue;
-      for (let proto = controller.prototype as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+      for (
+        let proto = controller.prototype as object | null;
+        proto && proto !== Object.prototype;
+        proto = Object.getPrototypeOf(proto) as object | null
+      ) {
         for (const method of Object.getOwnPropertyNames(proto)) {
           const handler = Object.getOwnPropertyDescriptor(proto, method)?.value as unknown;
           if (typeof handler !== 'function' || Reflect.getMetadata(METHOD_METADATA, handler) === undefined) continue;
@@ -138,16 +150,17 @@ function zodArgs(route: Route): ZodArg[] {
   >;
   const out: ZodArg[] = [];
   for (const [key, arg] of Object.entries(args)) {
-    const type = Number(key.split(':')[0]) as RouteParamtypes;
+    const type = ARG_KINDS[key.split(':')[0] ?? ''];
     const pipe = (arg.pipes ?? []).find((p): p is Zod<z.ZodType> => p instanceof Zod);
-    if (pipe) out.push({ type, data: typeof arg.data === 'string' ? arg.data : undefined, schema: pipe.schema });
+    if (type && pipe) out.push({ type, data: typeof arg.data === 'string' ? arg.data : undefined, schema: pipe.schema });
   }
   return out;
 }
 
 /** The properties of an object schema (or of the object a transform/refinement wraps), with which are required. */
 function objectParts(s: OpenApiSchema): { properties: Record<string, OpenApiSchema>; required: Set<string> } {
-  if (s.properties) return { properties: s.properties as Record<string, OpenApiSchema>, required: new Set((s.required as string[] | undefined) ?? []) };
+  if (s.properties)
+    return { properties: s.properties as Record<string, OpenApiSchema>, required: new Set((s.required as string[] | undefined) ?? []) };
   for (const part of (s.allOf as OpenApiSchema[] | undefined) ?? []) {
     if (part.properties) return objectParts(part);
   }
@@ -220,11 +233,11 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       const isPublic = isPublicRoute(route.controller, route.handler);
       const args = zodArgs(route);
       const input = (Reflect.getMetadata(API_INPUT, route.handler) as InputDocs | undefined) ?? {};
-      const params = (op.parameters ??= []) as unknown as Array<Record<string, unknown>>;
+      const params = (op.parameters ??= []) as unknown as Record<string, unknown>[];
 
       // Path parameters: every {name} of the path, typed from the route's Zod pipe.
       const pathSchemas: Record<string, OpenApiSchema> = {};
-      for (const a of args.filter((x) => x.type === RouteParamtypes.PARAM)) {
+      for (const a of args.filter((x) => x.type === 'param')) {
         const s = convert(a.schema, 'input', prefix);
         if (a.data) pathSchemas[a.data] = s;
         else Object.assign(pathSchemas, objectParts(s).properties);
@@ -234,12 +247,18 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       const others = params.filter((p) => p.in !== 'path');
       const pathParams = names.map((name) => {
         const { description, ...schema } = pathSchemas[name] ?? { type: 'string' };
-        return { name, in: 'path', required: true, description: (description as string | undefined) ?? paramDescription(path, name), schema };
+        return {
+          name,
+          in: 'path',
+          required: true,
+          description: (description as string | undefined) ?? paramDescription(path, name),
+          schema,
+        };
       });
 
       // Query parameters: the properties of the route's query schema (replacing undocumented ones of the same name).
-      const queryZod = input.query ?? args.find((a) => a.type === RouteParamtypes.QUERY && !a.data)?.schema;
-      let queryParams: Array<Record<string, unknown>> = [];
+      const queryZod = input.query ?? args.find((a) => a.type === 'query' && !a.data)?.schema;
+      let queryParams: Record<string, unknown>[] = [];
       if (queryZod) {
         const { properties, required } = objectParts(convert(queryZod, 'input', prefix));
         queryParams = Object.entries(properties).map(([name, s]) => {
@@ -247,9 +266,15 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
           return { name, in: 'query', required: required.has(name), ...(description ? { description } : {}), schema };
         });
       }
-      for (const a of args.filter((x) => x.type === RouteParamtypes.QUERY && x.data)) {
+      for (const a of args.filter((x) => x.type === 'query' && x.data)) {
         const { description, ...schema } = convert(a.schema, 'input', prefix);
-        queryParams.push({ name: a.data, in: 'query', required: !a.schema.safeParse(undefined).success, ...(description ? { description } : {}), schema });
+        queryParams.push({
+          name: a.data,
+          in: 'query',
+          required: !a.schema.safeParse(undefined).success,
+          ...(description ? { description } : {}),
+          schema,
+        });
       }
       const queryNames = new Set(queryParams.map((p) => p.name));
       const kept = others
@@ -258,7 +283,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       op.parameters = [...pathParams, ...queryParams, ...kept] as typeof op.parameters;
 
       // The request body: the route's Zod body schema, as the caller sends it.
-      const bodyZod = input.body ?? args.find((a) => a.type === RouteParamtypes.BODY && !a.data)?.schema;
+      const bodyZod = input.body ?? args.find((a) => a.type === 'body' && !a.data)?.schema;
       if (input.rawBody) {
         op.requestBody = {
           required: true,
@@ -271,7 +296,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
           content: { 'application/json': { schema, example: input.bodyExample ?? sampleOf(schema, schemas, true) } },
         };
       } else if (op.requestBody && 'content' in op.requestBody) {
-        for (const media of Object.values(op.requestBody.content)) media.example ??= sampleOf((media.schema ?? {}) as OpenApiSchema, schemas, true);
+        for (const media of Object.values(op.requestBody.content))
+          media.example ??= sampleOf((media.schema ?? {}) as OpenApiSchema, schemas, true);
       }
 
       // Successful answers: @ApiReturns, else Nest's status with an undescribed JSON body.
@@ -287,12 +313,16 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
           throw new Error(`OpenAPI: ${op.operationId} declares ${e.status} but @HttpCode says ${httpCode}`);
         }
         const key = String(status);
-        const existing = (out[key] as { description: string; content?: Record<string, unknown>; headers?: Record<string, unknown> } | undefined) ?? {
+        const existing = (out[key] as
+          { description: string; content?: Record<string, unknown>; headers?: Record<string, unknown> } | undefined) ?? {
           description: e.description ?? STATUS_TEXT[status] ?? 'OK',
         };
         if (e.schema !== null) {
           const schema = e.schema instanceof z.ZodType ? convert(e.schema, 'output', prefix) : e.schema;
-          existing.content = { ...existing.content, [e.contentType ?? 'application/json']: { schema, example: e.example ?? sampleOf(schema, schemas) } };
+          existing.content = {
+            ...existing.content,
+            [e.contentType ?? 'application/json']: { schema, example: e.example ?? sampleOf(schema, schemas) },
+          };
         }
         if (e.headers) {
           existing.headers = {
@@ -333,7 +363,7 @@ export function documentedRoutes(app: INestApplication): Map<string, Route & { b
   const out = new Map<string, Route & { body: z.ZodType | undefined }>();
   for (const [id, route] of routesOf(app)) {
     const input = (Reflect.getMetadata(API_INPUT, route.handler) as InputDocs | undefined) ?? {};
-    const body = input.body ?? zodArgs(route).find((a) => a.type === RouteParamtypes.BODY && !a.data)?.schema;
+    const body = input.body ?? zodArgs(route).find((a) => a.type === 'body' && !a.data)?.schema;
     out.set(id, { ...route, body });
   }
   return out;

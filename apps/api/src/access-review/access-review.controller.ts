@@ -56,7 +56,10 @@ export class AccessReviewController {
       'JSON pages with a cursor; format=ndjson (or Accept: application/x-ndjson) streams one device per line; format=csv downloads every row. Presence is not considered.',
   })
   @ApiReturns(S.pageOf(S.accessReview))
-  @ApiReturns({ type: 'string', example: '{"device":{},"presenceNotConsidered":true,"entries":[]}\n' }, { contentType: 'application/x-ndjson' })
+  @ApiReturns(
+    { type: 'string', example: '{"device":{},"presenceNotConsidered":true,"entries":[]}\n' },
+    { contentType: 'application/x-ndjson' },
+  )
   @ApiReturns({ type: 'string', example: 'device,principal,type,access,chain\n' }, { contentType: 'text/csv' })
   async principal(
     @Caller() caller: PrincipalFacts,

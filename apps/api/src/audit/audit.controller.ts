@@ -45,7 +45,10 @@ export class AuditController {
   @ApiOperation({
     summary: 'Every audit event matching the filters as NDJSON (one list item per line), oldest first, streamed',
   })
-  @ApiReturns({ type: 'string', description: 'One audit event (as in the list) per line', example: '{"id":"1","action":"session.requested"}\n' }, { contentType: 'application/x-ndjson' })
+  @ApiReturns(
+    { type: 'string', description: 'One audit event (as in the list) per line', example: '{"id":"1","action":"session.requested"}\n' },
+    { contentType: 'application/x-ndjson' },
+  )
   async export(
     @Caller() caller: PrincipalFacts,
     @Query(new Zod(auditFilterQuery, 'query')) q: AuditFilter,

@@ -117,12 +117,15 @@ export function openApiSchema(
     override: (ctx: { zodSchema: unknown; jsonSchema: Record<string, unknown> }) => {
       const doc = documentedAs.get(ctx.zodSchema as z.ZodType);
       if (!doc) return;
-      for (const key of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[key];
+      for (const key of Object.keys(ctx.jsonSchema)) Reflect.deleteProperty(ctx.jsonSchema, key);
       Object.assign(ctx.jsonSchema, z.toJSONSchema(doc, { target: 'openapi-3.0', io, unrepresentable: 'any' }));
     },
   } as const;
   const json = z.toJSONSchema(schema, options) as OpenApiSchema;
-  const rawDefs = { ...((json.$defs as Record<string, OpenApiSchema> | undefined) ?? {}), ...((json.definitions as Record<string, OpenApiSchema> | undefined) ?? {}) };
+  const rawDefs = {
+    ...((json.$defs as Record<string, OpenApiSchema> | undefined) ?? {}),
+    ...((json.definitions as Record<string, OpenApiSchema> | undefined) ?? {}),
+  };
   delete json.$defs;
   delete json.definitions;
   // Named by `.meta({ id })`: one component for all; zod's own names (__schema0, recursion) per route.
@@ -175,7 +178,7 @@ function normalize(node: unknown, rename: (name: string) => string): unknown {
       out.minItems ??= v.length;
       out.maxItems ??= v.length;
     } else if (k === 'type' && Array.isArray(v)) {
-      const types = v.filter((t) => t !== 'null');
+      const types = (v as unknown[]).filter((t) => t !== 'null');
       if (types.length < v.length) out.nullable = true;
       if (types.length === 1) out.type = types[0];
       else out.anyOf = types.map((t) => ({ type: t }));
@@ -259,6 +262,7 @@ export function sampleOf(schema: OpenApiSchema, components: Record<string, OpenA
       return false;
     case 'string':
       return sampleString(schema);
+    case undefined:
     default:
       return schema.nullable === true ? null : {};
   }

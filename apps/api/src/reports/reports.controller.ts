@@ -40,7 +40,10 @@ export class ReportsController {
       'some collections sees the sessions of devices in them only; a collectionId or deviceId outside the scope is 404. ' +
       'Reports running at once per API process are limited (REPORT_CONCURRENCY): beyond that, 429 with Retry-After.',
   })
-  @ApiInput({ query: reportQuerySchema, params: z.object({ name: z.string().meta({ description: 'A report name from GET /v1/reports', example: 'sessions-per-day' }) }) })
+  @ApiInput({
+    query: reportQuerySchema,
+    params: z.object({ name: z.string().meta({ description: 'A report name from GET /v1/reports', example: 'sessions-per-day' }) }),
+  })
   @ApiReturns(S.reportResult)
   @ApiReturns({ type: 'string', example: 'day,sessions\n2026-03-02,12\n' }, { contentType: 'text/csv' })
   @ApiReturns({ type: 'string', example: '{"day":"2026-03-02","sessions":12}\n' }, { contentType: 'application/x-ndjson' })

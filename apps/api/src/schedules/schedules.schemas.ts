@@ -35,16 +35,16 @@ const defaulted = (shape: typeof cronScheduleSchema.shape | typeof intervalSched
 });
 export const timingSchema = documentAs(
   z.preprocess((v) => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
-  const t = { ...(v as Record<string, unknown>) };
-  t.startsAt ??= new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
-  t.missedPolicy ??= 'skip';
-  if (t.windowMinutes === undefined) {
-    const gap = gapOf(t);
-    t.windowMinutes = Math.max(1, Math.min(DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, gap ?? DEFAULT_WINDOW_MINUTES));
-  }
-  return t;
-}, scheduleSpecSchema),
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+    const t = { ...(v as Record<string, unknown>) };
+    t.startsAt ??= new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+    t.missedPolicy ??= 'skip';
+    if (t.windowMinutes === undefined) {
+      const gap = gapOf(t);
+      t.windowMinutes = Math.max(1, Math.min(DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, gap ?? DEFAULT_WINDOW_MINUTES));
+    }
+    return t;
+  }, scheduleSpecSchema),
   // As the caller sends it: the fields the preprocess fills are optional.
   z.union([cronScheduleSchema, intervalScheduleSchema].map((s) => z.strictObject({ ...s.shape, ...defaulted(s.shape) }))),
 );

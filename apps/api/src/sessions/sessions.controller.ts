@@ -33,7 +33,10 @@ export class SessionsController {
   })
   @ApiHeader({ name: 'Idempotency-Key', required: false })
   @ApiBody({ schema: jsonSchema(sessionRequestSchema) })
-  @ApiReturns(S.sessionAccepted, { status: 202, headers: { Location: 'The session: /v1/sessions/{id}', 'Idempotent-Replayed': 'true when this answers a replayed Idempotency-Key' } })
+  @ApiReturns(S.sessionAccepted, {
+    status: 202,
+    headers: { Location: 'The session: /v1/sessions/{id}', 'Idempotent-Replayed': 'true when this answers a replayed Idempotency-Key' },
+  })
   async create(
     @Caller() caller: PrincipalFacts,
     @Body(new Zod(sessionRequestSchema)) body: SessionRequestBody,
