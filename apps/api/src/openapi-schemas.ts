@@ -330,11 +330,29 @@ export const scheduleRuns = z.object({
 
 // Reports and access review (their rows depend on the report or the device: described loosely).
 export const reportCatalogue = z
-  .looseObject({})
-  .meta({ id: 'ReportCatalogue', description: 'The reports offered, with the parameters each takes' });
+  .object({
+    items: z.array(
+      z.object({
+        name: z.string().meta({ example: 'computers-by-user' }),
+        title: z.string(),
+        description: z.string(),
+        params: z.array(
+          z.object({ name: z.string(), type: z.string().meta({ example: 'date-time' }), required: z.boolean(), description: z.string() }),
+        ),
+      }),
+    ),
+  })
+  .meta({ id: 'ReportCatalogue' });
 export const reportResult = z
-  .looseObject({})
-  .meta({ id: 'ReportResult', description: 'The report rows (JSON); CSV or NDJSON by format or Accept' });
+  .object({
+    report: z.string().meta({ example: 'computers-by-user' }),
+    title: z.string(),
+    from: instant,
+    to: instant,
+    columns: z.array(z.record(z.string(), z.unknown())),
+    rows: z.array(z.record(z.string(), z.unknown())),
+  })
+  .meta({ id: 'ReportResult', description: 'The report (JSON); CSV or NDJSON by format or Accept' });
 export const accessCheck = z
   .looseObject({
     device: z.object({ id, hostname: z.string() }),
@@ -351,6 +369,13 @@ export const accessCheck = z
 export const accessReview = z
   .looseObject({})
   .meta({ id: 'AccessReview', description: 'Who may reach what, and through which grants and settings' });
+export const principalReviewPage = z
+  .looseObject({
+    principal: principalRef,
+    items: z.array(accessReview).meta({ description: 'Each device the principal can reach, with its entries and chains' }),
+    nextCursor: z.string().nullable(),
+  })
+  .meta({ id: 'PrincipalReviewPage' });
 
 // Ticket integrations.
 export const ticketIntegration = z

@@ -55,7 +55,7 @@ export class AccessReviewController {
     description:
       'JSON pages with a cursor; format=ndjson (or Accept: application/x-ndjson) streams one device per line; format=csv downloads every row. Presence is not considered.',
   })
-  @ApiReturns(S.pageOf(S.accessReview))
+  @ApiReturns(S.principalReviewPage)
   @ApiReturns(
     { type: 'string', example: '{"device":{},"presenceNotConsidered":true,"entries":[]}\n' },
     { contentType: 'application/x-ndjson' },
