@@ -7,7 +7,7 @@ import { RateBudgeted } from '../edge/rate-limits';
 import { TicketHooks } from './ticket-hooks.service';
 import { z } from 'zod';
 import { uuid } from '../common/validation';
-import { ApiErrors, ApiInput, ApiReturns } from '../common/api-docs';
+import { ApiInput, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
 const hookParam = z.strictObject({ integrationId: uuid });
@@ -35,7 +35,13 @@ export class TicketHooksController {
     },
   })
   @ApiReturns(S.hookAnswer)
-  @ApiErrors(401, 415)
+  // Refused deliveries are logged and answered in the delivery's shape (404 and path errors in the error shape).
+  @ApiReturns(S.hookAnswer, { status: 401, description: 'Bad or missing signature (the delivery is logged)' })
+  @ApiReturns(S.hookAnswer, { status: 415, description: 'The body is not application/json' })
+  @ApiReturns(
+    { oneOf: [{ $ref: '#/components/schemas/HookAnswer' }, { $ref: '#/components/schemas/Error' }] },
+    { status: 400, description: 'The body is not valid JSON (a delivery answer), or the integration id is not a UUID (an error)' },
+  )
   async receive(
     @Param(new Zod(hookParam, 'path')) p: z.infer<typeof hookParam>,
     @Req() req: Request,
