@@ -11,7 +11,7 @@ import { AccessReviewService } from './access-review.service';
 import { ReviewStreams } from './review-streams';
 import { checkQuery, deviceIdCursor, deviceReviewQuery, principalReviewQuery, type CheckQuery } from './access-review.schemas';
 import { CSV_HEADER, csvRows } from './access-review-csv';
-import { ApiReturns } from '../common/api-docs';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
 @ApiTags('access review')
@@ -61,6 +61,7 @@ export class AccessReviewController {
     { contentType: 'application/x-ndjson' },
   )
   @ApiReturns({ type: 'string', example: 'device,principal,type,access,chain\n' }, { contentType: 'text/csv' })
+  @ApiErrors(422)
   async principal(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -101,6 +102,7 @@ export class AccessReviewController {
     description: 'canReach: the six standing checks pass (what the review lists); eligibleNow: all ten pass now, presence included.',
   })
   @ApiReturns(S.accessCheck)
+  @ApiErrors(422)
   check(@Caller() caller: PrincipalFacts, @Query(new Zod(checkQuery, 'query')) q: CheckQuery) {
     return this.review.check(caller, q);
   }

@@ -8,7 +8,7 @@ import { Zod, idParam } from '../common/validation';
 import { BodyOf, QueryParams } from './admin-docs';
 import { ApiKeysService } from './api-keys.service';
 import { CreateApiKeyInput, createApiKeySchema, listApiKeysQuery } from './admin.schemas';
-import { ApiReturns } from '../common/api-docs';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
 @ApiTags('admin: API keys')
@@ -24,6 +24,7 @@ export class ApiKeysController {
   })
   @BodyOf(createApiKeySchema)
   @ApiReturns(S.issuedApiKey)
+  @ApiErrors(422)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createApiKeySchema)) body: CreateApiKeyInput) {
     return this.apiKeys.create(caller, body);
   }

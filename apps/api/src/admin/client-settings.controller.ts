@@ -14,7 +14,7 @@ import {
   deploymentParams,
   updateClientSettingsSchema,
 } from './admin.schemas';
-import { ApiReturns } from '../common/api-docs';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
 @ApiTags('admin: client settings')
@@ -60,6 +60,7 @@ export class ClientSettingsController {
   })
   @BodyOf(updateClientSettingsSchema)
   @ApiReturns(S.clientSettingsView)
+  @ApiErrors(422)
   update(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -72,6 +73,7 @@ export class ClientSettingsController {
   @Requires('admin.write')
   @ApiOperation({ summary: 'Delete custom client settings and their deployments (the default set cannot be deleted)' })
   @ApiReturns(S.clientSettingsView)
+  @ApiErrors(422)
   remove(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.settings.remove(caller, p.id);
   }
@@ -80,6 +82,7 @@ export class ClientSettingsController {
   @Requires('admin.write')
   @ApiOperation({ summary: 'Deploy custom client settings to a collection (idempotent; the default set cannot be deployed)' })
   @ApiReturns(S.deployment)
+  @ApiErrors(422)
   deploy(@Caller() caller: PrincipalFacts, @Param(new Zod(deploymentParams, 'path')) p: z.infer<typeof deploymentParams>) {
     return this.settings.deploy(caller, p.id, p.collectionId);
   }

@@ -8,7 +8,7 @@ import { Zod, idParam } from '../common/validation';
 import { BodyOf } from './admin-docs';
 import { createEnrolmentTokenSchema } from './admin.schemas';
 import { EnrolmentAdminService } from './enrolment-admin.service';
-import { ApiReturns } from '../common/api-docs';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
 @ApiTags('agents')
@@ -27,6 +27,7 @@ export class EnrolmentAdminController {
   })
   @BodyOf(createEnrolmentTokenSchema)
   @ApiReturns(S.issuedEnrolmentToken)
+  @ApiErrors(422)
   createToken(
     @Caller() caller: PrincipalFacts,
     @Body(new Zod(createEnrolmentTokenSchema)) body: z.infer<typeof createEnrolmentTokenSchema>,

@@ -15,7 +15,7 @@ import {
   listPrincipalsQuery,
   updatePrincipalSchema,
 } from './admin.schemas';
-import { ApiReturns } from '../common/api-docs';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
 @ApiTags('admin: principals')
@@ -66,6 +66,7 @@ export class PrincipalsController {
   @Requires('admin.write')
   @ApiOperation({ summary: 'Add a principal to a group (idempotent; a group cannot contain itself, directly or through nesting)' })
   @ApiReturns(S.groupMembership)
+  @ApiErrors(422)
   addMember(@Caller() caller: PrincipalFacts, @Param(new Zod(groupMemberParams, 'path')) p: z.infer<typeof groupMemberParams>) {
     return this.principals.addMember(caller, p.groupId, p.memberId);
   }
@@ -74,6 +75,7 @@ export class PrincipalsController {
   @Requires('admin.write')
   @ApiOperation({ summary: 'Remove a principal from a group (idempotent)' })
   @ApiReturns(S.groupMembership)
+  @ApiErrors(422)
   removeMember(@Caller() caller: PrincipalFacts, @Param(new Zod(groupMemberParams, 'path')) p: z.infer<typeof groupMemberParams>) {
     return this.principals.removeMember(caller, p.groupId, p.memberId);
   }

@@ -17,7 +17,7 @@ import {
   updateScheduleSchema,
 } from './schedules.schemas';
 import { SchedulesService } from './schedules.service';
-import { ApiInput, ApiReturns } from '../common/api-docs';
+import { ApiErrors, ApiInput, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
 const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
@@ -47,6 +47,7 @@ export class SchedulesController {
     },
   })
   @ApiReturns(S.createdSchedule, { headers: { Location: 'The schedule: /v1/schedules/{id}' } })
+  @ApiErrors(422)
   async create(
     @Caller() caller: PrincipalFacts,
     @Body(new Zod(createScheduleSchema)) body: CreateScheduleBody,
@@ -77,6 +78,7 @@ export class SchedulesController {
   @ApiBody({ schema: jsonSchema(updateScheduleSchema) })
   @ApiInput({ bodyExample: { name: 'weekday patch window (mornings)', reason: 'monthly patching' } })
   @ApiReturns(S.scheduleView)
+  @ApiErrors(422)
   update(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },

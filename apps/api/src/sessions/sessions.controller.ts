@@ -11,7 +11,7 @@ import { SessionsService } from './sessions.service';
 import { ViewerTokens } from '../agents/viewer-tokens.service';
 import { QueryParams } from '../admin/admin-docs';
 import { SessionRequestBody, cancelSchema, idempotencyKeySchema, listSessionsQuery, sessionRequestSchema } from './sessions.schemas';
-import { ApiReturns } from '../common/api-docs';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
 const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input' }) as Record<string, unknown>;
@@ -37,6 +37,7 @@ export class SessionsController {
     status: 202,
     headers: { Location: 'The session: /v1/sessions/{id}', 'Idempotent-Replayed': 'true when this answers a replayed Idempotency-Key' },
   })
+  @ApiErrors(422)
   async create(
     @Caller() caller: PrincipalFacts,
     @Body(new Zod(sessionRequestSchema)) body: SessionRequestBody,
@@ -110,6 +111,7 @@ export class SessionsController {
   @ApiOperation({ summary: 'Dry run of the ten eligibility checks; nothing is stored or enqueued' })
   @ApiBody({ schema: jsonSchema(sessionRequestSchema) })
   @ApiReturns(S.eligibilityDecision)
+  @ApiErrors(422)
   check(@Caller() caller: PrincipalFacts, @Body(new Zod(sessionRequestSchema)) body: SessionRequestBody) {
     return this.sessions.dryRun(caller, body);
   }

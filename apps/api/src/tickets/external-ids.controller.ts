@@ -8,7 +8,7 @@ import { Zod, idParam } from '../common/validation';
 import { BodyOf } from '../admin/admin-docs';
 import { ExternalIdsService } from './external-ids.service';
 import { deviceExternalIdSchema, identitySchema } from './ticket-integrations.schemas';
-import { ApiReturns } from '../common/api-docs';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
 @ApiTags('ticket integrations')
@@ -29,6 +29,7 @@ export class ExternalIdsController {
   @ApiOperation({ summary: 'Add an id in a ticket system, so that tickets assigned to it have this principal as viewer' })
   @BodyOf(identitySchema)
   @ApiReturns(S.identityView)
+  @ApiErrors(422)
   add(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },

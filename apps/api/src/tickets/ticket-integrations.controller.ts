@@ -19,7 +19,7 @@ import {
   rotateSecretSchema,
   updateIntegrationSchema,
 } from './ticket-integrations.schemas';
-import { ApiReturns } from '../common/api-docs';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
 const kindParam = z.strictObject({ kind: z.enum(TICKET_KINDS) });
@@ -52,6 +52,7 @@ export class TicketIntegrationsController {
   })
   @BodyOf(createIntegrationSchema)
   @ApiReturns(S.issuedTicketSecret)
+  @ApiErrors(422)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createIntegrationSchema)) body: CreateIntegrationInput) {
     return this.integrations.create(caller, body);
   }
@@ -78,6 +79,7 @@ export class TicketIntegrationsController {
   @ApiOperation({ summary: 'Change name, rules, outbound URL and credentials, inbound auth, enabled' })
   @BodyOf(updateIntegrationSchema)
   @ApiReturns(S.ticketIntegration)
+  @ApiErrors(422)
   update(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
