@@ -5,7 +5,6 @@ import { z } from 'zod';
 import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
-import { QueryParams } from '../admin/admin-docs';
 import { Zod, idParam } from '../common/validation';
 import { AccessReviewService } from './access-review.service';
 import { ReviewStreams } from './review-streams';
@@ -24,7 +23,6 @@ export class AccessReviewController {
 
   @Get('devices/:id')
   @Requires('audit.read')
-  @QueryParams(...Object.keys(deviceReviewQuery.shape))
   @ApiProduces('application/json', 'text/csv')
   @ApiOperation({
     summary: 'Who can reach a device: every principal who can start each session type, with which access, through which chain',
@@ -48,7 +46,6 @@ export class AccessReviewController {
 
   @Get('principals/:id')
   @Requires('audit.read')
-  @QueryParams(...Object.keys(principalReviewQuery.shape))
   @ApiProduces('application/json', 'application/x-ndjson', 'text/csv')
   @ApiOperation({
     summary: 'What a principal can reach: every device in your scope, each with its entries and chains',
@@ -96,7 +93,6 @@ export class AccessReviewController {
 
   @Get('check')
   @Requires('audit.read')
-  @QueryParams(...Object.keys(checkQuery.shape))
   @ApiOperation({
     summary: 'Why (not): the ten checks of the dry run for the principal as its own viewer on the device',
     description: 'canReach: the six standing checks pass (what the review lists); eligibleNow: all ten pass now, presence included.',

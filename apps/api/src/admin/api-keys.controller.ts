@@ -5,7 +5,6 @@ import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { BodyOf, QueryParams } from './admin-docs';
 import { ApiKeysService } from './api-keys.service';
 import { CreateApiKeyInput, createApiKeySchema, listApiKeysQuery } from './admin.schemas';
 import { ApiErrors, ApiReturns } from '../common/api-docs';
@@ -22,7 +21,6 @@ export class ApiKeysController {
     summary: 'Issue an API key for a user or service',
     description: 'The response carries the key (rcf_<id>.<secret>) once; only its hash is stored. Use it as Authorization: Bearer <key>.',
   })
-  @BodyOf(createApiKeySchema)
   @ApiReturns(S.issuedApiKey)
   @ApiErrors(422)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createApiKeySchema)) body: CreateApiKeyInput) {
@@ -32,7 +30,6 @@ export class ApiKeysController {
   @Get('api-keys')
   @Requires('admin.read')
   @ApiOperation({ summary: 'List API keys (principalId filter; keyset pagination); secrets and hashes are never returned' })
-  @QueryParams('principalId', 'limit', 'cursor')
   @ApiReturns(S.pageOf(S.apiKeyView))
   list(@Query(new Zod(listApiKeysQuery, 'query')) q: z.infer<typeof listApiKeysQuery>) {
     return this.apiKeys.list(q);

@@ -5,7 +5,6 @@ import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { BodyOf } from './admin-docs';
 import { ClientSettingsService } from './client-settings.service';
 import {
   CreateClientSettingsInput,
@@ -44,7 +43,6 @@ export class ClientSettingsController {
     summary: 'Create custom client settings',
     description: 'order 1..9999, lower wins on a conflict; remoteTools holds only the settings this set configures.',
   })
-  @BodyOf(createClientSettingsSchema)
   @ApiReturns(S.clientSettingsView)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createClientSettingsSchema)) body: CreateClientSettingsInput) {
     return this.settings.create(caller, body);
@@ -58,7 +56,6 @@ export class ClientSettingsController {
       'remoteTools is a merge patch onto the stored values: a value sets a setting, null removes it from a custom set. ' +
       'The default set must stay complete (null refused) and keeps order 10000.',
   })
-  @BodyOf(updateClientSettingsSchema)
   @ApiReturns(S.clientSettingsView)
   @ApiErrors(422)
   update(

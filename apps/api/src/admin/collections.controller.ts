@@ -5,7 +5,6 @@ import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { BodyOf, QueryParams } from './admin-docs';
 import { CollectionsService } from './collections.service';
 import {
   CreateCollectionInput,
@@ -26,7 +25,6 @@ export class CollectionsController {
   @Post('collections')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Create a collection (names are unique without regard to case)' })
-  @BodyOf(createCollectionSchema)
   @ApiReturns(S.collectionView)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createCollectionSchema)) body: CreateCollectionInput) {
     return this.collections.create(caller, body);
@@ -35,7 +33,6 @@ export class CollectionsController {
   @Get('collections')
   @Requires('admin.read')
   @ApiOperation({ summary: 'List collections in your scope, with member counts (keyset pagination)' })
-  @QueryParams('limit', 'cursor')
   @ApiReturns(S.pageOf(S.collectionView))
   list(@Caller() caller: PrincipalFacts, @Query(new Zod(pageQuery, 'query')) q: z.infer<typeof pageQuery>) {
     return this.collections.list(caller, q);
@@ -52,7 +49,6 @@ export class CollectionsController {
   @Patch('collections/:id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Rename a collection or change its description' })
-  @BodyOf(updateCollectionSchema)
   @ApiReturns(S.collectionView)
   update(
     @Caller() caller: PrincipalFacts,
@@ -73,7 +69,6 @@ export class CollectionsController {
   @Get('collections/:id/members')
   @Requires('admin.read')
   @ApiOperation({ summary: 'The devices in a collection (keyset pagination)' })
-  @QueryParams('limit', 'cursor')
   @ApiReturns(S.pageOf(S.deviceView))
   members(
     @Caller() caller: PrincipalFacts,

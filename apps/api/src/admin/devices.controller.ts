@@ -5,7 +5,6 @@ import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { BodyOf, QueryParams } from './admin-docs';
 import { DevicesService } from './devices.service';
 import { CreateDeviceInput, UpdateDeviceInput, createDeviceSchema, listDevicesQuery, updateDeviceSchema } from './admin.schemas';
 import { ApiReturns } from '../common/api-docs';
@@ -24,7 +23,6 @@ export class DevicesController {
       'Presence fields (lastHeartbeatAt, loggedOnUser, locked) are normally reported by the agent; they are accepted here so ' +
       'devices can be registered before the agent channel exists. Defaults: osFamily windows, enrolled true. Hostnames are unique without regard to case.',
   })
-  @BodyOf(createDeviceSchema)
   @ApiReturns(S.deviceView)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createDeviceSchema)) body: CreateDeviceInput) {
     return this.devices.create(caller, body);
@@ -33,7 +31,6 @@ export class DevicesController {
   @Get('devices')
   @Requires('admin.read')
   @ApiOperation({ summary: 'List devices in your scope (hostname prefix without regard to case, collection filter; keyset pagination)' })
-  @QueryParams('hostname', 'collectionId', 'limit', 'cursor')
   @ApiReturns(S.pageOf(S.deviceView))
   list(@Caller() caller: PrincipalFacts, @Query(new Zod(listDevicesQuery, 'query')) q: z.infer<typeof listDevicesQuery>) {
     return this.devices.list(caller, q);
@@ -50,7 +47,6 @@ export class DevicesController {
   @Patch('devices/:id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Change a device (only the fields sent; null clears a nullable field; retired retires it)' })
-  @BodyOf(updateDeviceSchema)
   @ApiReturns(S.deviceView)
   update(
     @Caller() caller: PrincipalFacts,

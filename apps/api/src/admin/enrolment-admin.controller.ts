@@ -5,7 +5,6 @@ import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { BodyOf } from './admin-docs';
 import { createEnrolmentTokenSchema } from './admin.schemas';
 import { EnrolmentAdminService } from './enrolment-admin.service';
 import { ApiErrors, ApiReturns } from '../common/api-docs';
@@ -25,7 +24,6 @@ export class EnrolmentAdminController {
       '(or the hostname of an existing device), re-keys that one device: enrolling with it replaces the device credential and ' +
       'closes its open connections. Devices and collections outside your scope answer 404 and 403.',
   })
-  @BodyOf(createEnrolmentTokenSchema)
   @ApiReturns(S.issuedEnrolmentToken)
   @ApiErrors(422)
   createToken(

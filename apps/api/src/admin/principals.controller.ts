@@ -5,7 +5,6 @@ import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { BodyOf, QueryParams } from './admin-docs';
 import { PrincipalsService } from './principals.service';
 import {
   CreatePrincipalInput,
@@ -26,7 +25,6 @@ export class PrincipalsController {
   @Post('principals')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Create a user, group or service principal (names are unique without regard to case)' })
-  @BodyOf(createPrincipalSchema)
   @ApiReturns(S.principalView)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createPrincipalSchema)) body: CreatePrincipalInput) {
     return this.principals.create(caller, body);
@@ -35,7 +33,6 @@ export class PrincipalsController {
   @Get('principals')
   @Requires('admin.read')
   @ApiOperation({ summary: 'List principals (kind filter, name prefix without regard to case; keyset pagination)' })
-  @QueryParams('kind', 'name', 'limit', 'cursor')
   @ApiReturns(S.pageOf(S.principalView))
   list(@Query(new Zod(listPrincipalsQuery, 'query')) q: z.infer<typeof listPrincipalsQuery>) {
     return this.principals.list(q);
@@ -52,7 +49,6 @@ export class PrincipalsController {
   @Patch('principals/:id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Change displayName or disable/enable a principal (disabling the last full administrator is refused)' })
-  @BodyOf(updatePrincipalSchema)
   @ApiReturns(S.principalView)
   update(
     @Caller() caller: PrincipalFacts,

@@ -5,7 +5,6 @@ import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { BodyOf, QueryParams } from './admin-docs';
 import { RoleAssignmentsService } from './role-assignments.service';
 import { CreateRoleAssignmentInput, createRoleAssignmentSchema, listRoleAssignmentsQuery } from './admin.schemas';
 import { ApiErrors, ApiReturns } from '../common/api-docs';
@@ -19,7 +18,6 @@ export class RoleAssignmentsController {
   @Post('role-assignments')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Grant a role over collections (collectionIds null = every collection)' })
-  @BodyOf(createRoleAssignmentSchema)
   @ApiReturns(S.roleAssignmentView)
   @ApiErrors(422)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createRoleAssignmentSchema)) body: CreateRoleAssignmentInput) {
@@ -29,7 +27,6 @@ export class RoleAssignmentsController {
   @Get('role-assignments')
   @Requires('admin.read')
   @ApiOperation({ summary: 'List role assignments (principalId filter; keyset pagination)' })
-  @QueryParams('principalId', 'limit', 'cursor')
   @ApiReturns(S.pageOf(S.roleAssignmentView))
   list(@Query(new Zod(listRoleAssignmentsQuery, 'query')) q: z.infer<typeof listRoleAssignmentsQuery>) {
     return this.roleAssignments.list(q);

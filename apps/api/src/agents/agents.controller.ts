@@ -1,7 +1,6 @@
 import { Body, Controller, Post, Req } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { z } from 'zod';
 import { EnrolRequest, enrolRequestSchema } from '@rcflow/agent-protocol';
 import { Public } from '../auth/auth.guard';
 import { Zod } from '../common/validation';
@@ -9,8 +8,6 @@ import { RateBudgeted } from '../edge/rate-limits';
 import { EnrolmentService } from './enrolment.service';
 import { ApiErrors, ApiInput, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
-
-const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input' }) as Record<string, unknown>;
 
 @ApiTags('agents')
 @Controller('v1')
@@ -21,7 +18,6 @@ export class AgentsController {
   @Public()
   @RateBudgeted('enrol')
   @ApiOperation({ summary: 'An agent exchanges an enrolment token for a device credential (no API key; the token authenticates)' })
-  @ApiBody({ schema: jsonSchema(enrolRequestSchema) })
   @ApiInput({
     bodyExample: {
       token: 'rce_3f2a7c9e-1b4d-4e8a-9c6f-2d5e8b1a7f30.s3cr3t',

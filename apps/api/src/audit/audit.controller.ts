@@ -11,7 +11,6 @@ import { AuditExportService } from './audit-export.service';
 import { AuditFilter, auditFilterQuery, auditFilters } from './audit-query';
 import { AuditQueryService } from './audit-query.service';
 import { VerifyLock } from './verify-lock';
-import { QueryParams } from '../admin/admin-docs';
 import { ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
@@ -28,7 +27,6 @@ export class AuditController {
 
   @Get()
   @Requires('audit.read')
-  @QueryParams(...Object.keys(auditQuery.shape))
   @ApiOperation({
     summary: 'Audit events, newest first, with filters and keyset pagination',
     description: 'A caller scoped to some collections sees the events of devices (and their sessions) in them only.',
@@ -40,7 +38,6 @@ export class AuditController {
 
   @Get('export')
   @Requires('audit.read')
-  @QueryParams(...Object.keys(auditFilterQuery.shape))
   @ApiProduces('application/x-ndjson')
   @ApiOperation({
     summary: 'Every audit event matching the filters as NDJSON (one list item per line), oldest first, streamed',

@@ -5,7 +5,6 @@ import type { Response } from 'express';
 import { Inject } from '@nestjs/common';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { type PrincipalFacts, scopeOf } from '@rcflow/domain';
-import { QueryParams } from '../admin/admin-docs';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { negotiateFormat, parseReportQuery, reportQuerySchema } from './report-query';
@@ -31,7 +30,6 @@ export class ReportsController {
 
   @Get(':name')
   @Requires('audit.read')
-  @QueryParams(...Object.keys(reportQuerySchema.shape))
   @ApiProduces('application/json', 'text/csv', 'application/x-ndjson')
   @ApiOperation({
     summary: 'Runs one report over a time range (default: the last 30 days) as JSON, CSV or NDJSON, streamed',

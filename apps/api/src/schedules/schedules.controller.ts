@@ -1,12 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { QueryParams } from '../admin/admin-docs';
 import {
   CreateScheduleBody,
   UpdateScheduleBody,
@@ -19,8 +18,6 @@ import {
 import { SchedulesService } from './schedules.service';
 import { ApiErrors, ApiInput, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
-
-const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 
 /** Recurring schedules: sessions asked for at each occurrence, as the owner, checked again then. */
 @ApiTags('schedules')
@@ -35,7 +32,6 @@ export class SchedulesController {
     description:
       'timing: {cron, timeZone} or {intervalMinutes}, with startsAt (default now), endsAt, windowMinutes (default 30) and missedPolicy (skip or run_once, default skip). Answers with the next five occurrences.',
   })
-  @ApiBody({ schema: jsonSchema(createScheduleSchema) })
   @ApiInput({
     bodyExample: {
       name: 'weekday patch window',
@@ -59,7 +55,6 @@ export class SchedulesController {
   }
 
   @Get()
-  @QueryParams(...Object.keys(listSchedulesQuery.shape))
   @ApiOperation({ summary: 'Schedules you own or may read (oldest first; deleted ones only with state=deleted)' })
   @ApiReturns(S.pageOf(S.scheduleView))
   list(@Caller() caller: PrincipalFacts, @Query(new Zod(listSchedulesQuery, 'query')) q: z.infer<typeof listSchedulesQuery>) {
@@ -75,7 +70,6 @@ export class SchedulesController {
 
   @Patch(':id')
   @ApiOperation({ summary: 'Change a schedule (owner only); a new timing counts from now' })
-  @ApiBody({ schema: jsonSchema(updateScheduleSchema) })
   @ApiInput({ bodyExample: { name: 'weekday patch window (mornings)', reason: 'monthly patching' } })
   @ApiReturns(S.scheduleView)
   @ApiErrors(422)
@@ -112,7 +106,6 @@ export class SchedulesController {
   }
 
   @Get(':id/occurrences')
-  @QueryParams('count')
   @ApiOperation({ summary: "The next occurrences (count, default 5, at most 100) in UTC and on the schedule's clock" })
   @ApiReturns(S.schedulePreview)
   preview(
@@ -124,7 +117,6 @@ export class SchedulesController {
   }
 
   @Get(':id/runs')
-  @QueryParams(...Object.keys(runsQuery.shape))
   @ApiOperation({
     summary: 'What became of past occurrences, newest first: requested (with sessions), refused or expired, with the reason',
   })

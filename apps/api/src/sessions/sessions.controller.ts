@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBody, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import type { PrincipalFacts } from '@rcflow/domain';
@@ -9,12 +9,9 @@ import { NotFound } from '@rcflow/domain';
 import { Zod, idParam, parseOrThrow } from '../common/validation';
 import { SessionsService } from './sessions.service';
 import { ViewerTokens } from '../agents/viewer-tokens.service';
-import { QueryParams } from '../admin/admin-docs';
 import { SessionRequestBody, cancelSchema, idempotencyKeySchema, listSessionsQuery, sessionRequestSchema } from './sessions.schemas';
 import { ApiErrors, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
-
-const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input' }) as Record<string, unknown>;
 
 @ApiTags('sessions')
 @Controller('v1')
@@ -32,7 +29,6 @@ export class SessionsController {
       'Accepted requests are stored before the 202; eligibility runs asynchronously. The same Idempotency-Key with the same body returns the same session; with another body, 409.',
   })
   @ApiHeader({ name: 'Idempotency-Key', required: false })
-  @ApiBody({ schema: jsonSchema(sessionRequestSchema) })
   @ApiReturns(S.sessionAccepted, {
     status: 202,
     headers: { Location: 'The session: /v1/sessions/{id}', 'Idempotent-Replayed': 'true when this answers a replayed Idempotency-Key' },
@@ -54,7 +50,6 @@ export class SessionsController {
 
   @Get('sessions')
   @Requires('session.read')
-  @QueryParams(...Object.keys(listSessionsQuery.shape))
   @ApiOperation({ summary: 'List sessions in your scope (newest first, keyset pagination)' })
   @ApiReturns(S.pageOf(S.sessionView))
   list(@Caller() caller: PrincipalFacts, @Query(new Zod(listSessionsQuery, 'query')) q: z.infer<typeof listSessionsQuery>) {
@@ -87,7 +82,6 @@ export class SessionsController {
   @Post('sessions/:id/cancel')
   @HttpCode(200)
   @ApiOperation({ summary: 'Cancel a session that has not started, or end an active one' })
-  @ApiBody({ schema: jsonSchema(cancelSchema), required: false })
   @ApiReturns(S.sessionView)
   async cancel(
     @Caller() caller: PrincipalFacts,
@@ -109,7 +103,6 @@ export class SessionsController {
   @HttpCode(200)
   @Requires('session.request')
   @ApiOperation({ summary: 'Dry run of the ten eligibility checks; nothing is stored or enqueued' })
-  @ApiBody({ schema: jsonSchema(sessionRequestSchema) })
   @ApiReturns(S.eligibilityDecision)
   @ApiErrors(422)
   check(@Caller() caller: PrincipalFacts, @Body(new Zod(sessionRequestSchema)) body: SessionRequestBody) {

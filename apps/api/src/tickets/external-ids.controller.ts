@@ -5,7 +5,6 @@ import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { BodyOf } from '../admin/admin-docs';
 import { ExternalIdsService } from './external-ids.service';
 import { deviceExternalIdSchema, identitySchema } from './ticket-integrations.schemas';
 import { ApiErrors, ApiReturns } from '../common/api-docs';
@@ -27,7 +26,6 @@ export class ExternalIdsController {
   @Post('principals/:id/identities')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Add an id in a ticket system, so that tickets assigned to it have this principal as viewer' })
-  @BodyOf(identitySchema)
   @ApiReturns(S.identityView)
   @ApiErrors(422)
   add(
@@ -42,7 +40,6 @@ export class ExternalIdsController {
   @HttpCode(200)
   @Requires('admin.write')
   @ApiOperation({ summary: 'Remove an id in a ticket system (body: system, externalId)' })
-  @BodyOf(identitySchema)
   @ApiReturns(S.changedResult)
   remove(
     @Caller() caller: PrincipalFacts,
@@ -55,7 +52,6 @@ export class ExternalIdsController {
   @Put('devices/:id/external-id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Set (or clear, with null) a device’s id in another inventory, e.g. its CMDB sys_id' })
-  @BodyOf(deviceExternalIdSchema)
   @ApiReturns(z.object({ deviceId: z.uuid(), externalId: z.string().nullable() }))
   setExternalId(
     @Caller() caller: PrincipalFacts,

@@ -7,7 +7,6 @@ import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
 import { allCollections } from '../common/all-collections.guard';
-import { BodyOf, QueryParams } from '../admin/admin-docs';
 import { TicketIntegrationsService } from './ticket-integrations.service';
 import {
   CreateIntegrationInput,
@@ -50,7 +49,6 @@ export class TicketIntegrationsController {
     description:
       'The response carries the inbound secret once (generated unless given); outbound credentials are sealed and never returned. Deliveries go to POST /v1/hooks/{id}.',
   })
-  @BodyOf(createIntegrationSchema)
   @ApiReturns(S.issuedTicketSecret)
   @ApiErrors(422)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createIntegrationSchema)) body: CreateIntegrationInput) {
@@ -60,7 +58,6 @@ export class TicketIntegrationsController {
   @Get()
   @Requires('admin.read')
   @ApiOperation({ summary: 'List ticket integrations (keyset pagination); secrets are never returned' })
-  @QueryParams('limit', 'cursor')
   @ApiReturns(S.pageOf(S.ticketIntegration))
   list(@Query(new Zod(integrationPageQuery, 'query')) q: z.infer<typeof integrationPageQuery>) {
     return this.integrations.list(q);
@@ -77,7 +74,6 @@ export class TicketIntegrationsController {
   @Patch(':id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Change name, rules, outbound URL and credentials, inbound auth, enabled' })
-  @BodyOf(updateIntegrationSchema)
   @ApiReturns(S.ticketIntegration)
   @ApiErrors(422)
   update(
@@ -102,7 +98,6 @@ export class TicketIntegrationsController {
     summary: 'Rotate the inbound secret',
     description: 'Adds a new secret (returned once); the previous one stays valid until DELETE …/secrets/previous.',
   })
-  @BodyOf(rotateSecretSchema)
   @ApiReturns(S.issuedTicketSecret)
   rotate(
     @Caller() caller: PrincipalFacts,
@@ -123,7 +118,6 @@ export class TicketIntegrationsController {
   @Post(':id/dry-run')
   @Requires('admin.read')
   @ApiOperation({ summary: 'What the rules would do with a payload (rule, device, viewer, eligibility), storing nothing' })
-  @BodyOf(dryRunSchema)
   @ApiReturns(S.ticketDryRun)
   dryRun(@Param(new Zod(idParam, 'path')) p: { id: string }, @Body(new Zod(dryRunSchema)) body: z.infer<typeof dryRunSchema>) {
     return this.integrations.dryRun(p.id, body.body, body.headers);
@@ -132,7 +126,6 @@ export class TicketIntegrationsController {
   @Get(':id/deliveries')
   @Requires('admin.read')
   @ApiOperation({ summary: 'The delivery log, newest first: signature and dedupe verdicts, rule, device, viewer, session or why not' })
-  @QueryParams('outcome', 'sessionId', 'limit', 'cursor')
   @ApiReturns(S.pageOf(S.ticketDelivery))
   deliveries(
     @Param(new Zod(idParam, 'path')) p: { id: string },

@@ -6,7 +6,6 @@ import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam, uuid } from '../common/validation';
 import { allCollections } from '../common/all-collections.guard';
-import { QueryParams } from '../admin/admin-docs';
 import { WritebackPageQuery, writebackPageQuery } from './ticket-integrations.schemas';
 import { TicketWritebacksService } from './ticket-writebacks.service';
 import { ApiReturns } from '../common/api-docs';
@@ -26,7 +25,6 @@ export class TicketWritebacksController {
   @ApiOperation({
     summary: 'Notes written back to tickets, oldest first: pending, sent, dead (the dead letters) or skipped',
   })
-  @QueryParams('state', 'sessionId', 'limit', 'cursor')
   @ApiReturns(S.pageOf(S.ticketWriteback))
   list(@Param(new Zod(idParam, 'path')) p: { id: string }, @Query(new Zod(writebackPageQuery, 'query')) q: WritebackPageQuery) {
     return this.writebacks.list(p.id, q);
