@@ -309,7 +309,22 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       const requestMethod = Reflect.getMetadata(METHOD_METADATA, route.handler) as RequestMethod;
       const defaultStatus = httpCode ?? (requestMethod === RequestMethod.POST ? 201 : 200);
       const out: Record<string, unknown> = {};
-      const entries: ReturnsEntry[] = declared.length > 0 ? declared : [{ schema: { type: 'object' }, description: UNDESCRIBED }];
+      // Without @ApiReturns, what @nestjs/swagger's own response decorators said (e.g. terminus' @HealthCheck()).
+      const scanned = op.responses as Record<
+        string,
+        { description?: string; content?: Record<string, { schema?: OpenApiSchema; example?: unknown }> }
+      >;
+      const fromDecorators: ReturnsEntry[] = Object.entries(scanned).flatMap(([status, r]) =>
+        Object.entries(r.content ?? {}).flatMap(([contentType, m]) =>
+          m.schema ? [{ status: Number(status), schema: m.schema, contentType, description: r.description, example: m.example }] : [],
+        ),
+      );
+      const entries: ReturnsEntry[] =
+        declared.length > 0
+          ? declared
+          : fromDecorators.length > 0
+            ? fromDecorators
+            : [{ schema: { type: 'object' }, description: UNDESCRIBED }];
       for (const e of [...entries].reverse()) {
         const status = e.status ?? defaultStatus;
         if (httpCode !== undefined && e.status !== undefined && e.status !== httpCode && e.status < 300) {
