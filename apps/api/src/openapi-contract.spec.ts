@@ -68,7 +68,7 @@ it('gives a new route its parameters, security, answers and errors from its pipe
       schema: expect.objectContaining({ type: 'integer', default: 50 }),
     }),
   ]);
-  expect(list.security).toEqual([{ apiKey: [] }]);
+  expect(list.security).toEqual([{ apiKey: [] }, { apiKeyHeader: [] }]);
   expect(Object.keys(list.responses)).toEqual(['200', '400', '401', '403', '429', '503']);
 
   const ready = doc.paths['/v1/things/{id}/ready'].get!;

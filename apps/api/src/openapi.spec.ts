@@ -139,12 +139,15 @@ it('asks for the API key exactly where the auth guard does', () => {
   for (const { path, verb, op } of operations()) {
     const route = routes.get(op.operationId as string)!;
     const isPublic = reflector.getAllAndOverride<boolean | undefined>(PUBLIC, [route.handler, route.controller]) ?? false;
-    expect({ at: `${verb} ${path}`, security: op.security }).toEqual({ at: `${verb} ${path}`, security: isPublic ? [] : [{ apiKey: [] }] });
+    expect({ at: `${verb} ${path}`, security: op.security }).toEqual({
+      at: `${verb} ${path}`,
+      security: isPublic ? [] : [{ apiKey: [] }, { apiKeyHeader: [] }],
+    });
   }
   expect(doc.paths['/health'].get!.security).toEqual([]);
   expect(doc.paths['/v1/agent/enrol'].post!.security).toEqual([]);
   expect(doc.paths['/v1/hooks/{integrationId}'].post!.security).toEqual([]);
-  expect(doc.paths['/v1/sessions'].post!.security).toEqual([{ apiKey: [] }]);
+  expect(doc.paths['/v1/sessions'].post!.security).toEqual([{ apiKey: [] }, { apiKeyHeader: [] }]);
 });
 
 it('documents the status codes the routes answer', () => {

@@ -27,6 +27,10 @@ export const OWN_SHAPE = 'x-rcflow-own-shape';
 
 /** The name of the API-key security scheme. */
 export const API_KEY_SCHEME = 'apiKey';
+/** The same key in the X-API-Key header (the guard takes either). */
+export const API_KEY_HEADER_SCHEME = 'apiKeyHeader';
+/** What an authenticated operation requires: the key as a bearer token or in X-API-Key. */
+const KEY_REQUIRED: Record<string, string[]>[] = [{ [API_KEY_SCHEME]: [] }, { [API_KEY_HEADER_SCHEME]: [] }];
 
 /** The error responses, one component each, all with the one error shape. */
 const ERROR_RESPONSES: Record<number, { name: string; code: string; message: string; details?: unknown }> = {
@@ -199,7 +203,13 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .addSecurity(API_KEY_SCHEME, {
       type: 'http',
       scheme: 'bearer',
-      description: 'An rcflow API key, `rcf_<key id>.<secret>` (also accepted as the X-API-Key header)',
+      description: 'An rcflow API key: `Authorization: Bearer rcf_<key id>.<secret>`',
+    })
+    .addSecurity(API_KEY_HEADER_SCHEME, {
+      type: 'apiKey',
+      in: 'header',
+      name: 'X-API-Key',
+      description: 'The same API key, `rcf_<key id>.<secret>`, in the X-API-Key header',
     })
     .build();
   const doc = SwaggerModule.createDocument(app, config, { operationIdFactory: operationId });
@@ -372,7 +382,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       op.responses = out as typeof op.responses;
 
       // Security: the API key wherever the guard asks for one.
-      op.security = isPublic ? [] : [{ [API_KEY_SCHEME]: [] }];
+      op.security = isPublic ? [] : KEY_REQUIRED.map((r) => ({ ...r }));
     }
   }
   return doc;
