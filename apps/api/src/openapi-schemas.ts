@@ -1,5 +1,20 @@
 import { z } from 'zod';
 import { ACCESS_MODES, CHECK_IDS, ROLE_NAMES, SESSION_STATES, SESSION_TYPES } from '@rcflow/domain';
+import type { EligibilityDecision } from '@rcflow/domain';
+import type { AuditVerification } from '@rcflow/audit';
+import type { SessionView } from '@rcflow/sessions';
+import type { ApiKeyView, IssuedApiKey } from './admin/api-keys.service';
+import type { ClientSettingsView, Deployment } from './admin/client-settings.service';
+import type { CollectionMembership, CollectionView } from './admin/collections.service';
+import type { DeviceView } from './admin/devices.service';
+import type { EnrolmentTokenView, IssuedEnrolmentToken } from './admin/enrolment-admin.service';
+import type { GroupMembership, PrincipalDetailView, PrincipalView } from './admin/principals.service';
+import type { RoleAssignmentView } from './admin/role-assignments.service';
+import type { AuditItem } from './audit/audit-query';
+import type { ScheduleView } from './schedules/schedules.service';
+import type { IdentityView } from './tickets/external-ids.service';
+import type { DeliveryView, DryRunView, IntegrationView } from './tickets/ticket-integrations.service';
+import type { WritebackView } from './tickets/ticket-writebacks.service';
 
 /**
  * What the API answers, as zod schemas for /docs (`@ApiReturns`): the shapes the services build
@@ -450,3 +465,37 @@ export const hookAnswer = z
   .object({ deliveryId: z.string(), outcome: z.string(), sessionId: id.nullable(), reason: z.string().nullable() })
   .meta({ id: 'HookAnswer', description: 'The delivery id and what became of it' });
 export const identityView = z.object({ system: z.string(), externalId: z.string() }).meta({ id: 'ExternalIdentity' });
+
+/**
+ * Compile-time: each schema has exactly the fields of the view its service returns, so a field
+ * added to one and not the other fails `npm run typecheck` (the e2e test checks the values).
+ */
+type SameKeys<S extends z.ZodType, V> = [Exclude<keyof z.output<S>, keyof V>, Exclude<keyof V, keyof z.output<S>>] extends [never, never]
+  ? true
+  : { onlyInSchema: Exclude<keyof z.output<S>, keyof V>; onlyInView: Exclude<keyof V, keyof z.output<S>> };
+type Holds<T extends true> = T;
+export type ViewsMatchSchemas = [
+  Holds<SameKeys<typeof sessionView, SessionView>>,
+  Holds<SameKeys<typeof eligibilityDecision, EligibilityDecision>>,
+  Holds<SameKeys<typeof auditEvent, AuditItem>>,
+  Holds<SameKeys<typeof auditVerification, AuditVerification>>,
+  Holds<SameKeys<typeof collectionView, CollectionView>>,
+  Holds<SameKeys<typeof collectionMembership, CollectionMembership>>,
+  Holds<SameKeys<typeof deviceView, DeviceView>>,
+  Holds<SameKeys<typeof principalView, PrincipalView>>,
+  Holds<SameKeys<typeof principalDetail, PrincipalDetailView>>,
+  Holds<SameKeys<typeof groupMembership, GroupMembership>>,
+  Holds<SameKeys<typeof roleAssignmentView, RoleAssignmentView>>,
+  Holds<SameKeys<typeof apiKeyView, ApiKeyView>>,
+  Holds<SameKeys<typeof issuedApiKey, IssuedApiKey>>,
+  Holds<SameKeys<typeof clientSettingsView, ClientSettingsView>>,
+  Holds<SameKeys<typeof deployment, Deployment>>,
+  Holds<SameKeys<typeof enrolmentTokenView, EnrolmentTokenView>>,
+  Holds<SameKeys<typeof issuedEnrolmentToken, IssuedEnrolmentToken>>,
+  Holds<SameKeys<typeof scheduleView, ScheduleView>>,
+  Holds<SameKeys<typeof ticketIntegration, IntegrationView>>,
+  Holds<SameKeys<typeof ticketDryRun, DryRunView>>,
+  Holds<SameKeys<typeof ticketDelivery, DeliveryView>>,
+  Holds<SameKeys<typeof ticketWriteback, WritebackView>>,
+  Holds<SameKeys<typeof identityView, IdentityView>>,
+];
