@@ -123,6 +123,21 @@ it('gives every operation its success answer with an example, and its error answ
   }
 });
 
+it('gives every operation an example: of its answer, its body or its path parameters', () => {
+  const without = operations()
+    .filter(({ op }) => {
+      const media = (c: unknown) => Object.values((c ?? {}) as Record<string, Json>);
+      const answers = Object.entries(op.responses as Record<string, Json>).filter(([s]) => s.startsWith('2'));
+      return ![
+        ...answers.flatMap(([, r]) => media(r.content)),
+        ...media((op.requestBody as Json | undefined)?.content),
+        ...(op.parameters as Json[]).filter((p) => p.in === 'path'),
+      ].some((m) => m.example !== undefined);
+    })
+    .map(({ path, verb }) => `${verb} ${path}`);
+  expect(without).toEqual([]);
+});
+
 it('describes every success answer with @ApiReturns', () => {
   const undescribed = operations()
     .filter(({ op }) => Object.values(op.responses as Record<string, Json>).some((r) => r.description === UNDESCRIBED))
@@ -175,6 +190,7 @@ it('gives examples that are valid against their schemas (and request bodies the 
       for (const [type, media] of Object.entries((deref(r).content as Record<string, Json> | undefined) ?? {}))
         check(`${at} ${s} ${type}`, media);
     }
+    for (const p of op.parameters as Json[]) check(`${at} parameter ${String(p.name)}`, p);
     const body = (op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined;
     for (const [type, media] of Object.entries(body ?? {})) {
       check(`${at} request ${type}`, media);

@@ -266,6 +266,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
           required: true,
           description: (description as string | undefined) ?? paramDescription(path, name),
           schema,
+          example: sampleOf(schema, schemas),
         };
       });
 
