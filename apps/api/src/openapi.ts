@@ -291,10 +291,16 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         });
       }
       const queryNames = new Set(queryParams.map((p) => p.name));
+      const headerParams = Object.entries(input.headers ?? {}).map(([name, zod]) => {
+        const { description, ...schema } = convert(zod, 'input', prefix);
+        return { name, in: 'header', required: !zod.safeParse(undefined).success, ...(description ? { description } : {}), schema };
+      });
+      const headerNames = new Set(headerParams.map((p) => p.name.toLowerCase()));
       const kept = others
         .filter((p) => !(p.in === 'query' && queryNames.has(p.name as string)))
+        .filter((p) => !(p.in === 'header' && headerNames.has(String(p.name).toLowerCase())))
         .map((p) => (p.schema || p.content ? p : { ...p, schema: { type: 'string' } }));
-      op.parameters = [...pathParams, ...queryParams, ...kept] as typeof op.parameters;
+      op.parameters = [...pathParams, ...queryParams, ...headerParams, ...kept] as typeof op.parameters;
 
       // The request body: the route's Zod body schema, as the caller sends it.
       const bodyZod = input.body ?? args.find((a) => a.type === 'body' && !a.data)?.schema;

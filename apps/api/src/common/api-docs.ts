@@ -57,6 +57,8 @@ export interface InputDocs {
   query?: z.ZodType;
   /** The path parameters as an object schema, for a route that reads them without a Zod pipe. */
   params?: z.ZodType;
+  /** Request headers the route reads and validates by hand, by name. */
+  headers?: Record<string, z.ZodType>;
   /** The JSON body, for a route that parses it by hand. */
   body?: z.ZodType;
   /** An example body (default: one made from the schema with its required fields). Tests parse it with the body's zod schema. */

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import type { PrincipalFacts } from '@rcflow/domain';
@@ -10,7 +10,7 @@ import { Zod, idParam, parseOrThrow } from '../common/validation';
 import { SessionsService } from './sessions.service';
 import { ViewerTokens } from '../agents/viewer-tokens.service';
 import { SessionRequestBody, cancelSchema, idempotencyKeySchema, listSessionsQuery, sessionRequestSchema } from './sessions.schemas';
-import { ApiErrors, ApiReturns } from '../common/api-docs';
+import { ApiErrors, ApiInput, ApiReturns } from '../common/api-docs';
 import * as S from '../openapi-schemas';
 
 @ApiTags('sessions')
@@ -28,7 +28,13 @@ export class SessionsController {
     description:
       'Accepted requests are stored before the 202; eligibility runs asynchronously. The same Idempotency-Key with the same body returns the same session; with another body, 409.',
   })
-  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @ApiInput({
+    headers: {
+      'Idempotency-Key': idempotencyKeySchema
+        .optional()
+        .meta({ description: 'Retries with the same key and body answer the same session' }),
+    },
+  })
   @ApiReturns(S.sessionAccepted, {
     status: 202,
     headers: { Location: 'The session: /v1/sessions/{id}', 'Idempotent-Replayed': 'true when this answers a replayed Idempotency-Key' },
