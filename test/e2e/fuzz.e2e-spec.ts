@@ -130,6 +130,9 @@ class SchemaArbitraries {
 
   private validish(s: Schema, depth: number): fc.Arbitrary<unknown> {
     if (typeof s.$ref === 'string') return this.validish(this.defs[s.$ref.split('/').pop()!] ?? {}, depth);
+    // OpenAPI 3.0's null: `nullable` beside the type.
+    if (s.nullable === true) return fc.oneof(fc.constant(null), this.validish({ ...s, nullable: false }, depth));
+    if (Array.isArray(s.allOf) && s.allOf.length === 1) return this.validish(s.allOf[0] as Schema, depth);
     if (s.const !== undefined) return fc.constant(s.const);
     if (Array.isArray(s.enum)) return fc.constantFrom(...(s.enum as unknown[]));
     const alternatives = (s.anyOf ?? s.oneOf) as Schema[] | undefined;

@@ -6,6 +6,8 @@ import { DataSource } from 'typeorm';
 import { Readiness, healthAnswer } from '@rcflow/jobs';
 import { Public } from './auth/auth.guard';
 import { RateBudgeted } from './edge/rate-limits';
+import { ApiReturns } from './common/api-docs';
+import * as S from './openapi-schemas';
 
 /**
  * Unauthenticated on purpose, for load balancers and orchestrators, on the per-address health
@@ -25,6 +27,7 @@ export class HealthController {
   @Public()
   @RateBudgeted('health')
   @ApiOperation({ summary: 'Liveness and database reachability (kept for compatibility; prefer /health/live and /health/ready)' })
+  @ApiReturns(S.healthView)
   async legacy() {
     await this.dataSource.query('SELECT 1');
     return { status: 'ok' };

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { json, raw } from 'express';
 import { RcflowLogger, exitOnSignals, loadConfigOrExit, restrictEmbeddedData } from '@rcflow/config';
 import { exitUnlessReachable } from '@rcflow/jobs';
@@ -11,6 +11,7 @@ import { DataSource } from 'typeorm';
 import { dirname } from 'node:path';
 import { prepareDemo, runDemo } from './demo/demo-run';
 import { ApiModule } from './api.module';
+import { buildOpenApiDocument } from './openapi';
 import { hardenHttp } from './edge/http-hardening';
 import { serveConsole } from './console/console-static';
 import { ShutdownGate } from './shutdown-gate';
@@ -39,14 +40,8 @@ async function main(): Promise<void> {
   app.use(json({ limit: config.http.bodyLimitBytes, strict: true }));
   app.disable('x-powered-by');
   serveConsole(app);
-  const doc = new DocumentBuilder()
-    .setTitle('rcflow')
-    .setDescription('Orchestrates remote-control, remote-assistance and remote-desktop sessions to managed computers.')
-    .setVersion('0.1.0')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'rcf_<key id>.<secret>' })
-    .addSecurityRequirements('bearer')
-    .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
+  // Built from the routes' own metadata (see openapi.ts) when first asked for; at /docs and /docs/openapi.json.
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
   // On SIGTERM the listener stays open for a moment answering 503 (Nest's close stops listening at
   // once, and a refused connection tells a client less than "this instance is going away").
   const refuseWindowMs = Math.min(2000, Math.floor(config.shutdownTimeoutMs / 4));

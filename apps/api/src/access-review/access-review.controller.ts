@@ -5,12 +5,13 @@ import { z } from 'zod';
 import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
-import { QueryParams } from '../admin/admin-docs';
 import { Zod, idParam } from '../common/validation';
 import { AccessReviewService } from './access-review.service';
 import { ReviewStreams } from './review-streams';
 import { checkQuery, deviceIdCursor, deviceReviewQuery, principalReviewQuery, type CheckQuery } from './access-review.schemas';
 import { CSV_HEADER, csvRows } from './access-review-csv';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 @ApiTags('access review')
 @Controller('v1/access-review')
@@ -22,13 +23,14 @@ export class AccessReviewController {
 
   @Get('devices/:id')
   @Requires('audit.read')
-  @QueryParams(...Object.keys(deviceReviewQuery.shape))
   @ApiProduces('application/json', 'text/csv')
   @ApiOperation({
     summary: 'Who can reach a device: every principal who can start each session type, with which access, through which chain',
     description:
       'Chain: role assignment → collection → permitted-viewer entry (through which group) or the local-administrator rule → the settings that allow it. Presence is not considered. format=csv downloads it.',
   })
+  @ApiReturns(S.accessReview)
+  @ApiReturns({ type: 'string', example: 'device,principal,type,access,chain\n' }, { contentType: 'text/csv' })
   async device(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -44,13 +46,19 @@ export class AccessReviewController {
 
   @Get('principals/:id')
   @Requires('audit.read')
-  @QueryParams(...Object.keys(principalReviewQuery.shape))
   @ApiProduces('application/json', 'application/x-ndjson', 'text/csv')
   @ApiOperation({
     summary: 'What a principal can reach: every device in your scope, each with its entries and chains',
     description:
       'JSON pages with a cursor; format=ndjson (or Accept: application/x-ndjson) streams one device per line; format=csv downloads every row. Presence is not considered.',
   })
+  @ApiReturns(S.principalReviewPage)
+  @ApiReturns(
+    { type: 'string', example: '{"device":{},"presenceNotConsidered":true,"entries":[]}\n' },
+    { contentType: 'application/x-ndjson' },
+  )
+  @ApiReturns({ type: 'string', example: 'device,principal,type,access,chain\n' }, { contentType: 'text/csv' })
+  @ApiErrors(422)
   async principal(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -85,11 +93,12 @@ export class AccessReviewController {
 
   @Get('check')
   @Requires('audit.read')
-  @QueryParams(...Object.keys(checkQuery.shape))
   @ApiOperation({
     summary: 'Why (not): the ten checks of the dry run for the principal as its own viewer on the device',
     description: 'canReach: the six standing checks pass (what the review lists); eligibleNow: all ten pass now, presence included.',
   })
+  @ApiReturns(S.accessCheck)
+  @ApiErrors(422)
   check(@Caller() caller: PrincipalFacts, @Query(new Zod(checkQuery, 'query')) q: CheckQuery) {
     return this.review.check(caller, q);
   }

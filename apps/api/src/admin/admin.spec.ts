@@ -1,7 +1,7 @@
 import { Global, INestApplication, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { buildOpenApiDocument } from '../openapi';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
@@ -365,7 +365,7 @@ describe('principals, groups, roles and keys', () => {
 
 describe('docs', () => {
   it('describes the request bodies from the zod schemas', () => {
-    const doc = SwaggerModule.createDocument(app, new DocumentBuilder().build());
+    const doc = buildOpenApiDocument(app);
     const body = (doc.paths['/v1/devices'].post!.requestBody as { content: Record<string, { schema: any }> }).content['application/json'];
     expect(body.schema.properties.hostname).toBeDefined();
     expect(body.schema.required).toEqual(['hostname']);

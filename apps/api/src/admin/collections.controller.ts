@@ -5,7 +5,6 @@ import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { BodyOf, QueryParams } from './admin-docs';
 import { CollectionsService } from './collections.service';
 import {
   CreateCollectionInput,
@@ -15,6 +14,8 @@ import {
   pageQuery,
   updateCollectionSchema,
 } from './admin.schemas';
+import { ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 @ApiTags('admin: collections')
 @Controller('v1')
@@ -24,7 +25,7 @@ export class CollectionsController {
   @Post('collections')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Create a collection (names are unique without regard to case)' })
-  @BodyOf(createCollectionSchema)
+  @ApiReturns(S.collectionView)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createCollectionSchema)) body: CreateCollectionInput) {
     return this.collections.create(caller, body);
   }
@@ -32,7 +33,7 @@ export class CollectionsController {
   @Get('collections')
   @Requires('admin.read')
   @ApiOperation({ summary: 'List collections in your scope, with member counts (keyset pagination)' })
-  @QueryParams('limit', 'cursor')
+  @ApiReturns(S.pageOf(S.collectionView))
   list(@Caller() caller: PrincipalFacts, @Query(new Zod(pageQuery, 'query')) q: z.infer<typeof pageQuery>) {
     return this.collections.list(caller, q);
   }
@@ -40,6 +41,7 @@ export class CollectionsController {
   @Get('collections/:id')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A collection with its member count' })
+  @ApiReturns(S.collectionView)
   get(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.collections.get(caller, p.id);
   }
@@ -47,7 +49,7 @@ export class CollectionsController {
   @Patch('collections/:id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Rename a collection or change its description' })
-  @BodyOf(updateCollectionSchema)
+  @ApiReturns(S.collectionView)
   update(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -59,6 +61,7 @@ export class CollectionsController {
   @Delete('collections/:id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Delete a collection; refused (409) while it has members, deployments or role assignments' })
+  @ApiReturns(S.collectionView)
   remove(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.collections.remove(caller, p.id);
   }
@@ -66,7 +69,7 @@ export class CollectionsController {
   @Get('collections/:id/members')
   @Requires('admin.read')
   @ApiOperation({ summary: 'The devices in a collection (keyset pagination)' })
-  @QueryParams('limit', 'cursor')
+  @ApiReturns(S.pageOf(S.deviceView))
   members(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -78,6 +81,7 @@ export class CollectionsController {
   @Put('collections/:id/members/:deviceId')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Add a device to a collection (idempotent: changed=false when it already was a member)' })
+  @ApiReturns(S.collectionMembership)
   addMember(@Caller() caller: PrincipalFacts, @Param(new Zod(collectionMemberParams, 'path')) p: z.infer<typeof collectionMemberParams>) {
     return this.collections.addMember(caller, p.id, p.deviceId);
   }
@@ -85,6 +89,7 @@ export class CollectionsController {
   @Delete('collections/:id/members/:deviceId')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Remove a device from a collection (idempotent: changed=false when it was not a member)' })
+  @ApiReturns(S.collectionMembership)
   removeMember(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(collectionMemberParams, 'path')) p: z.infer<typeof collectionMemberParams>,

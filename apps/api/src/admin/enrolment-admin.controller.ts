@@ -5,9 +5,10 @@ import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { BodyOf } from './admin-docs';
 import { createEnrolmentTokenSchema } from './admin.schemas';
 import { EnrolmentAdminService } from './enrolment-admin.service';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 @ApiTags('agents')
 @Controller('v1')
@@ -23,7 +24,8 @@ export class EnrolmentAdminController {
       '(or the hostname of an existing device), re-keys that one device: enrolling with it replaces the device credential and ' +
       'closes its open connections. Devices and collections outside your scope answer 404 and 403.',
   })
-  @BodyOf(createEnrolmentTokenSchema)
+  @ApiReturns(S.issuedEnrolmentToken)
+  @ApiErrors(422)
   createToken(
     @Caller() caller: PrincipalFacts,
     @Body(new Zod(createEnrolmentTokenSchema)) body: z.infer<typeof createEnrolmentTokenSchema>,
@@ -34,6 +36,7 @@ export class EnrolmentAdminController {
   @Get('enrolment-tokens')
   @Requires('admin.read')
   @ApiOperation({ summary: 'Enrolment tokens in your scope (never their secrets)' })
+  @ApiReturns(z.object({ items: z.array(S.enrolmentTokenView) }))
   listTokens(@Caller() caller: PrincipalFacts) {
     return this.enrolment.listTokens(caller);
   }
@@ -41,6 +44,7 @@ export class EnrolmentAdminController {
   @Delete('enrolment-tokens/:id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Revoke an enrolment token' })
+  @ApiReturns(z.object({ id: z.uuid(), revoked: z.literal(true) }))
   revokeToken(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.enrolment.revokeToken(caller, p.id);
   }
@@ -49,6 +53,7 @@ export class EnrolmentAdminController {
   @HttpCode(200)
   @Requires('admin.write')
   @ApiOperation({ summary: "Revoke a device's credentials; its agent is refused until it enrols again" })
+  @ApiReturns(z.object({ deviceId: z.uuid(), revoked: z.int().min(0).meta({ description: 'How many credentials were revoked' }) }))
   revokeCredentials(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.enrolment.revokeDeviceCredentials(caller, p.id);
   }

@@ -11,7 +11,8 @@ import { AuditExportService } from './audit-export.service';
 import { AuditFilter, auditFilterQuery, auditFilters } from './audit-query';
 import { AuditQueryService } from './audit-query.service';
 import { VerifyLock } from './verify-lock';
-import { QueryParams } from '../admin/admin-docs';
+import { ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 const auditQuery = z.strictObject({ ...auditFilters, limit, cursor: cursor.optional() });
 
@@ -26,22 +27,25 @@ export class AuditController {
 
   @Get()
   @Requires('audit.read')
-  @QueryParams(...Object.keys(auditQuery.shape))
   @ApiOperation({
     summary: 'Audit events, newest first, with filters and keyset pagination',
     description: 'A caller scoped to some collections sees the events of devices (and their sessions) in them only.',
   })
+  @ApiReturns(S.pageOf(S.auditEvent))
   list(@Caller() caller: PrincipalFacts, @Query(new Zod(auditQuery, 'query')) q: z.infer<typeof auditQuery>) {
     return this.audit.list(q, scopeOf(caller.grants, 'audit.read'));
   }
 
   @Get('export')
   @Requires('audit.read')
-  @QueryParams(...Object.keys(auditFilterQuery.shape))
   @ApiProduces('application/x-ndjson')
   @ApiOperation({
     summary: 'Every audit event matching the filters as NDJSON (one list item per line), oldest first, streamed',
   })
+  @ApiReturns(
+    { type: 'string', description: 'One audit event (as in the list) per line', example: '{"id":"1","action":"session.requested"}\n' },
+    { contentType: 'application/x-ndjson' },
+  )
   async export(
     @Caller() caller: PrincipalFacts,
     @Query(new Zod(auditFilterQuery, 'query')) q: AuditFilter,
@@ -61,6 +65,7 @@ export class AuditController {
       '`checkpoint` says which one (takenAt, source) or that there is none. ' +
       'One verification runs at a time across the API processes; a caller meanwhile gets 429 with Retry-After.',
   })
+  @ApiReturns(S.auditVerification)
   verify() {
     return this.verifyLock.run(() => this.audit.verify());
   }

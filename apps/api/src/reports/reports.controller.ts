@@ -1,14 +1,16 @@
+import { z } from 'zod';
 import { Controller, Get, Headers, Param, Query, Res } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Inject } from '@nestjs/common';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { type PrincipalFacts, scopeOf } from '@rcflow/domain';
-import { QueryParams } from '../admin/admin-docs';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { negotiateFormat, parseReportQuery, reportQuerySchema } from './report-query';
 import { ReportsService } from './reports.service';
+import { ApiInput, ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 @ApiTags('reports')
 @Controller('v1/reports')
@@ -21,13 +23,13 @@ export class ReportsController {
   @Get()
   @Requires('audit.read')
   @ApiOperation({ summary: 'The reports rcflow offers, with the parameters each takes' })
+  @ApiReturns(S.reportCatalogue)
   catalogue() {
     return this.reports.catalogue();
   }
 
   @Get(':name')
   @Requires('audit.read')
-  @QueryParams(...Object.keys(reportQuerySchema.shape))
   @ApiProduces('application/json', 'text/csv', 'application/x-ndjson')
   @ApiOperation({
     summary: 'Runs one report over a time range (default: the last 30 days) as JSON, CSV or NDJSON, streamed',
@@ -36,6 +38,13 @@ export class ReportsController {
       'some collections sees the sessions of devices in them only; a collectionId or deviceId outside the scope is 404. ' +
       'Reports running at once per API process are limited (REPORT_CONCURRENCY): beyond that, 429 with Retry-After.',
   })
+  @ApiInput({
+    query: reportQuerySchema,
+    params: z.object({ name: z.string().meta({ description: 'A report name from GET /v1/reports', example: 'sessions-per-day' }) }),
+  })
+  @ApiReturns(S.reportResult)
+  @ApiReturns({ type: 'string', example: 'day,sessions\n2026-03-02,12\n' }, { contentType: 'text/csv' })
+  @ApiReturns({ type: 'string', example: '{"day":"2026-03-02","sessions":12}\n' }, { contentType: 'application/x-ndjson' })
   async run(
     @Caller() caller: PrincipalFacts,
     @Param('name') name: string,

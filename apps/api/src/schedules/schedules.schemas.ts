@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ACCESS_MODES, SESSION_TYPES } from '@rcflow/domain';
-import { MAX_WINDOW_MINUTES, scheduleSpecSchema, shortestGapMinutes } from '@rcflow/schedules';
+import { MAX_WINDOW_MINUTES, cronScheduleSchema, intervalScheduleSchema, scheduleSpecSchema, shortestGapMinutes } from '@rcflow/schedules';
+import { documentAs } from '../common/api-docs';
 import { CronExpressionParser } from 'cron-parser';
 import { cursor, dateTime, limit, uuid } from '../common/validation';
 import { MAX_REMIND_MINUTES, text } from '../sessions/sessions.schemas';
@@ -27,17 +28,26 @@ function gapOf(t: Record<string, unknown>): number | null {
  * defaults — startsAt now, windowMinutes 30 (or the time between two occurrences when shorter),
  * missedPolicy skip.
  */
-export const timingSchema = z.preprocess((v) => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
-  const t = { ...(v as Record<string, unknown>) };
-  t.startsAt ??= new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
-  t.missedPolicy ??= 'skip';
-  if (t.windowMinutes === undefined) {
-    const gap = gapOf(t);
-    t.windowMinutes = Math.max(1, Math.min(DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, gap ?? DEFAULT_WINDOW_MINUTES));
-  }
-  return t;
-}, scheduleSpecSchema);
+const defaulted = (shape: typeof cronScheduleSchema.shape | typeof intervalScheduleSchema.shape) => ({
+  startsAt: shape.startsAt.optional(),
+  windowMinutes: shape.windowMinutes.optional(),
+  missedPolicy: shape.missedPolicy.optional(),
+});
+export const timingSchema = documentAs(
+  z.preprocess((v) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+    const t = { ...(v as Record<string, unknown>) };
+    t.startsAt ??= new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+    t.missedPolicy ??= 'skip';
+    if (t.windowMinutes === undefined) {
+      const gap = gapOf(t);
+      t.windowMinutes = Math.max(1, Math.min(DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, gap ?? DEFAULT_WINDOW_MINUTES));
+    }
+    return t;
+  }, scheduleSpecSchema),
+  // As the caller sends it: the fields the preprocess fills are optional.
+  z.union([cronScheduleSchema, intervalScheduleSchema].map((s) => z.strictObject({ ...s.shape, ...defaulted(s.shape) }))),
+);
 
 const definition = {
   name: text(200),

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBody, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import type { PrincipalFacts } from '@rcflow/domain';
@@ -9,10 +9,9 @@ import { NotFound } from '@rcflow/domain';
 import { Zod, idParam, parseOrThrow } from '../common/validation';
 import { SessionsService } from './sessions.service';
 import { ViewerTokens } from '../agents/viewer-tokens.service';
-import { QueryParams } from '../admin/admin-docs';
 import { SessionRequestBody, cancelSchema, idempotencyKeySchema, listSessionsQuery, sessionRequestSchema } from './sessions.schemas';
-
-const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input' }) as Record<string, unknown>;
+import { ApiErrors, ApiInput, ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 @ApiTags('sessions')
 @Controller('v1')
@@ -29,8 +28,18 @@ export class SessionsController {
     description:
       'Accepted requests are stored before the 202; eligibility runs asynchronously. The same Idempotency-Key with the same body returns the same session; with another body, 409.',
   })
-  @ApiHeader({ name: 'Idempotency-Key', required: false })
-  @ApiBody({ schema: jsonSchema(sessionRequestSchema) })
+  @ApiInput({
+    headers: {
+      'Idempotency-Key': idempotencyKeySchema
+        .optional()
+        .meta({ description: 'Retries with the same key and body answer the same session' }),
+    },
+  })
+  @ApiReturns(S.sessionAccepted, {
+    status: 202,
+    headers: { Location: 'The session: /v1/sessions/{id}', 'Idempotent-Replayed': 'true when this answers a replayed Idempotency-Key' },
+  })
+  @ApiErrors(422)
   async create(
     @Caller() caller: PrincipalFacts,
     @Body(new Zod(sessionRequestSchema)) body: SessionRequestBody,
@@ -47,14 +56,15 @@ export class SessionsController {
 
   @Get('sessions')
   @Requires('session.read')
-  @QueryParams(...Object.keys(listSessionsQuery.shape))
   @ApiOperation({ summary: 'List sessions in your scope (newest first, keyset pagination)' })
+  @ApiReturns(S.pageOf(S.sessionView))
   list(@Caller() caller: PrincipalFacts, @Query(new Zod(listSessionsQuery, 'query')) q: z.infer<typeof listSessionsQuery>) {
     return this.sessions.list(caller, q);
   }
 
   @Get('sessions/:id')
   @ApiOperation({ summary: 'A session with its timeline and eligibility decision' })
+  @ApiReturns(S.sessionDetail)
   async get(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     const session = await this.sessions.get(caller, p.id);
     const [timeline, decision, notice] = await Promise.all([
@@ -67,6 +77,7 @@ export class SessionsController {
 
   @Get('sessions/:id/decision')
   @ApiOperation({ summary: 'Every eligibility check with its outcome and detail: why a session was denied' })
+  @ApiReturns(S.sessionDecision)
   async decision(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     const session = await this.sessions.get(caller, p.id);
     const decision = await this.sessions.decision(p.id);
@@ -77,7 +88,7 @@ export class SessionsController {
   @Post('sessions/:id/cancel')
   @HttpCode(200)
   @ApiOperation({ summary: 'Cancel a session that has not started, or end an active one' })
-  @ApiBody({ schema: jsonSchema(cancelSchema), required: false })
+  @ApiReturns(S.sessionView)
   async cancel(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -88,6 +99,7 @@ export class SessionsController {
 
   @Post('sessions/:id/viewer-token')
   @ApiOperation({ summary: 'A short-lived, single-use token for the viewer to connect to its active session (shown once)' })
+  @ApiReturns(S.viewerToken)
   async viewerToken(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     const session = await this.sessions.get(caller, p.id);
     return this.viewerTokens.issue(caller.id, session);
@@ -97,7 +109,8 @@ export class SessionsController {
   @HttpCode(200)
   @Requires('session.request')
   @ApiOperation({ summary: 'Dry run of the ten eligibility checks; nothing is stored or enqueued' })
-  @ApiBody({ schema: jsonSchema(sessionRequestSchema) })
+  @ApiReturns(S.eligibilityDecision)
+  @ApiErrors(422)
   check(@Caller() caller: PrincipalFacts, @Body(new Zod(sessionRequestSchema)) body: SessionRequestBody) {
     return this.sessions.dryRun(caller, body);
   }

@@ -5,9 +5,10 @@ import type { PrincipalFacts } from '@rcflow/domain';
 import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
-import { BodyOf } from '../admin/admin-docs';
 import { ExternalIdsService } from './external-ids.service';
 import { deviceExternalIdSchema, identitySchema } from './ticket-integrations.schemas';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 @ApiTags('ticket integrations')
 @Controller('v1')
@@ -17,6 +18,7 @@ export class ExternalIdsController {
   @Get('principals/:id/identities')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A principal’s ids in ticket systems (Jira accountId, ServiceNow sys_id, Zendesk id, GitHub login, e-mail)' })
+  @ApiReturns(z.array(S.identityView))
   list(@Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.ids.identities(p.id);
   }
@@ -24,7 +26,8 @@ export class ExternalIdsController {
   @Post('principals/:id/identities')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Add an id in a ticket system, so that tickets assigned to it have this principal as viewer' })
-  @BodyOf(identitySchema)
+  @ApiReturns(S.identityView)
+  @ApiErrors(422)
   add(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -37,7 +40,7 @@ export class ExternalIdsController {
   @HttpCode(200)
   @Requires('admin.write')
   @ApiOperation({ summary: 'Remove an id in a ticket system (body: system, externalId)' })
-  @BodyOf(identitySchema)
+  @ApiReturns(S.changedResult)
   remove(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -49,7 +52,7 @@ export class ExternalIdsController {
   @Put('devices/:id/external-id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Set (or clear, with null) a device’s id in another inventory, e.g. its CMDB sys_id' })
-  @BodyOf(deviceExternalIdSchema)
+  @ApiReturns(z.object({ deviceId: z.uuid(), externalId: z.string().nullable() }))
   setExternalId(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },

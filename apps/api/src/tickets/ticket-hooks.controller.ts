@@ -7,6 +7,8 @@ import { RateBudgeted } from '../edge/rate-limits';
 import { TicketHooks } from './ticket-hooks.service';
 import { z } from 'zod';
 import { uuid } from '../common/validation';
+import { ApiInput, ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 const hookParam = z.strictObject({ integrationId: uuid });
 
@@ -25,6 +27,21 @@ export class TicketHooksController {
     description:
       'Signed per vendor (Jira X-Hub-Signature, GitHub X-Hub-Signature-256, Zendesk X-Zendesk-Webhook-Signature with its timestamp; others X-Rcflow-Signature + X-Rcflow-Timestamp, or X-Rcflow-Token). 202 with the delivery id and what became of it; a redelivery gets the first answer. 401 bad signature, 404 unknown or disabled integration, 413 too large, 415 not JSON, 400 malformed JSON.',
   })
+  @ApiInput({
+    rawBody: {
+      contentType: 'application/json',
+      schema: { type: 'object', description: "The ticket system's own event (verified on the raw bytes)" },
+      example: { webhookEvent: 'jira:issue_updated', issue: { key: 'IT-1042' } },
+    },
+  })
+  @ApiReturns(S.hookAnswer)
+  // Refused deliveries are logged and answered in the delivery's shape (404 and path errors in the error shape).
+  @ApiReturns(S.hookAnswer, { status: 401, description: 'Bad or missing signature (the delivery is logged)' })
+  @ApiReturns(S.hookAnswer, { status: 415, description: 'The body is not application/json' })
+  @ApiReturns(
+    { oneOf: [{ $ref: '#/components/schemas/HookAnswer' }, { $ref: '#/components/schemas/Error' }] },
+    { status: 400, description: 'The body is not valid JSON (a delivery answer), or the integration id is not a UUID (an error)' },
+  )
   async receive(
     @Param(new Zod(hookParam, 'path')) p: z.infer<typeof hookParam>,
     @Req() req: Request,

@@ -7,7 +7,6 @@ import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam } from '../common/validation';
 import { allCollections } from '../common/all-collections.guard';
-import { BodyOf, QueryParams } from '../admin/admin-docs';
 import { TicketIntegrationsService } from './ticket-integrations.service';
 import {
   CreateIntegrationInput,
@@ -19,6 +18,8 @@ import {
   rotateSecretSchema,
   updateIntegrationSchema,
 } from './ticket-integrations.schemas';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 const kindParam = z.strictObject({ kind: z.enum(TICKET_KINDS) });
 
@@ -36,6 +37,7 @@ export class TicketIntegrationsController {
   @Get('defaults/:kind')
   @Requires('admin.read')
   @ApiOperation({ summary: 'The mapping rules a new integration of this kind starts with' })
+  @ApiReturns(z.object({ kind: z.string(), rules: z.array(z.record(z.string(), z.unknown())) }))
   defaults(@Param(new Zod(kindParam, 'path')) p: z.infer<typeof kindParam>) {
     return { kind: p.kind, rules: defaultRules(p.kind) };
   }
@@ -47,7 +49,8 @@ export class TicketIntegrationsController {
     description:
       'The response carries the inbound secret once (generated unless given); outbound credentials are sealed and never returned. Deliveries go to POST /v1/hooks/{id}.',
   })
-  @BodyOf(createIntegrationSchema)
+  @ApiReturns(S.issuedTicketSecret)
+  @ApiErrors(422)
   create(@Caller() caller: PrincipalFacts, @Body(new Zod(createIntegrationSchema)) body: CreateIntegrationInput) {
     return this.integrations.create(caller, body);
   }
@@ -55,7 +58,7 @@ export class TicketIntegrationsController {
   @Get()
   @Requires('admin.read')
   @ApiOperation({ summary: 'List ticket integrations (keyset pagination); secrets are never returned' })
-  @QueryParams('limit', 'cursor')
+  @ApiReturns(S.pageOf(S.ticketIntegration))
   list(@Query(new Zod(integrationPageQuery, 'query')) q: z.infer<typeof integrationPageQuery>) {
     return this.integrations.list(q);
   }
@@ -63,6 +66,7 @@ export class TicketIntegrationsController {
   @Get(':id')
   @Requires('admin.read')
   @ApiOperation({ summary: 'A ticket integration (without its secrets)' })
+  @ApiReturns(S.ticketIntegration)
   get(@Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.integrations.get(p.id);
   }
@@ -70,7 +74,8 @@ export class TicketIntegrationsController {
   @Patch(':id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Change name, rules, outbound URL and credentials, inbound auth, enabled' })
-  @BodyOf(updateIntegrationSchema)
+  @ApiReturns(S.ticketIntegration)
+  @ApiErrors(422)
   update(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -82,6 +87,7 @@ export class TicketIntegrationsController {
   @Delete(':id')
   @Requires('admin.write')
   @ApiOperation({ summary: 'Delete a ticket integration (its delivery log stays)' })
+  @ApiReturns(z.object({ deleted: z.literal(true) }))
   remove(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.integrations.delete(caller, p.id);
   }
@@ -92,7 +98,7 @@ export class TicketIntegrationsController {
     summary: 'Rotate the inbound secret',
     description: 'Adds a new secret (returned once); the previous one stays valid until DELETE …/secrets/previous.',
   })
-  @BodyOf(rotateSecretSchema)
+  @ApiReturns(S.issuedTicketSecret)
   rotate(
     @Caller() caller: PrincipalFacts,
     @Param(new Zod(idParam, 'path')) p: { id: string },
@@ -104,6 +110,7 @@ export class TicketIntegrationsController {
   @Delete(':id/secrets/previous')
   @Requires('admin.write')
   @ApiOperation({ summary: 'End a rotation: only the newest inbound secret stays valid' })
+  @ApiReturns(S.ticketIntegration)
   dropPrevious(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
     return this.integrations.dropPrevious(caller, p.id);
   }
@@ -111,7 +118,7 @@ export class TicketIntegrationsController {
   @Post(':id/dry-run')
   @Requires('admin.read')
   @ApiOperation({ summary: 'What the rules would do with a payload (rule, device, viewer, eligibility), storing nothing' })
-  @BodyOf(dryRunSchema)
+  @ApiReturns(S.ticketDryRun)
   dryRun(@Param(new Zod(idParam, 'path')) p: { id: string }, @Body(new Zod(dryRunSchema)) body: z.infer<typeof dryRunSchema>) {
     return this.integrations.dryRun(p.id, body.body, body.headers);
   }
@@ -119,7 +126,7 @@ export class TicketIntegrationsController {
   @Get(':id/deliveries')
   @Requires('admin.read')
   @ApiOperation({ summary: 'The delivery log, newest first: signature and dedupe verdicts, rule, device, viewer, session or why not' })
-  @QueryParams('outcome', 'sessionId', 'limit', 'cursor')
+  @ApiReturns(S.pageOf(S.ticketDelivery))
   deliveries(
     @Param(new Zod(idParam, 'path')) p: { id: string },
     @Query(new Zod(listDeliveriesQuery, 'query')) q: z.infer<typeof listDeliveriesQuery>,

@@ -6,9 +6,10 @@ import { Requires } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { Zod, idParam, uuid } from '../common/validation';
 import { allCollections } from '../common/all-collections.guard';
-import { QueryParams } from '../admin/admin-docs';
 import { WritebackPageQuery, writebackPageQuery } from './ticket-integrations.schemas';
 import { TicketWritebacksService } from './ticket-writebacks.service';
+import { ApiReturns } from '../common/api-docs';
+import * as S from '../openapi-schemas';
 
 const writebackParams = z.strictObject({ id: uuid, writebackId: uuid });
 
@@ -24,7 +25,7 @@ export class TicketWritebacksController {
   @ApiOperation({
     summary: 'Notes written back to tickets, oldest first: pending, sent, dead (the dead letters) or skipped',
   })
-  @QueryParams('state', 'sessionId', 'limit', 'cursor')
+  @ApiReturns(S.pageOf(S.ticketWriteback))
   list(@Param(new Zod(idParam, 'path')) p: { id: string }, @Query(new Zod(writebackPageQuery, 'query')) q: WritebackPageQuery) {
     return this.writebacks.list(p.id, q);
   }
@@ -35,6 +36,7 @@ export class TicketWritebacksController {
   @ApiOperation({
     summary: 'Re-drive a dead (or skipped, or stuck) note: attempts reset, a new job; a sent note answers 409',
   })
+  @ApiReturns(S.ticketWriteback)
   retry(@Caller() caller: PrincipalFacts, @Param(new Zod(writebackParams, 'path')) p: z.infer<typeof writebackParams>) {
     return this.writebacks.redrive(caller, p.id, p.writebackId);
   }
