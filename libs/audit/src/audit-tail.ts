@@ -23,10 +23,12 @@ export interface AuditTailPage {
 }
 
 interface Pending {
-  /** An xid drawn after the gap was seen: every xid assigned before it is lower. */
-  xid: string;
-  /** The highest id read when the gap was seen: every id up to it was drawn before `xid`. */
+  /** The transactions (virtual ids) that held a write lock on audit_events just after the gap was seen. */
+  holders: string[];
+  /** The highest id read when the gap was seen. */
   upTo: bigint;
+  /** None of `holders` holds its lock any more (checked in an earlier statement than the next read). */
+  ended: boolean;
 }
 
 /**
@@ -38,22 +40,23 @@ interface Pending {
  * but transactions commit in any order (writers of different sessions run concurrently), so id 7
  * may be visible while id 6 is still uncommitted, or rolled back and never to appear.
  *
- * The rule. When a read shows a gap (the next id is missing), the tail holds there and draws a
- * fresh xid M (`pg_current_xact_id()` in its own statement) and remembers the highest id H it read.
- * Every id ≤ H was drawn before H's transaction committed, hence before M was assigned; and a
- * writer draws an id only once its transaction has an xid (`rcflow_audit_next_id()`, migration
- * AuditIdAfterXid), so the writer of any missing id ≤ H holds an xid below M (xids are assigned in
- * order). A later statement whose snapshot has `pg_snapshot_xmin ≥ M` sees none of those writers
- * running: each missing id ≤ H is then either visible in that same statement (committed) or never
- * will be (rolled back, or drawn and not inserted). That statement reads the rows and checks the
- * xmin together, under one snapshot, so the tail skips exactly the ids that can never come.
+ * The rule. When a read shows a gap (the next id is missing), the tail holds there, remembers the
+ * highest id H it read, and in its next statement records the transactions holding a write lock
+ * (RowExclusiveLock or stronger) on audit_events in this database (`pg_locks`, by virtual
+ * transaction id). A writer takes that lock before its INSERT draws an id and keeps it until its
+ * transaction ends; any missing id ≤ H was drawn before H's transaction committed, hence before
+ * the tail read; so its writer is among those recorded, unless it had already ended (then its
+ * row, if committed, is visible to every later statement). Once a later statement finds none of
+ * them holding the lock, a read in a statement after that one sees every missing id ≤ H that
+ * was committed: the others (rolled back, or drawn and never inserted) never will be, and are
+ * skipped. The check and the read are separate statements on purpose: a lock is released after
+ * the commit becomes visible, so a read whose snapshot was taken before the check could miss it.
  *
- * Not `pg_snapshot_xmax` of a snapshot taken at the gap: a writer whose xid is at or above it may
- * still be running (xmax is the last completed xid + 1, not the next xid to be assigned). Comparing
- * xid8 values (64-bit, epoch included) is wraparound safe. Only transactions with an xid (writers)
- * hold a gap open; a long read-only query does not, a long writing transaction does, for as long
- * as it runs. Needs the id sequence at CACHE 1 (ids drawn in order across sessions), as BIGSERIAL
- * makes it. Works the same on PGlite (one connection: gaps there come from rollbacks only).
+ * Only writers of audit_events in this database hold a gap open: not read-only queries, nor other
+ * databases of the cluster (unlike a rule on xids, whose horizon is cluster-wide). Needs the id
+ * sequence at CACHE 1 (ids drawn in order across sessions), as BIGSERIAL makes it. Works the same
+ * on PGlite (one connection: gaps there come from rollbacks only). `db` must not be inside a
+ * transaction of the caller (each statement needs its own snapshot).
  *
  * Not safe for concurrent use: one caller at a time.
  */
@@ -94,7 +97,7 @@ export class AuditTail {
   static async atHead(db: TailQueryable, options: AuditTailOptions = {}): Promise<AuditTail> {
     const [row] = (await db.query('SELECT coalesce(max(id), 0)::text AS head FROM audit_events')) as { head: string }[];
     const head = BigInt(row!.head);
-    return new AuditTail(db, head, { xid: await drawXid(db), upTo: head }, options);
+    return new AuditTail(db, head, { holders: await writeLockHolders(db), upTo: head, ended: false }, options);
   }
 
   /** The id of the last event handed out (or skipped as never to come, or the start). */
@@ -114,20 +117,14 @@ export class AuditTail {
   /** Reads the next page: the events that are safe to hand out now (maybe none). */
   async next(): Promise<AuditTailPage> {
     const pending = this.pending;
-    const result = (await this.db.query(
-      `SELECT s.settled, e.*
-         FROM (SELECT CASE WHEN $2::xid8 IS NULL THEN false
-                           ELSE pg_snapshot_xmin(pg_current_snapshot()) >= $2::xid8 END AS settled) s
-         LEFT JOIN LATERAL (SELECT id::text AS tail_id, ${this.columns} FROM audit_events
-                             WHERE id > $1::bigint ORDER BY id LIMIT $3) e ON true`,
-      [this.position.toString(), pending?.xid ?? null, this.pageSize],
-    )) as (Record<string, unknown> & { settled: boolean; tail_id: string | null })[];
-    // One row even when no event follows (LEFT JOIN): the xmin check's, with a null tail_id.
-    const settledNow = result[0]?.settled ?? false;
-    const rows = result.filter((r): r is AuditTailRow & { settled: boolean } => r.tail_id !== null);
+    if (pending && !pending.ended) pending.ended = await writersEnded(this.db, pending.holders);
+    const rows = (await this.db.query(
+      `SELECT id::text AS tail_id, ${this.columns} FROM audit_events WHERE id > $1::bigint ORDER BY id LIMIT $2`,
+      [this.position.toString(), this.pageSize],
+    )) as AuditTailRow[];
 
     // Every id up to `decided` is either among the rows read or will never exist.
-    const decided = pending && settledNow ? pending.upTo : this.position;
+    const decided = pending?.ended ? pending.upTo : this.position;
     const out: AuditTailRow[] = [];
     let position = this.position;
     let gap = false;
@@ -138,24 +135,41 @@ export class AuditTail {
         break;
       }
       position = id;
-      delete (row as Partial<{ settled: boolean }>).settled;
       out.push(row);
     }
     const full = rows.length === this.pageSize;
     // Read to the end of what is visible with no gap: the ids up to `decided` all came or never will.
     if (!gap && !full && decided > position) position = decided;
     this.position = position;
-    if (pending && settledNow) this.pending = null;
+    if (pending?.ended) this.pending = null;
     if (gap && this.pending === null) {
       const highest = BigInt(rows[rows.length - 1]!.tail_id);
-      this.pending = { xid: await drawXid(this.db), upTo: highest };
+      this.pending = { holders: await writeLockHolders(this.db), upTo: highest, ended: false };
     }
     return { rows: out, through: this.position.toString(), more: full && !gap };
   }
 }
 
-/** Assigns an xid (its own statement, so its own short transaction) and answers it: higher than every xid assigned before. */
-async function drawXid(db: TailQueryable): Promise<string> {
-  const [row] = (await db.query('SELECT pg_current_xact_id()::text AS xid')) as { xid: string }[];
-  return row!.xid;
+/** Lock modes that let a transaction write audit_events (INSERT takes RowExclusiveLock). */
+const WRITE_LOCK_FILTER = `locktype = 'relation' AND granted
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND relation = 'audit_events'::regclass
+  AND mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')`;
+
+/** The virtual transaction ids of the transactions that may be writing audit events now. */
+async function writeLockHolders(db: TailQueryable): Promise<string[]> {
+  const rows = (await db.query(
+    `SELECT DISTINCT virtualtransaction AS vxid FROM pg_locks WHERE ${WRITE_LOCK_FILTER} AND pid IS DISTINCT FROM pg_backend_pid()`,
+  )) as { vxid: string }[];
+  return rows.map((r) => r.vxid);
+}
+
+/** Whether none of `holders` holds a write lock on audit_events any more. */
+async function writersEnded(db: TailQueryable, holders: string[]): Promise<boolean> {
+  if (holders.length === 0) return true;
+  const [row] = (await db.query(
+    `SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE ${WRITE_LOCK_FILTER} AND virtualtransaction = ANY($1::text[])) AS ended`,
+    [holders],
+  )) as { ended: boolean }[];
+  return row!.ended;
 }
