@@ -24,8 +24,8 @@ export class EventStream implements LiveSink {
   private opened = false;
   private live = false;
   private ended = false;
-  /** Live events above this id only: the position the stream joined the live feed at. */
-  private joinedAt: bigint | null = null;
+  /** Live events above this id only: the position it joined the live feed at, or the resume point when that is higher. */
+  private floor = 0n;
   private held: EventRow[] = [];
   private readonly endListeners: (() => void)[] = [];
 
@@ -58,17 +58,24 @@ export class EventStream implements LiveSink {
     this.write(`retry: ${RETRY_MS}\n\n`);
   }
 
-  /** The stream joined the live feed at `position`: later events above it are its own. */
-  joined(position: string): void {
-    this.joinedAt = BigInt(position);
+  /**
+   * The stream joined the live feed at `position`, to resume after `after` (if given): the live
+   * events above both are its own. `after` may be the higher when the client comes from another
+   * API process whose reader was a little ahead of this one's.
+   */
+  joined(position: string, after?: string): void {
+    const p = BigInt(position);
+    const a = after === undefined ? 0n : BigInt(after);
+    this.floor = a > p ? a : p;
   }
 
   deliver(rows: readonly EventRow[]): void {
     if (this.ended) return;
     for (const row of rows) {
       if (!eventVisible(row, this.filter, this.access)) continue;
-      if (this.live) this.writeRow(row);
-      else if (this.held.push(row) > MAX_HELD) return this.end({ abort: true });
+      if (this.live) {
+        if (BigInt(row.tail_id) > this.floor) this.writeRow(row);
+      } else if (this.held.push(row) > MAX_HELD) return this.end({ abort: true });
     }
   }
 
@@ -91,8 +98,7 @@ export class EventStream implements LiveSink {
   /** Caught up to the join position: the held live events above it follow, then every new one as it comes. */
   goLive(): void {
     if (this.ended) return;
-    const from = this.joinedAt ?? 0n;
-    for (const row of this.held) if (BigInt(row.tail_id) > from) this.writeRow(row);
+    for (const row of this.held) if (BigInt(row.tail_id) > this.floor) this.writeRow(row);
     this.held = [];
     this.live = true;
   }

@@ -101,7 +101,7 @@ export class EventsService implements OnModuleInit, OnModuleDestroy, BeforeAppli
     try {
       // A resumed stream reads the events up to the join position from the table: that position must be settled.
       const position = await this.hub.join(stream, { settled: o.after !== undefined });
-      stream.joined(position);
+      stream.joined(position, o.after);
       const from = o.after !== undefined && BigInt(o.after) < BigInt(position) ? o.after : null;
       if (from !== null) await this.refuseLongReplay(stream, from, position);
       if (stream.isEnded) return;
