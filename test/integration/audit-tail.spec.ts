@@ -127,6 +127,30 @@ describe('audit tail on PostgreSQL', () => {
     expect(await collect(tail, expected.length, got)).toEqual(expected);
   });
 
+  it('loses nothing when a statement fails: the next read starts where the last good one ended', async () => {
+    let failLocks = 0;
+    const flaky = {
+      query: (sql: string, params?: unknown[]) => {
+        if (sql.includes('pg_locks') && failLocks > 0) {
+          failLocks--;
+          return Promise.reject(new Error('connection lost'));
+        }
+        return ds.query(sql, params);
+      },
+    };
+    const tail = AuditTail.after(flaky, await head());
+    const before = await commitOne(ds, 'device:flaky-a');
+    const open = await openWriter(ds, 'device:flaky-w');
+    const after = await commitOne(ds, 'device:flaky-b');
+    failLocks = 1;
+    // The read sees `before`, then the gap at the open writer's id; recording the writers fails.
+    await expect(tail.next()).rejects.toThrow('connection lost');
+    expect(tail.through).not.toBe(before);
+    await open.qr.commitTransaction();
+    await open.qr.release();
+    expect(await collect(tail, 3)).toEqual([before, open.id, after]);
+  });
+
   it('starting at the head, is settled only once the writers running at the start have ended', async () => {
     const early = await openWriter(ds, 'device:early');
     const before = await commitOne(ds, 'device:before');

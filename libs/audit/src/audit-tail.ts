@@ -140,12 +140,14 @@ export class AuditTail {
     const full = rows.length === this.pageSize;
     // Read to the end of what is visible with no gap: the ids up to `decided` all came or never will.
     if (!gap && !full && decided > position) position = decided;
-    this.position = position;
-    if (pending?.ended) this.pending = null;
-    if (gap && this.pending === null) {
+    let next = pending?.ended ? null : pending;
+    if (gap && next === null) {
       const highest = BigInt(rows[rows.length - 1]!.tail_id);
-      this.pending = { holders: await writeLockHolders(this.db), upTo: highest, ended: false };
+      next = { holders: await writeLockHolders(this.db), upTo: highest, ended: false };
     }
+    // Only now, with every statement done: a failure above leaves the tail where it was, to read the same rows again.
+    this.position = position;
+    this.pending = next;
     return { rows: out, through: this.position.toString(), more: full && !gap };
   }
 }
