@@ -49,13 +49,17 @@ describe('live events (GET /v1/events)', () => {
   };
 
   beforeAll(async () => {
-    stack = await (starting = startStack('events', {
-      AGENT_TRANSPORT: 'loopback',
-      EVENTS_POLL_MS: '100',
-      EVENTS_HEARTBEAT_MS: '1000',
-      EVENTS_MAX_STREAMS_PER_PRINCIPAL: String(MAX_STREAMS),
-      EVENTS_REPLAY_MAX: String(REPLAY_MAX),
-    }));
+    stack = await (starting = startStack(
+      'events',
+      {
+        AGENT_TRANSPORT: 'loopback',
+        EVENTS_POLL_MS: '100',
+        EVENTS_HEARTBEAT_MS: '1000',
+        EVENTS_MAX_STREAMS_PER_PRINCIPAL: String(MAX_STREAMS),
+        EVENTS_REPLAY_MAX: String(REPLAY_MAX),
+      },
+      2,
+    ));
     root = stack.admin;
     base = root.base;
     const world = await seedOperatorWorld(root);
@@ -141,6 +145,21 @@ describe('live events (GET /v1/events)', () => {
     expect(resumed.events.every((e) => BigInt(e.id) > BigInt(lastSeen))).toBe(true);
     expect(byQuery.events).toEqual(resumed.events);
     expect(both.events).toEqual(resumed.events);
+  });
+
+  it('resumes on another API process (behind a balancer) with no gap and no duplicate', async () => {
+    const other = stack.apis[1].api.base;
+    const first = await connect('/v1/events?types=session.', keys.alice);
+    const s = await request(keys.alice, ids['PC-2']);
+    await first.until((ev) => of(ev, s).length >= 1, 'the first event of the session');
+    first.close();
+    const seen = of(first.events, s);
+    const audit = await finish(keys.alice, s);
+    const last = audit[audit.length - 1].id;
+    const there = await SseClient.connect(other, '/v1/events?types=session.', { key: keys.alice, lastEventId: seen[seen.length - 1].id });
+    open.push(there);
+    await there.until((ev) => ev.some((e) => e.id === last), `event ${last} on the other process`);
+    expect([...seen, ...of(there.events, s)].map((e) => e.id)).toEqual(audit.map((a) => a.id));
   });
 
   it("does not show a scoped auditor another collection's session; an unrestricted one sees it", async () => {
