@@ -133,6 +133,20 @@ const MATRIX: Record<string, Entry> = {
 
   'GET /v1/audit': { req: (f, w) => ({ path: `/v1/audit?deviceId=${dev(f, w)}` }), expect: auditListed },
   'GET /v1/audit/export': { req: (f, w) => ({ path: `/v1/audit/export?deviceId=${dev(f, w)}` }), expect: auditListed },
+  // Live events: any caller with a key, each seeing what the audit scope and their own sessions allow (a replay that ends).
+  'GET /v1/events': {
+    req: (f, w) => ({ path: `/v1/events?deviceId=${dev(f, w)}&after=0&follow=false` }),
+    expect: {
+      anon: 401,
+      root: 'ok',
+      auditor: 'ok',
+      deskAdmin: ['ok', 'absent'],
+      deskAuditor: ['ok', 'absent'],
+      operator: ['ok', 'absent'],
+      ticket: ['ok', 'absent'],
+      nobody: ['ok', 'absent'],
+    },
+  },
   'GET /v1/audit/verify': { req: () => ({ path: '/v1/audit/verify' }), expect: { ...all(403), anon: 401, root: 'ok', auditor: 'ok' } },
 
   'POST /v1/sessions': { req: (f, w) => ({ path: '/v1/sessions', body: ask(f, w) }), expect: sessionRequest },

@@ -10,13 +10,22 @@ const PROBES = new Set(['/health/live', '/health/ready']);
 @Injectable()
 export class ShutdownGate implements BeforeApplicationShutdown, NestMiddleware {
   private closing = false;
+  private readonly onClosing: (() => void)[] = [];
 
   constructor(private readonly readiness: Readiness) {}
 
-  /** From now on new requests get 503 (the listener stays open until the app closes). */
+  /** From now on new requests get 503 (the listener stays open until the app closes); long-lived answers are told to end. */
   close(): void {
+    if (this.closing) return;
     this.closing = true;
     this.readiness.markDraining();
+    for (const listener of this.onClosing) listener();
+  }
+
+  /** Runs `listener` when shutdown begins (at once if it has): for answers that would otherwise hold the process open, like event streams. */
+  onClose(listener: () => void): void {
+    if (this.closing) listener();
+    else this.onClosing.push(listener);
   }
 
   beforeApplicationShutdown(): void {
