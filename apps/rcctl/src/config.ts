@@ -12,7 +12,7 @@ export interface StoredConfig {
 export function configPath(env: NodeJS.ProcessEnv): string {
   const xdg = env.XDG_CONFIG_HOME;
   // The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
-  if (xdg && xdg.startsWith('/')) return join(xdg, 'rcflow', 'config.json');
+  if (xdg?.startsWith('/')) return join(xdg, 'rcflow', 'config.json');
   const home = env.HOME;
   if (!home) throw new Error('neither XDG_CONFIG_HOME nor HOME is set: cannot place the config file');
   return join(home, '.config', 'rcflow', 'config.json');

@@ -38,4 +38,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  request --wait: rejected by the eligibility checks or denied by the user at the device;
      verify: the audit chain does not verify
   3  request --wait: failed, expired, cancelled, consent timed out, or interrupted
-  4  request --wait: still not active when --timeout ran out`;
+  4  request --wait: still not active when --timeout ran out
+  130  request --wait: stopped by Ctrl-C (the session goes on)`;

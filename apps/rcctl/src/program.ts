@@ -63,7 +63,9 @@ function resolveConnection(io: Io, g: GlobalOpts, needKey: boolean): { url: stri
   const key = g.key ?? io.env.RCFLOW_API_KEY ?? stored?.key ?? null;
   if (key !== null && !isApiKey(key.trim())) {
     // The value is never echoed: a mistyped key is still mostly a secret.
-    throw new UsageError(`${g.key ? '--key' : io.env.RCFLOW_API_KEY ? 'RCFLOW_API_KEY' : 'the stored key'} is not an rcflow API key (rcf_<id>.<secret>)`);
+    throw new UsageError(
+      `${g.key ? '--key' : io.env.RCFLOW_API_KEY ? 'RCFLOW_API_KEY' : 'the stored key'} is not an rcflow API key (rcf_<id>.<secret>)`,
+    );
   }
   if (needKey && key === null) throw new UsageError('not logged in: run rcctl login --url <url> (or set RCFLOW_API_KEY, or pass --key)');
   return { url, key: key?.trim() ?? null };
@@ -145,6 +147,7 @@ async function follow(io: Io, conn: Connection, path: string, json: boolean, las
   await followStream({
     baseUrl: conn.url,
     headers: conn.client.authHeaders(),
+    fetchImpl: conn.client.fetchImpl,
     path,
     lastEventId,
     signal: io.signal,
@@ -178,7 +181,7 @@ async function postIdempotent<T>(io: Io, client: ApiClient, path: string, body: 
       const delay = delays[attempt];
       if (!transient || delay === undefined || io.signal.aborted) throw err;
       io.err(`rcctl: ${err instanceof ApiError ? err.describe() : err.message}; retrying with the same Idempotency-Key`);
-      await new Promise((r) => setTimeout(r, delay));
+      await (io.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms))))(delay, io.signal);
     }
   }
 }
@@ -188,7 +191,7 @@ export function buildProgram(io: Io, state: { code: number }): Command {
   const program = new Command('rcctl')
     .description("rcflow's operator CLI: request, watch and explain remote sessions; read and verify the audit trail")
     .option('--url <url>', `the API's address (env RCFLOW_URL; default: the login's, else ${DEFAULT_URL})`)
-    .option('--key <key>', 'the API key (env RCFLOW_API_KEY; default: the login\'s). Prefer login: a key on the command line shows in ps')
+    .option('--key <key>', "the API key (env RCFLOW_API_KEY; default: the login's). Prefer login: a key on the command line shows in ps")
     .showHelpAfterError('(rcctl --help for usage)')
     .configureHelp({ showGlobalOptions: true })
     .addHelpText('after', `\n${EXIT_CODES_HELP}\n\n${ENV_HELP}`)
@@ -199,10 +202,7 @@ export function buildProgram(io: Io, state: { code: number }): Command {
     });
 
   const command = (name: string, description: string) =>
-    program
-      .command(name)
-      .description(description)
-      .option('--json', 'print JSON (one object, or one per line for streams) for scripts');
+    program.command(name).description(description).option('--json', 'print JSON (one object, or one per line for streams) for scripts');
 
   // ---------------------------------------------------------------------------------------------
   // login, logout, whoami
@@ -223,9 +223,7 @@ export function buildProgram(io: Io, state: { code: number }): Command {
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
-      let key = g.key ?? io.env.RCFLOW_API_KEY;
-      if (key === undefined) key = await io.readSecret(`API key for ${url}: `);
-      key = key.trim();
+      const key = (g.key ?? io.env.RCFLOW_API_KEY ?? (await io.readSecret(`API key for ${url}: `))).trim();
       if (key === '') throw new UsageError('no API key given');
       if (!isApiKey(key)) throw new UsageError('that is not an rcflow API key (rcf_<id>.<secret>)');
       const me = await new ApiClient(url, key, io.fetch).get<WhoAmI>('/console/session');
@@ -259,12 +257,14 @@ export function buildProgram(io: Io, state: { code: number }): Command {
     .requiredOption('--device <id|name>', 'the device: its id, or its host name (a name needs admin.read)', parseDeviceRef)
     .option('--viewer <id|name>', 'who will view (default: you; someone else needs session.request_on_behalf)', parsePrincipalRef)
     .addOption(
-      new Option('--type <type>', 'remote_control, remote_assistance or remote_desktop').default('remote-control').argParser(parseSessionType),
+      new Option('--type <type>', 'remote_control, remote_assistance or remote_desktop')
+        .default('remote-control')
+        .argParser(parseSessionType),
     )
     .addOption(new Option('--access <mode>', 'view or full').default('full').argParser(parseAccess))
     .option('--reason <text>', 'why (kept in the audit trail)', parseText('--reason', 1000))
     .option('--ticket <ref>', 'the helpdesk ticket this is for', parseText('--ticket', 200))
-    .option('--idempotency-key <key>', 'your own Idempotency-Key (default: a fresh one, reused by rcctl\'s own retries)', (v: string) => {
+    .option('--idempotency-key <key>', "your own Idempotency-Key (default: a fresh one, reused by rcctl's own retries)", (v: string) => {
       if (!/^[A-Za-z0-9_.:-]{1,200}$/.test(v)) throw new InvalidArgumentError('It must be 1-200 letters, digits, _ . : -.');
       return v;
     })
@@ -298,14 +298,21 @@ export function buildProgram(io: Io, state: { code: number }): Command {
           ...(opts.reason && { reason: opts.reason }),
           ...(opts.ticket && { ticketRef: opts.ticket }),
         };
-        const accepted = await postIdempotent<Accepted>(io, conn.client, '/v1/sessions', body, opts.idempotencyKey ?? io.newIdempotencyKey());
+        const accepted = await postIdempotent<Accepted>(
+          io,
+          conn.client,
+          '/v1/sessions',
+          body,
+          opts.idempotencyKey ?? io.newIdempotencyKey(),
+        );
         const id = accepted.id;
         if (opts.json) io.out(JSON.stringify(opts.wait ? { kind: 'accepted', ...accepted } : accepted));
         if (!opts.wait) {
           if (!opts.json) io.out(`Session ${id} ${accepted.state}. Follow it with: rcctl show ${id}  (or request --wait)`);
           return;
         }
-        if (!opts.json) io.out(`Session ${id} accepted; waiting up to ${Math.round(opts.timeout / 1000)} s (Ctrl-C stops waiting, not the session)`);
+        if (!opts.json)
+          io.out(`Session ${id} accepted; waiting up to ${Math.round(opts.timeout / 1000)} s (Ctrl-C stops waiting, not the session)`);
         const end = await waitForOutcome({
           client: conn.client,
           sessionId: id,
@@ -318,25 +325,20 @@ export function buildProgram(io: Io, state: { code: number }): Command {
         if (end.kind === 'outcome') {
           state.code = end.exitCode;
           if (opts.json) return io.out(JSON.stringify({ kind: 'outcome', sessionId: id, state: end.state, exitCode: end.exitCode }));
-          switch (end.state) {
-            case 'active':
-              return io.out(`Session ${id} is active. End it with: rcctl cancel ${id}`);
-            case 'rejected': {
-              io.out(`Session ${id} was rejected by the eligibility checks:`);
-              const d = await conn.client.get<Decision>(`/v1/sessions/${id}/decision`).catch(() => null);
-              for (const c of d?.checks.filter((x) => !x.passed) ?? []) io.out(`  ${c.id}: ${oneLine(c.detail)}`);
-              return io.out(`Every check: rcctl why ${id}`);
-            }
-            case 'denied':
-              return io.out(`Session ${id} was denied by the user at the device.`);
-            default:
-              return io.out(`Session ${id} ended ${end.state}. Details: rcctl show ${id}`);
-          }
+          if (end.state === 'active') return io.out(`Session ${id} is active. End it with: rcctl cancel ${id}`);
+          if (end.state === 'denied') return io.out(`Session ${id} was denied by the user at the device.`);
+          if (end.state !== 'rejected') return io.out(`Session ${id} ended ${end.state}. Details: rcctl show ${id}`);
+          io.out(`Session ${id} was rejected by the eligibility checks:`);
+          const d = await conn.client.get<Decision>(`/v1/sessions/${id}/decision`).catch(() => null);
+          for (const c of d?.checks.filter((x) => !x.passed) ?? []) io.out(`  ${c.id}: ${oneLine(c.detail)}`);
+          return io.out(`Every check: rcctl why ${id}`);
         }
         if (end.kind === 'timeout') {
           state.code = ExitCode.Timeout;
           if (opts.json) return io.out(JSON.stringify({ kind: 'timeout', sessionId: id, state: end.state, exitCode: ExitCode.Timeout }));
-          return io.err(`rcctl: session ${id} is still ${end.state ?? 'requested'} after ${Math.round(opts.timeout / 1000)} s; it goes on (rcctl watch --session ${id})`);
+          return io.err(
+            `rcctl: session ${id} is still ${end.state ?? 'requested'} after ${Math.round(opts.timeout / 1000)} s; it goes on (rcctl watch --session ${id})`,
+          );
         }
         state.code = INTERRUPTED;
         io.err(`rcctl: stopped waiting; session ${id} goes on (${end.state ?? 'requested'}). rcctl cancel ${id} stops it`);
@@ -358,7 +360,15 @@ export function buildProgram(io: Io, state: { code: number }): Command {
     })
     .action(
       async (
-        opts: { session?: string; device?: DeviceRef; viewer?: PrincipalRef; ticket?: string; types?: string; after?: string; json?: boolean },
+        opts: {
+          session?: string;
+          device?: DeviceRef;
+          viewer?: PrincipalRef;
+          ticket?: string;
+          types?: string;
+          after?: string;
+          json?: boolean;
+        },
         cmd: Command,
       ) => {
         const conn = connect(io, cmd);
@@ -387,7 +397,16 @@ export function buildProgram(io: Io, state: { code: number }): Command {
     .option('--cursor <cursor>', 'the next page (printed after a full page)')
     .action(
       async (
-        opts: { state?: string; device?: DeviceRef; viewer?: PrincipalRef; since?: string; until?: string; limit: number; cursor?: string; json?: boolean },
+        opts: {
+          state?: string;
+          device?: DeviceRef;
+          viewer?: PrincipalRef;
+          since?: string;
+          until?: string;
+          limit: number;
+          cursor?: string;
+          json?: boolean;
+        },
         cmd: Command,
       ) => {
         const conn = connect(io, cmd);
@@ -405,7 +424,16 @@ export function buildProgram(io: Io, state: { code: number }): Command {
         io.out(
           table(
             ['SESSION', 'STATE', 'TYPE', 'ACCESS', 'DEVICE', 'VIEWER', 'CREATED', 'TICKET'],
-            page.items.map((s) => [s.id, s.state, s.type, s.access, shortId(s.deviceId), shortId(s.viewerId), dateTime(s.createdAt), s.ticketRef ?? '']),
+            page.items.map((s) => [
+              s.id,
+              s.state,
+              s.type,
+              s.access,
+              shortId(s.deviceId),
+              shortId(s.viewerId),
+              dateTime(s.createdAt),
+              s.ticketRef ?? '',
+            ]),
           ),
         );
         if (page.nextCursor) io.out(`More: rcctl list --cursor ${page.nextCursor}`);
@@ -425,7 +453,8 @@ export function buildProgram(io: Io, state: { code: number }): Command {
       if (s.failureCause) io.out(`  failure: ${oneLine(s.failureCause)}`);
       if (s.startedAt) io.out(`  started ${dateTime(s.startedAt)}${s.endedAt ? `, ended ${dateTime(s.endedAt)}` : ''}`);
       io.out('Timeline:');
-      for (const t of s.timeline) io.out(`  ${clock(t.at)}  ${t.state.padEnd(17)} by ${t.actor.kind}${t.reason ? `  — ${oneLine(t.reason)}` : ''}`);
+      for (const t of s.timeline)
+        io.out(`  ${clock(t.at)}  ${t.state.padEnd(17)} by ${t.actor.kind}${t.reason ? `  — ${oneLine(t.reason)}` : ''}`);
       if (s.decision) {
         io.out(`Decision: ${s.decision.eligible ? 'eligible' : 'NOT eligible'}`);
         for (const line of decisionLines(s.decision)) io.out(line);
@@ -516,7 +545,11 @@ export function buildProgram(io: Io, state: { code: number }): Command {
       state.code = v.ok ? ExitCode.Ok : ExitCode.Refused;
       if (opts.json) return io.out(JSON.stringify(v));
       const cp = v.checkpoint;
-      const against = cp?.takenAt ? `; checkpoint of ${dateTime(cp.takenAt)} (${cp.source ?? '?'})` : cp ? `; ${cp.note ?? 'no checkpoint'}` : '';
+      const against = cp?.takenAt
+        ? `; checkpoint of ${dateTime(cp.takenAt)} (${cp.source ?? '?'})`
+        : cp
+          ? `; ${cp.note ?? 'no checkpoint'}`
+          : '';
       if (v.ok) return io.out(`The audit trail verifies: ${v.eventsChecked} events in ${v.streamsChecked} streams${against}.`);
       io.out(`The audit trail does NOT verify (${v.problems.length} problem(s) shown)${against}:`);
       for (const p of v.problems) io.out(`  ${p.stream}${p.seq === null ? '' : ` #${p.seq}`}: ${p.problem}`);

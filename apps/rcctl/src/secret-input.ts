@@ -18,12 +18,14 @@ export async function readSecret(stdin: NodeJS.ReadStream, prompt: NodeJS.WriteS
           if (ch === '\r' || ch === '\n' || ch === '\u0004') {
             stdin.off('data', onData);
             prompt.write('\n');
-            return resolve(typed);
+            resolve(typed);
+            return;
           }
           if (ch === '\u0003') {
             stdin.off('data', onData);
             prompt.write('\n');
-            return reject(new SecretInputError('login cancelled'));
+            reject(new SecretInputError('login cancelled'));
+            return;
           }
           if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
           else if (ch >= ' ') typed += ch;
@@ -41,7 +43,7 @@ export async function readSecret(stdin: NodeJS.ReadStream, prompt: NodeJS.WriteS
 export async function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
   let text = '';
   for await (const chunk of stream) {
-    text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
+    text += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
     const nl = text.search(/\r?\n/);
     if (nl !== -1) return text.slice(0, nl);
     if (text.length > MAX_INPUT) break;

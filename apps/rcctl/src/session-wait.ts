@@ -66,19 +66,23 @@ export async function waitForOutcome(o: WaitOptions): Promise<WaitEnd> {
   const onInterrupt = () => done.abort('interrupted');
   o.signal.addEventListener('abort', onInterrupt, { once: true });
   if (o.signal.aborted) done.abort('interrupted');
-  let lastSeq = 0;
-  let state: SessionState | null = null;
-  let outcome: WaitEnd | null = null;
-  let failure: { error: unknown } | null = null;
+  // Written by the callbacks below; an object, so that the compiler does not narrow them to their initial values.
+  const seen: { lastSeq: number; state: SessionState | null; outcome: WaitEnd | null; failure: { error: unknown } | null } = {
+    lastSeq: 0,
+    state: null,
+    outcome: null,
+    failure: null,
+  };
+  const finished = () => done.signal.aborted;
 
   const take = (step: StateStep) => {
-    if (outcome || step.seq <= lastSeq) return;
-    lastSeq = step.seq;
-    state = step.state;
+    if (seen.outcome || step.seq <= seen.lastSeq) return;
+    seen.lastSeq = step.seq;
+    seen.state = step.state;
     o.onStep(step);
     const code = outcomeExitCode(step.state);
     if (code !== null) {
-      outcome = { kind: 'outcome', state: step.state, exitCode: code };
+      seen.outcome = { kind: 'outcome', state: step.state, exitCode: code };
       done.abort('outcome');
     }
   };
@@ -95,12 +99,14 @@ export async function waitForOutcome(o: WaitOptions): Promise<WaitEnd> {
       await followStream({
         baseUrl: o.client.baseUrl,
         headers: o.client.authHeaders(),
+        fetchImpl: o.client.fetchImpl,
+        sleep: o.sleep,
         path: withQuery('/v1/events', { sessionId: o.sessionId }),
         signal: done.signal,
         onStatus: (st) => {
           if (st.kind === 'open')
             pending = catchUp().catch((error: unknown) => {
-              failure = { error };
+              seen.failure = { error };
               done.abort('failed');
             });
           else o.onNote(`event stream lost (${st.reason}); reconnecting in ${Math.ceil(st.retryInMs / 1000)} s`);
@@ -116,16 +122,16 @@ export async function waitForOutcome(o: WaitOptions): Promise<WaitEnd> {
     } catch (err) {
       if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 403)) throw err;
       o.onNote(`live events unavailable (${err.describe()}); polling the session instead`);
-      while (!done.signal.aborted) {
+      while (!finished()) {
         await catchUp();
-        if (!done.signal.aborted) await (o.sleep ?? sleepFor)(o.pollMs ?? 1000, done.signal);
+        if (!finished()) await (o.sleep ?? sleepFor)(o.pollMs ?? 1000, done.signal);
       }
     }
   } finally {
     clearTimeout(timer);
     o.signal.removeEventListener('abort', onInterrupt);
   }
-  if (failure) throw (failure as { error: unknown }).error;
-  if (outcome) return outcome;
-  return done.signal.reason === 'timeout' ? { kind: 'timeout', state } : { kind: 'interrupted', state };
+  if (seen.failure) throw seen.failure.error;
+  if (seen.outcome) return seen.outcome;
+  return done.signal.reason === 'timeout' ? { kind: 'timeout', state: seen.state } : { kind: 'interrupted', state: seen.state };
 }

@@ -108,6 +108,8 @@ class HandlerFailed extends Error {
   }
 }
 
+const abortReason = (s: AbortSignal) => (s.reason instanceof Error ? s.reason.message : 'aborted');
+
 /** Whether a failed answer is worth retrying: the server is busy or restarting, not refusing this client. */
 const retryable = (e: ApiError) => e.status === 429 || e.status >= 500;
 
@@ -139,17 +141,20 @@ export async function followStream(o: StreamOptions): Promise<void> {
   let delay = min;
   let everOpened = false;
   let serverRetryMs: number | null = null;
-  for (let attempt = 1; !o.signal.aborted; attempt++) {
+  // Functions, not properties: the compiler would take a property checked once for unchanging across the awaits.
+  const stopped = () => o.signal.aborted;
+  for (let attempt = 1; !stopped(); attempt++) {
     const conn = new AbortController();
     const abort = () => conn.abort();
     o.signal.addEventListener('abort', abort, { once: true });
     let watchdog: NodeJS.Timeout | undefined;
     const arm = () => {
       clearTimeout(watchdog);
-      watchdog = setTimeout(() => conn.abort(new Error(`no data for ${Math.round(idle / 1000)} s`)), idle);
+      watchdog = setTimeout(() => conn.abort(new Error(`no data for ${Math.ceil(idle / 1000)} s`)), idle);
     };
     let reason: string;
     const parser = new SseParser();
+    const dropped = () => conn.signal.aborted;
     try {
       arm();
       const res = await fetchImpl(`${o.baseUrl}${o.path}`, {
@@ -172,7 +177,9 @@ export async function followStream(o: StreamOptions): Promise<void> {
         delay = min;
         o.onStatus?.({ kind: 'open', attempt });
         const decoder = new TextDecoder();
-        const reader = res.body.getReader();
+        const reader = res.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+        // Aborting the request ends the body of a real fetch; cancelling the reader ends any body.
+        conn.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined), { once: true });
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
@@ -187,22 +194,23 @@ export async function followStream(o: StreamOptions): Promise<void> {
             lastEventId = m.id ?? lastEventId;
           }
         }
-        reason = 'the server closed the stream';
+        if (stopped()) return;
+        reason = dropped() ? abortReason(conn.signal) : 'the server closed the stream';
       }
     } catch (err) {
       if (err instanceof ApiError) throw err;
       if (err instanceof HandlerFailed) throw err.cause;
-      if (o.signal.aborted) return;
-      if (!everOpened && !conn.signal.aborted && (err as Error | null)?.name !== 'AbortError' && attempt === 1) {
+      if (stopped()) return;
+      if (!everOpened && !dropped() && (err as Error | null)?.name !== 'AbortError' && attempt === 1) {
         throw new ConnectionError(o.baseUrl, networkReason(err));
       }
-      reason = conn.signal.aborted ? String((conn.signal.reason as Error | undefined)?.message ?? 'aborted') : networkReason(err);
+      reason = dropped() ? abortReason(conn.signal) : networkReason(err);
     } finally {
       clearTimeout(watchdog);
       o.signal.removeEventListener('abort', abort);
       conn.abort();
     }
-    if (o.signal.aborted) return;
+    if (stopped()) return;
     serverRetryMs = parser.retryMs ?? serverRetryMs;
     const wait = Math.min(max, Math.max(delay, serverRetryMs ?? 0));
     o.onStatus?.({ kind: 'lost', reason, retryInMs: wait });
