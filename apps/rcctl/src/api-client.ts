@@ -65,8 +65,11 @@ export interface RequestOptions {
   query?: Query;
   body?: unknown;
   headers?: Record<string, string>;
-  signal?: AbortSignal;
+  /** How long to wait for the whole answer (default 30 s). */
+  timeoutMs?: number;
 }
+
+const DEFAULT_TIMEOUT_MS = 30_000;
 
 export function withQuery(path: string, query: Query = {}): string {
   const q = new URLSearchParams();
@@ -91,7 +94,10 @@ export class ApiClient {
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the shape it expects of the JSON
   async call<T>(method: string, path: string, opts: RequestOptions = {}): Promise<{ body: T; headers: Headers; status: number }> {
     const url = `${this.baseUrl}${withQuery(path, opts.query)}`;
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const signal = AbortSignal.timeout(timeoutMs);
     let res: Response;
+    let text: string;
     try {
       res = await this.fetchImpl(url, {
         method,
@@ -102,13 +108,14 @@ export class ApiClient {
           ...opts.headers,
         },
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal: opts.signal,
+        signal,
       });
+      text = await res.text();
     } catch (err) {
-      if ((err as Error | null)?.name === 'AbortError') throw err;
+      if (signal.aborted)
+        throw new ConnectionError(this.baseUrl, `no answer to ${method} ${path} within ${Math.round(timeoutMs / 1000)} s`);
       throw new ConnectionError(this.baseUrl, networkReason(err));
     }
-    const text = await res.text();
     if (!res.ok) throw errorOf(res.status, text);
     let body: unknown = null;
     if (text !== '') {
@@ -121,8 +128,8 @@ export class ApiClient {
     return { body: body as T, headers: res.headers, status: res.status };
   }
 
-  async get<T>(path: string, query?: Query): Promise<T> {
-    return (await this.call<T>('GET', path, { query })).body;
+  async get<T>(path: string, query?: Query, timeoutMs?: number): Promise<T> {
+    return (await this.call<T>('GET', path, { query, timeoutMs })).body;
   }
 
   async post<T>(path: string, body: unknown, headers?: Record<string, string>): Promise<T> {

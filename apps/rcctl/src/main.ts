@@ -4,11 +4,16 @@ import type { Io } from './context';
 import { run } from './program';
 import { readSecret } from './secret-input';
 
-/** rcctl: see `rcctl --help`. The first Ctrl-C stops what the command is following; a second one exits at once. */
+/**
+ * rcctl: see `rcctl --help`. The first Ctrl-C stops what the command follows (watch, --follow,
+ * --wait), which then ends in its own words; a command with nothing to stop, or one that does not
+ * end within a second, exits 130. A second Ctrl-C exits at once.
+ */
 const interrupt = new AbortController();
 process.on('SIGINT', () => {
   if (interrupt.signal.aborted) process.exit(130);
   interrupt.abort();
+  setTimeout(() => process.exit(130), 1000).unref();
 });
 // A closed pipe (rcctl watch | head) ends rcctl quietly.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

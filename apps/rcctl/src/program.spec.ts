@@ -367,6 +367,19 @@ describe('rcctl commands (in-process, against a fake API)', () => {
       expect(events.headers['last-event-id']).toBe('103');
     });
 
+    it('watch prints one line per event with the filters as query parameters, and ends at Ctrl-C with 0', async () => {
+      routes['GET /v1/events'] = () => {
+        setTimeout(() => interrupt.abort(), 20);
+        return eventStream(sse(auditEvent(6, 'active'), auditEvent(7, 'ended', 'user called back')));
+      };
+      expect(await rcctl(['watch', '--session', SESSION, '--ticket', 'INC-1', '--types', 'session.active,session.ended'])).toBe(0);
+      expect(seen[0].path).toBe(`/v1/events?sessionId=${SESSION}&ticketRef=INC-1&types=session.active%2Csession.ended`);
+      expect(out).toEqual([
+        expect.stringMatching(/^\d\d:\d\d:\d\d {2}session\.active +session bbbbbbbb {2}device aaaaaaaa {2}by system$/),
+        expect.stringMatching(/^\d\d:\d\d:\d\d {2}session\.ended +session bbbbbbbb {2}device aaaaaaaa {2}by system {2}— user called back$/),
+      ]);
+    });
+
     it('verify exits 2 when the chain breaks', async () => {
       routes['GET /v1/audit/verify'] = () =>
         json({

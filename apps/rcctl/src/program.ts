@@ -541,7 +541,8 @@ export function buildProgram(io: Io, state: { code: number }): Command {
   command('verify', "verify the audit trail's tamper evidence (needs audit.read over every collection); exit 2 when it breaks").action(
     async (opts: { json?: boolean }, cmd: Command) => {
       const conn = connect(io, cmd);
-      const v = await conn.client.get<Verification>('/v1/audit/verify');
+      // Verification walks the whole trail: minutes on a large one.
+      const v = await conn.client.get<Verification>('/v1/audit/verify', undefined, 30 * 60_000);
       state.code = v.ok ? ExitCode.Ok : ExitCode.Refused;
       if (opts.json) return io.out(JSON.stringify(v));
       const cp = v.checkpoint;
