@@ -22,6 +22,9 @@ import { StorableTextGuard } from './common/storable-text.guard';
 import { HealthController } from './health.controller';
 import { ConsoleController } from './console/console.controller';
 import { ShutdownGate } from './shutdown-gate';
+import { EventsController } from './events/events.controller';
+import { EventsHub } from './events/events-hub';
+import { EventsService } from './events/events.service';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 import { ReportsController } from './reports/reports.controller';
@@ -46,7 +49,7 @@ export class ApiModule {
         AgentsModule.forRoot(config),
         AccessReviewModule,
       ],
-      controllers: [SessionsController, AuditController, ReportsController, HealthController, ConsoleController],
+      controllers: [SessionsController, AuditController, ReportsController, HealthController, ConsoleController, EventsController],
       providers: [
         SessionsService,
         AuditExportService,
@@ -56,6 +59,8 @@ export class ApiModule {
         ReportsService,
         ReportRollupService,
         ShutdownGate,
+        EventsHub,
+        EventsService,
         // Before authentication: text PostgreSQL cannot store is refused whoever sends it.
         // Authentication and rate limits first: refused text is counted against the caller's budget too.
         // One instance, one key cache: the console's sign-in verifies keys through the guard too.

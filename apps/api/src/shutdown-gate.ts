@@ -6,10 +6,19 @@ import { ShuttingDown } from '@rcflow/domain';
 @Injectable()
 export class ShutdownGate implements BeforeApplicationShutdown, NestMiddleware {
   private closing = false;
+  private readonly onClosing: (() => void)[] = [];
 
-  /** From now on new requests get 503 (the listener stays open until the app closes). */
+  /** From now on new requests get 503 (the listener stays open until the app closes); long-lived answers are told to end. */
   close(): void {
+    if (this.closing) return;
     this.closing = true;
+    for (const listener of this.onClosing) listener();
+  }
+
+  /** Runs `listener` when shutdown begins (at once if it has): for answers that would otherwise hold the process open, like event streams. */
+  onClose(listener: () => void): void {
+    if (this.closing) listener();
+    else this.onClosing.push(listener);
   }
 
   beforeApplicationShutdown(): void {

@@ -145,6 +145,10 @@ export const envSchema = z.object({
   AGENT_MESSAGES_PER_SECOND: int(1, 10_000).default(20),
   CONSENT_TIMEOUT_OUTCOME: z.enum(['deny', 'allow']).default('deny'),
   LOOPBACK_AGENT: jsonOf(loopbackAgentSchema).optional(),
+  EVENTS_POLL_MS: int(10, 60_000).default(200),
+  EVENTS_HEARTBEAT_MS: int(1000, 300_000).default(15_000),
+  EVENTS_MAX_STREAMS_PER_PRINCIPAL: int(1, 10_000).default(10),
+  EVENTS_REPLAY_MAX: int(0, 10_000_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REQUIRE_NOEVICTION: bool.default(true),
   DEMO: bool.default(false),
@@ -243,6 +247,13 @@ export interface RcflowConfig {
     /** The rollup takes in transitions older than this only: a transition's transaction must commit within it. */
     rollupMarginMs: number;
   };
+  /**
+   * The live event stream (GET /v1/events): how often each API process reads new audit events
+   * (one shared reader per process), the keep-alive comment's interval, streams open at once per
+   * principal and process (more get 429), and the most events a resumed stream replays before it
+   * joins the live feed (more: 422, read them from the audit list).
+   */
+  events: { pollMs: number; heartbeatMs: number; maxStreamsPerPrincipal: number; replayMax: number };
   shutdownTimeoutMs: number;
   logLevel: Env['LOG_LEVEL'];
   demo: boolean;
@@ -361,6 +372,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
       concurrency: e.REPORT_CONCURRENCY,
       rollupIntervalMs: e.REPORT_ROLLUP_INTERVAL_MS,
       rollupMarginMs: e.REPORT_ROLLUP_MARGIN_MS,
+    },
+    events: {
+      pollMs: e.EVENTS_POLL_MS,
+      heartbeatMs: e.EVENTS_HEARTBEAT_MS,
+      maxStreamsPerPrincipal: e.EVENTS_MAX_STREAMS_PER_PRINCIPAL,
+      replayMax: e.EVENTS_REPLAY_MAX,
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,

@@ -112,6 +112,27 @@ export class AuthGuard implements CanActivate {
     return principal ? { keyId: parsed.id, principal } : null;
   }
 
+  /**
+   * The principal the request's credentials (its API key, else the console's cookie) stand for
+   * now, or null once they no longer do (revoked, expired, signed out, principal disabled): a
+   * long-lived answer such as the event stream re-checks with it. Through the same key cache, so
+   * it lags a revocation by at most the cache period; no rate limit is charged.
+   */
+  async reauthenticate(req: Request): Promise<PrincipalFacts | null> {
+    const header = req.headers.authorization ?? '';
+    const keyless = req.headers.authorization === undefined && req.headers['x-api-key'] === undefined;
+    const sid = keyless ? cookieValue(req.headers.cookie, CONSOLE_COOKIE) : null;
+    if (sid === null) {
+      const parsed = parseKey(header.startsWith('Bearer ') ? header.slice(7).trim() : String(req.headers['x-api-key'] ?? ''));
+      return parsed ? this.principalFor(parsed.id, parsed.secret) : null;
+    }
+    const session = await this.consoleSessions.resolve(sid);
+    if (!session) return null;
+    let entry = this.cache.get(session.keyId);
+    if (!entry || entry.until <= Date.now()) entry = await this.load(session.keyId);
+    return entry.principal?.id === session.principalId ? entry.principal : null;
+  }
+
   private async byKey(raw: string, address: string): Promise<PrincipalFacts> {
     const parsed = parseKey(raw);
     if (!parsed) {
