@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RcflowProcess, waitUntil } from '../support/processes';
 import { freePort } from '../support/redis-server';
 import { Stack, addDevice, seedOperatorWorld, sessionReaches, startStack } from '../support/stack';
 
@@ -55,12 +56,15 @@ describe('rcctl (the compiled CLI against api + worker processes)', () => {
     stack = await startStack('rcctl', {
       AGENT_TRANSPORT: 'loopback',
       CONSENT_TIMEOUT_MS: '60000',
-      LOOPBACK_AGENT: JSON.stringify({ byHostname: { 'PC-DENY': { consent: 'deny' }, 'PC-WAITS': { consent: 'silent' } } }),
+      LOOPBACK_AGENT: JSON.stringify({
+        byHostname: { 'PC-DENY': { consent: 'deny' }, 'PC-WAITS': { consent: 'silent' }, 'PC-SLOW': { latencyMs: 4000 } },
+      }),
     });
     url = stack.apis[0].api.base;
     const world = await seedOperatorWorld(stack.admin);
     Object.assign(ids, world.ids);
-    for (const host of ['PC-1', 'PC-2', 'PC-3', 'PC-DENY', 'PC-WAITS']) ids[host] = await addDevice(stack.admin, ids.desks, host);
+    for (const host of ['PC-1', 'PC-2', 'PC-3', 'PC-DENY', 'PC-WAITS', 'PC-SLOW'])
+      ids[host] = await addDevice(stack.admin, ids.desks, host);
     keys = { alice: world.keys.alice, bob: world.keys.bob, admin: stack.admin.key! };
     home = mkdtempSync(join(tmpdir(), 'rcctl-home-'));
   });
@@ -89,6 +93,8 @@ describe('rcctl (the compiled CLI against api + worker processes)', () => {
   it('request --wait --json follows a session through its states to active and exits 0', async () => {
     const r = await rcctl(home, ['request', '--device', ids['PC-1'], '--reason', 'printer', '--wait', '--json', '--timeout', '90s']);
     expect(r.code).toBe(0);
+    // Live from the event stream (the requester sees her session's events): no note about polling.
+    expect(r.stderr).toBe('');
     const lines = jsonLines(r.stdout);
     const accepted = lines[0];
     expect(accepted).toMatchObject({ kind: 'accepted', state: 'requested', id: expect.any(String) });
@@ -228,6 +234,61 @@ describe('rcctl (the compiled CLI against api + worker processes)', () => {
       stdout: '',
       stderr: `rcctl: cannot reach rcflow at http://127.0.0.1:${port} (connection refused); is the API running? Set the address with --url or RCFLOW_URL\n`,
     });
+  });
+
+  it('watch prints events live and, after the API restarts, resumes with Last-Event-ID: every event once, none missing', async () => {
+    const [newest] = (await stack.admin.get('/v1/audit?limit=1')).body.items;
+    // Started after the newest event so far: whenever it connects, it replays from there (no race with the request below).
+    const watch = spawn(RCCTL, ['watch', '--device', ids['PC-SLOW'], '--json', '--after', newest.id], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    watch.stdout.on('data', (d) => (stdout += d));
+    watch.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => watch.on('exit', (code) => resolve(code)));
+    try {
+      const req = await rcctl(home, ['request', '--device', ids['PC-SLOW'], '--json']);
+      const id = JSON.parse(req.stdout).id as string;
+      const printed = () => jsonLines(stdout).filter((e) => e.sessionId === id);
+      await waitUntil(async () => printed().some((e) => e.action === 'session.requested'), 30_000, 'watch to print session.requested');
+
+      // The API goes away while the worker carries the session on (the agent answers after 4 s).
+      const api = stack.apis[0];
+      await api.proc.stop('SIGTERM');
+      await waitUntil(async () => stderr.includes('event stream lost'), 30_000, 'watch to notice the lost stream');
+      const linesWhenLost = printed().length;
+      await waitUntil(
+        async () => (await stack.ds.query('SELECT state FROM sessions WHERE id = $1', [id]))[0]?.state === 'active',
+        60_000,
+        'the worker to carry the session to active while the API is down',
+      );
+      api.proc = RcflowProcess.start('api', { ...stack.env, PORT: new URL(api.api.base).port });
+      await api.proc.waitFor('api listening', 90_000);
+      await waitUntil(async () => printed().some((e) => e.action === 'session.active'), 60_000, 'watch to print session.active');
+
+      const events = printed();
+      expect(events.map((e) => e.action)).toEqual([
+        'session.requested',
+        'session.validating',
+        'session.eligible',
+        'session.pushing_settings',
+        'session.awaiting_consent',
+        'session.active',
+      ]);
+      expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      // Some of them happened while the stream was down, and came through the resumed one.
+      expect(linesWhenLost).toBeLessThan(events.length);
+      expect(stderr).toMatch(/event stream back; resumed after the last event shown/);
+      // The same objects as the audit list.
+      const audit = (await stack.admin.get(`/v1/audit?sessionId=${id}&limit=50`)).body.items.reverse();
+      expect(events).toEqual(audit.slice(0, 6));
+    } finally {
+      watch.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
   });
 
   it('logout forgets the login', async () => {
