@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Io } from './context';
@@ -323,6 +323,19 @@ describe('rcctl commands (in-process, against a fake API)', () => {
 
       expect(await rcctl(['logout'], { env: { HOME: home } })).toBe(0);
       expect(existsSync(path)).toBe(false);
+    });
+
+    it('replaces a broken config file; flags and environment work around one', async () => {
+      const dir = join(home, '.config', 'rcflow');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'config.json'), 'garbage');
+      routes['GET /v1/sessions'] = () => json({ items: [], nextCursor: null });
+      expect(await rcctl(['list', '--json'], { env: { HOME: home } })).toBe(1);
+      expect(err).toEqual([`rcctl: ${join(dir, 'config.json')} is not JSON: run rcctl login again`]);
+      expect(await rcctl(['list', '--json'])).toBe(0);
+      routes['GET /console/session'] = () => json({ principal: { id: 'p', name: 'alice', kind: 'user' }, groups: [], grants: [] });
+      expect(await rcctl(['login', '--url', 'http://rc.test'], { env: { HOME: home, RCFLOW_API_KEY: KEY } })).toBe(0);
+      expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).toEqual({ url: 'http://rc.test', key: KEY });
     });
 
     it('stores nothing when the API refuses the key', async () => {

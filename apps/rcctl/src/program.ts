@@ -52,7 +52,9 @@ const ENV_HELP = `Environment:
 
 /** The URL and key a command uses: --url/--key, else RCFLOW_URL/RCFLOW_API_KEY, else the login's config. */
 function resolveConnection(io: Io, g: GlobalOpts, needKey: boolean): { url: string; key: string | null } {
-  const stored = readConfig(configPath(io.env), (l) => io.err(`rcctl: warning: ${l}`));
+  const flagOrEnv = (g.url ?? io.env.RCFLOW_URL) !== undefined && (g.key ?? io.env.RCFLOW_API_KEY) !== undefined;
+  // Given everything on the command line or in the environment, a broken config file does not matter.
+  const stored = flagOrEnv ? null : readConfig(configPath(io.env), (l) => io.err(`rcctl: warning: ${l}`));
   const rawUrl = g.url ?? io.env.RCFLOW_URL ?? stored?.url ?? DEFAULT_URL;
   let url: string;
   try {
@@ -106,6 +108,15 @@ async function resolvePrincipal(client: ApiClient, ref: PrincipalRef): Promise<s
   const found = page.items.find((p) => p.name.toLowerCase() === ref.name.toLowerCase());
   if (!found) throw new UsageError(`no principal named "${ref.name}"`);
   return found.id;
+}
+
+/** The URL of the last login, if its file is readable at all (login is how a broken file gets replaced). */
+function storedUrl(path: string): string | undefined {
+  try {
+    return readConfig(path, () => undefined)?.url;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One line per audit event, for watch and audit tail. */
@@ -219,7 +230,7 @@ export function buildProgram(io: Io, state: { code: number }): Command {
       const path = configPath(io.env);
       let url: string;
       try {
-        url = parseUrl(g.url ?? io.env.RCFLOW_URL ?? readConfig(path, () => undefined)?.url ?? DEFAULT_URL);
+        url = parseUrl(g.url ?? io.env.RCFLOW_URL ?? storedUrl(path) ?? DEFAULT_URL);
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
