@@ -160,7 +160,6 @@ export async function runDemo(base: string, setup: DemoSetup, stateDir: string, 
     }
     results.push({ ...s, state, why });
   }
-  const auth = (k: string) => `-H "Authorization: Bearer ${k}"`;
   print('');
   print('rcflow demo is running: embedded PostgreSQL, API and workers in this process, 3 simulated agents.');
   print(`  API docs:   ${base}/docs`);
@@ -185,11 +184,10 @@ export async function runDemo(base: string, setup: DemoSetup, stateDir: string, 
   print(
     `    npm run agent -- --server ${base} --enrol ${setup.demoPcToken} --hostname DEMO-PC --state-dir .rcflow/agent-demo-pc --consent prompt --user "\${USER:-$(id -un)}"`,
   );
-  print(`    curl -s -X POST ${base}/v1/sessions ${auth(world.keys.alice)} -H 'Content-Type: application/json' \\`);
-  print(`      -d '{"deviceId":"${world.devices.demoPc}","type":"remote-control","access":"full","reason":"demo"}'`);
-  print(`    curl -s ${base}/v1/sessions/<id> ${auth(world.keys.alice)}                  # state and timeline`);
-  print(`    curl -s -X POST ${base}/v1/sessions/<id>/cancel ${auth(world.keys.alice)}   # end it`);
-  print(`    curl -s "${base}/v1/audit?deviceId=${world.devices.demoPc}" ${auth(world.keys.admin)}   # its history`);
-  print(`    curl -s ${base}/v1/audit/verify ${auth(world.keys.admin)}`);
+  print(`    echo ${world.keys.alice} | npm run -s rcctl -- login --url ${base}   # as alice`);
+  print(`    npm run -s rcctl -- request --device ${world.devices.demoPc} --reason demo --wait`);
+  print(`    npm run -s rcctl -- cancel <id>                                       # end it`);
+  print(`    RCFLOW_API_KEY=${world.keys.admin} npm run -s rcctl -- audit tail --device ${world.devices.demoPc}   # its history`);
+  print(`    RCFLOW_API_KEY=${world.keys.admin} npm run -s rcctl -- verify`);
   print('  Stop with Ctrl-C.');
 }
