@@ -8,3 +8,4 @@ export * from './audit-sql';
 export * from './audit-checkpoint';
 export * from './audit-checkpoint-store';
 export * from './audit-checkpointer';
+export * from './audit-item';

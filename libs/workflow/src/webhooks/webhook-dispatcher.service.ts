@@ -1,0 +1,186 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectQueue } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { DataSource, EntityManager } from 'typeorm';
+import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
+import { auditItem, type AuditEventRow } from '@rcflow/audit';
+import { JobItem, JobName, OutboxRelay, QueueName, jobIdOf, writeOutbox } from '@rcflow/jobs';
+import { matchesEventType, type WebhookBody } from '@rcflow/webhooks';
+import { auditEnd, readAuditAfter } from './audit-source';
+
+/** Audit events read per transaction. */
+const BATCH = 500;
+/** Pending deliveries looked at per sweep. */
+const SWEEP_BATCH = 500;
+
+interface Subscription {
+  id: string;
+  event_types: string[];
+  collection_id: string | null;
+  created_at: Date;
+}
+
+/** A hook between the steps of one dispatch, for tests that crash it there. */
+export type DispatchHook = (step: 'read' | 'written') => Promise<void> | void;
+
+/** The body of a delivery telling of `row`. */
+export function deliveryBody(row: AuditEventRow): string {
+  const item = auditItem(row);
+  const body: WebhookBody = { type: item.action, timestamp: item.occurredAt, data: item as unknown as Record<string, unknown> };
+  return JSON.stringify(body);
+}
+
+/**
+ * Fans the audit trail out to webhook subscriptions: reads the events after the stored cursor,
+ * writes one delivery (and its outbox row) per matching enabled subscription, and advances the
+ * cursor, all in one transaction — so a crash anywhere leaves either all of it or none, and the
+ * next run reads the same events again. The cursor row is locked (SKIP LOCKED) for the whole
+ * transaction: of several workers, one dispatches at a time and the others skip the round. The
+ * unique (subscription, event) index is the last guard against a second delivery.
+ *
+ * Also re-enqueues pending deliveries whose job is gone (Redis lost it).
+ */
+@Injectable()
+export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(WebhookDispatcher.name);
+  private timers: NodeJS.Timeout[] = [];
+  private running: Promise<unknown> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly relay: OutboxRelay,
+    @InjectQueue(QueueName.Webhooks) private readonly queue: Queue,
+    @Inject(RCFLOW_CONFIG) private readonly config: RcflowConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const every = (ms: number, work: () => Promise<number>, what: string) => {
+      const timer = setInterval(() => {
+        if (this.running || this.stopped) return;
+        this.running = work()
+          .catch((err: unknown) => this.logger.warn(`${what} skipped: ${(err as Error).message}`))
+          .finally(() => (this.running = null));
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(this.config.webhooks.dispatchIntervalMs, () => this.dispatchAll(), 'webhook dispatch');
+    every(this.config.sweep.intervalMs, () => this.sweep(), 'webhook sweep');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.running;
+  }
+
+  /** Dispatches until the trail is read to its end (or another dispatcher holds the cursor); returns the deliveries written. */
+  async dispatchAll(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const round = await this.dispatchOnce();
+      total += round.deliveries;
+      if (round.events < BATCH || this.stopped) break;
+    }
+    if (total > 0) this.relay.kick();
+    return total;
+  }
+
+  /** One transaction: a page of events after the cursor, their deliveries and the cursor after them. */
+  async dispatchOnce(hook?: DispatchHook): Promise<{ events: number; deliveries: number; skipped: boolean }> {
+    await this.dataSource.query(`INSERT INTO webhook_cursor (id, position) VALUES (1, $1::jsonb) ON CONFLICT (id) DO NOTHING`, [
+      JSON.stringify(await auditEnd(this.dataSource.manager)),
+    ]);
+    return this.dataSource.transaction(async (tx) => {
+      const [cursor] = await tx.query<{ position: unknown }[]>(`SELECT position FROM webhook_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED`);
+      if (!cursor) return { events: 0, deliveries: 0, skipped: true };
+      const page = await readAuditAfter(tx, cursor.position, BATCH);
+      await hook?.('read');
+      let deliveries = 0;
+      if (page.rows.length > 0) {
+        const subscriptions = await tx.query<Subscription[]>(
+          `SELECT id, event_types, collection_id, created_at FROM webhook_subscriptions WHERE enabled`,
+        );
+        if (subscriptions.length > 0) deliveries = await this.fanOut(tx, page.rows, subscriptions);
+      }
+      await hook?.('written');
+      await tx.query(`UPDATE webhook_cursor SET position = $1::jsonb, updated_at = now() WHERE id = 1`, [JSON.stringify(page.position)]);
+      return { events: page.rows.length, deliveries, skipped: false };
+    });
+  }
+
+  private async fanOut(tx: EntityManager, rows: AuditEventRow[], subscriptions: Subscription[]): Promise<number> {
+    // Which (collection, device) pairs the collection filters need, in one query.
+    const filtered = [...new Set(subscriptions.map((s) => s.collection_id).filter((c): c is string => c !== null))];
+    const devices = [...new Set(rows.map((r) => r.device_id).filter((d): d is string => d !== null))];
+    const members = new Set<string>();
+    if (filtered.length > 0 && devices.length > 0) {
+      const found = await tx.query<{ collection_id: string; device_id: string }[]>(
+        `SELECT collection_id, device_id FROM collection_members WHERE collection_id = ANY($1::uuid[]) AND device_id = ANY($2::uuid[])`,
+        [filtered, devices],
+      );
+      for (const m of found) members.add(`${m.collection_id}/${m.device_id}`);
+    }
+    const planned: { id: string; subscriptionId: string; eventId: string; type: string; body: string }[] = [];
+    for (const row of rows) {
+      let body: string | null = null;
+      for (const s of subscriptions) {
+        // A subscription hears the events from its creation on.
+        if (new Date(row.occurred_at).getTime() < new Date(s.created_at).getTime()) continue;
+        if (!matchesEventType(s.event_types, row.action)) continue;
+        if (s.collection_id !== null && (row.device_id === null || !members.has(`${s.collection_id}/${row.device_id}`))) continue;
+        body ??= deliveryBody(row);
+        planned.push({ id: randomUUID(), subscriptionId: s.id, eventId: String(row.id), type: row.action, body });
+      }
+    }
+    if (planned.length === 0) return 0;
+    const inserted = await tx.query<{ id: string }[]>(
+      `INSERT INTO webhook_deliveries (id, subscription_id, event_id, event_type, body)
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[])
+       ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING id`,
+      [
+        planned.map((p) => p.id),
+        planned.map((p) => p.subscriptionId),
+        planned.map((p) => p.eventId),
+        planned.map((p) => p.type),
+        planned.map((p) => p.body),
+      ],
+    );
+    await writeOutbox(
+      tx,
+      inserted.map((r) => ({ queue: QueueName.Webhooks, name: JobName.WebhookDelivery, data: { deliveryId: r.id, cycle: 0 } })),
+    );
+    return inserted.length;
+  }
+
+  /**
+   * Pending deliveries whose job is gone: not leased, due (or never attempted) for longer than the
+   * stale limit, no outbox row and no live job. Given their job again. Returns how many.
+   */
+  async sweep(): Promise<number> {
+    const stale = await this.dataSource.query<{ id: string; cycle: number; next_attempt_at: Date | null }[]>(
+      `SELECT d.id, d.cycle, d.next_attempt_at FROM webhook_deliveries d
+        WHERE d.state = 'pending' AND (d.lease_until IS NULL OR d.lease_until < now())
+          AND coalesce(d.next_attempt_at, d.created_at) < now() - make_interval(secs => $1::float8 / 1000)
+          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.job_id = 'webhook.' || d.id::text || '.' || d.cycle::text)
+        ORDER BY coalesce(d.next_attempt_at, d.created_at) LIMIT ${SWEEP_BATCH}`,
+      [this.config.sweep.staleMs],
+    );
+    const lost: JobItem[] = [];
+    for (const d of stale) {
+      const item: JobItem = { queue: QueueName.Webhooks, name: JobName.WebhookDelivery, data: { deliveryId: d.id, cycle: d.cycle } };
+      const job = await this.queue.getJob(jobIdOf(item));
+      const state = job ? await job.getState() : 'unknown';
+      if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized') continue;
+      if (job) await job.remove();
+      lost.push(item);
+    }
+    if (lost.length === 0) return 0;
+    await this.dataSource.transaction((tx) => writeOutbox(tx, lost));
+    this.relay.kick();
+    this.logger.warn(`re-enqueued ${lost.length} webhook deliveries whose jobs were gone`);
+    return lost.length;
+  }
+}
