@@ -10,6 +10,7 @@ import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
 import { TicketsModule } from './tickets/tickets.module';
 import { SchedulesModule } from './schedules/schedules.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 import { AuditCheckpoints } from './audit/audit-checkpoints';
 import { AuditExportService } from './audit/audit-export.service';
 import { AuditQueryService } from './audit/audit-query.service';
@@ -45,6 +46,7 @@ export class ApiModule {
         SchedulesModule,
         AgentsModule.forRoot(config),
         AccessReviewModule,
+        WebhooksModule,
       ],
       controllers: [SessionsController, AuditController, ReportsController, HealthController, ConsoleController],
       providers: [
