@@ -400,7 +400,10 @@ const MATRIX: Record<string, Entry> = {
   },
   'POST /v1/webhooks/{id}/secret': { req: (f) => ({ path: `/v1/webhooks/${f.webhook}/secret` }), expect: adminWrite },
   'POST /v1/webhooks/{id}/test': { req: (f) => ({ path: `/v1/webhooks/${f.webhook}/test` }), expect: adminWrite },
-  'GET /v1/webhooks/{id}/deliveries': { req: (f) => ({ path: `/v1/webhooks/${f.webhook}/deliveries?status=dead` }), expect: adminReadGlobal },
+  'GET /v1/webhooks/{id}/deliveries': {
+    req: (f) => ({ path: `/v1/webhooks/${f.webhook}/deliveries?status=dead` }),
+    expect: adminReadGlobal,
+  },
   'GET /v1/webhooks/deliveries/{deliveryId}': {
     req: async (f) => ({ path: `/v1/webhooks/deliveries/${await f.deadDelivery()}` }),
     expect: adminReadGlobal,

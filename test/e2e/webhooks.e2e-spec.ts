@@ -37,8 +37,9 @@ class Receiver {
         res.writeHead(status, { 'content-type': 'text/plain' }).end(status >= 300 ? 'receiver says no '.repeat(100) : 'ok');
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server!.address() as AddressInfo).port;
+    const server = this.server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.port = (server.address() as AddressInfo).port;
   }
 
   url(path: string): string {
@@ -111,10 +112,14 @@ describe('outbound webhooks end to end (api, worker, loopback agents, a local re
     ((await stack.admin.get(`/v1/webhooks/${webhookId}/deliveries${query}`)).body as { items: Json[] }).items;
   const deliveryOf = async (deliveryId: string) => (await stack.admin.get(`/v1/webhooks/deliveries/${deliveryId}`)).body as Json;
   const settled = (deliveryId: string, status: string) =>
-    waitUntil(async () => {
-      const d = await deliveryOf(deliveryId);
-      return d.status === status ? d : null;
-    }, 30_000, `delivery ${deliveryId} ${status}`);
+    waitUntil(
+      async () => {
+        const d = await deliveryOf(deliveryId);
+        return d.status === status ? d : null;
+      },
+      30_000,
+      `delivery ${deliveryId} ${status}`,
+    );
 
   it('tells a session lifecycle to a subscriber, each event once, signed, with the audit view as data', async () => {
     const hook = await subscribe('/lifecycle', ['session.*']);
@@ -156,10 +161,14 @@ describe('outbound webhooks end to end (api, worker, loopback agents, a local re
     expect(signatureValid(other.secret, received[0])).toBe(false);
 
     // The log says delivered, with the webhook-id the receiver saw.
-    const log = await waitUntil(async () => {
-      const items = await deliveries(hook.id, '?status=delivered&limit=500');
-      return items.filter((d) => received.some((r) => r.headers['webhook-id'] === d.id)).length === received.length ? items : null;
-    }, 10_000, 'the delivery log');
+    const log = await waitUntil(
+      async () => {
+        const items = await deliveries(hook.id, '?status=delivered&limit=500');
+        return items.filter((d) => received.some((r) => r.headers['webhook-id'] === d.id)).length === received.length ? items : null;
+      },
+      10_000,
+      'the delivery log',
+    );
     expect(log.every((d) => d.attempts === 1 && d.lastStatusCode === 204)).toBe(true);
     // Nothing else was sent to it: the device's own administration events are not session events.
     expect(receiver.at('/lifecycle').every((r) => JSON.parse(r.raw).type.startsWith('session.'))).toBe(true);

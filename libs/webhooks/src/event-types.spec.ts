@@ -18,7 +18,18 @@ describe('event type matching', () => {
   it('accepts names, prefixes and * only', () => {
     for (const ok of ['*', 'session.active', 'session.*', 'ticket_integration.writeback_redriven', 'a.b.*'])
       expect(EVENT_TYPE_PATTERN.test(ok)).toBe(true);
-    for (const bad of ['', 'Session.active', 'session.', '.active', 'session.**', 'session*', 'a..b', 'session.*.x', ' session.active', '*.*'])
+    for (const bad of [
+      '',
+      'Session.active',
+      'session.',
+      '.active',
+      'session.**',
+      'session*',
+      'a..b',
+      'session.*.x',
+      ' session.active',
+      '*.*',
+    ])
       expect(EVENT_TYPE_PATTERN.test(bad)).toBe(false);
   });
 });

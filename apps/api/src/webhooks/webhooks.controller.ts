@@ -32,7 +32,9 @@ export class WebhooksController {
   // The delivery routes come first: "deliveries" is not a webhook id.
   @Get('deliveries/:deliveryId')
   @Requires('admin.read')
-  @ApiOperation({ summary: 'One delivery: its state, the payload it sends and every attempt (status, error, duration, a response excerpt)' })
+  @ApiOperation({
+    summary: 'One delivery: its state, the payload it sends and every attempt (status, error, duration, a response excerpt)',
+  })
   delivery(@Param(new Zod(deliveryParam, 'path')) p: z.infer<typeof deliveryParam>) {
     return this.webhooks.delivery(p.deliveryId);
   }

@@ -4,12 +4,7 @@ import { cursor, limit, uuid } from '../common/validation';
 import { body as strict, line } from '../admin/admin.schemas';
 
 const eventTypes = z
-  .array(
-    z
-      .string()
-      .max(100)
-      .regex(EVENT_TYPE_PATTERN, 'must be an audit action (session.active), a prefix ending in .* (session.*), or *'),
-  )
+  .array(z.string().max(100).regex(EVENT_TYPE_PATTERN, 'must be an audit action (session.active), a prefix ending in .* (session.*), or *'))
   .min(1, 'name at least one event type')
   .max(50)
   .refine((types) => new Set(types).size === types.length, 'must not repeat an event type');

@@ -9,13 +9,7 @@ import { PING_EVENT_TYPE, newWebhookSecret, targetUrlProblem, type WebhookBody }
 import { parseOrThrow } from '../common/validation';
 import { AdminConnection, AdminContext, changesOf, recordAudit } from '../admin/admin-context';
 import { Page, PageRequest, keysetPage } from '../admin/admin-page';
-import {
-  CreateWebhookInput,
-  DeliveriesQuery,
-  UpdateWebhookInput,
-  createWebhookSchema,
-  updateWebhookSchema,
-} from './webhooks.schemas';
+import { CreateWebhookInput, DeliveriesQuery, UpdateWebhookInput, createWebhookSchema, updateWebhookSchema } from './webhooks.schemas';
 
 /** A subscription as the API shows it: never its secret. */
 export interface WebhookView {
@@ -132,7 +126,12 @@ export async function createWebhook(ctx: AdminContext, settings: WebhookSettings
   return { ...view(await ctx.manager.getRepository(WebhookSubscription).findOneByOrFail({ id })), secret };
 }
 
-export async function updateWebhook(ctx: AdminContext, settings: WebhookSettings, id: string, input: UpdateWebhookInput): Promise<WebhookView> {
+export async function updateWebhook(
+  ctx: AdminContext,
+  settings: WebhookSettings,
+  id: string,
+  input: UpdateWebhookInput,
+): Promise<WebhookView> {
   const p = parseOrThrow(updateWebhookSchema, input);
   if (p.url !== undefined) checkUrl(p.url, settings.allowHttp);
   const row = await locked(ctx, id);
@@ -273,9 +272,7 @@ export class WebhooksService {
   async delivery(deliveryId: string): Promise<DeliveryDetail> {
     const d = await this.admin.manager.getRepository(WebhookDelivery).findOneBy({ id: deliveryId });
     if (!d) throw new NotFound('webhook delivery', deliveryId);
-    const attempts = await this.admin.manager
-      .getRepository(WebhookDeliveryAttempt)
-      .find({ where: { deliveryId }, order: { id: 'ASC' } });
+    const attempts = await this.admin.manager.getRepository(WebhookDeliveryAttempt).find({ where: { deliveryId }, order: { id: 'ASC' } });
     return {
       ...deliveryView(d),
       payload: JSON.parse(d.body) as unknown,

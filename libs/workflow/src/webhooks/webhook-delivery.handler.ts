@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { rowsOf } from '@rcflow/database';
@@ -30,7 +31,7 @@ const LEASE_MARGIN_MS = 5000;
 /** The first `max` characters of a response body, without reading the rest of it. */
 async function excerptOf(res: Response, max: number): Promise<string> {
   if (!res.body) return '';
-  const reader = res.body.getReader();
+  const reader = (res.body as unknown as WebReadableStream<Uint8Array>).getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
@@ -168,7 +169,16 @@ export class WebhookDeliveryHandler {
       await tx.query(
         `INSERT INTO webhook_delivery_attempts (delivery_id, cycle, attempt, at, duration_ms, status_code, error, response_excerpt)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [claimed.id, cycle, claimed.attempts, attempt.at, attempt.durationMs, attempt.status, attempt.error?.slice(0, MAX_ERROR) ?? null, attempt.excerpt],
+        [
+          claimed.id,
+          cycle,
+          claimed.attempts,
+          attempt.at,
+          attempt.durationMs,
+          attempt.status,
+          attempt.error?.slice(0, MAX_ERROR) ?? null,
+          attempt.excerpt,
+        ],
       );
     });
   }

@@ -22,7 +22,7 @@ interface Subscription {
 }
 
 /** A hook between the steps of one dispatch, for tests that crash it there. */
-export type DispatchHook = (step: 'read' | 'written') => Promise<void> | void;
+export type DispatchHook = (step: 'read' | 'written', tx: EntityManager) => Promise<void> | void;
 
 /** The body of a delivery telling of `row`. */
 export function deliveryBody(row: AuditEventRow): string {
@@ -97,7 +97,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       const [cursor] = await tx.query<{ position: unknown }[]>(`SELECT position FROM webhook_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED`);
       if (!cursor) return { events: 0, deliveries: 0, skipped: true };
       const page = await readAuditAfter(tx, cursor.position, BATCH);
-      await hook?.('read');
+      await hook?.('read', tx);
       let deliveries = 0;
       if (page.rows.length > 0) {
         const subscriptions = await tx.query<Subscription[]>(
@@ -105,7 +105,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
         );
         if (subscriptions.length > 0) deliveries = await this.fanOut(tx, page.rows, subscriptions);
       }
-      await hook?.('written');
+      await hook?.('written', tx);
       await tx.query(`UPDATE webhook_cursor SET position = $1::jsonb, updated_at = now() WHERE id = 1`, [JSON.stringify(page.position)]);
       return { events: page.rows.length, deliveries, skipped: false };
     });

@@ -1,0 +1,200 @@
+import type { Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { appendAudit, type AuditEntry } from '../../libs/audit/src';
+import { loadConfig, RcflowConfig } from '../../libs/config/src';
+import { createDataSource } from '../../libs/database/src';
+import { OutboxRelay } from '../../libs/jobs/src';
+import { WebhookDispatcher } from '../../libs/workflow/src/webhooks/webhook-dispatcher.service';
+import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
+import { seedWorld } from '../support/fixtures';
+import { tearDown } from '../support/teardown';
+
+/**
+ * The webhook dispatcher on real PostgreSQL: audit events fan out to the subscriptions they match,
+ * one delivery and one outbox row each, in the transaction that advances the cursor — exactly once
+ * with two dispatchers at work, and after a dispatch that dies between its steps.
+ */
+describe('webhook dispatcher (PostgreSQL)', () => {
+  let url: string;
+  let config: RcflowConfig;
+  let ds: DataSource;
+  let ds2: DataSource;
+  let world: Awaited<ReturnType<typeof seedWorld>>;
+
+  // The dispatcher enqueues nothing itself (the relay moves outbox rows to BullMQ after commit, tested
+  // in outbox-and-sweep.spec.ts) and touches its queue only in the sweep, which these tests do not
+  // run: the outbox rows stay where the tests count them, and no Redis is needed.
+  class HeldRelay extends OutboxRelay {
+    override kick(): void {
+      /* held: the tests count the rows */
+    }
+  }
+  const noQueue = null as unknown as Queue;
+  const dispatcher = (d: DataSource) => new WebhookDispatcher(d, new HeldRelay(d, new Map(), config), noQueue, config);
+
+  beforeAll(async () => {
+    url = await freshDatabase('webhook_dispatch');
+    config = loadConfig({ DATABASE_URL: url, AUDIT_HMAC_KEY: TEST_AUDIT_KEY });
+    ds = createDataSource({ ...config.database, poolSize: 4 });
+    ds2 = createDataSource({ ...config.database, poolSize: 4 });
+    await Promise.all([ds.initialize(), ds2.initialize()]);
+    world = await seedWorld(ds);
+  });
+  afterAll(() =>
+    tearDown({
+      ds: () => ds?.isInitialized && ds.destroy(),
+      ds2: () => ds2?.isInitialized && ds2.destroy(),
+    }),
+  );
+
+  /** Starts each test from a clean slate: no subscriptions or deliveries, the cursor at the end of the trail. */
+  beforeEach(async () => {
+    await ds.query('DELETE FROM webhook_deliveries; DELETE FROM webhook_subscriptions; DELETE FROM outbox; DELETE FROM webhook_cursor');
+    expect(await dispatcher(ds).dispatchOnce()).toMatchObject({ events: 0, skipped: false });
+  });
+
+  const subscribe = async (eventTypes: string[], fields: { collectionId?: string; enabled?: boolean } = {}) => {
+    const [row] = await ds.query<{ id: string }[]>(
+      `INSERT INTO webhook_subscriptions (url, event_types, collection_id, enabled, secret_sealed)
+       VALUES ('https://example.com/hook', $1, $2, $3, 'sealed') RETURNING id`,
+      [eventTypes, fields.collectionId ?? null, fields.enabled ?? true],
+    );
+    return row.id;
+  };
+  const event = (action: string, deviceId: string | null = null): AuditEntry => ({
+    stream: `test:${randomUUID()}`,
+    actorId: null,
+    actorKind: 'system',
+    action,
+    outcome: 'succeeded',
+    deviceId,
+  });
+  const write = async (entries: AuditEntry[]) => {
+    await ds.transaction((tx) => appendAudit(tx, TEST_AUDIT_KEY, entries));
+    const ids = await ds.query<{ id: string; action: string }[]>(`SELECT id::text AS id, action FROM audit_events WHERE stream = ANY($1)`, [
+      entries.map((e) => e.stream),
+    ]);
+    return ids;
+  };
+  const deliveries = () =>
+    ds.query<{ id: string; subscription_id: string; event_id: string; event_type: string; body: string }[]>(
+      `SELECT id, subscription_id, event_id::text AS event_id, event_type, body FROM webhook_deliveries ORDER BY event_id, subscription_id`,
+    );
+  const outbox = () =>
+    ds.query<{ queue: string; job_id: string; payload: { deliveryId: string; cycle: number } }[]>(
+      `SELECT queue, job_id, payload FROM outbox`,
+    );
+
+  it('writes one delivery and one outbox row per matching enabled subscription, and moves the cursor past the events', async () => {
+    const sessions = await subscribe(['session.*']);
+    const inCollection = await subscribe(['*'], { collectionId: world.collectionId });
+    await subscribe(['*'], { enabled: false });
+    const other = await seedWorld(ds);
+    const events = await write([
+      event('session.active', world.deviceId),
+      event('session.ended', other.deviceId),
+      event('collection.created'),
+      event('device.updated', world.deviceId),
+    ]);
+    const id = (action: string) => events.find((e) => e.action === action)!.id;
+
+    const round = await dispatcher(ds).dispatchOnce();
+    expect(round).toEqual({ events: 4, deliveries: 4, skipped: false });
+    const written = await deliveries();
+    expect(written.map((d) => [d.event_id, d.subscription_id]).sort()).toEqual(
+      [
+        [id('session.active'), sessions],
+        [id('session.active'), inCollection],
+        [id('session.ended'), sessions],
+        [id('device.updated'), inCollection],
+      ].sort(),
+    );
+    const body = JSON.parse(written.find((d) => d.event_id === id('session.active'))!.body);
+    expect(body).toMatchObject({
+      type: 'session.active',
+      data: { id: id('session.active'), action: 'session.active', deviceId: world.deviceId },
+    });
+    expect(body.timestamp).toBe(body.data.occurredAt);
+    expect((await outbox()).map((o) => [o.queue, o.job_id, o.payload]).sort()).toEqual(
+      written.map((d) => ['webhooks', `webhook.${d.id}.0`, { deliveryId: d.id, cycle: 0 }]).sort(),
+    );
+    // Read to the end: a second round finds nothing new.
+    expect(await dispatcher(ds).dispatchOnce()).toEqual({ events: 0, deliveries: 0, skipped: false });
+    expect(await deliveries()).toHaveLength(4);
+  });
+
+  it('lets one dispatcher at a time hold the cursor: the other skips the round', async () => {
+    await subscribe(['session.*']);
+    await write([event('session.active', world.deviceId)]);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let reading!: () => void;
+    const isReading = new Promise<void>((r) => (reading = r));
+    const first = dispatcher(ds).dispatchOnce(async (step) => {
+      if (step !== 'read') return;
+      reading();
+      await held;
+    });
+    await isReading;
+    expect(await dispatcher(ds2).dispatchOnce()).toEqual({ events: 0, deliveries: 0, skipped: true });
+    release();
+    expect(await first).toEqual({ events: 1, deliveries: 1, skipped: false });
+    expect(await deliveries()).toHaveLength(1);
+  });
+
+  it('fans out exactly once with two dispatchers racing over many pages of events', async () => {
+    const a = await subscribe(['session.*']);
+    const b = await subscribe(['*']);
+    // 1,300 events in 13 transactions: more than two pages of 500.
+    const written: string[] = [];
+    for (let t = 0; t < 13; t++) {
+      const rows = await write(Array.from({ length: 100 }, (_, i) => event(i % 2 ? 'session.active' : 'device.updated', world.deviceId)));
+      written.push(...rows.map((r) => r.id));
+    }
+    const one = dispatcher(ds);
+    const two = dispatcher(ds2);
+    for (let round = 0; round < 10; round++) await Promise.all([one.dispatchAll(), two.dispatchAll(), one.dispatchAll()]);
+    const rows = await deliveries();
+    const expected = written.length + written.length / 2;
+    expect(rows).toHaveLength(expected);
+    expect(new Set(rows.map((r) => `${r.subscription_id}/${r.event_id}`)).size).toBe(expected);
+    expect(rows.filter((r) => r.subscription_id === a).every((r) => r.event_type === 'session.active')).toBe(true);
+    expect(rows.filter((r) => r.subscription_id === b)).toHaveLength(written.length);
+    const jobs = await outbox();
+    expect(jobs).toHaveLength(expected);
+    expect(new Set(jobs.map((j) => j.payload.deliveryId))).toEqual(new Set(rows.map((r) => r.id)));
+  });
+
+  it('writes nothing when a dispatch dies between its steps, and everything exactly once on the next run', async () => {
+    await subscribe(['session.*']);
+    const [{ position: before }] = await ds.query(`SELECT position FROM webhook_cursor`);
+    await write([event('session.active', world.deviceId), event('session.ended', world.deviceId)]);
+
+    // An error after the deliveries were written, before the cursor moved.
+    await expect(
+      dispatcher(ds).dispatchOnce((step) => {
+        if (step === 'written') throw new Error('crash after the deliveries');
+      }),
+    ).rejects.toThrow('crash after the deliveries');
+    expect(await deliveries()).toEqual([]);
+    expect(await outbox()).toEqual([]);
+    expect((await ds.query(`SELECT position FROM webhook_cursor`))[0].position).toEqual(before);
+
+    // The connection cut mid-transaction, as a killed process or a lost network leaves it.
+    await expect(
+      dispatcher(ds).dispatchOnce(async (step, tx) => {
+        if (step !== 'written') return;
+        const [{ pid }] = await tx.query(`SELECT pg_backend_pid() AS pid`);
+        await ds2.query(`SELECT pg_terminate_backend($1)`, [pid]);
+      }),
+    ).rejects.toThrow();
+    expect(await deliveries()).toEqual([]);
+    expect(await outbox()).toEqual([]);
+
+    expect(await dispatcher(ds).dispatchOnce()).toEqual({ events: 2, deliveries: 2, skipped: false });
+    expect(await dispatcher(ds).dispatchOnce()).toEqual({ events: 0, deliveries: 0, skipped: false });
+    expect(await deliveries()).toHaveLength(2);
+    expect(await outbox()).toHaveLength(2);
+  });
+});
