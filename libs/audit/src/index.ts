@@ -9,3 +9,4 @@ export * from './audit-checkpoint';
 export * from './audit-checkpoint-store';
 export * from './audit-checkpointer';
 export * from './audit-item';
+export * from './audit-tail';

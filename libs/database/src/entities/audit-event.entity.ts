@@ -1,4 +1,4 @@
-import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /**
  * One audit event. Append-only (a trigger refuses UPDATE and DELETE) and chained per stream:
@@ -20,7 +20,9 @@ import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
   where: "action = 'session.active' AND (data ->> 'consent') IN ('pre_approved', 'timed_out')",
 })
 export class AuditEvent {
-  @PrimaryGeneratedColumn('increment', { type: 'bigint' })
+  // From audit_events_id_seq, drawn after the transaction has its xid (see the AuditIdAfterXid
+  // migration): what lets the audit tail tell a late commit from a rolled-back id.
+  @PrimaryColumn({ type: 'bigint', default: () => 'rcflow_audit_next_id()' })
   id: string;
 
   @Column({ type: 'text' })

@@ -14,6 +14,7 @@ import { SessionTicketOrigin1795910000000 } from './1795910000000-SessionTicketO
 import { Schedules1796000000000 } from './1796000000000-Schedules';
 import { ReportIndexes1796200000000 } from './1796200000000-ReportIndexes';
 import { ReportRollups1796300000000 } from './1796300000000-ReportRollups';
+import { AuditIdAfterXid1796310000000 } from './1796310000000-AuditIdAfterXid';
 import { Webhooks1796400000000 } from './1796400000000-Webhooks';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
@@ -34,5 +35,6 @@ export const MIGRATIONS = [
   Schedules1796000000000,
   ReportIndexes1796200000000,
   ReportRollups1796300000000,
+  AuditIdAfterXid1796310000000,
   Webhooks1796400000000,
 ];
