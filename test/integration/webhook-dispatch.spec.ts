@@ -100,7 +100,7 @@ describe('webhook dispatcher (PostgreSQL)', () => {
     const id = (action: string) => events.find((e) => e.action === action)!.id;
 
     const round = await dispatcher(ds).dispatchOnce();
-    expect(round).toEqual({ events: 4, deliveries: 4, skipped: false });
+    expect(round).toMatchObject({ events: 4, deliveries: 4, skipped: false });
     const written = await deliveries();
     expect(written.map((d) => [d.event_id, d.subscription_id]).sort()).toEqual(
       [
@@ -120,7 +120,7 @@ describe('webhook dispatcher (PostgreSQL)', () => {
       written.map((d) => ['webhooks', `webhook.${d.id}.0`, { deliveryId: d.id, cycle: 0 }]).sort(),
     );
     // Read to the end: a second round finds nothing new.
-    expect(await dispatcher(ds).dispatchOnce()).toEqual({ events: 0, deliveries: 0, skipped: false });
+    expect(await dispatcher(ds).dispatchOnce()).toMatchObject({ events: 0, deliveries: 0, skipped: false });
     expect(await deliveries()).toHaveLength(4);
   });
 
@@ -137,9 +137,9 @@ describe('webhook dispatcher (PostgreSQL)', () => {
       await held;
     });
     await isReading;
-    expect(await dispatcher(ds2).dispatchOnce()).toEqual({ events: 0, deliveries: 0, skipped: true });
+    expect(await dispatcher(ds2).dispatchOnce()).toMatchObject({ events: 0, deliveries: 0, skipped: true });
     release();
-    expect(await first).toEqual({ events: 1, deliveries: 1, skipped: false });
+    expect(await first).toMatchObject({ events: 1, deliveries: 1, skipped: false });
     expect(await deliveries()).toHaveLength(1);
   });
 
@@ -152,9 +152,9 @@ describe('webhook dispatcher (PostgreSQL)', () => {
       const rows = await write(Array.from({ length: 100 }, (_, i) => event(i % 2 ? 'session.active' : 'device.updated', world.deviceId)));
       written.push(...rows.map((r) => r.id));
     }
-    const one = dispatcher(ds);
-    const two = dispatcher(ds2);
-    for (let round = 0; round < 10; round++) await Promise.all([one.dispatchAll(), two.dispatchAll(), one.dispatchAll()]);
+    // Three dispatchers (as in three worker processes) on two pools, each running its rounds to the end at once.
+    const racers = [dispatcher(ds), dispatcher(ds2), dispatcher(ds)];
+    for (let round = 0; round < 10; round++) await Promise.all(racers.map((r) => r.dispatchAll()));
     const rows = await deliveries();
     const expected = written.length + written.length / 2;
     expect(rows).toHaveLength(expected);
@@ -164,6 +164,29 @@ describe('webhook dispatcher (PostgreSQL)', () => {
     const jobs = await outbox();
     expect(jobs).toHaveLength(expected);
     expect(new Set(jobs.map((j) => j.payload.deliveryId))).toEqual(new Set(rows.map((r) => r.id)));
+  });
+
+  it('tells an event whose transaction commits after a later one: the tail holds at the gap, then hands out both once', async () => {
+    await subscribe(['session.*']);
+    const d = dispatcher(ds);
+    // A writer that drew its id and has not committed yet, while a later id commits.
+    const slow = ds2.createQueryRunner();
+    await slow.connect();
+    await slow.startTransaction();
+    const late = event('session.active', world.deviceId);
+    await appendAudit(slow.manager, TEST_AUDIT_KEY, [late]);
+    const [early] = await write([event('session.ended', world.deviceId)]);
+    await d.dispatchAll();
+    expect(await deliveries()).toEqual([]);
+    await slow.commitTransaction();
+    await slow.release();
+    const [{ id: lateId }] = await ds.query(`SELECT id::text AS id FROM audit_events WHERE stream = $1`, [late.stream]);
+    expect(BigInt(lateId)).toBeLessThan(BigInt(early.id));
+    // The tail waits until no writer older than the gap is running; a few rounds at most.
+    for (let i = 0; i < 20 && (await deliveries()).length < 2; i++) await d.dispatchAll();
+    expect((await deliveries()).map((r) => r.event_id)).toEqual([lateId, early.id]);
+    await d.dispatchAll();
+    expect(await deliveries()).toHaveLength(2);
   });
 
   it('writes nothing when a dispatch dies between its steps, and everything exactly once on the next run', async () => {
@@ -192,8 +215,8 @@ describe('webhook dispatcher (PostgreSQL)', () => {
     expect(await deliveries()).toEqual([]);
     expect(await outbox()).toEqual([]);
 
-    expect(await dispatcher(ds).dispatchOnce()).toEqual({ events: 2, deliveries: 2, skipped: false });
-    expect(await dispatcher(ds).dispatchOnce()).toEqual({ events: 0, deliveries: 0, skipped: false });
+    expect(await dispatcher(ds).dispatchOnce()).toMatchObject({ events: 2, deliveries: 2, skipped: false });
+    expect(await dispatcher(ds).dispatchOnce()).toMatchObject({ events: 0, deliveries: 0, skipped: false });
     expect(await deliveries()).toHaveLength(2);
     expect(await outbox()).toHaveLength(2);
   });

@@ -4,10 +4,9 @@ import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
-import { auditItem, type AuditEventRow } from '@rcflow/audit';
+import { AUDIT_ITEM_COLUMNS, AuditTail, auditItem, type AuditEventRow } from '@rcflow/audit';
 import { JobItem, JobName, OutboxRelay, QueueName, jobIdOf, writeOutbox } from '@rcflow/jobs';
 import { matchesEventType, type WebhookBody } from '@rcflow/webhooks';
-import { auditEnd, readAuditAfter } from './audit-source';
 
 /** Audit events read per transaction. */
 const BATCH = 500;
@@ -32,12 +31,13 @@ export function deliveryBody(row: AuditEventRow): string {
 }
 
 /**
- * Fans the audit trail out to webhook subscriptions: reads the events after the stored cursor,
+ * Fans the audit trail out to webhook subscriptions: reads the events after the stored cursor
+ * with the gap-safe audit tail (an event that commits after a later id is still told, none twice),
  * writes one delivery (and its outbox row) per matching enabled subscription, and advances the
- * cursor, all in one transaction — so a crash anywhere leaves either all of it or none, and the
- * next run reads the same events again. The cursor row is locked (SKIP LOCKED) for the whole
- * transaction: of several workers, one dispatches at a time and the others skip the round. The
- * unique (subscription, event) index is the last guard against a second delivery.
+ * cursor, the writes in one transaction — so a crash anywhere leaves either all of it or none, and
+ * the next run reads the same events again. The cursor row is locked (SKIP LOCKED) for the
+ * transaction and must still be where the events were read from: of several workers, one tells
+ * each page and the others skip it. The unique (subscription, event) index is the last guard.
  *
  * Also re-enqueues pending deliveries whose job is gone (Redis lost it).
  */
@@ -47,6 +47,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   private timers: NodeJS.Timeout[] = [];
   private running: Promise<unknown> | null = null;
   private stopped = false;
+  /** The tail this dispatcher read last with, while the stored position is where it stands. */
+  private tail: AuditTail | null = null;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -82,33 +84,66 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     for (;;) {
       const round = await this.dispatchOnce();
       total += round.deliveries;
-      if (round.events < BATCH || this.stopped) break;
+      if (!round.more || round.skipped || this.stopped) break;
     }
     if (total > 0) this.relay.kick();
     return total;
   }
 
-  /** One transaction: a page of events after the cursor, their deliveries and the cursor after them. */
-  async dispatchOnce(hook?: DispatchHook): Promise<{ events: number; deliveries: number; skipped: boolean }> {
-    await this.dataSource.query(`INSERT INTO webhook_cursor (id, position) VALUES (1, $1::jsonb) ON CONFLICT (id) DO NOTHING`, [
-      JSON.stringify(await auditEnd(this.dataSource.manager)),
-    ]);
-    return this.dataSource.transaction(async (tx) => {
-      const [cursor] = await tx.query<{ position: unknown }[]>(`SELECT position FROM webhook_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED`);
-      if (!cursor) return { events: 0, deliveries: 0, skipped: true };
-      const page = await readAuditAfter(tx, cursor.position, BATCH);
-      await hook?.('read', tx);
-      let deliveries = 0;
-      if (page.rows.length > 0) {
-        const subscriptions = await tx.query<Subscription[]>(
-          `SELECT id, event_types, collection_id, created_at FROM webhook_subscriptions WHERE enabled`,
+  /**
+   * One round: the events the gap-safe tail (libs/audit) hands out after the stored position, then
+   * one transaction that locks the cursor (SKIP LOCKED: another dispatcher at work skips the
+   * round), checks it still stands where the events were read from, writes their deliveries and
+   * outbox rows and moves the cursor past them. The tail reads on connections of its own (its
+   * "after the gap" xid must come from a transaction of its own), before the transaction, so it
+   * also works on the embedded one-connection database. Its state (a gap it waits on) is kept
+   * between rounds while the stored position is the one it reached.
+   */
+  async dispatchOnce(hook?: DispatchHook): Promise<{ events: number; deliveries: number; skipped: boolean; more: boolean }> {
+    await this.dataSource.query(
+      `INSERT INTO webhook_cursor (id, position) SELECT 1, to_jsonb(coalesce(max(id), 0)::text) FROM audit_events ON CONFLICT (id) DO NOTHING`,
+    );
+    const [stored] = await this.dataSource.query<{ position: string }[]>(
+      `SELECT position #>> '{}' AS position FROM webhook_cursor WHERE id = 1`,
+    );
+    const from = stored!.position;
+    if (!this.tail || this.tail.through !== from) {
+      this.tail = AuditTail.after(this.dataSource, from, { columns: AUDIT_ITEM_COLUMNS, pageSize: BATCH });
+    }
+    const tail = this.tail;
+    const page = await tail.next();
+    const rows = page.rows as unknown as AuditEventRow[];
+    const result = await this.dataSource
+      .transaction(async (tx) => {
+        const [cursor] = await tx.query<{ position: string }[]>(
+          `SELECT position #>> '{}' AS position FROM webhook_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED`,
         );
-        if (subscriptions.length > 0) deliveries = await this.fanOut(tx, page.rows, subscriptions);
-      }
-      await hook?.('written', tx);
-      await tx.query(`UPDATE webhook_cursor SET position = $1::jsonb, updated_at = now() WHERE id = 1`, [JSON.stringify(page.position)]);
-      return { events: page.rows.length, deliveries, skipped: false };
-    });
+        // Held by another dispatcher, or moved on since it was read: that one told these events.
+        if (!cursor || cursor.position !== from) return null;
+        await hook?.('read', tx);
+        let deliveries = 0;
+        if (rows.length > 0) {
+          const subscriptions = await tx.query<Subscription[]>(
+            `SELECT id, event_types, collection_id, created_at FROM webhook_subscriptions WHERE enabled`,
+          );
+          if (subscriptions.length > 0) deliveries = await this.fanOut(tx, rows, subscriptions);
+        }
+        await hook?.('written', tx);
+        if (page.through !== from) {
+          await tx.query(`UPDATE webhook_cursor SET position = to_jsonb($1::text), updated_at = now() WHERE id = 1`, [page.through]);
+        }
+        return { events: rows.length, deliveries, skipped: false, more: page.more };
+      })
+      .catch((err: unknown) => {
+        // Not recorded: the next round starts again from the stored position.
+        if (this.tail === tail) this.tail = null;
+        throw err;
+      });
+    if (result === null) {
+      if (this.tail === tail) this.tail = null;
+      return { events: 0, deliveries: 0, skipped: true, more: false };
+    }
+    return result;
   }
 
   private async fanOut(tx: EntityManager, rows: AuditEventRow[], subscriptions: Subscription[]): Promise<number> {
