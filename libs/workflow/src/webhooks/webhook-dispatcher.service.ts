@@ -106,11 +106,12 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     const [stored] = await this.dataSource.query<{ position: string }[]>(
       `SELECT position #>> '{}' AS position FROM webhook_cursor WHERE id = 1`,
     );
-    const from = stored!.position;
-    if (!this.tail || this.tail.through !== from) {
+    if (!stored) throw new Error('webhook_cursor has no row');
+    const from = stored.position;
+    if (this.tail?.through !== from) {
       this.tail = AuditTail.after(this.dataSource, from, { columns: AUDIT_ITEM_COLUMNS, pageSize: BATCH });
     }
-    const tail = this.tail;
+    const tail: AuditTail = this.tail;
     const page = await tail.next();
     const rows = page.rows as unknown as AuditEventRow[];
     const result = await this.dataSource
@@ -119,7 +120,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
           `SELECT position #>> '{}' AS position FROM webhook_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED`,
         );
         // Held by another dispatcher, or moved on since it was read: that one told these events.
-        if (!cursor || cursor.position !== from) return null;
+        if (cursor?.position !== from) return null;
         await hook?.('read', tx);
         let deliveries = 0;
         if (rows.length > 0) {
