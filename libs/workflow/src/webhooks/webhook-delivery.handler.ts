@@ -124,8 +124,9 @@ export class WebhookDeliveryHandler {
       if (status < 200 || status > 299) error = `answered ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`;
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code;
+      // By name: the DOMException AbortSignal.timeout throws is not always an Error of this realm.
       error =
-        err instanceof Error && err.name === 'TimeoutError'
+        (err as { name?: unknown } | null)?.name === 'TimeoutError'
           ? `no answer within ${timeoutMs} ms`
           : `could not reach the receiver${cause ? ` (${cause})` : ''}: ${(err as Error).message}`;
     }
