@@ -1,12 +1,13 @@
-import type { Queue } from 'bullmq';
+import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { appendAudit, type AuditEntry } from '../../libs/audit/src';
 import { loadConfig, RcflowConfig } from '../../libs/config/src';
 import { createDataSource } from '../../libs/database/src';
-import { OutboxRelay } from '../../libs/jobs/src';
+import { JobName, OutboxRelay, QueueName, redisOptionsFromUrl } from '../../libs/jobs/src';
 import { WebhookDispatcher } from '../../libs/workflow/src/webhooks/webhook-dispatcher.service';
-import { TEST_AUDIT_KEY, freshDatabase } from '../support/env';
+import { TEST_AUDIT_KEY, freshDatabase, queuePrefix } from '../support/env';
+import { PrivateRedis } from '../support/redis-server';
 import { seedWorld } from '../support/fixtures';
 import { tearDown } from '../support/teardown';
 
@@ -219,5 +220,63 @@ describe('webhook dispatcher (PostgreSQL)', () => {
     expect(await dispatcher(ds).dispatchOnce()).toMatchObject({ events: 0, deliveries: 0, skipped: false });
     expect(await deliveries()).toHaveLength(2);
     expect(await outbox()).toHaveLength(2);
+  });
+});
+
+/** Deliveries whose job Redis lost are given a job again; one whose job is alive is left alone. */
+describe('webhook sweep (PostgreSQL, a private Redis)', () => {
+  let ds: DataSource;
+  let redis: PrivateRedis;
+  let queue: Queue;
+  let sweeper: WebhookDispatcher;
+
+  beforeAll(async () => {
+    redis = await PrivateRedis.start();
+    const url = await freshDatabase('webhook_sweep');
+    const config = loadConfig({ DATABASE_URL: url, AUDIT_HMAC_KEY: TEST_AUDIT_KEY, REDIS_URL: redis.url, SWEEP_STALE_MS: '100' });
+    ds = createDataSource(config.database);
+    await ds.initialize();
+    queue = new Queue(QueueName.Webhooks, {
+      prefix: queuePrefix('webhook_sweep'),
+      connection: { ...redisOptionsFromUrl(redis.url), enableOfflineQueue: false, maxRetriesPerRequest: null, retryStrategy: () => 100 },
+    });
+    class HeldRelay extends OutboxRelay {
+      override kick(): void {
+        /* held: the test reads the outbox */
+      }
+    }
+    sweeper = new WebhookDispatcher(ds, new HeldRelay(ds, new Map(), config), queue, config);
+  });
+  afterAll(() =>
+    tearDown({
+      queue: () => queue?.close(),
+      database: () => ds?.isInitialized && ds.destroy(),
+      redis: () => redis?.stop(),
+    }),
+  );
+
+  it('re-enqueues a stale pending delivery without a job, not one with a live job, a fresh one or a delivered one', async () => {
+    const [sub] = await ds.query<{ id: string }[]>(
+      `INSERT INTO webhook_subscriptions (url, event_types, secret_sealed) VALUES ('https://example.com/h', '{*}', 'sealed') RETURNING id`,
+    );
+    const insert = async (state: string, age: string, cycle = 0) => {
+      const [d] = await ds.query<{ id: string }[]>(
+        `INSERT INTO webhook_deliveries (id, subscription_id, event_type, body, state, cycle, created_at)
+         VALUES (gen_random_uuid(), $1, 'x.y', '{}', $2, $3, now() - $4::interval) RETURNING id`,
+        [sub.id, state, cycle, age],
+      );
+      return d.id;
+    };
+    const lost = await insert('pending', '1 minute', 2);
+    const alive = await insert('pending', '1 minute');
+    await insert('pending', '0 seconds');
+    await insert('delivered', '1 minute');
+    await queue.add(JobName.WebhookDelivery, { deliveryId: alive, cycle: 0 }, { jobId: `webhook.${alive}.0`, delay: 60_000 });
+
+    expect(await sweeper.sweep()).toBe(1);
+    const rows = await ds.query<{ job_id: string; payload: unknown }[]>(`SELECT job_id, payload FROM outbox`);
+    expect(rows).toEqual([{ job_id: `webhook.${lost}.2`, payload: { deliveryId: lost, cycle: 2 } }]);
+    // Its outbox row waits for the relay: a second sweep does not add another.
+    expect(await sweeper.sweep()).toBe(0);
   });
 });
