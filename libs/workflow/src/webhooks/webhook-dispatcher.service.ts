@@ -100,12 +100,16 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
    * between rounds while the stored position is the one it reached.
    */
   async dispatchOnce(hook?: DispatchHook): Promise<{ events: number; deliveries: number; skipped: boolean; more: boolean }> {
-    await this.dataSource.query(
-      `INSERT INTO webhook_cursor (id, position) SELECT 1, to_jsonb(coalesce(max(id), 0)::text) FROM audit_events ON CONFLICT (id) DO NOTHING`,
-    );
-    const [stored] = await this.dataSource.query<{ position: string }[]>(
-      `SELECT position #>> '{}' AS position FROM webhook_cursor WHERE id = 1`,
-    );
+    const readCursor = () =>
+      this.dataSource.query<{ position: string }[]>(`SELECT position #>> '{}' AS position FROM webhook_cursor WHERE id = 1`);
+    let [stored] = await readCursor();
+    if (!stored) {
+      // The first dispatch ever starts at the end of the trail: subscriptions hear what happens from now on.
+      await this.dataSource.query(
+        `INSERT INTO webhook_cursor (id, position) SELECT 1, to_jsonb(coalesce(max(id), 0)::text) FROM audit_events ON CONFLICT (id) DO NOTHING`,
+      );
+      [stored] = await readCursor();
+    }
     if (!stored) throw new Error('webhook_cursor has no row');
     const from = stored.position;
     if (this.tail?.through !== from) {
@@ -114,6 +118,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     const tail: AuditTail = this.tail;
     const page = await tail.next();
     const rows = page.rows as unknown as AuditEventRow[];
+    // Nothing new (or held at a gap): nothing to write, no transaction.
+    if (rows.length === 0 && page.through === from) return { events: 0, deliveries: 0, skipped: false, more: false };
     const result = await this.dataSource
       .transaction(async (tx) => {
         const [cursor] = await tx.query<{ position: string }[]>(
