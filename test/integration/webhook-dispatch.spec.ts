@@ -279,4 +279,29 @@ describe('webhook sweep (PostgreSQL, a private Redis)', () => {
     // Its outbox row waits for the relay: a second sweep does not add another.
     expect(await sweeper.sweep()).toBe(0);
   });
+
+  it('deletes deliveries over for longer than WEBHOOK_RETENTION_DAYS with their attempts, and nothing pending or recent', async () => {
+    const [sub] = await ds.query<{ id: string }[]>(
+      `INSERT INTO webhook_subscriptions (url, event_types, secret_sealed) VALUES ('https://example.com/h', '{*}', 'sealed') RETURNING id`,
+    );
+    const insert = async (state: string, age: string) => {
+      const [d] = await ds.query<{ id: string }[]>(
+        `INSERT INTO webhook_deliveries (id, subscription_id, event_type, body, state, created_at, next_attempt_at)
+         VALUES (gen_random_uuid(), $1, 'x.y', '{}', $2, now() - $3::interval, now() + interval '1 hour') RETURNING id`,
+        [sub.id, state, age],
+      );
+      await ds.query(`INSERT INTO webhook_delivery_attempts (delivery_id, cycle, attempt, at, duration_ms) VALUES ($1, 0, 1, now(), 5)`, [
+        d.id,
+      ]);
+      return d.id;
+    };
+    const old = [await insert('delivered', '31 days'), await insert('dead', '40 days')];
+    const kept = [await insert('pending', '31 days'), await insert('delivered', '29 days')];
+    expect(await sweeper.prune()).toBe(2);
+    const left = await ds.query<{ id: string }[]>(`SELECT id FROM webhook_deliveries WHERE subscription_id = $1`, [sub.id]);
+    expect(left.map((r) => r.id).sort()).toEqual([...kept].sort());
+    const attempts = await ds.query<{ delivery_id: string }[]>(`SELECT delivery_id FROM webhook_delivery_attempts`);
+    expect(attempts.map((a) => a.delivery_id).filter((id) => old.includes(id))).toEqual([]);
+    expect(attempts.map((a) => a.delivery_id).filter((id) => kept.includes(id))).toHaveLength(2);
+  });
 });

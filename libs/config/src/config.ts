@@ -119,6 +119,7 @@ export const envSchema = z.object({
   WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   WEBHOOK_CONCURRENCY: int(1, 256).default(8),
   WEBHOOK_DISPATCH_INTERVAL_MS: int(50, 3_600_000).default(1000),
+  WEBHOOK_RETENTION_DAYS: int(1, 3650).default(30),
   /** http:// subscription URLs; default: allowed outside production only. */
   WEBHOOK_ALLOW_HTTP: bool.optional(),
   WORKER_CONCURRENCY: int(1, 1000).default(64),
@@ -230,6 +231,8 @@ export interface RcflowConfig {
     concurrency: number;
     dispatchIntervalMs: number;
     allowHttp: boolean;
+    /** Deliveries that are over (delivered, dead, failed) are deleted with their attempts after this many days. */
+    retentionDays: number;
   };
   jobs: {
     concurrency: number;
@@ -372,6 +375,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
       concurrency: e.WEBHOOK_CONCURRENCY,
       dispatchIntervalMs: e.WEBHOOK_DISPATCH_INTERVAL_MS,
       allowHttp: e.WEBHOOK_ALLOW_HTTP ?? e.NODE_ENV !== 'production',
+      retentionDays: e.WEBHOOK_RETENTION_DAYS,
     },
     jobs: {
       concurrency: e.WORKER_CONCURRENCY,

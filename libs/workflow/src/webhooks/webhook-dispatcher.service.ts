@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { AUDIT_ITEM_COLUMNS, AuditTail, auditItem, type AuditEventRow } from '@rcflow/audit';
+import { rowsOf } from '@rcflow/database';
 import { JobItem, JobName, OutboxRelay, QueueName, jobIdOf, writeOutbox } from '@rcflow/jobs';
 import { matchesEventType, type WebhookBody } from '@rcflow/webhooks';
 
@@ -69,7 +70,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       this.timers.push(timer);
     };
     every(this.config.webhooks.dispatchIntervalMs, () => this.dispatchAll(), 'webhook dispatch');
-    every(this.config.sweep.intervalMs, () => this.sweep(), 'webhook sweep');
+    every(this.config.sweep.intervalMs, async () => (await this.sweep()) + (await this.prune()), 'webhook sweep');
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -195,6 +196,25 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       inserted.map((r) => ({ queue: QueueName.Webhooks, name: JobName.WebhookDelivery, data: { deliveryId: r.id, cycle: 0 } })),
     );
     return inserted.length;
+  }
+
+  /** Deletes up to a batch of deliveries over for longer than WEBHOOK_RETENTION_DAYS, with their attempts. Returns how many. */
+  async prune(): Promise<number> {
+    return this.dataSource.transaction(async (tx) => {
+      const gone = rowsOf<{ id: string }>(
+        await tx.query(
+          `DELETE FROM webhook_deliveries WHERE id IN (
+             SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND created_at < now() - make_interval(days => $1)
+              ORDER BY created_at LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)
+           RETURNING id`,
+          [this.config.webhooks.retentionDays],
+        ),
+      );
+      if (gone.length > 0) {
+        await tx.query(`DELETE FROM webhook_delivery_attempts WHERE delivery_id = ANY($1::uuid[])`, [gone.map((g) => g.id)]);
+      }
+      return gone.length;
+    });
   }
 
   /**
