@@ -228,6 +228,31 @@ describe('outbound webhooks end to end (api, worker, loopback agents, a local re
     expect(audit.map((e) => e.data.deliveryId)).toContain(ping.body.id);
   });
 
+  it('rotates a secret: both sign for the overlap, then only the new one', async () => {
+    const hook = await subscribe('/rotate', ['x.none']);
+    const ping = async () => {
+      const sent = await stack.admin.post(`/v1/webhooks/${hook.id}/test`);
+      expect(sent.status).toBe(202);
+      await settled(sent.body.id, 'delivered');
+      return receiver.at('/rotate').find((r) => r.headers['webhook-id'] === sent.body.id)!;
+    };
+    expect((await stack.admin.post(`/v1/webhooks/${hook.id}/secret`, { previousValidSeconds: -1 })).status).toBe(400);
+    const rotated = await stack.admin.post(`/v1/webhooks/${hook.id}/secret`);
+    expect(rotated.status).toBe(201);
+    expect(Date.parse(rotated.body.previousSecretValidUntil)).toBeGreaterThan(Date.now() + 3600_000);
+    const during = await ping();
+    expect((during.headers['webhook-signature'] as string).split(' ')).toHaveLength(2);
+    expect(signatureValid(rotated.body.secret, during)).toBe(true);
+    expect(signatureValid(hook.secret, during)).toBe(true);
+
+    const again = await stack.admin.post(`/v1/webhooks/${hook.id}/secret`, { previousValidSeconds: 0 });
+    expect(again.body.previousSecretValidUntil).toBeNull();
+    const after = await ping();
+    expect(signatureValid(again.body.secret, after)).toBe(true);
+    expect(signatureValid(rotated.body.secret, after)).toBe(false);
+    expect(signatureValid(hook.secret, after)).toBe(false);
+  });
+
   it('refuses bad bodies, queries and ids with 400 and stores nothing', async () => {
     const count = async () => Number((await stack.ds.query('SELECT count(*)::int AS n FROM webhook_subscriptions'))[0].n);
     const before = await count();

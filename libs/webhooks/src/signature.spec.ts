@@ -44,6 +44,15 @@ describe('Standard Webhooks signature', () => {
     expect(a).not.toBe(b);
   });
 
+  it('signs with every secret of a rotation, each verifying alone', () => {
+    const next = newWebhookSecret();
+    const headers = signedWebhookHeaders([next, VECTOR.secret], VECTOR.id, VECTOR.timestamp, VECTOR.body);
+    expect(headers['webhook-signature']).toBe(`${signWebhook(next, VECTOR.id, VECTOR.timestamp, VECTOR.body)} ${VECTOR.signature}`);
+    for (const secret of [next, VECTOR.secret])
+      expect(verifyWebhook(secret, headers, VECTOR.body, VECTOR.timestamp * 1000)).toEqual({ ok: true });
+    expect(() => signedWebhookHeaders([], VECTOR.id, VECTOR.timestamp, VECTOR.body)).toThrow();
+  });
+
   it('puts the three headers together', () => {
     expect(signedWebhookHeaders(VECTOR.secret, VECTOR.id, VECTOR.timestamp, VECTOR.body)).toEqual({
       'webhook-id': VECTOR.id,

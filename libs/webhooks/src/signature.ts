@@ -32,12 +32,19 @@ export function signWebhook(secret: string, id: string, timestampSeconds: number
   return `v1,${mac}`;
 }
 
-/** The three headers of a signed delivery. */
-export function signedWebhookHeaders(secret: string, id: string, timestampSeconds: number, body: string): Record<string, string> {
+/** The three headers of a signed delivery; with several secrets (a rotation), one signature each, space-separated. */
+export function signedWebhookHeaders(
+  secrets: string | readonly string[],
+  id: string,
+  timestampSeconds: number,
+  body: string,
+): Record<string, string> {
+  const keys = typeof secrets === 'string' ? [secrets] : secrets;
+  if (keys.length === 0) throw new Error('a delivery is signed with at least one secret');
   return {
     [WEBHOOK_ID_HEADER]: id,
     [WEBHOOK_TIMESTAMP_HEADER]: String(timestampSeconds),
-    [WEBHOOK_SIGNATURE_HEADER]: signWebhook(secret, id, timestampSeconds, body),
+    [WEBHOOK_SIGNATURE_HEADER]: keys.map((k) => signWebhook(k, id, timestampSeconds, body)).join(' '),
   };
 }
 

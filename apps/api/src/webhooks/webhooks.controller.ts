@@ -11,10 +11,12 @@ import { WebhooksService } from './webhooks.service';
 import {
   CreateWebhookInput,
   DeliveriesQuery,
+  RotateSecretInput,
   UpdateWebhookInput,
   createWebhookSchema,
   deliveriesQuery,
   deliveryParam,
+  rotateSecretSchema,
   updateWebhookSchema,
   webhookPageQuery,
 } from './webhooks.schemas';
@@ -98,9 +100,18 @@ export class WebhooksController {
 
   @Post(':id/secret')
   @Requires('admin.write')
-  @ApiOperation({ summary: 'Rotate the signing secret: a new one (returned once) signs every attempt from now on' })
-  rotate(@Caller() caller: PrincipalFacts, @Param(new Zod(idParam, 'path')) p: { id: string }) {
-    return this.webhooks.rotate(caller, p.id);
+  @ApiOperation({
+    summary: 'Rotate the signing secret: a new one (returned once) signs every attempt from now on',
+    description:
+      'The previous secret signs too (a second v1 signature in webhook-signature) for previousValidSeconds (default 86400; 0: it stops at once).',
+  })
+  @BodyOf(rotateSecretSchema)
+  rotate(
+    @Caller() caller: PrincipalFacts,
+    @Param(new Zod(idParam, 'path')) p: { id: string },
+    @Body(new Zod(rotateSecretSchema)) body: RotateSecretInput,
+  ) {
+    return this.webhooks.rotate(caller, p.id, body);
   }
 
   @Post(':id/test')

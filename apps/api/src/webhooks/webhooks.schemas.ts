@@ -39,3 +39,14 @@ export type DeliveriesQuery = z.infer<typeof deliveriesQuery>;
 export const webhookPageQuery = strict({ limit, cursor: cursor.optional() });
 
 export const deliveryParam = z.strictObject({ deliveryId: uuid });
+
+/** How long the secret being replaced still signs deliveries (beside the new one): 0 ends it at once (a leaked secret). */
+export const rotateSecretSchema = strict({
+  previousValidSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86400)
+    .optional(),
+});
+export type RotateSecretInput = z.infer<typeof rotateSecretSchema>;

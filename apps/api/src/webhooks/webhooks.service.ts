@@ -9,7 +9,15 @@ import { PING_EVENT_TYPE, newWebhookSecret, targetUrlProblem, type WebhookBody }
 import { parseOrThrow } from '../common/validation';
 import { AdminConnection, AdminContext, changesOf, recordAudit } from '../admin/admin-context';
 import { Page, PageRequest, keysetPage } from '../admin/admin-page';
-import { CreateWebhookInput, DeliveriesQuery, UpdateWebhookInput, createWebhookSchema, updateWebhookSchema } from './webhooks.schemas';
+import {
+  CreateWebhookInput,
+  DeliveriesQuery,
+  RotateSecretInput,
+  UpdateWebhookInput,
+  createWebhookSchema,
+  rotateSecretSchema,
+  updateWebhookSchema,
+} from './webhooks.schemas';
 
 /** A subscription as the API shows it: never its secret. */
 export interface WebhookView {
@@ -19,6 +27,8 @@ export interface WebhookView {
   collectionId: string | null;
   enabled: boolean;
   description: string | null;
+  /** After a rotation: until when deliveries are signed with the previous secret too (null: only the current one). */
+  previousSecretValidUntil: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -64,6 +74,8 @@ const view = (s: WebhookSubscription): WebhookView => ({
   collectionId: s.collectionId,
   enabled: s.enabled,
   description: s.description,
+  previousSecretValidUntil:
+    s.previousSecretUntil && s.previousSecretUntil.getTime() > Date.now() ? s.previousSecretUntil.toISOString() : null,
   createdAt: s.createdAt.toISOString(),
   updatedAt: s.updatedAt.toISOString(),
 });
@@ -149,12 +161,27 @@ export async function updateWebhook(
   return view(await ctx.manager.getRepository(WebhookSubscription).findOneByOrFail({ id }));
 }
 
-/** A new secret at once; deliveries still pending are signed with it from their next attempt. */
-export async function rotateWebhookSecret(ctx: AdminContext, settings: WebhookSettings, id: string): Promise<IssuedWebhookSecret> {
-  await locked(ctx, id);
+/**
+ * A new secret (returned once). The one it replaces still signs every delivery beside it for
+ * `previousValidSeconds` (default a day; 0: not at all), so receivers can move over without a
+ * refused delivery: Standard Webhooks' several signatures in one header.
+ */
+export async function rotateWebhookSecret(
+  ctx: AdminContext,
+  settings: WebhookSettings,
+  id: string,
+  input: RotateSecretInput,
+): Promise<IssuedWebhookSecret> {
+  const r = parseOrThrow(rotateSecretSchema, input);
+  const row = await locked(ctx, id);
+  const overlap = r.previousValidSeconds ?? 86_400;
   const secret = newWebhookSecret();
-  await ctx.manager.getRepository(WebhookSubscription).update(id, { secretSealed: settings.box.seal(secret, id) });
-  await recordAudit(ctx, { stream: `webhook:${id}`, action: 'webhook.secret_rotated', data: {} });
+  await ctx.manager.getRepository(WebhookSubscription).update(id, {
+    secretSealed: settings.box.seal(secret, id),
+    previousSecretSealed: overlap > 0 ? row.secretSealed : null,
+    previousSecretUntil: overlap > 0 ? new Date(Date.now() + overlap * 1000) : null,
+  });
+  await recordAudit(ctx, { stream: `webhook:${id}`, action: 'webhook.secret_rotated', data: { previousValidSeconds: overlap } });
   return { ...view(await ctx.manager.getRepository(WebhookSubscription).findOneByOrFail({ id })), secret };
 }
 
@@ -234,8 +261,8 @@ export class WebhooksService {
   update(caller: PrincipalFacts, id: string, input: UpdateWebhookInput): Promise<WebhookView> {
     return this.admin.write(caller, (ctx) => updateWebhook(ctx, this.settings, id, input));
   }
-  rotate(caller: PrincipalFacts, id: string): Promise<IssuedWebhookSecret> {
-    return this.admin.write(caller, (ctx) => rotateWebhookSecret(ctx, this.settings, id));
+  rotate(caller: PrincipalFacts, id: string, input: RotateSecretInput): Promise<IssuedWebhookSecret> {
+    return this.admin.write(caller, (ctx) => rotateWebhookSecret(ctx, this.settings, id, input));
   }
   delete(caller: PrincipalFacts, id: string): Promise<{ deleted: true }> {
     return this.admin.write(caller, (ctx) => deleteWebhook(ctx, id));

@@ -24,4 +24,11 @@ export class WebhookSubscription extends BaseEntity {
   /** The signing secret, sealed (AES-256-GCM, bound to the id) under WEBHOOK_SECRETS_KEY; never returned after it is issued. */
   @Column({ name: 'secret_sealed', type: 'text' })
   secretSealed: string;
+
+  /** After a rotation, the secret before it, sealed the same way: deliveries carry its signature too until `previousSecretUntil`. */
+  @Column({ name: 'previous_secret_sealed', type: 'text', nullable: true })
+  previousSecretSealed: string | null;
+
+  @Column({ name: 'previous_secret_until', type: 'timestamptz', nullable: true })
+  previousSecretUntil: Date | null;
 }

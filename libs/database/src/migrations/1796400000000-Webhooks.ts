@@ -10,7 +10,7 @@ export class Webhooks1796400000000 implements MigrationInterface {
 
   public async up(q: QueryRunner): Promise<void> {
     await q.query(
-      `CREATE TABLE "webhook_subscriptions" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "url" text NOT NULL, "event_types" text array NOT NULL, "collection_id" uuid, "enabled" boolean NOT NULL DEFAULT true, "description" text, "secret_sealed" text NOT NULL, CONSTRAINT "PK_webhook_subscriptions" PRIMARY KEY ("id"))`,
+      `CREATE TABLE "webhook_subscriptions" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "url" text NOT NULL, "event_types" text array NOT NULL, "collection_id" uuid, "enabled" boolean NOT NULL DEFAULT true, "description" text, "secret_sealed" text NOT NULL, "previous_secret_sealed" text, "previous_secret_until" TIMESTAMP WITH TIME ZONE, CONSTRAINT "PK_webhook_subscriptions" PRIMARY KEY ("id"))`,
     );
     await q.query(
       `CREATE TABLE "webhook_deliveries" ("id" uuid NOT NULL, "subscription_id" uuid NOT NULL, "event_id" bigint, "event_type" text NOT NULL, "body" text NOT NULL, "state" text NOT NULL DEFAULT 'pending', "attempts" integer NOT NULL DEFAULT '0', "cycle" integer NOT NULL DEFAULT '0', "next_attempt_at" TIMESTAMP WITH TIME ZONE, "lease_until" TIMESTAMP WITH TIME ZONE, "last_status" integer, "last_error" text, "delivered_at" TIMESTAMP WITH TIME ZONE, "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), CONSTRAINT "PK_webhook_deliveries" PRIMARY KEY ("id"))`,

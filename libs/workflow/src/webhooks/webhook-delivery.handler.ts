@@ -17,6 +17,8 @@ interface Target {
   url: string;
   enabled: boolean;
   secret_sealed: string;
+  /** The secret before a rotation, while it still signs. */
+  previous_sealed: string | null;
 }
 
 /** What an attempt came to: the job is done, or runs again after a delay. */
@@ -87,16 +89,20 @@ export class WebhookDeliveryHandler {
       );
       return held ? { retryInMs: held.wait_ms + 100 } : null;
     }
-    const [target] = await this.dataSource.query<Target[]>(`SELECT url, enabled, secret_sealed FROM webhook_subscriptions WHERE id = $1`, [
-      claimed.subscription_id,
-    ]);
+    const [target] = await this.dataSource.query<Target[]>(
+      `SELECT url, enabled, secret_sealed, CASE WHEN previous_secret_until > now() THEN previous_secret_sealed END AS previous_sealed
+         FROM webhook_subscriptions WHERE id = $1`,
+      [claimed.subscription_id],
+    );
     if (!target?.enabled) {
       await this.settle(claimed, cycle, 'failed', null, target ? 'the subscription is disabled' : 'the subscription was deleted', null);
       return null;
     }
-    let secret: string;
+    let secrets: string[];
     try {
-      secret = this.box.open(target.secret_sealed, claimed.subscription_id);
+      secrets = [target.secret_sealed, target.previous_sealed]
+        .filter((sealed): sealed is string => sealed !== null)
+        .map((sealed) => this.box.open(sealed, claimed.subscription_id));
     } catch {
       await this.settle(claimed, cycle, 'failed', null, 'the signing secret does not open with this WEBHOOK_SECRETS_KEY', null);
       return null;
@@ -113,7 +119,7 @@ export class WebhookDeliveryHandler {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'rcflow-webhooks',
-          ...signedWebhookHeaders(secret, claimed.id, Math.floor(startedAt.getTime() / 1000), claimed.body),
+          ...signedWebhookHeaders(secrets, claimed.id, Math.floor(startedAt.getTime() / 1000), claimed.body),
         },
         body: claimed.body,
         redirect: 'manual',
