@@ -39,6 +39,9 @@ interface Fixtures {
   /** Schedules owned by root on the in-scope and the out-of-scope collection. */
   schedIn: string;
   schedOut: string;
+  webhook: string;
+  /** A dead delivery of the webhook, written straight to the database (re-driving it is the route under test). */
+  deadDelivery: () => Promise<string>;
   /** A dead note of the integration, written straight to the database (re-driving it is the route under test). */
   deadWriteback: () => Promise<string>;
   fresh: () => string;
@@ -397,6 +400,35 @@ const MATRIX: Record<string, Entry> = {
   'POST /v1/schedules/{id}/resume': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}/resume` }), expect: scheduleOwner },
   'DELETE /v1/schedules/{id}': { req: (f, w) => ({ path: `/v1/schedules/${sched(f, w)}` }), expect: scheduleOwner },
 
+  // outbound webhooks (issue 13): deliveries carry events about any device, so reads need admin.read over all collections.
+  'POST /v1/webhooks': {
+    req: (f) => ({ path: '/v1/webhooks', body: { url: `http://127.0.0.1:9/mx-${f.fresh()}`, eventTypes: ['session.*'] } }),
+    expect: adminWrite,
+  },
+  'GET /v1/webhooks': { req: () => ({ path: '/v1/webhooks' }), expect: adminReadGlobal },
+  'GET /v1/webhooks/{id}': { req: (f) => ({ path: `/v1/webhooks/${f.webhook}` }), expect: adminReadGlobal },
+  'PATCH /v1/webhooks/{id}': { req: (f) => ({ path: `/v1/webhooks/${f.webhook}`, body: { description: 'matrix' } }), expect: adminWrite },
+  'DELETE /v1/webhooks/{id}': {
+    req: async (f) => ({
+      path: `/v1/webhooks/${await created(f.root.post('/v1/webhooks', { url: 'http://127.0.0.1:9/mx', eventTypes: ['x.y'] }))}`,
+    }),
+    expect: adminWrite,
+  },
+  'POST /v1/webhooks/{id}/secret': { req: (f) => ({ path: `/v1/webhooks/${f.webhook}/secret` }), expect: adminWrite },
+  'POST /v1/webhooks/{id}/test': { req: (f) => ({ path: `/v1/webhooks/${f.webhook}/test` }), expect: adminWrite },
+  'GET /v1/webhooks/{id}/deliveries': {
+    req: (f) => ({ path: `/v1/webhooks/${f.webhook}/deliveries?status=dead` }),
+    expect: adminReadGlobal,
+  },
+  'GET /v1/webhooks/deliveries/{deliveryId}': {
+    req: async (f) => ({ path: `/v1/webhooks/deliveries/${await f.deadDelivery()}` }),
+    expect: adminReadGlobal,
+  },
+  'POST /v1/webhooks/deliveries/{deliveryId}/redrive': {
+    req: async (f) => ({ path: `/v1/webhooks/deliveries/${await f.deadDelivery()}/redrive` }),
+    expect: adminWrite,
+  },
+
   // reports (issue 12)
   'GET /v1/reports': {
     req: () => ({ path: '/v1/reports' }),
@@ -500,6 +532,15 @@ describe('authorization matrix: every route × caller × scope (one api process,
       schedOut: await created(
         root.post('/v1/schedules', { name: 'MX out', timing, collectionId: world.ids.servers, type: 'remote-control', access: 'full' }),
       ),
+      webhook: await created(root.post('/v1/webhooks', { url: 'http://127.0.0.1:9/mx', eventTypes: ['x.y'] })),
+      deadDelivery: async () => {
+        const [row] = await stack.ds.query<{ id: string }[]>(
+          `INSERT INTO webhook_deliveries (id, subscription_id, event_type, body, state, attempts)
+           VALUES (gen_random_uuid(), $1, 'webhook.ping', '{}', 'dead', 1) RETURNING id`,
+          [f.webhook],
+        );
+        return row.id;
+      },
       deadWriteback: async () => {
         const [row] = await stack.ds.query<{ id: string }[]>(
           `INSERT INTO ticket_writebacks (id, integration_id, session_id, ticket_ref, outcome, state)

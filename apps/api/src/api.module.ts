@@ -11,6 +11,7 @@ import { AdminQueuesModule } from './admin-queues/admin-queues.module';
 import { AgentsModule } from './agents/agents.module';
 import { TicketsModule } from './tickets/tickets.module';
 import { SchedulesModule } from './schedules/schedules.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 import { AuditCheckpoints } from './audit/audit-checkpoints';
 import { AuditExportService } from './audit/audit-export.service';
 import { AuditQueryService } from './audit/audit-query.service';
@@ -51,6 +52,7 @@ export class ApiModule {
         AccessReviewModule,
         HealthChecksModule,
         AdminQueuesModule.forRoot(),
+        WebhooksModule,
       ],
       controllers: [SessionsController, AuditController, ReportsController, HealthController, ConsoleController, EventsController],
       providers: [

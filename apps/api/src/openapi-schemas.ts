@@ -15,6 +15,13 @@ import type { ScheduleView } from './schedules/schedules.service';
 import type { IdentityView } from './tickets/external-ids.service';
 import type { DeliveryView, DryRunView, IntegrationView } from './tickets/ticket-integrations.service';
 import type { WritebackView } from './tickets/ticket-writebacks.service';
+import type {
+  AttemptView as WebhookAttemptView,
+  DeliveryDetail as WebhookDeliveryDetail,
+  DeliveryView as WebhookDeliveryView,
+  IssuedWebhookSecret,
+  WebhookView,
+} from './webhooks/webhooks.service';
 
 /**
  * What the API answers, as zod schemas for /docs (`@ApiReturns`): the shapes the services build
@@ -466,6 +473,60 @@ export const hookAnswer = z
   .meta({ id: 'HookAnswer', description: 'The delivery id and what became of it' });
 export const identityView = z.object({ system: z.string(), externalId: z.string() }).meta({ id: 'ExternalIdentity' });
 
+// Outbound webhooks.
+export const webhookView = z
+  .object({
+    id,
+    url: z.url(),
+    eventTypes: z.array(z.string()).meta({ example: ['session.*'] }),
+    collectionId: id.nullable(),
+    enabled: z.boolean(),
+    description: z.string().nullable(),
+    previousSecretValidUntil: nullableInstant.meta({ description: 'After a rotation: until when the previous secret signs too' }),
+    createdAt: instant,
+    updatedAt: instant,
+  })
+  .meta({ id: 'Webhook' });
+export const issuedWebhookSecret = webhookView
+  .extend({ secret: z.string().meta({ description: 'whsec_…: shown this once', example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }) })
+  .meta({ id: 'WebhookWithSecret' });
+export const webhookDelivery = z
+  .object({
+    id,
+    webhookId: id,
+    eventId: z.string().nullable().meta({ description: 'The audit event told of (null for a test ping)' }),
+    eventType: z.string(),
+    status: z.enum(['pending', 'delivered', 'failed', 'dead']),
+    attempts: z.int().min(0),
+    redrives: z.int().min(0),
+    nextAttemptAt: nullableInstant,
+    lastStatusCode: z.int().nullable(),
+    lastError: z.string().nullable(),
+    deliveredAt: nullableInstant,
+    createdAt: instant,
+  })
+  .meta({ id: 'WebhookDelivery' });
+export const webhookAttempt = z
+  .object({
+    cycle: z.int().min(1),
+    attempt: z.int().min(1),
+    at: instant,
+    durationMs: z.int().min(0),
+    statusCode: z.int().nullable(),
+    error: z.string().nullable(),
+    responseExcerpt: z.string().nullable(),
+  })
+  .meta({ id: 'WebhookAttempt' });
+export const webhookDeliveryDetail = webhookDelivery
+  .extend({
+    payload: z.object({ type: z.string(), timestamp: instant, data: z.record(z.string(), z.unknown()) }).meta({
+      description: 'The body every attempt sends',
+    }),
+    attemptLog: z.array(webhookAttempt),
+  })
+  .meta({ id: 'WebhookDeliveryDetail' });
+export const deletedResult = z.object({ deleted: z.literal(true) });
+
 /**
  * Compile-time: each schema has exactly the fields of the view its service returns, so a field
  * added to one and not the other fails `npm run typecheck` (the e2e test checks the values).
@@ -498,4 +559,9 @@ export type ViewsMatchSchemas = [
   Holds<SameKeys<typeof ticketDelivery, DeliveryView>>,
   Holds<SameKeys<typeof ticketWriteback, WritebackView>>,
   Holds<SameKeys<typeof identityView, IdentityView>>,
+  Holds<SameKeys<typeof webhookView, WebhookView>>,
+  Holds<SameKeys<typeof issuedWebhookSecret, IssuedWebhookSecret>>,
+  Holds<SameKeys<typeof webhookDelivery, WebhookDeliveryView>>,
+  Holds<SameKeys<typeof webhookAttempt, WebhookAttemptView>>,
+  Holds<SameKeys<typeof webhookDeliveryDetail, WebhookDeliveryDetail>>,
 ];

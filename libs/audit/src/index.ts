@@ -8,4 +8,5 @@ export * from './audit-sql';
 export * from './audit-checkpoint';
 export * from './audit-checkpoint-store';
 export * from './audit-checkpointer';
+export * from './audit-item';
 export * from './audit-tail';

@@ -108,6 +108,20 @@ export const envSchema = z.object({
   TICKET_WRITEBACK_BACKOFF_MS: int(10, 3_600_000).default(2000),
   TICKET_WRITEBACK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   TICKET_WRITEBACK_CONCURRENCY: int(1, 256).default(8),
+  /** Seals webhook signing secrets at rest; absent: a key derived from AUDIT_HMAC_KEY. */
+  WEBHOOK_SECRETS_KEY: z
+    .string()
+    .regex(/^(?:[0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'must be 32 bytes as 64 hex digits or base64 (use `openssl rand -hex 32`)')
+    .optional(),
+  WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(8),
+  WEBHOOK_BACKOFF_MS: int(10, 3_600_000).default(5000),
+  WEBHOOK_BACKOFF_CAP_MS: int(10, 86_400_000).default(3_600_000),
+  WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  WEBHOOK_CONCURRENCY: int(1, 256).default(8),
+  WEBHOOK_DISPATCH_INTERVAL_MS: int(50, 3_600_000).default(1000),
+  WEBHOOK_RETENTION_DAYS: int(1, 3650).default(30),
+  /** http:// subscription URLs; default: allowed outside production only. */
+  WEBHOOK_ALLOW_HTTP: bool.optional(),
   WORKER_CONCURRENCY: int(1, 1000).default(64),
   TRANSITION_BATCH_MAX: int(1, 256).default(32),
   JOB_ATTEMPTS: int(1, 50).default(5),
@@ -221,6 +235,24 @@ export interface RcflowConfig {
      * the vendor's Retry-After), each request's timeout, and notes in flight per worker process.
      */
     writeback: { attempts: number; backoffMs: number; timeoutMs: number; concurrency: number };
+  };
+  /**
+   * Outbound webhooks: the key sealing subscriptions' secrets; attempts before a delivery is dead,
+   * the first retry's backoff (doubling with jitter) and its cap, each request's timeout,
+   * deliveries in flight per worker process, how often the dispatcher reads the audit trail, and
+   * whether http:// URLs are accepted.
+   */
+  webhooks: {
+    secretsKey: Buffer;
+    maxAttempts: number;
+    backoffMs: number;
+    backoffCapMs: number;
+    timeoutMs: number;
+    concurrency: number;
+    dispatchIntervalMs: number;
+    allowHttp: boolean;
+    /** Deliveries that are over (delivered, dead, failed) are deleted with their attempts after this many days. */
+    retentionDays: number;
   };
   jobs: {
     concurrency: number;
@@ -364,6 +396,19 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
         timeoutMs: e.TICKET_WRITEBACK_TIMEOUT_MS,
         concurrency: e.TICKET_WRITEBACK_CONCURRENCY,
       },
+    },
+    webhooks: {
+      secretsKey: e.WEBHOOK_SECRETS_KEY
+        ? Buffer.from(e.WEBHOOK_SECRETS_KEY, e.WEBHOOK_SECRETS_KEY.length === 64 ? 'hex' : 'base64')
+        : Buffer.from(hkdfSync('sha256', hmacKey, '', 'rcflow webhook secrets', 32)),
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      backoffMs: e.WEBHOOK_BACKOFF_MS,
+      backoffCapMs: Math.max(e.WEBHOOK_BACKOFF_CAP_MS, e.WEBHOOK_BACKOFF_MS),
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      dispatchIntervalMs: e.WEBHOOK_DISPATCH_INTERVAL_MS,
+      allowHttp: e.WEBHOOK_ALLOW_HTTP ?? e.NODE_ENV !== 'production',
+      retentionDays: e.WEBHOOK_RETENTION_DAYS,
     },
     jobs: {
       concurrency: e.WORKER_CONCURRENCY,

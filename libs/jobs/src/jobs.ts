@@ -7,6 +7,8 @@ export enum QueueName {
   TicketWritebacks = 'ticket-writebacks',
   /** The timers of recurring schedules and of what the user is told ahead of booked sessions. */
   Schedules = 'schedules',
+  /** Outbound webhook deliveries: remote receivers that may be slow or down, kept apart from everything else. */
+  Webhooks = 'webhooks',
 }
 
 /** Job names. Stable strings, like queue names. */
@@ -21,6 +23,8 @@ export enum JobName {
   ScheduleOccurrence = 'schedule.occurrence',
   /** Tells the user at the device(s) of a booked session ahead of it: a reminder, and an ask for pre-approval. */
   SessionNotice = 'session.notice',
+  /** POSTs one webhook delivery to its subscription's URL (an attempt; retries are delayed runs of the same job). */
+  WebhookDelivery = 'webhook.deliver',
 }
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -38,7 +42,9 @@ export type JobItem =
       queue: QueueName.Schedules;
       name: JobName.SessionNotice;
       data: { sessionId: string; scheduleId: null; at: null } | { sessionId: null; scheduleId: string; at: string };
-    };
+    }
+  /** `cycle`: 0 for the first cycle of attempts; an administrator's re-drive starts the next (a new job id). */
+  | { queue: QueueName.Webhooks; name: JobName.WebhookDelivery; data: { deliveryId: string; cycle: number } };
 
 // Compile-time guard: payloads must be JSON-compatible.
 type AssertJson<T extends Record<string, Json>> = T;
@@ -56,6 +62,7 @@ export const QUEUE_OF_JOB: Readonly<Record<JobName, QueueName>> = Object.freeze(
   [JobName.TicketWriteback]: QueueName.TicketWritebacks,
   [JobName.ScheduleOccurrence]: QueueName.Schedules,
   [JobName.SessionNotice]: QueueName.Schedules,
+  [JobName.WebhookDelivery]: QueueName.Webhooks,
 });
 
 /** The job names of one queue. */
@@ -76,6 +83,8 @@ export function jobIdOf(item: JobItem): string {
       return `occurrence.${item.data.scheduleId}.${Date.parse(item.data.at)}`;
     case JobName.SessionNotice:
       return item.data.sessionId !== null ? `notice.${item.data.sessionId}` : `notice.${item.data.scheduleId}.${Date.parse(item.data.at)}`;
+    case JobName.WebhookDelivery:
+      return `webhook.${item.data.deliveryId}.${item.data.cycle}`;
   }
 }
 

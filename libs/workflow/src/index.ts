@@ -8,3 +8,5 @@ export * from './schedules/schedule-occurrence.handler';
 export * from './schedules/schedules.processor';
 export * from './notices/session-notice.handler';
 export * from './audit-checkpointer.service';
+export * from './webhooks/webhook-dispatcher.service';
+export * from './webhooks/webhook-delivery.handler';

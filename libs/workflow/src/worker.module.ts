@@ -15,6 +15,9 @@ import { ScheduleOccurrenceHandler } from './schedules/schedule-occurrence.handl
 import { SchedulesProcessor } from './schedules/schedules.processor';
 import { TicketWritebackHandler } from './ticket-writeback/ticket-writeback.handler';
 import { TicketWritebacksProcessor } from './ticket-writeback/ticket-writebacks.processor';
+import { WebhookDeliveryHandler } from './webhooks/webhook-delivery.handler';
+import { WebhookDispatcher } from './webhooks/webhook-dispatcher.service';
+import { WebhooksProcessor } from './webhooks/webhooks.processor';
 
 /** The worker's link to agents: through Redis to whichever API holds the device's socket, or in-process. */
 function createAgentLink(config: RcflowConfig): AgentLink & { close?: () => void } {
@@ -52,6 +55,9 @@ export class WorkerModule implements OnApplicationShutdown {
         SchedulesProcessor,
         ReconciliationSweep,
         AuditCheckpointer,
+        WebhookDispatcher,
+        WebhookDeliveryHandler,
+        WebhooksProcessor,
       ],
       exports: [AGENT_LINK, ReconciliationSweep, QueueModule],
     };

@@ -24,6 +24,10 @@ import { PrincipalIdentity } from './principal-identity.entity';
 import { TicketDelivery } from './ticket-delivery.entity';
 import { TicketIntegration } from './ticket-integration.entity';
 import { TicketWriteback } from './ticket-writeback.entity';
+import { WebhookCursor } from './webhook-cursor.entity';
+import { WebhookDelivery } from './webhook-delivery.entity';
+import { WebhookDeliveryAttempt } from './webhook-delivery-attempt.entity';
+import { WebhookSubscription } from './webhook-subscription.entity';
 
 export {
   ApiKey,
@@ -53,6 +57,10 @@ export {
   TicketIntegration,
   TicketWriteback,
   ViewerToken,
+  WebhookCursor,
+  WebhookDelivery,
+  WebhookDeliveryAttempt,
+  WebhookSubscription,
 };
 export type { OccurrenceTarget };
 
@@ -84,4 +92,8 @@ export const ENTITIES = [
   TicketIntegration,
   TicketWriteback,
   ViewerToken,
+  WebhookCursor,
+  WebhookDelivery,
+  WebhookDeliveryAttempt,
+  WebhookSubscription,
 ];

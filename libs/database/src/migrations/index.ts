@@ -14,6 +14,7 @@ import { SessionTicketOrigin1795910000000 } from './1795910000000-SessionTicketO
 import { Schedules1796000000000 } from './1796000000000-Schedules';
 import { ReportIndexes1796200000000 } from './1796200000000-ReportIndexes';
 import { ReportRollups1796300000000 } from './1796300000000-ReportRollups';
+import { Webhooks1796400000000 } from './1796400000000-Webhooks';
 
 /** Every migration, in order. Generate new ones with `npm run migration:generate -- Name`. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   Schedules1796000000000,
   ReportIndexes1796200000000,
   ReportRollups1796300000000,
+  Webhooks1796400000000,
 ];
