@@ -6,7 +6,7 @@ import { signedHeaders } from '../../libs/tickets/src/testing/sign';
 import { DEFAULT_CREDENTIALS, FakeVendor } from '../../apps/fake-vendor/src/fake-vendor';
 import { TEST_AUDIT_KEY, queuePrefix } from '../support/env';
 import { Api } from '../support/http';
-import { RcflowProcess } from '../support/processes';
+import { RcflowProcess, waitUntil } from '../support/processes';
 import { PrivateRedis, freePort } from '../support/redis-server';
 import { sessionReaches } from '../support/stack';
 import { tearDown } from '../support/teardown';
@@ -57,6 +57,8 @@ describe('the demo (embedded database, one process)', () => {
     }),
   );
 
+  /** What the demo printed after its banner: the live transitions. */
+  const live = () => demo.output.slice(demo.output.indexOf('Live: every session transition'));
   const id = async (path: string) => ((await admin.get(path)).body as { items: Json[] }).items[0].id as string;
 
   it('prints its three sessions as they ended up', () => {
@@ -112,6 +114,14 @@ describe('the demo (embedded database, one process)', () => {
     const r = await admin.as(aliceKey).post('/v1/sessions', { deviceId: ws3, type: 'remote-control', access: 'full', notBefore });
     expect(r).toMatchObject({ status: 202, body: { state: 'scheduled' } });
     expect(await sessionReaches(admin, r.body.id, ['active', 'rejected', 'failed', 'expired'], 30_000)).toBe('active');
+    // The terminal shows it live after the banner, one line per transition, from the event stream.
+    const short = String(r.body.id).slice(0, 8);
+    await waitUntil(
+      async () => new RegExp(`WS-3 +active +alice +session ${short}`).test(live()),
+      10_000,
+      'the live line of the booking going active',
+    );
+    expect(live()).toMatch(new RegExp(`WS-3 +scheduled +alice +session ${short}`));
   });
 
   it('previews a weekly Amsterdam schedule, and refuses an occurrence once alice has left HELPDESK (README schedules)', async () => {

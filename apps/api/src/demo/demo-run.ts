@@ -5,6 +5,7 @@ import { createEnrolmentToken } from '../admin/enrolment-admin.service';
 import type { SessionTransitions } from '@rcflow/sessions';
 import { Leftovers, endLeftoverSessions, revokeDemoTokens } from './demo-leftovers';
 import { DemoWorld, seedDemo } from './demo-seed';
+import { printLiveTransitions } from './demo-live';
 
 export interface DemoSetup {
   world: DemoWorld;
@@ -190,4 +191,7 @@ export async function runDemo(base: string, setup: DemoSetup, stateDir: string, 
   print(`    RCFLOW_API_KEY=${world.keys.admin} npm run -s rcctl -- audit tail --device ${world.devices.demoPc}   # its history`);
   print(`    RCFLOW_API_KEY=${world.keys.admin} npm run -s rcctl -- verify`);
   print('  Stop with Ctrl-C.');
+  print('');
+  print('  Live: every session transition from now on (the event stream, as `rcctl watch` shows it):');
+  printLiveTransitions(base, world.keys.admin, world, print);
 }
