@@ -127,6 +127,8 @@ const created = async (r: Promise<{ status: number; body: { id?: string } }>) =>
 
 const MATRIX: Record<string, Entry> = {
   'GET /health': { req: () => ({ path: '/health' }), expect: all('ok') },
+  // Or METRICS_TOKEN as a bearer token (test/e2e/observability.e2e-spec.ts).
+  'GET /metrics': { req: () => ({ path: '/metrics' }), expect: adminReadGlobal },
   'POST /v1/agent/enrol': { req: () => ({ path: '/v1/agent/enrol', body: {} }), expect: all('ok') },
 
   'GET /v1/audit': { req: (f, w) => ({ path: `/v1/audit?deviceId=${dev(f, w)}` }), expect: auditListed },

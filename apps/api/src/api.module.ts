@@ -5,6 +5,8 @@ import { DatabaseModule } from '@rcflow/database';
 import { QueueModule } from '@rcflow/jobs';
 import { WorkerModule } from '@rcflow/workflow';
 import { SessionsCoreModule } from '@rcflow/sessions';
+import { nestPinoParams, rootLogger } from '@rcflow/observability';
+import { LoggerModule } from 'nestjs-pino';
 import { AccessReviewModule } from './access-review/access-review.module';
 import { AdminModule } from './admin/admin.module';
 import { AgentsModule } from './agents/agents.module';
@@ -27,6 +29,8 @@ import { SessionsService } from './sessions/sessions.service';
 import { ReportsController } from './reports/reports.controller';
 import { ReportsService } from './reports/reports.service';
 import { ReportRollupService } from './reports/report-rollup.service';
+import { MetricsController } from './metrics/metrics.controller';
+import { MetricsSources } from './metrics/metrics-sources';
 
 /** The HTTP API; with `withWorker` it also runs the workers in this process (the embedded mode). */
 @Module({})
@@ -35,6 +39,8 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [
+        // Binds each request's logger (main.ts' access log made it, with the request id) to what is logged while it runs.
+        LoggerModule.forRoot(nestPinoParams(rootLogger())),
         ConfigModule.forRoot(config),
         EdgeModule.forRoot(config),
         DatabaseModule,
@@ -46,7 +52,7 @@ export class ApiModule {
         AgentsModule.forRoot(config),
         AccessReviewModule,
       ],
-      controllers: [SessionsController, AuditController, ReportsController, HealthController, ConsoleController],
+      controllers: [SessionsController, AuditController, ReportsController, HealthController, ConsoleController, MetricsController],
       providers: [
         SessionsService,
         AuditExportService,
@@ -56,6 +62,7 @@ export class ApiModule {
         ReportsService,
         ReportRollupService,
         ShutdownGate,
+        MetricsSources,
         // Before authentication: text PostgreSQL cannot store is refused whoever sends it.
         // Authentication and rate limits first: refused text is counted against the caller's budget too.
         // One instance, one key cache: the console's sign-in verifies keys through the guard too.

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ConfigModule, RcflowConfig, RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
+import { ConfigModule, RcflowConfig, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
+import { enableProcessMetrics, startLogging } from '@rcflow/observability';
 import { DatabaseModule } from '@rcflow/database';
 import { exitUnlessReachable } from '@rcflow/jobs';
 import { WorkerModule } from '@rcflow/workflow';
@@ -16,7 +17,8 @@ class WorkerAppModule {
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('worker');
-  const logger = new RcflowLogger(config);
+  const { nest: logger } = startLogging(config);
+  enableProcessMetrics();
   if (!config.database.url) {
     process.stderr.write('the worker needs DATABASE_URL: embedded PGlite is single-process, run `npm run start:all` instead\n');
     process.exit(78);

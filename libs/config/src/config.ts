@@ -146,6 +146,12 @@ export const envSchema = z.object({
   CONSENT_TIMEOUT_OUTCOME: z.enum(['deny', 'allow']).default('deny'),
   LOOPBACK_AGENT: jsonOf(loopbackAgentSchema).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Unset: pretty lines on a terminal outside production, JSON lines otherwise. */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  METRICS_TOKEN: z
+    .string()
+    .regex(/^[A-Za-z0-9._~+/=-]{32,256}$/, 'must be 32 to 256 characters of A-Z a-z 0-9 . _ ~ + / = - (use `openssl rand -hex 32`)')
+    .optional(),
   REQUIRE_NOEVICTION: bool.default(true),
   DEMO: bool.default(false),
 });
@@ -245,6 +251,13 @@ export interface RcflowConfig {
   };
   shutdownTimeoutMs: number;
   logLevel: Env['LOG_LEVEL'];
+  /** `auto`: pretty on a terminal outside production, JSON lines otherwise. */
+  logFormat: 'json' | 'pretty' | 'auto';
+  /**
+   * A bearer token that may scrape `GET /metrics` without an API key (Prometheus); null: only an
+   * API key with admin.read over all collections may.
+   */
+  metrics: { token: string | null };
   demo: boolean;
 }
 
@@ -364,6 +377,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT ?? 'auto',
+    metrics: { token: e.METRICS_TOKEN ?? null },
     demo: e.DEMO,
   };
 }
