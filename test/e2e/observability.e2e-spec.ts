@@ -14,7 +14,7 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
+    if (m?.[1] !== name) continue;
     const have = (m[2] ?? '').split(',').filter(Boolean);
     if (want.every((w) => have.includes(w)) && have.length === want.length) return Number(m[3]);
   }
@@ -119,7 +119,8 @@ describe('metrics and logs (api process with its workers)', () => {
       ['pushing_settings', 'awaiting_consent'],
       ['awaiting_consent', 'active'],
     ];
-    for (const [from, to] of path) expect([from, to, sample(text, 'rcflow_session_transitions_total', { from, to })]).toEqual([from, to, 1]);
+    for (const [from, to] of path)
+      expect([from, to, sample(text, 'rcflow_session_transitions_total', { from, to })]).toEqual([from, to, 1]);
     // Series of moves that did not happen exist at zero (rate() sees their first event).
     expect(sample(text, 'rcflow_session_transitions_total', { from: 'active', to: 'ended' })).toBe(0);
     expect(sample(text, 'rcflow_session_request_to_active_seconds_count')).toBe(1);
@@ -139,6 +140,13 @@ describe('metrics and logs (api process with its workers)', () => {
     const asAdmin = await admin.get('/metrics');
     expect(asAdmin.status).toBe(200);
     expect(sample(asAdmin.body as string, 'rcflow_eligibility_refusals_total', { check: 'permitted_viewer' })).toBe(1);
+
+    // Ending the active session observes how long it was active.
+    const ended = await admin.as(keys.alice).post(`/v1/sessions/${ids.session}/cancel`, { reason: 'done' });
+    expect(ended.body.state).toBe('ended');
+    const after = (await new Api(base, METRICS_TOKEN).get('/metrics')).body as string;
+    expect(sample(after, 'rcflow_session_duration_seconds_count', { end: 'ended' })).toBe(1);
+    expect(sample(after, 'rcflow_session_transitions_total', { from: 'active', to: 'ended' })).toBe(1);
   });
 
   it('refuses /metrics without credentials (401), with a wrong token (401) and to a key without admin.read everywhere (403)', async () => {

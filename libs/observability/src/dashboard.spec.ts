@@ -52,7 +52,7 @@ describe('deploy/grafana/rcflow-dashboard.json', () => {
     );
     const used = queried.flatMap((p) => (p.targets ?? []).flatMap((t) => metricsOf(t.expr, histograms).map((m) => [p.title, m])));
     expect(used.length).toBeGreaterThan(20);
-    expect(used.filter(([, m]) => !names.has(m!))).toEqual([]);
+    expect(used.filter(([, m]) => !names.has(m))).toEqual([]);
   });
 
   it('shows every rcflow metric of the issue somewhere', () => {
@@ -75,7 +75,9 @@ describe('deploy/grafana/rcflow-dashboard.json', () => {
   });
 
   it('reads from the Prometheus data source chosen in its variable, in every panel and query', () => {
-    expect(dashboard.templating.list).toContainEqual(expect.objectContaining({ name: 'datasource', type: 'datasource', query: 'prometheus' }));
+    expect(dashboard.templating.list).toContainEqual(
+      expect.objectContaining({ name: 'datasource', type: 'datasource', query: 'prometheus' }),
+    );
     expect(queried.length).toBeGreaterThan(10);
     for (const p of queried) {
       expect([p.title, p.datasource?.uid]).toEqual([p.title, '${datasource}']);

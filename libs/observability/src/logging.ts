@@ -13,9 +13,10 @@ export interface LogSettings {
 }
 
 /** Whether lines are printed for people (pino-pretty) rather than as JSON. */
-export function prettyWanted(s: Pick<LogSettings, 'format' | 'env'>, isTTY = process.stdout.isTTY === true): boolean {
+export function prettyWanted(s: Pick<LogSettings, 'format' | 'env'>, isTTY = process.stdout.isTTY): boolean {
   if (s.format !== 'auto') return s.format === 'pretty';
-  return isTTY && s.env !== 'production';
+  // Node leaves isTTY undefined (not false) when stdout is a pipe or a file.
+  return isTTY ? s.env !== 'production' : false;
 }
 
 /** pino-pretty is a development dependency: a production install without it prints JSON instead. */
@@ -59,7 +60,7 @@ export function createLogger(s: LogSettings, destination?: DestinationStream): P
   const options = loggerOptions(s);
   if (destination) return pino(options, destination);
   if (prettyWanted(s)) {
-    const stream = prettyStream(process.stdout.isTTY === true);
+    const stream = prettyStream(process.stdout.isTTY);
     if (stream) return pino(options, stream);
     process.stderr.write('rcflow: LOG_FORMAT=pretty needs pino-pretty (a development dependency); logging JSON lines\n');
   }
@@ -88,7 +89,13 @@ export function contextLogger(context: string): Pino {
 }
 
 /** Start-up chatter Nest logs at "log" level, route by route; useful only when debugging. */
-export const NOISY_CONTEXTS: ReadonlySet<string> = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestFactory', 'NestApplication']);
+export const NOISY_CONTEXTS: ReadonlySet<string> = new Set([
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+  'NestFactory',
+  'NestApplication',
+]);
 
 /**
  * nestjs-pino's parameters over a logger that exists: the API mounts its own request logging

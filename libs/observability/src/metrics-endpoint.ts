@@ -32,10 +32,14 @@ function refuse(res: ServerResponse, status: 401 | 403, message: string): void {
  * otherwise, and 403 for everyone while no token is configured (the worker has no API keys).
  */
 export async function serveMetrics(req: IncomingMessage, res: ServerResponse, token: string | null): Promise<void> {
-  if (token === null) return refuse(res, 403, 'set METRICS_TOKEN to scrape this process');
+  if (token === null) {
+    refuse(res, 403, 'set METRICS_TOKEN to scrape this process');
+    return;
+  }
   const presented = bearerOf(req.headers.authorization);
   if (presented === null || !metricsTokenMatches(presented, token)) {
-    return refuse(res, 401, 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>');
+    refuse(res, 401, 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>');
+    return;
   }
   const { contentType, body } = await renderMetrics();
   res.statusCode = 200;

@@ -45,7 +45,9 @@ describe('metrics helpers', () => {
     countWebhookDelivery('delivered');
     countTicketWriteback('dead');
     expect(await value('rcflow_eligibility_refusals_total', { check: 'permitted_viewer' })).toBe(1);
-    expect((await metricsRegistry.getSingleMetric('rcflow_eligibility_refusals_total')!.get()).values.map((v) => v.labels.check)).toEqual(['permitted_viewer']);
+    expect((await metricsRegistry.getSingleMetric('rcflow_eligibility_refusals_total')!.get()).values.map((v) => v.labels.check)).toEqual([
+      'permitted_viewer',
+    ]);
     expect(await value('rcflow_agent_command_timeouts_total', { command: 'apply_settings' })).toBe(1);
     expect(await value('rcflow_agent_command_timeouts_total', { command: 'other' })).toBe(1);
     expect(await value('rcflow_webhook_deliveries_total', { outcome: 'delivered' })).toBe(1);

@@ -89,7 +89,8 @@ const zeroed = <L extends string>(counter: Counter<L>, labels: Record<L, string>
 const transitionChildren = new Map<string, Counter.Internal>();
 for (const from of SESSION_STATES)
   for (const to of TRANSITIONS[from]) transitionChildren.set(`${from}>${to}`, zeroed(transitions, { from, to }));
-for (const to of ['requested', 'scheduled'] as const) transitionChildren.set(`${NO_STATE}>${to}`, zeroed(transitions, { from: NO_STATE, to }));
+for (const to of ['requested', 'scheduled'] as const)
+  transitionChildren.set(`${NO_STATE}>${to}`, zeroed(transitions, { from: NO_STATE, to }));
 const refusalChildren = new Map<string, Counter.Internal>(CHECK_IDS.map((check) => [check, zeroed(refusals, { check })]));
 const timeoutChildren = new Map<string, Counter.Internal>(
   [...AGENT_COMMANDS, 'other'].map((command) => [command, zeroed(commandTimeouts, { command })]),

@@ -43,7 +43,7 @@ function accessLine(req: LoggedRequest, res: ServerResponse, durationMs: number)
  * when the response is done: method, path (no query), status, duration, request id, and the
  * principal when authenticated. No headers and no bodies are logged; /health* and /metrics at debug.
  */
-export function accessLog(logger: Logger): HttpLogger<IncomingMessage, ServerResponse> {
+export function accessLog(logger: Logger): HttpLogger {
   return pinoHttp({
     logger,
     quietReqLogger: true,

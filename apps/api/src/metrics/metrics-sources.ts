@@ -23,9 +23,7 @@ export class MetricsSources implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     setQueueCountsSource(async () => {
-      const entries = await Promise.all(
-        [...this.queues].map(async ([name, q]) => [name, await q.getJobCounts(...QUEUE_STATES)] as const),
-      );
+      const entries = await Promise.all([...this.queues].map(async ([name, q]) => [name, await q.getJobCounts(...QUEUE_STATES)] as const));
       return Object.fromEntries(entries);
     });
     setOutboxStatsSource(async () => {
