@@ -53,8 +53,7 @@ export function loggerOptions(s: Pick<LogSettings, 'level' | 'role'>): LoggerOpt
 }
 
 /**
- * The process' root logger: JSON lines on stdout (written asynchronously, flushed at exit), or
- * pretty lines when {@link prettyWanted}. `destination` replaces stdout (tests).
+ * The process' root logger: JSON lines on stdout, or pretty lines when {@link prettyWanted}. `destination` replaces stdout (tests).
  */
 export function createLogger(s: LogSettings, destination?: DestinationStream): Pino {
   const options = loggerOptions(s);
@@ -64,7 +63,9 @@ export function createLogger(s: LogSettings, destination?: DestinationStream): P
     if (stream) return pino(options, stream);
     process.stderr.write('rcflow: LOG_FORMAT=pretty needs pino-pretty (a development dependency); logging JSON lines\n');
   }
-  return pino(options, pino.destination({ dest: 1, sync: false }));
+  // Synchronous, as Node writes to a pipe or a file anyway: a line logged just before process.exit()
+  // (a refused start, a shutdown that overran) is never lost.
+  return pino(options, pino.destination({ dest: 1, sync: true }));
 }
 
 let root: Pino = pino({ level: 'silent' });
