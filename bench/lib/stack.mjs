@@ -61,7 +61,7 @@ export class Stack {
       QUEUE_PREFIX: this.prefix,
       AUDIT_HMAC_KEY: AUDIT_KEY,
       NODE_ENV: 'production',
-      LOG_LEVEL: 'info', // start-up lines only; nothing is logged per request or job at info
+      LOG_LEVEL: 'info', // as in production: an access line per request and a line per session transition (JSON)
       AGENT_TRANSPORT: 'websocket',
       RATE_LIMIT_PER_MINUTE: '1000000', // the maximum rcflow accepts: ~16,700 requests/s per caller
       // Thousands of simulated agents enrol and connect from this one address.

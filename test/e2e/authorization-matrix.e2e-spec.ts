@@ -132,6 +132,8 @@ const MATRIX: Record<string, Entry> = {
   'GET /health': { req: () => ({ path: '/health' }), expect: all('ok') },
   'GET /health/live': { req: () => ({ path: '/health/live' }), expect: all('ok') },
   'GET /health/ready': { req: () => ({ path: '/health/ready' }), expect: all('ok') },
+  // Or METRICS_TOKEN as a bearer token (test/e2e/observability.e2e-spec.ts).
+  'GET /metrics': { req: () => ({ path: '/metrics' }), expect: adminReadGlobal },
   'POST /v1/agent/enrol': { req: () => ({ path: '/v1/agent/enrol', body: {} }), expect: all('ok') },
 
   'GET /v1/audit': { req: (f, w) => ({ path: `/v1/audit?deviceId=${dev(f, w)}` }), expect: auditListed },

@@ -6,7 +6,8 @@ import { QueueName } from '../../libs/jobs/src/jobs';
 import { Api } from '../support/http';
 import { runCli, waitUntil } from '../support/processes';
 import { freePort } from '../support/redis-server';
-import { OperatorWorld, Stack, seedOperatorWorld, startStack } from '../support/stack';
+import { OperatorWorld, Stack, seedOperatorWorld, sessionReaches, startStack } from '../support/stack';
+import { bulkDevices } from '../support/invariants';
 import { tearDown } from '../support/teardown';
 
 jest.setTimeout(300_000);
@@ -19,6 +20,8 @@ interface Answer {
 }
 
 /** A request with any headers (Sec-Fetch-Site, Origin, Cookie: what a browser would send), on a fresh connection. */
+const WORKER_METRICS_TOKEN = 'ops-metrics-token-0123456789abcdef0123456789';
+
 function raw(base: string, method: string, path: string, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${base}${path}`, { method, headers: { connection: 'close', ...headers } }, (res) => {
@@ -75,7 +78,11 @@ describe('operability: health endpoints and the queue dashboard (real api and wo
 
   beforeAll(async () => {
     const workerPort = await freePort();
-    stack = await (starting = startStack('ops', { AGENT_TRANSPORT: 'loopback', WORKER_HTTP_PORT: String(workerPort) }));
+    stack = await (starting = startStack('ops', {
+      AGENT_TRANSPORT: 'loopback',
+      WORKER_HTTP_PORT: String(workerPort),
+      METRICS_TOKEN: WORKER_METRICS_TOKEN,
+    }));
     base = stack.apis[0].api.base;
     workerBase = `http://127.0.0.1:${workerPort}`;
     rootKey = stack.admin.key!;
@@ -109,6 +116,22 @@ describe('operability: health endpoints and the queue dashboard (real api and wo
       expect(ready.status).toBe(200);
       expect(ready.body.details).toEqual({ database: { status: 'up' }, redis: { status: 'up' }, draining: { status: 'up' } });
       expect(stack.worker.output).toContain(`health on ${workerBase}/health/ready`);
+    });
+
+    it("worker: its ops listener serves /metrics to METRICS_TOKEN only, with the worker's own counters", async () => {
+      const [device] = await bulkDevices(stack.ds, world.ids.desks, 'OPS-METRICS', 1);
+      const asked = await stack.admin
+        .as(world.keys.alice)
+        .post('/v1/sessions', { deviceId: device, type: 'remote-control', access: 'full' });
+      expect(await sessionReaches(stack.admin, asked.body.id, ['active', 'rejected', 'failed'], 30_000)).toBe('active');
+      const scrape = await raw(workerBase, 'GET', '/metrics', { authorization: `Bearer ${WORKER_METRICS_TOKEN}` });
+      expect(scrape.status).toBe(200);
+      // The worker made the validating → … → active steps: its own registry counted them.
+      const active = /^rcflow_session_transitions_total\{from="[a-z_]+",to="active"\} (\d+)/m.exec(scrape.body as string);
+      expect(Number(active?.[1])).toBeGreaterThanOrEqual(1);
+      expect(scrape.body).toMatch(/^rcflow_process_cpu_seconds_total /m);
+      expect((await raw(workerBase, 'GET', '/metrics')).status).toBe(401);
+      expect((await raw(workerBase, 'GET', '/metrics', { authorization: `Bearer ${WORKER_METRICS_TOKEN}x` })).status).toBe(401);
     });
 
     it('the health routes are in the OpenAPI document (the board is not)', async () => {

@@ -34,12 +34,44 @@ describe('a session transition as one statement', () => {
     const id = await requestSession(ds, await seedWorld(ds));
     const result = await one(claim(knownOf(await read(id))));
     const after = await read(id);
-    expect(result).toEqual({ state: 'eligible', version: 3, head: { seq: 3, hash: after.hash }, at: expect.any(Date) });
+    expect(result).toEqual({
+      state: 'eligible',
+      version: 3,
+      head: { seq: 3, hash: after.hash },
+      at: expect.any(Date),
+      elapsedSeconds: null,
+    });
     expect(after).toMatchObject({ state: 'eligible', version: 3, seq: 3, events: 3, decisions: 1, consent_rule: 'not_required' });
     const events = await ds.query(`SELECT seq, outcome, data FROM audit_events WHERE stream = $1 ORDER BY seq`, [`session:${id}`]);
     expect(events.map((e: { outcome: string }) => e.outcome)).toEqual(['requested', 'validating', 'eligible']);
     expect(events[2].data).toMatchObject({ from: 'validating', to: 'eligible', version: 3 });
     expect((await verifyAudit(ds, TEST_AUDIT_KEY)).ok).toBe(true);
+  });
+
+  it('answers, for the metrics, the time from request to active and from active to ended, as the database has them', async () => {
+    const id = await requestSession(ds, await seedWorld(ds));
+    // The request was made 90 s ago; the session became active 30 s before it ended.
+    await ds.query(`UPDATE sessions SET created_at = now() - interval '90 seconds' WHERE id = $1`, [id]);
+    const toActive = await one({
+      session: knownOf(await read(id)),
+      actor: { id: null, kind: 'system' },
+      steps: [
+        { to: 'validating' },
+        { to: 'eligible' },
+        { to: 'pushing_settings' },
+        { to: 'awaiting_consent' },
+        { to: 'active', patch: { startedAt: new Date(Date.now() - 30_000) } },
+      ],
+    });
+    expect(toActive!.elapsedSeconds).toBeGreaterThanOrEqual(90);
+    expect(toActive!.elapsedSeconds).toBeLessThan(120);
+    const ended = await one({
+      session: knownOf(await read(id)),
+      actor: { id: null, kind: 'system' },
+      steps: [{ to: 'ended', patch: { endedAt: new Date() } }],
+    });
+    expect(ended!.elapsedSeconds).toBeGreaterThanOrEqual(29);
+    expect(ended!.elapsedSeconds).toBeLessThan(60);
   });
 
   it('writes nothing when the session has moved on (a duplicate or late job)', async () => {

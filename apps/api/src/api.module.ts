@@ -5,6 +5,8 @@ import { DatabaseModule } from '@rcflow/database';
 import { HealthChecksModule, QueueModule } from '@rcflow/jobs';
 import { WorkerModule } from '@rcflow/workflow';
 import { SessionsCoreModule } from '@rcflow/sessions';
+import { nestPinoParams, rootLogger } from '@rcflow/observability';
+import { LoggerModule } from 'nestjs-pino';
 import { AccessReviewModule } from './access-review/access-review.module';
 import { AdminModule } from './admin/admin.module';
 import { AdminQueuesModule } from './admin-queues/admin-queues.module';
@@ -32,6 +34,8 @@ import { SessionsService } from './sessions/sessions.service';
 import { ReportsController } from './reports/reports.controller';
 import { ReportsService } from './reports/reports.service';
 import { ReportRollupService } from './reports/report-rollup.service';
+import { MetricsController } from './metrics/metrics.controller';
+import { MetricsSources } from './metrics/metrics-sources';
 
 /** The HTTP API; with `withWorker` it also runs the workers in this process (the embedded mode). */
 @Module({})
@@ -40,6 +44,8 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [
+        // Binds each request's logger (main.ts' access log made it, with the request id) to what is logged while it runs.
+        LoggerModule.forRoot(nestPinoParams(rootLogger())),
         ConfigModule.forRoot(config),
         EdgeModule.forRoot(config),
         DatabaseModule,
@@ -54,7 +60,15 @@ export class ApiModule {
         AdminQueuesModule.forRoot(),
         WebhooksModule,
       ],
-      controllers: [SessionsController, AuditController, ReportsController, HealthController, ConsoleController, EventsController],
+      controllers: [
+        SessionsController,
+        AuditController,
+        ReportsController,
+        HealthController,
+        ConsoleController,
+        EventsController,
+        MetricsController,
+      ],
       providers: [
         SessionsService,
         AuditExportService,
@@ -66,6 +80,7 @@ export class ApiModule {
         ShutdownGate,
         EventsHub,
         EventsService,
+        MetricsSources,
         // Before authentication: text PostgreSQL cannot store is refused whoever sends it.
         // Authentication and rate limits first: refused text is counted against the caller's budget too.
         // One instance, one key cache: the console's sign-in verifies keys through the guard too.

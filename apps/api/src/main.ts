@@ -4,7 +4,8 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
 import { json, raw } from 'express';
-import { RcflowLogger, exitOnSignals, loadConfigOrExit, restrictEmbeddedData } from '@rcflow/config';
+import { exitOnSignals, loadConfigOrExit, restrictEmbeddedData } from '@rcflow/config';
+import { enableProcessMetrics, startLogging } from '@rcflow/observability';
 import { exitUnlessReachable } from '@rcflow/jobs';
 import { SessionTransitions } from '@rcflow/sessions';
 import { DataSource } from 'typeorm';
@@ -13,6 +14,7 @@ import { prepareDemo, runDemo } from './demo/demo-run';
 import { ApiModule } from './api.module';
 import { buildOpenApiDocument } from './openapi';
 import { hardenHttp } from './edge/http-hardening';
+import { accessLog } from './edge/access-log';
 import { serveConsole } from './console/console-static';
 import { ShutdownGate } from './shutdown-gate';
 
@@ -21,7 +23,8 @@ async function main(): Promise<void> {
   // Redis may be down: the API keeps accepting session requests into the outbox (one warning line).
   await exitUnlessReachable('rcflow api', config, { redis: 'optional' });
   if (!config.database.url) restrictEmbeddedData(config.database.pgliteDir);
-  const logger = new RcflowLogger(config);
+  const { logger: pino, nest: logger } = startLogging(config);
+  enableProcessMetrics();
   // PGlite is single-process: the embedded run keeps the workers in the API process.
   const withWorker = process.argv.includes('--with-worker') || !config.database.url;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Nest declares its options bag as a class
@@ -29,6 +32,8 @@ async function main(): Promise<void> {
     bodyParser: false,
     logger,
   });
+  // First of all: every request gets its id and its access line, whatever answers it.
+  app.use(accessLog(pino));
   // PGlite has created or opened its files by now (0666 whatever the umask): this user's alone.
   if (!config.database.url) restrictEmbeddedData(config.database.pgliteDir);
   const demo = config.demo ? await prepareDemo(app.get(DataSource), config.audit.hmacKey, app.get(SessionTransitions)) : null;

@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { ConfigModule, RcflowConfig, RcflowLogger, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
+import { ConfigModule, RcflowConfig, exitOnSignals, loadConfigOrExit } from '@rcflow/config';
+import { MetricsModule, enableProcessMetrics, startLogging } from '@rcflow/observability';
 import { DatabaseModule } from '@rcflow/database';
 import { Readiness, exitUnlessReachable } from '@rcflow/jobs';
 import { WorkerModule } from '@rcflow/workflow';
@@ -18,7 +19,8 @@ class WorkerAppModule {
         ConfigModule.forRoot(config),
         DatabaseModule,
         WorkerModule.forRoot(config),
-        ...(config.workerHttp.port ? [WorkerOpsModule] : []),
+        // GET /metrics on the ops listener takes METRICS_TOKEN only (the worker has no API keys to check).
+        ...(config.workerHttp.port ? [WorkerOpsModule, MetricsModule.forRoot(config.metrics.token)] : []),
       ],
     };
   }
@@ -26,7 +28,8 @@ class WorkerAppModule {
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('worker');
-  const logger = new RcflowLogger(config);
+  const { nest: logger } = startLogging(config);
+  enableProcessMetrics();
   if (!config.database.url) {
     process.stderr.write('the worker needs DATABASE_URL: embedded PGlite is single-process, run `npm run start:all` instead\n');
     process.exit(78);

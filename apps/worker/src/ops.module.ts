@@ -31,9 +31,9 @@ export class WorkerHealthController {
 }
 
 /**
- * What the worker's ops HTTP listener (WORKER_HTTP_PORT, WORKER_HTTP_HOST) serves. To serve more
- * on it, add the module here: e.g. `MetricsModule` of libs/observability for GET /metrics — its
- * controllers are mounted on this listener, its providers see the worker's (queues, DataSource).
+ * What the worker's ops HTTP listener (WORKER_HTTP_PORT, WORKER_HTTP_HOST) serves besides
+ * `MetricsModule` (GET /metrics, imported next to it in main.ts): its controllers are mounted on
+ * this listener, its providers see the worker's (queues, DataSource).
  */
 @Module({
   imports: [HealthChecksModule],

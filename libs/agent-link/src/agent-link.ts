@@ -1,4 +1,5 @@
 import type { AccessMode, AudibleSignal, ConsentRule, RemoteToolsSettings, SessionType } from '@rcflow/domain';
+import { countAgentCommandTimeout } from '@rcflow/observability';
 
 /** Identifies a device for a command; commands are deduplicated by the agent on `commandId`. */
 export interface AgentTarget {
@@ -74,6 +75,12 @@ export class AgentTimeoutError extends Error {
     super(`agent of device ${deviceId} did not answer ${step} within ${timeoutMs} ms`);
     this.name = 'AgentTimeoutError';
   }
+}
+
+/** A command to `deviceId` got no answer in time: the error to throw, counted in rcflow_agent_command_timeouts_total. */
+export function agentTimedOut(deviceId: string, step: string, timeoutMs: number): AgentTimeoutError {
+  countAgentCommandTimeout(step);
+  return new AgentTimeoutError(deviceId, step, timeoutMs);
 }
 
 /**

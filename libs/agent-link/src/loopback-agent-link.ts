@@ -1,7 +1,7 @@
 import type { LoopbackAgentConfig } from '@rcflow/config';
 import {
   AgentLink,
-  AgentTimeoutError,
+  agentTimedOut,
   ApplySettingsCommand,
   ApplySettingsResult,
   EndSessionCommand,
@@ -45,7 +45,7 @@ export class LoopbackAgentLink implements AgentLink {
     const b = this.behaviour(cmd.hostname);
     if (b.settings === 'silent' || b.latencyMs > timeoutMs) {
       await sleep(timeoutMs);
-      throw new AgentTimeoutError(cmd.deviceId, 'apply_settings', timeoutMs);
+      throw agentTimedOut(cmd.deviceId, 'apply_settings', timeoutMs);
     }
     if (b.latencyMs) await sleep(b.latencyMs);
     return this.once(cmd.commandId, () =>
@@ -59,7 +59,7 @@ export class LoopbackAgentLink implements AgentLink {
     const b = this.behaviour(cmd.hostname);
     if (b.latencyMs > timeoutMs) {
       await sleep(timeoutMs);
-      throw new AgentTimeoutError(cmd.deviceId, 'start_session', timeoutMs);
+      throw agentTimedOut(cmd.deviceId, 'start_session', timeoutMs);
     }
     if (b.latencyMs) await sleep(b.latencyMs);
     if (cmd.consentRule === 'prompt_user' && !cmd.preApproval && b.consent === 'silent' && !this.answered.has(cmd.commandId)) {
@@ -101,7 +101,7 @@ export class LoopbackAgentLink implements AgentLink {
     const b = this.behaviour(cmd.hostname);
     if (b.settings === 'silent' || b.latencyMs > timeoutMs) {
       await sleep(timeoutMs);
-      throw new AgentTimeoutError(cmd.deviceId, 'session_notice', timeoutMs);
+      throw agentTimedOut(cmd.deviceId, 'session_notice', timeoutMs);
     }
     if (b.latencyMs) await sleep(b.latencyMs);
     await this.once(cmd.commandId, () => undefined);

@@ -4,7 +4,7 @@ import { AgentBusKeys, InboxEntry, REPLY_TTL_SECONDS } from './agent-bus';
 import { AgentBusScripts } from './agent-bus-scripts';
 import {
   AgentLink,
-  AgentTimeoutError,
+  agentTimedOut,
   ApplySettingsCommand,
   ApplySettingsResult,
   EndSessionCommand,
@@ -158,7 +158,7 @@ export class RedisAgentLink implements AgentLink {
         this.deliverAll(commandId, earlier);
       }
       const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new AgentTimeoutError(deviceId, step, timeoutMs)), timeoutMs);
+        timer = setTimeout(() => reject(agentTimedOut(deviceId, step, timeoutMs)), timeoutMs);
       });
       return await Promise.race([answered, timedOut]);
     } finally {

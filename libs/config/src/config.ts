@@ -164,6 +164,12 @@ export const envSchema = z.object({
   EVENTS_MAX_STREAMS_PER_PRINCIPAL: int(1, 10_000).default(10),
   EVENTS_REPLAY_MAX: int(0, 10_000_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Unset: pretty lines on a terminal outside production, JSON lines otherwise. */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  METRICS_TOKEN: z
+    .string()
+    .regex(/^[A-Za-z0-9._~+/=-]{32,256}$/, 'must be 32 to 256 characters of A-Z a-z 0-9 . _ ~ + / = - (use `openssl rand -hex 32`)')
+    .optional(),
   REQUIRE_NOEVICTION: bool.default(true),
   /** Production refuses a Redis without the append-only file unless this says otherwise. */
   REDIS_ALLOW_NO_AOF: bool.default(false),
@@ -304,6 +310,13 @@ export interface RcflowConfig {
   events: { pollMs: number; heartbeatMs: number; maxStreamsPerPrincipal: number; replayMax: number };
   shutdownTimeoutMs: number;
   logLevel: Env['LOG_LEVEL'];
+  /** `auto`: pretty on a terminal outside production, JSON lines otherwise. */
+  logFormat: 'json' | 'pretty' | 'auto';
+  /**
+   * A bearer token that may scrape `GET /metrics` without an API key (Prometheus); null: only an
+   * API key with admin.read over all collections may.
+   */
+  metrics: { token: string | null };
   demo: boolean;
 }
 
@@ -448,6 +461,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { e
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT ?? 'auto',
+    metrics: { token: e.METRICS_TOKEN ?? null },
     demo: e.DEMO,
   };
 }

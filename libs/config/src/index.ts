@@ -1,7 +1,6 @@
 export * from './config';
 export * from './config.module';
 export * from './bootstrap';
-export * from './logger';
 export * from './shutdown';
 export * from './fault-points';
 export * from './startup-checks';

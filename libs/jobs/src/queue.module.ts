@@ -82,7 +82,8 @@ export class QueueModule implements OnApplicationShutdown {
           },
         },
       ],
-      exports: [BullModule, OutboxRelay],
+      // OUTBOX_QUEUES: the API's /metrics reads queue depths through these (they fail fast while Redis is down).
+      exports: [BullModule, OutboxRelay, OUTBOX_QUEUES],
     };
   }
 

@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { applyTransitionBatch } from './transition-statement';
+import { observeCommitted } from './transition-observer';
 import type { TransitionRequest, TransitionResult } from './transition';
 
 export interface TransitionBatcherOptions {
@@ -17,7 +18,8 @@ interface Waiting {
 
 /**
  * Collects transitions from concurrent callers and commits them in one statement
- * (`applyTransitionBatch`), resolving each caller with its own result once the batch committed.
+ * (`applyTransitionBatch`), resolving each caller with its own result once the batch committed
+ * (and logging and counting what committed, see observeCommitted).
  * When the batch fails, each request runs again alone, so an error belongs only to the request that
  * causes it. A second request for a session already waiting runs alone at once.
  */
@@ -50,24 +52,23 @@ export class TransitionBatcher {
   }
 
   private async one(req: TransitionRequest): Promise<TransitionResult | null> {
-    const [result] = await applyTransitionBatch(this.manager, this.auditKey, [req]);
-    return result ?? null;
+    const results = await applyTransitionBatch(this.manager, this.auditKey, [req]);
+    observeCommitted([req], results);
+    return results[0] ?? null;
   }
 
   private async send(batch: Waiting[]): Promise<void> {
     if (batch.length === 1) return this.alone(batch[0]!);
     let results: (TransitionResult | null)[];
+    const reqs = batch.map((w) => w.req);
     try {
-      results = await applyTransitionBatch(
-        this.manager,
-        this.auditKey,
-        batch.map((w) => w.req),
-      );
+      results = await applyTransitionBatch(this.manager, this.auditKey, reqs);
     } catch {
       // Nothing of the batch applied: each request on its own gets its own result or error.
       await Promise.all(batch.map((w) => this.alone(w)));
       return;
     }
+    observeCommitted(reqs, results);
     batch.forEach((w, i) => w.resolve(results[i] ?? null));
   }
 

@@ -159,7 +159,12 @@ export async function applyTransitionBatch(
     `s AS (UPDATE sessions SET state = r.to_state, version = sessions.version + r.steps, state_changed_at = ${p(now)}::timestamptz,
                                updated_at = ${p(now)}::timestamptz, ${SETS.join(', ')}
              FROM r WHERE sessions.id = r.id AND sessions.state = r.from_state AND sessions.version = r.expected
-           RETURNING sessions.id, sessions.device_id, sessions.version)`,
+           RETURNING sessions.id, sessions.device_id, sessions.version,
+                     CASE WHEN r.to_state = 'active'
+                            THEN extract(epoch FROM sessions.state_changed_at - greatest(sessions.created_at, sessions.not_before))::float8
+                          WHEN r.to_state IN ('ended', 'interrupted') AND sessions.started_at IS NOT NULL
+                            THEN extract(epoch FROM coalesce(sessions.ended_at, sessions.state_changed_at) - sessions.started_at)::float8
+                     END AS elapsed)`,
   ];
   const audit = auditAppendSql(p, chained, before, 'au', 's');
   ctes.push(...audit.ctes);
@@ -168,18 +173,24 @@ export async function applyTransitionBatch(
     if (rows) ctes.push(`fx_${kind} AS (${(EFFECT_SQL[kind] as (p: ParamRef, rows: Owned<typeof kind>[]) => string)(p, rows)})`);
   }
   // A head that does not match what was read means the chain and the session disagree: abort all of it.
-  const rows = await queryPrepared<{ id: string; version: number }>(
+  const rows = await queryPrepared<{ id: string; version: number; elapsed: number | null }>(
     manager,
     `WITH ${ctes.join(',\n')}
-     SELECT s.id, s.version, CASE WHEN ${audit.headsMatch} THEN 0
+     SELECT s.id, s.version, s.elapsed, CASE WHEN ${audit.headsMatch} THEN 0
                                   ELSE rcflow_fail('audit head of a session does not match the session version') END AS ok
        FROM s`,
     params,
   );
-  const applied = new Map(rows.map((row) => [row.id, row.version]));
+  const applied = new Map(rows.map((row) => [row.id, row]));
   return reqs.map((req) => {
-    const version = applied.get(req.session.id);
-    if (version === undefined) return null;
-    return { state: finalState.get(req.session.id)!, version, head: chained.heads.get(sessionStream(req.session.id))!, at: now };
+    const row = applied.get(req.session.id);
+    if (row === undefined) return null;
+    return {
+      state: finalState.get(req.session.id)!,
+      version: row.version,
+      head: chained.heads.get(sessionStream(req.session.id))!,
+      at: now,
+      elapsedSeconds: row.elapsed ?? null,
+    };
   });
 }

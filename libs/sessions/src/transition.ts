@@ -59,4 +59,9 @@ export interface TransitionResult {
   head: StreamHead;
   /** When it applied: the session's state_changed_at and its events' occurred_at. */
   at: Date;
+  /**
+   * For the metrics: entering active, seconds since the request (or its booked start); entering
+   * ended or interrupted, seconds the session was active; otherwise null.
+   */
+  elapsedSeconds: number | null;
 }

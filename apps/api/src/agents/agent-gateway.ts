@@ -68,6 +68,11 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     this.scripts = new AgentBusScripts(bus.redis, bus.keys);
   }
 
+  /** Agents connected to this process now (the metrics' rcflow_agents_connected). */
+  connectedCount(): number {
+    return this.connections.size;
+  }
+
   async onApplicationBootstrap(): Promise<void> {
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.server.on('upgrade', this.onUpgrade);

@@ -1,17 +1,16 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { DomainError } from '@rcflow/domain';
+import { contextLogger } from '@rcflow/observability';
 
 /** The one JSON error shape: { error: { status, code, message, details? } }. */
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
-  private readonly logger = new Logger('HTTP');
-
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     if (res.headersSent) {
       // A streamed answer failed midway: the status is gone; cutting the connection is the signal.
-      this.logger.error(exception instanceof Error ? exception.stack : String(exception));
+      logUnexpected(host.switchToHttp().getRequest<Request>(), exception, 'a response failed while streaming');
       res.destroy();
       return;
     }
@@ -32,10 +31,16 @@ export class ErrorFilter implements ExceptionFilter {
       code = exception.type === 'entity.too.large' ? 'payload_too_large' : 'malformed_body';
       message = exception.type === 'entity.too.large' ? 'request body is too large' : 'request body is not valid JSON';
     } else {
-      this.logger.error(exception instanceof Error ? exception.stack : String(exception));
+      logUnexpected(host.switchToHttp().getRequest<Request>(), exception, 'unexpected error');
     }
     res.status(status).json({ error: { status, code, message, ...(details === undefined ? {} : { details }) } });
   }
+}
+
+/** An error no rule maps (a 500): logged with the request's id, which the caller has in X-Request-Id. */
+function logUnexpected(req: Request, exception: unknown, msg: string): void {
+  const err = exception instanceof Error ? exception : new Error(String(exception));
+  contextLogger('HTTP').error({ reqId: req.id, method: req.method, path: req.path, err }, msg);
 }
 
 function isBodyParserError(e: unknown): e is { status: number; type: string } {

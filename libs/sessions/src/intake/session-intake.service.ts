@@ -8,6 +8,7 @@ import { OutboxRelay } from '@rcflow/jobs';
 import { SESSION_COLUMNS, SessionAsk, SessionRow, SessionView, sessionView } from '../session-view';
 import { IntakeBatcher } from './intake-batcher';
 import { INTAKE_FACTS_SQL, IntakeOutcome, IntakeRow, intakeRefusal, intakeRow, intakeStatement } from './intake-statement';
+import { observeAccepted } from '../transition-observer';
 
 /** Requests sent to PostgreSQL in one intake statement, at most. */
 const INTAKE_MAX_BATCH = 100;
@@ -85,6 +86,7 @@ export class SessionIntake {
       );
     }
     this.relay.kick();
+    observeAccepted(id, ask.deviceId, ask.notBefore ? 'scheduled' : 'requested', caller.id);
     return {
       session: sessionView({
         id,

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { rowsOf } from '@rcflow/database';
 import { isTicketNoteState, type TicketNoteState } from '@rcflow/domain';
+import { countTicketWriteback } from '@rcflow/observability';
 import {
   SecretBox,
   writebackRequest as buildRequest,
@@ -89,7 +90,10 @@ export class TicketWritebackHandler {
         target.outbound_url ? null : 'the integration has no outbound URL',
       ],
     );
-    if (!target.outbound_url) return null;
+    if (!target.outbound_url) {
+      countTicketWriteback('skipped');
+      return null;
+    }
     return this.attempt(target, sessionId, outcome as TicketNoteState, nowMs);
   }
 
@@ -173,6 +177,7 @@ export class TicketWritebackHandler {
       [note.id, to.state, attempts, to.error?.slice(0, MAX_ERROR) ?? null],
     );
     if (to.state === 'dead') this.logger.warn(`ticket note ${note.id} is dead: ${to.error}`);
+    countTicketWriteback(to.state === 'sent' ? 'sent' : to.state === 'dead' ? 'dead' : 'retry');
     return null;
   }
 

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { rowsOf } from '@rcflow/database';
 import { SecretBox } from '@rcflow/tickets';
+import { countWebhookDelivery } from '@rcflow/observability';
 import { retryDelayMs, signedWebhookHeaders } from '@rcflow/webhooks';
 
 interface Claimed {
@@ -161,7 +162,7 @@ export class WebhookDeliveryHandler {
     lastError: string | null,
     retryInMs: number | null,
   ): Promise<void> {
-    await this.dataSource.transaction(async (tx) => {
+    const recorded = await this.dataSource.transaction(async (tx) => {
       const updated = rowsOf(
         await tx.query(
           `UPDATE webhook_deliveries SET state = $4, lease_until = NULL, last_error = $5,
@@ -172,7 +173,7 @@ export class WebhookDeliveryHandler {
           [claimed.id, cycle, claimed.attempts, state, lastError?.slice(0, MAX_ERROR) ?? null, attempt?.status ?? null, retryInMs],
         ),
       );
-      if (updated.length === 0 || !attempt) return;
+      if (updated.length === 0 || !attempt) return false;
       await tx.query(
         `INSERT INTO webhook_delivery_attempts (delivery_id, cycle, attempt, at, duration_ms, status_code, error, response_excerpt)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
@@ -187,6 +188,9 @@ export class WebhookDeliveryHandler {
           attempt.excerpt,
         ],
       );
+      return true;
     });
+    // Counted once the attempt is on record (a lost claim's attempt was another run's to count).
+    if (recorded) countWebhookDelivery(state === 'pending' ? 'retry' : state === 'delivered' ? 'delivered' : 'dead');
   }
 }
