@@ -1,5 +1,6 @@
 import { Controller, Get, Res, UseGuards } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, ApiReturns } from '../common/api-docs';
 import type { Response } from 'express';
 import { renderMetrics } from '@rcflow/observability';
 import { Public } from '../auth/auth.guard';
@@ -12,7 +13,16 @@ export class MetricsController {
   // Authenticated by MetricsGuard: an API key, or METRICS_TOKEN, which the global guard does not know.
   @Public()
   @UseGuards(MetricsGuard)
-  @ApiProduces('text/plain')
+  @ApiReturns(
+    { type: 'string', description: "Prometheus' text exposition format (version 0.0.4)" },
+    {
+      contentType: 'text/plain',
+      example:
+        '# HELP rcflow_session_transitions_total Session transitions by from and to state\n# TYPE rcflow_session_transitions_total counter\nrcflow_session_transitions_total{from="validating",to="awaiting_consent"} 3\n',
+    },
+  )
+  // Public to the global guard (METRICS_TOKEN is no API key), but MetricsGuard answers these.
+  @ApiErrors(401, 403)
   @ApiOperation({
     summary: "This API process' metrics in Prometheus' text format",
     description:
