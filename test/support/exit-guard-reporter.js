@@ -7,6 +7,11 @@ const GRACE_MS = Number(process.env.RCFLOW_TEST_EXIT_GRACE_MS ?? 60_000);
 
 class ExitGuardReporter {
   onRunComplete(_contexts, results) {
+    // Once nothing is left to do, exit at once (with the code jest set in its 'exit' handler). Left
+    // to itself Node then closes the remaining unref'd handles first, and a full run was seen to
+    // spin there for good (node::Environment::CleanupHandles, 100 % CPU, no syscall) after every
+    // test had passed; the timer below cannot fire once the loop has ended.
+    process.once('beforeExit', () => process.exit());
     const timer = setTimeout(() => {
       process.stderr.write(
         `\n[exit-guard] jest did not exit ${GRACE_MS / 1000} s after the run completed: open handles keep it alive ` +
