@@ -5,8 +5,6 @@ import { DatabaseModule } from '@rcflow/database';
 import { HealthChecksModule, QueueModule } from '@rcflow/jobs';
 import { WorkerModule } from '@rcflow/workflow';
 import { SessionsCoreModule } from '@rcflow/sessions';
-import { nestPinoParams, rootLogger } from '@rcflow/observability';
-import { LoggerModule } from 'nestjs-pino';
 import { AccessReviewModule } from './access-review/access-review.module';
 import { AdminModule } from './admin/admin.module';
 import { AdminQueuesModule } from './admin-queues/admin-queues.module';
@@ -45,7 +43,6 @@ export class ApiModule {
       module: ApiModule,
       imports: [
         // Binds each request's logger (main.ts' access log made it, with the request id) to what is logged while it runs.
-        LoggerModule.forRoot(nestPinoParams(rootLogger())),
         ConfigModule.forRoot(config),
         EdgeModule.forRoot(config),
         DatabaseModule,

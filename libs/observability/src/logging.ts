@@ -1,5 +1,4 @@
 import type { LoggerService } from '@nestjs/common';
-import type { Params } from 'nestjs-pino';
 import { pino, type DestinationStream, type Logger as Pino, type LoggerOptions } from 'pino';
 import { redactSecrets } from './redact';
 
@@ -97,15 +96,6 @@ export const NOISY_CONTEXTS: ReadonlySet<string> = new Set([
   'NestFactory',
   'NestApplication',
 ]);
-
-/**
- * nestjs-pino's parameters over a logger that exists: the API mounts its own request logging
- * (pino-http, first of all middleware, see apps/api/src/edge/access-log.ts), and nestjs-pino binds
- * each request's logger so that an injected `PinoLogger` logs with the request's id.
- */
-export function nestPinoParams(logger: Pino): Params {
-  return { pinoHttp: { logger }, useExisting: true };
-}
 
 type NestLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 

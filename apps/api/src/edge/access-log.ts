@@ -38,8 +38,8 @@ function accessLine(req: LoggedRequest, res: ServerResponse, durationMs: number)
 
 /**
  * The API's first middleware: gives every request an id (the caller's valid X-Request-Id, or a
- * new UUID), echoes it as X-Request-Id, binds it to the request's logger (`req.log`, which
- * nestjs-pino then uses for whatever is logged during the request), and logs one access line
+ * new UUID), echoes it as X-Request-Id, binds it to the request's logger (`req.log`, and `req.id`
+ * for the error filter's lines), and logs one access line
  * when the response is done: method, path (no query), status, duration, request id, and the
  * principal when authenticated. No headers and no bodies are logged; /health* and /metrics at debug.
  */
