@@ -2,21 +2,8 @@ import type { SessionState } from '@rcflow/domain';
 
 /** The parts of the API's answers rcctl reads (the API sends more; --json prints all of it). */
 
-export interface AuditItem {
-  id: string;
-  stream: string;
-  seq: number;
-  occurredAt: string;
-  actor: { id: string | null; kind: string };
-  action: string;
-  outcome: string;
-  sessionId: string | null;
-  deviceId: string | null;
-  viewerId: string | null;
-  ticketRef: string | null;
-  reason: string | null;
-  data: Record<string, unknown> | null;
-}
+/** An audit event as GET /v1/audit and the event stream send it (the API's own type). */
+export type { AuditItem } from '@rcflow/audit';
 
 export interface Page<T> {
   items: T[];
