@@ -134,6 +134,8 @@ const MATRIX: Record<string, Entry> = {
   'GET /health/ready': { req: () => ({ path: '/health/ready' }), expect: all('ok') },
   // Or METRICS_TOKEN as a bearer token (test/e2e/observability.e2e-spec.ts).
   'GET /metrics': { req: () => ({ path: '/metrics' }), expect: adminReadGlobal },
+  // Any key: who it belongs to (rcctl login checks a key with it).
+  'GET /v1/whoami': { req: () => ({ path: '/v1/whoami' }), expect: { ...all('ok'), anon: 401 } },
   'POST /v1/agent/enrol': { req: () => ({ path: '/v1/agent/enrol', body: {} }), expect: all('ok') },
 
   'GET /v1/audit': { req: (f, w) => ({ path: `/v1/audit?deviceId=${dev(f, w)}` }), expect: auditListed },

@@ -18,6 +18,7 @@ import { AuditQueryService } from './audit/audit-query.service';
 import { AuditController } from './audit/audit.controller';
 import { VerifyLock } from './audit/verify-lock';
 import { AuthGuard } from './auth/auth.guard';
+import { WhoAmIController } from './auth/whoami.controller';
 import { ErrorFilter } from './common/exception.filter';
 import { EdgeModule } from './edge/edge.module';
 import { StorableTextGuard } from './common/storable-text.guard';
@@ -65,6 +66,7 @@ export class ApiModule {
         ConsoleController,
         EventsController,
         MetricsController,
+        WhoAmIController,
       ],
       providers: [
         SessionsService,

@@ -10,6 +10,7 @@ import type { DeviceView } from './admin/devices.service';
 import type { EnrolmentTokenView, IssuedEnrolmentToken } from './admin/enrolment-admin.service';
 import type { GroupMembership, PrincipalDetailView, PrincipalView } from './admin/principals.service';
 import type { RoleAssignmentView } from './admin/role-assignments.service';
+import type { WhoAmIView } from './auth/whoami.controller';
 import type { AuditItem } from './audit/audit-query';
 import type { ScheduleView } from './schedules/schedules.service';
 import type { IdentityView } from './tickets/external-ids.service';
@@ -473,6 +474,19 @@ export const hookAnswer = z
   .meta({ id: 'HookAnswer', description: 'The delivery id and what became of it' });
 export const identityView = z.object({ system: z.string(), externalId: z.string() }).meta({ id: 'ExternalIdentity' });
 
+export const whoAmIView = z
+  .object({
+    principal: z.object({ id, name: z.string(), kind: z.string() }),
+    groups: z.array(z.string()),
+    grants: z.array(
+      z.object({
+        role: z.enum(ROLE_NAMES),
+        collectionIds: z.array(id).nullable().meta({ description: 'null: every collection' }),
+      }),
+    ),
+  })
+  .meta({ id: 'WhoAmI' });
+
 // Outbound webhooks.
 export const webhookView = z
   .object({
@@ -559,6 +573,7 @@ export type ViewsMatchSchemas = [
   Holds<SameKeys<typeof ticketDelivery, DeliveryView>>,
   Holds<SameKeys<typeof ticketWriteback, WritebackView>>,
   Holds<SameKeys<typeof identityView, IdentityView>>,
+  Holds<SameKeys<typeof whoAmIView, WhoAmIView>>,
   Holds<SameKeys<typeof webhookView, WebhookView>>,
   Holds<SameKeys<typeof issuedWebhookSecret, IssuedWebhookSecret>>,
   Holds<SameKeys<typeof webhookDelivery, WebhookDeliveryView>>,

@@ -304,7 +304,7 @@ describe('rcctl commands (in-process, against a fake API)', () => {
 
   describe('login and logout', () => {
     it('checks the key, keeps it 0600 and never prints it', async () => {
-      routes['GET /console/session'] = (req) =>
+      routes['GET /v1/whoami'] = (req) =>
         req.headers.authorization === `Bearer ${KEY}`
           ? json({ principal: { id: 'p', name: 'alice', kind: 'user' }, groups: [], grants: [] })
           : apiError(401, 'unauthenticated', 'no');
@@ -333,13 +333,13 @@ describe('rcctl commands (in-process, against a fake API)', () => {
       expect(await rcctl(['list', '--json'], { env: { HOME: home } })).toBe(1);
       expect(err).toEqual([`rcctl: ${join(dir, 'config.json')} is not JSON: run rcctl login again`]);
       expect(await rcctl(['list', '--json'])).toBe(0);
-      routes['GET /console/session'] = () => json({ principal: { id: 'p', name: 'alice', kind: 'user' }, groups: [], grants: [] });
+      routes['GET /v1/whoami'] = () => json({ principal: { id: 'p', name: 'alice', kind: 'user' }, groups: [], grants: [] });
       expect(await rcctl(['login', '--url', 'http://rc.test'], { env: { HOME: home, RCFLOW_API_KEY: KEY } })).toBe(0);
       expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).toEqual({ url: 'http://rc.test', key: KEY });
     });
 
     it('stores nothing when the API refuses the key', async () => {
-      routes['GET /console/session'] = () => apiError(401, 'unauthenticated', 'the API key is unknown, revoked or expired');
+      routes['GET /v1/whoami'] = () => apiError(401, 'unauthenticated', 'the API key is unknown, revoked or expired');
       expect(await rcctl(['login', '--json'], { env: { HOME: home, RCFLOW_API_KEY: KEY } })).toBe(1);
       expect(err).toEqual(['rcctl: 401 unauthenticated — the API key is unknown, revoked or expired']);
       expect(existsSync(join(home, '.config', 'rcflow', 'config.json'))).toBe(false);

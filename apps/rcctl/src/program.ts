@@ -237,7 +237,7 @@ export function buildProgram(io: Io, state: { code: number }): Command {
       const key = (g.key ?? io.env.RCFLOW_API_KEY ?? (await io.readSecret(`API key for ${url}: `))).trim();
       if (key === '') throw new UsageError('no API key given');
       if (!isApiKey(key)) throw new UsageError('that is not an rcflow API key (rcf_<id>.<secret>)');
-      const me = await new ApiClient(url, key, io.fetch).get<WhoAmI>('/console/session');
+      const me = await new ApiClient(url, key, io.fetch).get<WhoAmI>('/v1/whoami');
       writeConfig(path, { url, key });
       if (opts.json) io.out(JSON.stringify({ url, principal: me.principal, grants: me.grants, config: path }));
       else io.out(`Logged in to ${url} as ${me.principal.name} (${me.principal.kind}); key kept in ${path} (mode 0600)`);
@@ -252,7 +252,7 @@ export function buildProgram(io: Io, state: { code: number }): Command {
 
   command('whoami', 'who the key in use belongs to, and its roles').action(async (opts: { json?: boolean }, cmd: Command) => {
     const conn = connect(io, cmd);
-    const me = await conn.client.get<WhoAmI>('/console/session');
+    const me = await conn.client.get<WhoAmI>('/v1/whoami');
     if (opts.json) return io.out(JSON.stringify({ url: conn.url, principal: me.principal, groups: me.groups, grants: me.grants }));
     io.out(`${me.principal.name} (${me.principal.kind}, ${me.principal.id}) at ${conn.url}`);
     if (me.groups.length) io.out(`groups: ${me.groups.join(', ')}`);

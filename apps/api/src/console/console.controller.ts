@@ -6,6 +6,7 @@ import { RCFLOW_CONFIG, RcflowConfig } from '@rcflow/config';
 import { Forbidden, PrincipalFacts, Unauthenticated } from '@rcflow/domain';
 import { AuthGuard, Public } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
+import { whoAmI } from '../auth/whoami.controller';
 import { Zod } from '../common/validation';
 import { RateBudgeted } from '../edge/rate-limits';
 import {
@@ -20,13 +21,8 @@ import {
 
 const signInSchema = z.strictObject({ apiKey: z.string().min(1).max(200) });
 
-/** Who the console is signed in as: enough to show the right screens (the /v1 routes decide what is allowed). */
-const whoami = (p: PrincipalFacts) => ({
-  principal: { id: p.id, name: p.name, kind: p.kind },
-  groups: p.groupNames,
-  grants: p.grants.map((g) => ({ role: g.role, collectionIds: g.collectionIds })),
-  idleSeconds: CONSOLE_IDLE_SECONDS,
-});
+/** Who the console is signed in as (GET /v1/whoami's answer), and for how long it stays signed in idle. */
+const whoami = (p: PrincipalFacts) => ({ ...whoAmI(p), idleSeconds: CONSOLE_IDLE_SECONDS });
 
 /**
  * The web console's sign-in and sign-out: an API key exchanged for an opaque session cookie
