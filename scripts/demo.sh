@@ -10,6 +10,8 @@ ensure_redis
 build_if_changed
 export PGLITE_DIR="${PGLITE_DIR:-$RCFLOW_STATE_DIR/pglite}"
 export DEMO=true
+# The banner and its live transition lines are what the demo shows; LOG_LEVEL=info adds the logs.
+export LOG_LEVEL="${LOG_LEVEL:-warn}"
 export PORT="${PORT:-3000}"
 log "starting rcflow on http://127.0.0.1:$PORT (Redis $REDIS_URL, database $PGLITE_DIR)"
 exec node dist/apps/api/src/main.js
